@@ -1,0 +1,107 @@
+/**
+ * Catalog: the metadata database. Which repositories exist, which blobs each may see, the manifests and
+ * tags in each, and the referrers index (subject digest -> manifests). One implementation on Kysely, over
+ * SQLite (embedded default) and PostgreSQL; both pass test/contracts/catalog.contract.ts.
+ *
+ * Garbage collection is safe while serving because every writer that makes a blob reachable "touches" a
+ * timestamp on the row it relies on, inside the transaction that relies on it, and the collector deletes
+ * only rows untouched since its cutoff, re-checked under the row's lock (see docs/architecture.md).
+ */
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** The exact bytes the client sent; served back unchanged. */
+  content: Buffer;
+  /** For the referrers index: artifactType, or for an image manifest without one, config.mediaType. */
+  artifactType?: string;
+  /** Digest of the `subject` descriptor, when the manifest has one. */
+  subject?: string;
+  annotations?: Record<string, string>;
+  /** Blobs the manifest references (config, layers); each must be linked in the repository. */
+  blobs: string[];
+  /** Manifests an index references; each must exist in the repository. */
+  manifests: string[];
+}
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  content: Buffer;
+}
+
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface Page {
+  /** At most this many entries; undefined = all. */
+  n?: number;
+  /** Entries strictly after this one, in lexical order. */
+  last?: string;
+}
+
+/** Thrown by putManifest when references are missing from the repository. Nothing was written. */
+export class MissingReferences extends Error {
+  constructor(readonly blobs: string[], readonly manifests: string[]) {
+    super(`missing references: ${[...blobs, ...manifests].join(', ')}`);
+    this.name = 'MissingReferences';
+  }
+}
+
+export interface Catalog {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Opens the database and applies migrations. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  repositoryExists(name: string): Promise<boolean>;
+  /** Repository names in lexical order. */
+  listRepositories(page: Page): Promise<string[]>;
+
+  /**
+   * Makes the blob visible in the repository (creating the repository when new). `commit`, when given,
+   * runs first, inside the transaction that protects the blob from the collector (it typically moves the
+   * verified bytes into the BlobStore); the link is written only when it succeeds. Idempotent.
+   */
+  linkBlob(repository: string, blob: BlobRef, commit?: () => Promise<void>): Promise<void>;
+  /** The linked blob's size, or undefined when the blob is not visible in the repository. */
+  getBlobLink(repository: string, digest: string): Promise<BlobRef | undefined>;
+  /** Removes the blob from the repository (the bytes go when the collector finds them unreferenced). */
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+
+  /**
+   * Stores the manifest (idempotent for the same digest) and, when `tag` is given, points the tag at it,
+   * in one transaction. Throws MissingReferences (writing nothing) when a blob is not linked or a child
+   * manifest does not exist in the repository.
+   */
+  putManifest(repository: string, manifest: ManifestRecord, tag?: string): Promise<void>;
+  /** By digest (`sha256:…`) or by tag. */
+  getManifest(repository: string, reference: string): Promise<StoredManifest | undefined>;
+  /** Removes the manifest, every tag pointing at it, and its place in the referrers index. */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  /** Removes only the tag. */
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  listTags(repository: string, page: Page): Promise<string[]>;
+  /** Manifests in the repository whose subject is `subject`, optionally only of one artifactType. */
+  listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerDescriptor[]>;
+
+  /** Removes blob links that no manifest of their repository references and nobody touched since `cutoff`. */
+  sweepLinks(cutoff: Date): Promise<number>;
+  /**
+   * Collects a stored blob if no repository links it and nothing touched it since `cutoff`: runs `remove`
+   * (which deletes the bytes) under the blob's lock, so a concurrent linkBlob waits and re-creates it.
+   * Returns whether it was collected.
+   */
+  collectBlob(digest: string, cutoff: Date, remove: () => Promise<void>): Promise<boolean>;
+}

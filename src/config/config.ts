@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * One typed configuration. Sources, later ones winning: built-in defaults, the YAML file given with
+ * --config, then CAIRN_* environment variables. An invalid value stops start-up with a ConfigError
+ * naming the key.
+ */
+const storageUrl = z
+  .string()
+  .refine((s) => /^(file|s3):\/\//.test(s), 'must be file:///path or s3://bucket?endpoint=…');
+const databaseUrl = z
+  .string()
+  .refine((s) => /^(sqlite|postgres|postgresql):\/\//.test(s), 'must be sqlite:///path or postgres://…');
+const sessionsUrl = z.string().refine((s) => s === 'memory' || /^rediss?:\/\//.test(s), 'must be memory or redis://…');
+const listen = z
+  .string()
+  .refine((s) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s) && Number(s.split(':').pop()) <= 65535, 'must be host:port');
+
+export const ConfigSchema = z
+  .object({
+    listen: listen.default('127.0.0.1:5000'),
+    dataDir: z.string().min(1).default('./data'),
+    /** Defaults to file://<dataDir>/blobs. */
+    storage: storageUrl.optional(),
+    /** Defaults to sqlite://<dataDir>/cairn.db. */
+    database: databaseUrl.optional(),
+    sessions: sessionsUrl.default('memory'),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({}),
+    uploads: z
+      .object({
+        /** An upload untouched for this long is forgotten and its staged bytes removed. */
+        idleTimeoutSeconds: z.number().int().positive().default(3600),
+        /** How often the janitor looks for expired uploads. */
+        janitorIntervalSeconds: z.number().int().positive().default(60),
+      })
+      .strict()
+      .default({}),
+    manifests: z
+      .object({ maxBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024) })
+      .strict()
+      .default({}),
+    blobs: z
+      .object({
+        /** Hash every full blob GET while streaming it and cut the response if the bytes do not match. */
+        verifyOnRead: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    gc: z
+      .object({
+        /** A blob or link younger than this is never collected: it may belong to a push still in progress. */
+        graceSeconds: z.number().int().nonnegative().default(3600),
+      })
+      .strict()
+      .default({}),
+    catalog: z
+      .object({ pageSizeMax: z.number().int().positive().default(10000) })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Config = z.output<typeof ConfigSchema> & { storage: string; database: string };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** CAIRN_* variable → config path, with how to read its value. */
+const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = {
+  CAIRN_LISTEN: { key: ['listen'], type: 'string' },
+  CAIRN_DATA_DIR: { key: ['dataDir'], type: 'string' },
+  CAIRN_STORAGE: { key: ['storage'], type: 'string' },
+  CAIRN_DATABASE: { key: ['database'], type: 'string' },
+  CAIRN_SESSIONS: { key: ['sessions'], type: 'string' },
+  CAIRN_LOG_LEVEL: { key: ['log', 'level'], type: 'string' },
+  CAIRN_UPLOAD_IDLE_TIMEOUT: { key: ['uploads', 'idleTimeoutSeconds'], type: 'int' },
+  CAIRN_UPLOAD_JANITOR_INTERVAL: { key: ['uploads', 'janitorIntervalSeconds'], type: 'int' },
+  CAIRN_MAX_MANIFEST_BYTES: { key: ['manifests', 'maxBytes'], type: 'int' },
+  CAIRN_VERIFY_ON_READ: { key: ['blobs', 'verifyOnRead'], type: 'bool' },
+  CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },
+};
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = target;
+  for (const k of keys.slice(0, -1)) {
+    if (typeof node[k] !== 'object' || node[k] === null) node[k] = {};
+    node = node[k] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function envValue(name: string, raw: string, type: 'string' | 'int' | 'bool'): unknown {
+  if (type === 'string') return raw;
+  if (type === 'int') {
+    if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name}: must be a whole number, got "${raw}"`);
+    return Number(raw.trim());
+  }
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name}: must be true or false, got "${raw}"`);
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over everything (tests, CLI flags). */
+  overrides?: ConfigInput;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  let input: Record<string, unknown> = {};
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${options.file}: ${(err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${options.file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new ConfigError(`config file ${options.file} must hold a mapping of keys`);
+      }
+      input = parsed as Record<string, unknown>;
+    }
+  }
+  for (const [name, spec] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') setPath(input, spec.key, envValue(name, raw, spec.type));
+  }
+  if (options.overrides) input = deepMerge(input, options.overrides as Record<string, unknown>);
+  return validateConfig(input);
+}
+
+export function validateConfig(input: unknown): Config {
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.') || '(root)';
+    const message =
+      issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
+    throw new ConfigError(`invalid configuration: ${key}: ${message}`);
+  }
+  const c = result.data;
+  const dataDir = path.resolve(c.dataDir);
+  return {
+    ...c,
+    dataDir,
+    storage: c.storage ?? `file://${path.join(dataDir, 'blobs')}`,
+    database: c.database ?? `sqlite://${path.join(dataDir, 'cairn.db')}`,
+  };
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}

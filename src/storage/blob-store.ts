@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * BlobStore: content-addressed bytes, shared by every repository (which repository may see which blob
+ * is the catalog's business, not the store's). Uploads are written to a staging area under an upload id
+ * and become visible under a digest only through stageCommit, after the caller has verified the digest,
+ * so no partial or wrong blob is ever visible.
+ *
+ * Every implementation passes test/contracts/blob-store.contract.ts.
+ */
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+/** A byte range, both ends inclusive, already validated against the blob's size. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface StagedUpload {
+  id: string;
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface AppendResult {
+  /** The staged size after the append: every byte up to it was written and passed to onWritten. */
+  size: number;
+  /** Set when the source failed (client went away) or a write failed; the staged data stays consistent with size. */
+  error?: Error;
+}
+
+/** Thrown by stageAppend when the staged size is not the offset the caller expected. */
+export class StageOffsetMismatch extends Error {
+  constructor(readonly actual: number, readonly expected: number) {
+    super(`staged upload is at ${actual} bytes, not ${expected}`);
+    this.name = 'StageOffsetMismatch';
+  }
+}
+
+/** Thrown when a blob or staged upload does not exist. */
+export class BlobNotFound extends Error {
+  constructor(readonly key: string) {
+    super(`not found: ${key}`);
+    this.name = 'BlobNotFound';
+  }
+}
+
+export interface BlobStore {
+  /** A short name for logs and metrics: "fs", "s3". */
+  readonly kind: string;
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Size of the blob, or undefined when it is not stored. */
+  stat(digest: string): Promise<BlobInfo | undefined>;
+  /** A stream of the blob's bytes (or of a range of them). Throws BlobNotFound. */
+  read(digest: string, range?: ByteRange): Promise<Readable>;
+  /** Removes the blob; false when it was not there. */
+  delete(digest: string): Promise<boolean>;
+  /** Every stored blob, for the garbage collector and the scrubber. */
+  list(): AsyncIterable<{ digest: string; size: number; modifiedAt: Date }>;
+
+  /** Creates an empty staged upload. */
+  stageCreate(id: string): Promise<void>;
+  /** Staged size, or undefined when there is no such staged upload. */
+  stageSize(id: string): Promise<number | undefined>;
+  /**
+   * Appends the source's bytes to a staged upload whose size must be `offset` (else StageOffsetMismatch;
+   * BlobNotFound when absent). onWritten is called, in order, with each piece of data once it is written,
+   * so a caller can hash exactly what is stored. A failing source does not throw: the result says how far
+   * the data got, and the staged upload keeps exactly that many bytes.
+   */
+  stageAppend(
+    id: string,
+    offset: number,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<AppendResult>;
+  /** A stream of the staged bytes [0, end), used to rebuild a hash state after a restart. Throws BlobNotFound. */
+  stageRead(id: string, end?: number): Promise<Readable>;
+  /**
+   * Makes the staged bytes the blob `digest` (the caller has verified the digest) and removes the
+   * staged upload. When the blob already exists the staged copy is simply dropped. Throws BlobNotFound.
+   */
+  stageCommit(id: string, digest: string): Promise<BlobInfo>;
+  /** Removes a staged upload; a no-op when absent. */
+  stageDelete(id: string): Promise<void>;
+  /** Every staged upload, for the janitor that removes expired ones. */
+  stageList(): AsyncIterable<StagedUpload>;
+}

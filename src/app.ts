@@ -1,13 +1,125 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config';
+import { createLogger, type Logger } from './http/logger';
+import { Metrics } from './http/metrics';
+import { createApp } from './http/app';
+import { createBlobStore } from './storage';
+import { createSessionStore } from './sessions';
+import { createCatalog } from './catalog';
+import { UploadHashes } from './distribution/upload-hashes';
+import type { Services } from './distribution/services';
+import { startUploadJanitor } from './maintenance/upload-janitor';
+import type { BlobStore } from './storage/blob-store';
+import type { UploadSessionStore } from './sessions/upload-session-store';
+import type { Catalog } from './catalog/catalog';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
   /** http://host:port the server listens on (the real port when 0 was asked). */
   url: string;
   config: Config;
+  services: Services;
   close(): Promise<void>;
 }
 
-export async function startRegistry(_config: Config): Promise<Registry> {
-  throw new Error('not written yet');
+export interface Backends {
+  blobs: BlobStore;
+  sessions: UploadSessionStore;
+  catalog: Catalog;
+}
+
+/** Opens the three backends the configuration names; closes what was opened if one fails. */
+export async function openBackends(config: Config): Promise<Backends> {
+  const blobs = createBlobStore(config.storage);
+  const sessions = createSessionStore(config.sessions, config.uploads.idleTimeoutSeconds * 1000);
+  const catalog = createCatalog(config.database);
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    for (const backend of [blobs, sessions, catalog]) {
+      await backend.init();
+      opened.push(backend);
+    }
+  } catch (err) {
+    await Promise.allSettled(opened.map((b) => b.close()));
+    throw err;
+  }
+  return { blobs, sessions, catalog };
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
+}
+
+export async function startRegistry(config: Config, options: { logger?: Logger } = {}): Promise<Registry> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const backends = await openBackends(config);
+  const metrics = new Metrics();
+  const hashes = new UploadHashes(backends.blobs);
+  const services: Services = { config, logger, metrics, hashes, ...backends };
+
+  const app = createApp(services, {
+    ready: async () => {
+      const checks: Record<string, string> = {};
+      const probe = async (name: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+          checks[name] = 'ok';
+        } catch (err) {
+          checks[name] = (err as Error).message;
+        }
+      };
+      await probe('catalog', () => backends.catalog.repositoryExists('readyz'));
+      await probe('sessions', () => backends.sessions.get('readyz'));
+      await probe('storage', () => backends.blobs.stat(`sha256:${'0'.repeat(64)}`));
+      return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+    },
+  });
+
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
+  // A 100 GB blob streams for longer than any fixed request timeout; idle sockets are still reaped.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.timeout = 0;
+  const { host, port } = splitListen(config.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+
+  const stopJanitor = startUploadJanitor(
+    backends.blobs,
+    backends.sessions,
+    hashes,
+    config.uploads.idleTimeoutSeconds * 1000,
+    config.uploads.janitorIntervalSeconds * 1000,
+    logger,
+  );
+  logger.info(
+    { url, storage: backends.blobs.kind, database: backends.catalog.kind, sessions: backends.sessions.kind },
+    'cairn registry listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    config,
+    services,
+    close: () =>
+      (closing ??= (async () => {
+        await stopJanitor();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+      })()),
+  };
 }

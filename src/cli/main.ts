@@ -1,0 +1,66 @@
+import { Command } from 'commander';
+import { loadConfig, ConfigError, type ConfigInput } from '../config/config';
+import { createLogger } from '../http/logger';
+import { startRegistry, openBackends } from '../app';
+import { collectGarbage } from '../maintenance/gc';
+import { sweepExpiredUploads } from '../maintenance/upload-janitor';
+
+function configFrom(opts: { config?: string }, overrides: ConfigInput = {}) {
+  try {
+    return loadConfig({ file: opts.config, overrides });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`cairn: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program.name('cairn').description('Cairn: an OCI registry for machine-learning models and datasets').showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run the registry')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('-l, --listen <host:port>', 'address to listen on (CAIRN_LISTEN)')
+    .action(async (opts: { config?: string; listen?: string }) => {
+      const config = configFrom(opts, opts.listen ? { listen: opts.listen } : {});
+      const logger = createLogger(config.log.level);
+      const registry = await startRegistry(config, { logger });
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'shutting down');
+        registry.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  program
+    .command('gc')
+    .description('reclaim blob bytes no manifest or link refers to (safe while the registry serves)')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('--grace <seconds>', 'never collect anything touched more recently than this')
+    .option('--dry-run', 'only count what would be scanned')
+    .action(async (opts: { config?: string; grace?: string; dryRun?: boolean }) => {
+      const config = configFrom(opts, opts.grace !== undefined ? { gc: { graceSeconds: Number(opts.grace) } } : {});
+      const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+      const backends = await openBackends(config);
+      try {
+        const uploads = await sweepExpiredUploads(backends.blobs, backends.sessions, config.uploads.idleTimeoutSeconds * 1000, logger);
+        const r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, { dryRun: opts.dryRun });
+        process.stdout.write(
+          `${JSON.stringify({ ...r, expiredUploadsRemoved: uploads, dryRun: Boolean(opts.dryRun) })}\n`,
+        );
+      } finally {
+        await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+      }
+    });
+
+  await program.parseAsync(argv);
+}

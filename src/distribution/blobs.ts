@@ -1,0 +1,115 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createHash, type Hash } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { OciError } from '../oci/errors';
+import { parseDigest, type ParsedDigest } from '../oci/digest';
+import { BlobNotFound } from '../storage/blob-store';
+import { parseRangeHeader } from './ranges';
+import type { Services } from './services';
+
+function blobUnknown(repository: string, digest: string): OciError {
+  return new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { repository, digest });
+}
+
+/**
+ * Passes bytes through while hashing them, and holds back the last chunk until the digest is checked,
+ * so a client never receives the complete Content-Length of a blob whose stored bytes were altered: the
+ * response is cut short instead, and the client's own verification fails loudly.
+ */
+class VerifyingStream extends Transform {
+  private readonly hash: Hash;
+  private held: Buffer | undefined;
+
+  constructor(private readonly expected: ParsedDigest, private readonly onMismatch: (actual: string) => void) {
+    super({ highWaterMark: 1 << 20 });
+    this.hash = createHash(expected.algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    const previous = this.held;
+    this.held = chunk;
+    done(null, previous);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expected.hex) {
+      this.onMismatch(`${this.expected.algorithm}:${actual}`);
+      done(new Error(`stored bytes do not match ${this.expected.value}`));
+      return;
+    }
+    done(null, this.held);
+  }
+}
+
+/** GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
+export async function getBlob(s: Services, repository: string, rawDigest: string, req: Request, res: Response): Promise<void> {
+  const digest = parseDigest(rawDigest);
+  const link = await s.catalog.getBlobLink(repository, digest.value);
+  if (!link) throw blobUnknown(repository, digest.value);
+
+  const range = parseRangeHeader(req.headers.range, link.size);
+  if (range === 'unsatisfiable') {
+    throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: req.headers.range, size: link.size }, {
+      headers: { 'Content-Range': `bytes */${link.size}` },
+    });
+  }
+  res.setHeader('Docker-Content-Digest', digest.value);
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', `"${digest.value}"`);
+  res.setHeader('Cache-Control', 'max-age=31536000, immutable');
+  res.setHeader('Content-Type', 'application/octet-stream');
+  const length = range ? range.end - range.start + 1 : link.size;
+  res.setHeader('Content-Length', String(length));
+  if (range) {
+    res.status(206);
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${link.size}`);
+  } else {
+    res.status(200);
+  }
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+
+  let source;
+  try {
+    source = await s.blobs.read(digest.value, range);
+  } catch (err) {
+    if (err instanceof BlobNotFound) {
+      // Linked in the catalog but gone from storage: an operator must know; the client gets a clean 404.
+      s.logger.error({ repository, digest: digest.value }, 'blob linked in the catalog is missing from storage');
+      res.removeHeader('Content-Length');
+      throw blobUnknown(repository, digest.value);
+    }
+    throw err;
+  }
+  res.on('finish', () => s.metrics.bytesSent.labels('blob').inc(length));
+  try {
+    if (!range && s.config.blobs.verifyOnRead) {
+      const verifier = new VerifyingStream(digest, (actual) => {
+        s.metrics.integrityFailures.labels('blob-read').inc();
+        s.logger.error({ repository, digest: digest.value, actual }, 'integrity failure: stored blob does not match its digest');
+      });
+      await pipeline(source, verifier, res);
+    } else {
+      await pipeline(source, res);
+    }
+  } catch (err) {
+    // The status line is sent; all that is left is to cut the connection so the client sees a failed transfer.
+    res.destroy();
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      s.logger.warn({ err, repository, digest: digest.value }, 'blob download aborted');
+    }
+  }
+}
+
+/** DELETE /v2/<name>/blobs/<digest>: unlinks it from the repository; the collector reclaims the bytes. */
+export async function deleteBlob(s: Services, repository: string, rawDigest: string, res: Response): Promise<void> {
+  const digest = parseDigest(rawDigest);
+  if (!(await s.catalog.unlinkBlob(repository, digest.value))) throw blobUnknown(repository, digest.value);
+  res.status(202).setHeader('Content-Length', '0');
+  res.end();
+}

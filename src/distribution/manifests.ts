@@ -1,0 +1,100 @@
+import type { Request, Response } from 'express';
+import { OciError } from '../oci/errors';
+import { createHash } from 'node:crypto';
+import { parseDigest, tryParseDigest } from '../oci/digest';
+import { isTag } from '../oci/names';
+import { readLimitedBody } from '../http/body';
+import { MissingReferences } from '../catalog/catalog';
+import { parseManifest } from './manifest-parser';
+import type { Services } from './services';
+
+type Reference = { digest: string } | { tag: string };
+
+/** A reference is a digest when it has an algorithm prefix, else it must be a tag. */
+function parseReference(reference: string): Reference {
+  if (reference.includes(':')) return { digest: parseDigest(reference).value };
+  if (!isTag(reference)) {
+    throw new OciError('MANIFEST_INVALID', 'invalid tag', { tag: reference.slice(0, 200), rule: '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}' });
+  }
+  return { tag: reference };
+}
+
+async function manifestUnknown(s: Services, repository: string, reference: string): Promise<OciError> {
+  if (!(await s.catalog.repositoryExists(repository))) {
+    return new OciError('NAME_UNKNOWN', 'repository name not known to registry', { repository });
+  }
+  return new OciError('MANIFEST_UNKNOWN', 'manifest unknown', { repository, reference });
+}
+
+/** GET and HEAD /v2/<name>/manifests/<reference>. */
+export async function getManifest(s: Services, repository: string, reference: string, req: Request, res: Response): Promise<void> {
+  parseReference(reference);
+  const m = await s.catalog.getManifest(repository, reference);
+  if (!m) throw await manifestUnknown(s, repository, reference);
+  res.status(200);
+  res.setHeader('Content-Type', m.mediaType);
+  res.setHeader('Content-Length', String(m.size));
+  res.setHeader('Docker-Content-Digest', m.digest);
+  res.setHeader('ETag', `"${m.digest}"`);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  s.metrics.bytesSent.labels('manifest').inc(m.size);
+  res.end(m.content);
+}
+
+/** PUT /v2/<name>/manifests/<reference>. */
+export async function putManifest(s: Services, repository: string, reference: string, req: Request, res: Response): Promise<void> {
+  const ref = parseReference(reference);
+  const content = await readLimitedBody(req, s.config.manifests.maxBytes, 'manifest');
+  s.metrics.bytesReceived.labels('manifest').inc(content.length);
+  const parsed = parseManifest(content, req.headers['content-type']);
+
+  const algorithm = 'digest' in ref ? tryParseDigest(ref.digest)!.algorithm : 'sha256';
+  const digest = `${algorithm}:${createHash(algorithm).update(content).digest('hex')}`;
+  if ('digest' in ref && ref.digest !== digest) {
+    throw new OciError('DIGEST_INVALID', 'manifest content does not match the digest in the URL', { expected: ref.digest, actual: digest });
+  }
+  try {
+    await s.catalog.putManifest(
+      repository,
+      {
+        digest,
+        mediaType: parsed.mediaType,
+        size: content.length,
+        content,
+        artifactType: parsed.artifactType,
+        subject: parsed.subject?.digest,
+        annotations: parsed.annotations,
+        blobs: parsed.blobs,
+        manifests: parsed.manifests,
+      },
+      'tag' in ref ? ref.tag : undefined,
+    );
+  } catch (err) {
+    if (err instanceof MissingReferences) {
+      throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references content the repository does not have', {
+        repository,
+        ...(err.blobs.length ? { blobs: err.blobs } : {}),
+        ...(err.manifests.length ? { manifests: err.manifests } : {}),
+      });
+    }
+    throw err;
+  }
+  res.status(201);
+  res.setHeader('Location', `/v2/${repository}/manifests/${digest}`);
+  res.setHeader('Docker-Content-Digest', digest);
+  if (parsed.subject) res.setHeader('OCI-Subject', parsed.subject.digest);
+  res.setHeader('Content-Length', '0');
+  res.end();
+}
+
+/** DELETE /v2/<name>/manifests/<reference>: by digest, the manifest and its tags; by tag, only the tag. */
+export async function deleteManifest(s: Services, repository: string, reference: string, res: Response): Promise<void> {
+  const ref = parseReference(reference);
+  const deleted = 'digest' in ref ? await s.catalog.deleteManifest(repository, ref.digest) : await s.catalog.deleteTag(repository, ref.tag);
+  if (!deleted) throw await manifestUnknown(s, repository, reference);
+  res.status(202).setHeader('Content-Length', '0');
+  res.end();
+}

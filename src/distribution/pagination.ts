@@ -1,0 +1,34 @@
+import type { Request, Response } from 'express';
+import { OciError } from '../oci/errors';
+import { queryParam } from '../http/query';
+import type { Page } from '../catalog/catalog';
+
+/** `n` and `last` of a listing; n is capped at `max` so that one request cannot ask for everything. */
+export function parsePage(req: Request, max: number): Page & { n: number } {
+  const rawN = queryParam(req, 'n');
+  const last = queryParam(req, 'last');
+  let n = max;
+  if (rawN !== undefined) {
+    if (!/^\d{1,9}$/.test(rawN)) {
+      throw new OciError('UNSUPPORTED', 'n must be a whole number', { n: rawN }, { status: 400 });
+    }
+    n = Math.min(Number(rawN), max);
+  }
+  return { n, ...(last !== undefined && last !== '' ? { last } : {}) };
+}
+
+/**
+ * Answers a page: fetch n+1 entries, send n, and when there were more, a Link header to the next page,
+ * in the form the spec gives: `</v2/…?n=N&last=X>; rel="next"`.
+ */
+export function sendPage(res: Response, path: string, n: number, entries: string[]): string[] {
+  if (entries.length > n) {
+    const page = entries.slice(0, n);
+    const last = page[page.length - 1];
+    if (last !== undefined) {
+      res.setHeader('Link', `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`);
+    }
+    return page;
+  }
+  return entries;
+}

@@ -1,0 +1,18 @@
+import type { Config } from '../config/config';
+import type { BlobStore } from '../storage/blob-store';
+import type { UploadSessionStore } from '../sessions/upload-session-store';
+import type { Catalog } from '../catalog/catalog';
+import type { Metrics } from '../http/metrics';
+import type { Logger } from '../http/logger';
+import type { UploadHashes } from './upload-hashes';
+
+/** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
+export interface Services {
+  config: Config;
+  blobs: BlobStore;
+  sessions: UploadSessionStore;
+  catalog: Catalog;
+  metrics: Metrics;
+  logger: Logger;
+  hashes: UploadHashes;
+}

@@ -1,0 +1,299 @@
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { OciError } from '../oci/errors';
+import { parseDigest, type ParsedDigest } from '../oci/digest';
+import { assertRepositoryName } from '../oci/names';
+import { queryParam } from '../http/query';
+import { BlobNotFound, StageOffsetMismatch } from '../storage/blob-store';
+import type { UploadSession } from '../sessions/upload-session-store';
+import { parseChunkRange } from './ranges';
+import type { Services } from './services';
+
+/** How long a request holds an upload's write lease; renewed while a long chunk streams in. */
+const LEASE_MS = 60_000;
+const RENEW_MS = 15_000;
+const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+function uploadLocation(repository: string, id: string): string {
+  return `/v2/${repository}/blobs/uploads/${id}`;
+}
+
+/** The spec's Range for an upload: the inclusive range received, `0-0` before any byte (as Distribution does). */
+function rangeOf(offset: number): string {
+  return `0-${offset > 0 ? offset - 1 : 0}`;
+}
+
+function sendUploadStatus(res: Response, status: number, repository: string, id: string, offset: number): void {
+  res.status(status);
+  res.setHeader('Location', uploadLocation(repository, id));
+  res.setHeader('Range', rangeOf(offset));
+  res.setHeader('Docker-Upload-UUID', id);
+  res.setHeader('Content-Length', '0');
+  res.end();
+}
+
+function sendBlobCreated(res: Response, repository: string, digest: string): void {
+  res.status(201);
+  res.setHeader('Location', `/v2/${repository}/blobs/${digest}`);
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Content-Length', '0');
+  res.end();
+}
+
+function uploadUnknown(id: string, why = 'upload unknown to registry'): OciError {
+  return new OciError('BLOB_UPLOAD_UNKNOWN', why, { upload: id });
+}
+
+function rangeMismatch(repository: string, id: string, offset: number, message: string, detail: unknown): OciError {
+  return new OciError('BLOB_UPLOAD_INVALID', message, detail, {
+    status: 416,
+    headers: { Range: rangeOf(offset), Location: uploadLocation(repository, id), 'Docker-Upload-UUID': id },
+  });
+}
+
+/** The client went away mid-body: there is nobody to answer. */
+class ClientGone extends Error {}
+
+function hasBody(req: Request): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function declaredLength(req: Request): number | undefined {
+  const len = req.headers['content-length'];
+  return len === undefined ? undefined : Number(len);
+}
+
+async function openSession(s: Services, repository: string, id: string): Promise<UploadSession> {
+  if (!UPLOAD_ID.test(id)) throw uploadUnknown(id, 'malformed upload id');
+  const session = await s.sessions.get(id);
+  // An upload is reachable only through the repository that opened it.
+  if (!session || session.repository !== repository) throw uploadUnknown(id);
+  return session;
+}
+
+/** Runs `work` holding the upload's write lease, renewing it (and the idle timer) while the work lasts. */
+async function withLease<T>(s: Services, repository: string, session: UploadSession, work: () => Promise<T>): Promise<T> {
+  const token = await s.sessions.lock(session.id, LEASE_MS);
+  if (!token) {
+    throw rangeMismatch(repository, session.id, session.offset, 'another request is writing this upload', { upload: session.id });
+  }
+  const renew = setInterval(() => {
+    void s.sessions.lock(session.id, LEASE_MS, token).catch(() => undefined);
+    void s.sessions.touch(session.id).catch(() => undefined);
+  }, RENEW_MS);
+  renew.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(renew);
+    await s.sessions.unlock(session.id, token).catch(() => undefined);
+  }
+}
+
+/**
+ * Brings the session in line with its staged bytes after a crash between writing a chunk and recording
+ * it: bytes on disk beyond the recorded offset were received in order, so they count. Fewer bytes than
+ * recorded means the staged data is lost, and the upload cannot be finished correctly.
+ */
+async function reconcile(s: Services, session: UploadSession): Promise<number> {
+  const staged = await s.blobs.stageSize(session.id);
+  if (staged === session.offset) return staged;
+  if (staged !== undefined && staged > session.offset && (await s.sessions.advance(session.id, session.offset, staged))) {
+    s.hashes.delete(session.id);
+    return staged;
+  }
+  await cancel(s, session.id);
+  s.logger.error({ upload: session.id, recorded: session.offset, staged }, 'upload lost its staged data');
+  throw uploadUnknown(session.id, 'the upload lost its staged data; start a new upload');
+}
+
+async function cancel(s: Services, id: string): Promise<void> {
+  s.hashes.delete(id);
+  await s.sessions.delete(id);
+  await s.blobs.stageDelete(id);
+}
+
+/** Appends the request body to the upload at its current offset; returns the new offset. */
+async function appendBody(s: Services, repository: string, session: UploadSession, req: Request): Promise<number> {
+  const offset = session.offset;
+  const header = req.headers['content-range'];
+  let expected: number | undefined;
+  if (header !== undefined) {
+    const range = parseChunkRange(header);
+    if (range.start !== offset) {
+      throw rangeMismatch(repository, session.id, offset, 'chunk out of order', { contentRange: header, offset });
+    }
+    expected = range.end - range.start + 1;
+    const length = declaredLength(req);
+    if (length !== undefined && length !== expected) {
+      throw new OciError('BLOB_UPLOAD_INVALID', 'Content-Length does not match Content-Range', { contentRange: header, contentLength: length });
+    }
+  }
+  const hash = await s.hashes.at(session.id, offset);
+  let result;
+  try {
+    result = await s.blobs.stageAppend(session.id, offset, req, (chunk) => hash.update(chunk));
+  } catch (err) {
+    if (err instanceof StageOffsetMismatch) {
+      const now = await reconcile(s, session);
+      throw rangeMismatch(repository, session.id, now, 'upload offset changed; resume from Range', { offset: now });
+    }
+    if (err instanceof BlobNotFound) {
+      await cancel(s, session.id);
+      throw uploadUnknown(session.id, 'the upload lost its staged data; start a new upload');
+    }
+    throw err;
+  }
+  s.metrics.bytesReceived.labels('upload').inc(result.size - offset);
+  if (!(await s.sessions.advance(session.id, offset, result.size))) {
+    s.hashes.delete(session.id);
+    throw uploadUnknown(session.id, 'the upload was cancelled or expired while the chunk was written');
+  }
+  s.hashes.set(session.id, hash, result.size);
+  session.offset = result.size;
+  if (result.error) throw new ClientGone(result.error.message);
+  if (expected !== undefined && result.size - offset !== expected) {
+    throw rangeMismatch(repository, session.id, result.size, 'received a different length than Content-Range announced', {
+      announced: expected,
+      received: result.size - offset,
+    });
+  }
+  return result.size;
+}
+
+async function digestOfStaged(s: Services, id: string, offset: number, digest: ParsedDigest): Promise<string> {
+  let hash: Hash;
+  if (digest.algorithm === 'sha256') {
+    // copy(): the live hash stays usable if the digest turns out wrong.
+    hash = (await s.hashes.at(id, offset)).copy();
+  } else {
+    // Only sha256 is hashed while streaming; another algorithm costs one re-read at the end.
+    hash = createHash(digest.algorithm);
+    for await (const chunk of await s.blobs.stageRead(id, offset)) hash.update(chunk as Buffer);
+  }
+  return `${digest.algorithm}:${hash.digest('hex')}`;
+}
+
+/** Verifies the staged bytes against `digest` and makes them the blob, linked in the repository. */
+async function commit(s: Services, repository: string, id: string, size: number, digest: ParsedDigest, openedAt: number, kind: string): Promise<void> {
+  const actual = await digestOfStaged(s, id, size, digest);
+  if (actual !== digest.value) {
+    await cancel(s, id);
+    throw new OciError('DIGEST_INVALID', 'uploaded content does not match the digest', { expected: digest.value, actual, size });
+  }
+  await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
+    await s.blobs.stageCommit(id, digest.value);
+  });
+  await s.sessions.delete(id);
+  s.hashes.delete(id);
+  s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);
+}
+
+/** POST /v2/<name>/blobs/uploads/: a new session, a monolithic upload (?digest=), or a mount (?mount=&from=). */
+export async function startUpload(s: Services, repository: string, req: Request, res: Response): Promise<void> {
+  const mount = queryParam(req, 'mount');
+  const from = queryParam(req, 'from');
+  const digestParam = queryParam(req, 'digest');
+
+  if (mount !== undefined) {
+    const digest = parseDigest(mount);
+    if (from !== undefined) {
+      assertRepositoryName(from);
+      const link = await s.catalog.getBlobLink(from, digest.value);
+      if (link) {
+        await s.catalog.linkBlob(repository, link);
+        sendBlobCreated(res, repository, digest.value);
+        return;
+      }
+    }
+    // Not visible in `from`: the spec asks for a plain upload session instead.
+  } else if (digestParam !== undefined) {
+    await monolithicUpload(s, repository, parseDigest(digestParam), req, res);
+    return;
+  }
+
+  const id = randomUUID();
+  await s.blobs.stageCreate(id);
+  await s.sessions.create({ id, repository });
+  sendUploadStatus(res, 202, repository, id, 0);
+}
+
+async function monolithicUpload(s: Services, repository: string, digest: ParsedDigest, req: Request, res: Response): Promise<void> {
+  const id = randomUUID();
+  const openedAt = Date.now();
+  await s.blobs.stageCreate(id);
+  try {
+    const hash = await s.hashes.at(id, 0);
+    const result = await s.blobs.stageAppend(id, 0, req, (chunk) => hash.update(chunk));
+    s.metrics.bytesReceived.labels('upload').inc(result.size);
+    if (result.error) throw new ClientGone(result.error.message);
+    s.hashes.set(id, hash, result.size);
+    await commit(s, repository, id, result.size, digest, openedAt, 'monolithic');
+  } catch (err) {
+    s.hashes.delete(id);
+    await s.blobs.stageDelete(id).catch(() => undefined);
+    if (err instanceof ClientGone) {
+      res.destroy();
+      return;
+    }
+    throw err;
+  }
+  sendBlobCreated(res, repository, digest.value);
+}
+
+/** PATCH /v2/<name>/blobs/uploads/<id>: a chunk (Content-Range) or the rest of the stream. */
+export async function patchUpload(s: Services, repository: string, id: string, req: Request, res: Response): Promise<void> {
+  const session = await openSession(s, repository, id);
+  try {
+    const offset = await withLease(s, repository, session, async () => {
+      const fresh = (await s.sessions.get(id)) ?? session;
+      return appendBody(s, repository, fresh, req);
+    });
+    sendUploadStatus(res, 202, repository, id, offset);
+  } catch (err) {
+    if (err instanceof ClientGone) {
+      res.destroy();
+      return;
+    }
+    throw err;
+  }
+}
+
+/** GET /v2/<name>/blobs/uploads/<id>: where the upload stands, so a client can resume. */
+export async function getUploadStatus(s: Services, repository: string, id: string, res: Response): Promise<void> {
+  const session = await openSession(s, repository, id);
+  const offset = await reconcile(s, session);
+  sendUploadStatus(res, 204, repository, id, offset);
+}
+
+/** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk (optional), then verify and commit. */
+export async function finishUpload(s: Services, repository: string, id: string, req: Request, res: Response): Promise<void> {
+  const rawDigest = queryParam(req, 'digest');
+  if (rawDigest === undefined) {
+    throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload', { upload: id });
+  }
+  const digest = parseDigest(rawDigest);
+  const session = await openSession(s, repository, id);
+  try {
+    await withLease(s, repository, session, async () => {
+      const fresh = (await s.sessions.get(id)) ?? session;
+      const size = hasBody(req) ? await appendBody(s, repository, fresh, req) : await reconcile(s, fresh);
+      await commit(s, repository, id, size, digest, fresh.createdAt, 'chunked');
+    });
+  } catch (err) {
+    if (err instanceof ClientGone) {
+      res.destroy();
+      return;
+    }
+    throw err;
+  }
+  sendBlobCreated(res, repository, digest.value);
+}
+
+/** DELETE /v2/<name>/blobs/uploads/<id>: cancel, and drop the staged bytes. */
+export async function cancelUpload(s: Services, repository: string, id: string, res: Response): Promise<void> {
+  await openSession(s, repository, id);
+  await cancel(s, id);
+  res.status(204).end();
+}

@@ -1,0 +1,39 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../../src/config/config';
+
+describe('configuration', () => {
+  it('has embedded defaults under the data directory', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.listen).toBe('127.0.0.1:5000');
+    expect(c.storage).toBe(`file://${path.resolve('data', 'blobs')}`);
+    expect(c.database).toBe(`sqlite://${path.resolve('data', 'cairn.db')}`);
+    expect(c.sessions).toBe('memory');
+  });
+  it('reads a YAML file, and CAIRN_* variables win over it', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-cfg-'));
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'listen: 0.0.0.0:6000\nuploads:\n  idleTimeoutSeconds: 10\n');
+    const c = loadConfig({ file, env: { CAIRN_LISTEN: '127.0.0.1:7000', CAIRN_DATABASE: 'postgres://u@h/db' } });
+    expect(c.listen).toBe('127.0.0.1:7000');
+    expect(c.uploads.idleTimeoutSeconds).toBe(10);
+    expect(c.database).toBe('postgres://u@h/db');
+  });
+  it.each([
+    [{ CAIRN_LISTEN: 'nope' }, 'listen'],
+    [{ CAIRN_DATABASE: 'mysql://x' }, 'database'],
+    [{ CAIRN_SESSIONS: 'memcached://x' }, 'sessions'],
+    [{ CAIRN_UPLOAD_IDLE_TIMEOUT: 'soon' }, 'CAIRN_UPLOAD_IDLE_TIMEOUT'],
+    [{ CAIRN_LOG_LEVEL: 'loud' }, 'log.level'],
+  ])('stops on %j naming the key', (env, key) => {
+    expect(() => loadConfig({ env })).toThrow(ConfigError);
+    expect(() => loadConfig({ env })).toThrow(key);
+  });
+  it('refuses unknown keys in the file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-cfg-'));
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'lisen: 1\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/unknown key\(s\) lisen/);
+  });
+});

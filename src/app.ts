@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config';
 import { createLogger, type Logger } from './http/logger';
 import { Metrics } from './http/metrics';
-import { createApp } from './http/app';
+import { createRequestListener } from './http/app';
 import { createBlobStore } from './storage';
 import { createSessionStore } from './sessions';
 import { createCatalog } from './catalog';
@@ -59,7 +59,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const hashes = new UploadHashes(backends.blobs);
   const services: Services = { config, logger, metrics, hashes, ...backends };
 
-  const app = createApp(services, {
+  const listener = createRequestListener(services, {
     ready: async () => {
       const checks: Record<string, string> = {};
       const probe = async (name: string, fn: () => Promise<unknown>) => {
@@ -77,7 +77,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     },
   });
 
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, listener);
   // A 100 GB blob streams for longer than any fixed request timeout; idle sockets are still reaped.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

@@ -1,6 +1,7 @@
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import { sendJson } from '../http/respond';
 
 /** GET /v2/: the version check every client makes first. */
-export function getBase(_req: Request, res: Response): void {
-  res.status(200).type('application/json').send('{}');
+export function getBase(res: ServerResponse): void {
+  sendJson(res, 200, {});
 }

@@ -1,7 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, type Hash } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendEmpty } from '../http/respond';
 import { OciError } from '../oci/errors';
 import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { BlobNotFound } from '../storage/blob-store';
@@ -45,7 +46,7 @@ class VerifyingStream extends Transform {
 }
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
-export async function getBlob(s: Services, repository: string, rawDigest: string, req: Request, res: Response): Promise<void> {
+export async function getBlob(s: Services, repository: string, rawDigest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const digest = parseDigest(rawDigest);
   const link = await s.catalog.getBlobLink(repository, digest.value);
   if (!link) throw blobUnknown(repository, digest.value);
@@ -64,10 +65,10 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
   const length = range ? range.end - range.start + 1 : link.size;
   res.setHeader('Content-Length', String(length));
   if (range) {
-    res.status(206);
+    res.statusCode = 206;
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${link.size}`);
   } else {
-    res.status(200);
+    res.statusCode = 200;
   }
   if (req.method === 'HEAD') {
     res.end();
@@ -107,9 +108,8 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
 }
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks it from the repository; the collector reclaims the bytes. */
-export async function deleteBlob(s: Services, repository: string, rawDigest: string, res: Response): Promise<void> {
+export async function deleteBlob(s: Services, repository: string, rawDigest: string, res: ServerResponse): Promise<void> {
   const digest = parseDigest(rawDigest);
   if (!(await s.catalog.unlinkBlob(repository, digest.value))) throw blobUnknown(repository, digest.value);
-  res.status(202).setHeader('Content-Length', '0');
-  res.end();
+  sendEmpty(res, 202);
 }

@@ -84,12 +84,12 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (!isObject(doc)) throw invalid('manifest must be a JSON object');
 
   const headerType = contentType?.split(';')[0]!.trim().toLowerCase() || undefined;
-  const bodyType = doc.mediaType;
+  const bodyType: unknown = doc.mediaType;
   if (bodyType !== undefined && (typeof bodyType !== 'string' || !MEDIA_TYPE.test(bodyType))) {
     throw invalid('manifest mediaType must be a media type', { mediaType: bodyType });
   }
   const usableHeader = headerType && headerType !== 'application/json' && headerType !== 'application/octet-stream' ? headerType : undefined;
-  if (bodyType !== undefined && usableHeader !== undefined && bodyType.toLowerCase() !== usableHeader) {
+  if (typeof bodyType === 'string' && usableHeader !== undefined && bodyType.toLowerCase() !== usableHeader) {
     throw invalid('manifest mediaType does not match Content-Type', { mediaType: bodyType, contentType: headerType });
   }
   const mediaType = (bodyType as string | undefined) ?? usableHeader;

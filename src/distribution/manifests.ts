@@ -1,9 +1,10 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../oci/errors';
 import { createHash } from 'node:crypto';
 import { parseDigest, tryParseDigest } from '../oci/digest';
 import { isTag } from '../oci/names';
 import { readLimitedBody } from '../http/body';
+import { sendEmpty } from '../http/respond';
 import { MissingReferences } from '../catalog/catalog';
 import { parseManifest } from './manifest-parser';
 import type { Services } from './services';
@@ -27,11 +28,11 @@ async function manifestUnknown(s: Services, repository: string, reference: strin
 }
 
 /** GET and HEAD /v2/<name>/manifests/<reference>. */
-export async function getManifest(s: Services, repository: string, reference: string, req: Request, res: Response): Promise<void> {
+export async function getManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   parseReference(reference);
   const m = await s.catalog.getManifest(repository, reference);
   if (!m) throw await manifestUnknown(s, repository, reference);
-  res.status(200);
+  res.statusCode = 200;
   res.setHeader('Content-Type', m.mediaType);
   res.setHeader('Content-Length', String(m.size));
   res.setHeader('Docker-Content-Digest', m.digest);
@@ -45,7 +46,7 @@ export async function getManifest(s: Services, repository: string, reference: st
 }
 
 /** PUT /v2/<name>/manifests/<reference>. */
-export async function putManifest(s: Services, repository: string, reference: string, req: Request, res: Response): Promise<void> {
+export async function putManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const ref = parseReference(reference);
   const content = await readLimitedBody(req, s.config.manifests.maxBytes, 'manifest');
   s.metrics.bytesReceived.labels('manifest').inc(content.length);
@@ -82,19 +83,16 @@ export async function putManifest(s: Services, repository: string, reference: st
     }
     throw err;
   }
-  res.status(201);
   res.setHeader('Location', `/v2/${repository}/manifests/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   if (parsed.subject) res.setHeader('OCI-Subject', parsed.subject.digest);
-  res.setHeader('Content-Length', '0');
-  res.end();
+  sendEmpty(res, 201);
 }
 
 /** DELETE /v2/<name>/manifests/<reference>: by digest, the manifest and its tags; by tag, only the tag. */
-export async function deleteManifest(s: Services, repository: string, reference: string, res: Response): Promise<void> {
+export async function deleteManifest(s: Services, repository: string, reference: string, res: ServerResponse): Promise<void> {
   const ref = parseReference(reference);
   const deleted = 'digest' in ref ? await s.catalog.deleteManifest(repository, ref.digest) : await s.catalog.deleteTag(repository, ref.tag);
   if (!deleted) throw await manifestUnknown(s, repository, reference);
-  res.status(202).setHeader('Content-Length', '0');
-  res.end();
+  sendEmpty(res, 202);
 }

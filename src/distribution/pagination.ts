@@ -1,12 +1,13 @@
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { OciError } from '../oci/errors';
 import { queryParam } from '../http/query';
+import type { RequestContext } from '../http/context';
 import type { Page } from '../catalog/catalog';
 
 /** `n` and `last` of a listing; n is capped at `max` so that one request cannot ask for everything. */
-export function parsePage(req: Request, max: number): Page & { n: number } {
-  const rawN = queryParam(req, 'n');
-  const last = queryParam(req, 'last');
+export function parsePage(ctx: RequestContext, max: number): Page & { n: number } {
+  const rawN = queryParam(ctx, 'n');
+  const last = queryParam(ctx, 'last');
   let n = max;
   if (rawN !== undefined) {
     if (!/^\d{1,9}$/.test(rawN)) {
@@ -18,17 +19,13 @@ export function parsePage(req: Request, max: number): Page & { n: number } {
 }
 
 /**
- * Answers a page: fetch n+1 entries, send n, and when there were more, a Link header to the next page,
- * in the form the spec gives: `</v2/…?n=N&last=X>; rel="next"`.
+ * Answers a page: the caller fetched n+1 entries; send n, and when there were more, a Link header to the
+ * next page in the form the spec gives: `</v2/…?n=N&last=X>; rel="next"`.
  */
-export function sendPage(res: Response, path: string, n: number, entries: string[]): string[] {
-  if (entries.length > n) {
-    const page = entries.slice(0, n);
-    const last = page[page.length - 1];
-    if (last !== undefined) {
-      res.setHeader('Link', `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`);
-    }
-    return page;
-  }
-  return entries;
+export function pageOf(res: ServerResponse, path: string, n: number, entries: string[]): string[] {
+  if (entries.length <= n) return entries;
+  const page = entries.slice(0, n);
+  const last = page[page.length - 1];
+  if (last !== undefined) res.setHeader('Link', `<${path}?n=${n}&last=${encodeURIComponent(last)}>; rel="next"`);
+  return page;
 }

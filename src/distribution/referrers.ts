@@ -1,19 +1,19 @@
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { parseDigest } from '../oci/digest';
 import { MediaTypes } from '../oci/media-types';
 import { queryParam } from '../http/query';
+import type { RequestContext } from '../http/context';
+import { sendJson } from '../http/respond';
 import type { Services } from './services';
 
 /**
  * GET /v2/<name>/referrers/<digest>: an image index of every manifest whose subject is the digest,
  * answered from the catalog's subject index. Also answers (empty or not) before the subject is pushed.
  */
-export async function listReferrers(s: Services, repository: string, rawDigest: string, req: Request, res: Response): Promise<void> {
+export async function listReferrers(s: Services, repository: string, rawDigest: string, ctx: RequestContext, res: ServerResponse): Promise<void> {
   const digest = parseDigest(rawDigest);
-  const artifactType = queryParam(req, 'artifactType');
+  const artifactType = queryParam(ctx, 'artifactType');
   const manifests = await s.catalog.listReferrers(repository, digest.value, artifactType || undefined);
   if (artifactType) res.setHeader('OCI-Filters-Applied', 'artifactType');
-  res.status(200);
-  res.setHeader('Content-Type', MediaTypes.ociIndex);
-  res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+  sendJson(res, 200, { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }, MediaTypes.ociIndex);
 }

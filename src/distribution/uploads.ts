@@ -1,5 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from '../http/context';
+import { sendEmpty } from '../http/respond';
 import { OciError } from '../oci/errors';
 import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { assertRepositoryName } from '../oci/names';
@@ -23,21 +25,17 @@ function rangeOf(offset: number): string {
   return `0-${offset > 0 ? offset - 1 : 0}`;
 }
 
-function sendUploadStatus(res: Response, status: number, repository: string, id: string, offset: number): void {
-  res.status(status);
+function sendUploadStatus(res: ServerResponse, status: number, repository: string, id: string, offset: number): void {
   res.setHeader('Location', uploadLocation(repository, id));
   res.setHeader('Range', rangeOf(offset));
   res.setHeader('Docker-Upload-UUID', id);
-  res.setHeader('Content-Length', '0');
-  res.end();
+  sendEmpty(res, status);
 }
 
-function sendBlobCreated(res: Response, repository: string, digest: string): void {
-  res.status(201);
+function sendBlobCreated(res: ServerResponse, repository: string, digest: string): void {
   res.setHeader('Location', `/v2/${repository}/blobs/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
-  res.setHeader('Content-Length', '0');
-  res.end();
+  sendEmpty(res, 201);
 }
 
 function uploadUnknown(id: string, why = 'upload unknown to registry'): OciError {
@@ -54,12 +52,12 @@ function rangeMismatch(repository: string, id: string, offset: number, message: 
 /** The client went away mid-body: there is nobody to answer. */
 class ClientGone extends Error {}
 
-function hasBody(req: Request): boolean {
+function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-function declaredLength(req: Request): number | undefined {
+function declaredLength(req: IncomingMessage): number | undefined {
   const len = req.headers['content-length'];
   return len === undefined ? undefined : Number(len);
 }
@@ -115,7 +113,7 @@ async function cancel(s: Services, id: string): Promise<void> {
 }
 
 /** Appends the request body to the upload at its current offset; returns the new offset. */
-async function appendBody(s: Services, repository: string, session: UploadSession, req: Request): Promise<number> {
+async function appendBody(s: Services, repository: string, session: UploadSession, req: IncomingMessage): Promise<number> {
   const offset = session.offset;
   const header = req.headers['content-range'];
   let expected: number | undefined;
@@ -191,10 +189,10 @@ async function commit(s: Services, repository: string, id: string, size: number,
 }
 
 /** POST /v2/<name>/blobs/uploads/: a new session, a monolithic upload (?digest=), or a mount (?mount=&from=). */
-export async function startUpload(s: Services, repository: string, req: Request, res: Response): Promise<void> {
-  const mount = queryParam(req, 'mount');
-  const from = queryParam(req, 'from');
-  const digestParam = queryParam(req, 'digest');
+export async function startUpload(s: Services, repository: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  const mount = queryParam(ctx, 'mount');
+  const from = queryParam(ctx, 'from');
+  const digestParam = queryParam(ctx, 'digest');
 
   if (mount !== undefined) {
     const digest = parseDigest(mount);
@@ -219,7 +217,7 @@ export async function startUpload(s: Services, repository: string, req: Request,
   sendUploadStatus(res, 202, repository, id, 0);
 }
 
-async function monolithicUpload(s: Services, repository: string, digest: ParsedDigest, req: Request, res: Response): Promise<void> {
+async function monolithicUpload(s: Services, repository: string, digest: ParsedDigest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const id = randomUUID();
   const openedAt = Date.now();
   await s.blobs.stageCreate(id);
@@ -243,7 +241,7 @@ async function monolithicUpload(s: Services, repository: string, digest: ParsedD
 }
 
 /** PATCH /v2/<name>/blobs/uploads/<id>: a chunk (Content-Range) or the rest of the stream. */
-export async function patchUpload(s: Services, repository: string, id: string, req: Request, res: Response): Promise<void> {
+export async function patchUpload(s: Services, repository: string, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const session = await openSession(s, repository, id);
   try {
     const offset = await withLease(s, repository, session, async () => {
@@ -261,15 +259,15 @@ export async function patchUpload(s: Services, repository: string, id: string, r
 }
 
 /** GET /v2/<name>/blobs/uploads/<id>: where the upload stands, so a client can resume. */
-export async function getUploadStatus(s: Services, repository: string, id: string, res: Response): Promise<void> {
+export async function getUploadStatus(s: Services, repository: string, id: string, res: ServerResponse): Promise<void> {
   const session = await openSession(s, repository, id);
   const offset = await reconcile(s, session);
   sendUploadStatus(res, 204, repository, id, offset);
 }
 
 /** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk (optional), then verify and commit. */
-export async function finishUpload(s: Services, repository: string, id: string, req: Request, res: Response): Promise<void> {
-  const rawDigest = queryParam(req, 'digest');
+export async function finishUpload(s: Services, repository: string, id: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  const rawDigest = queryParam(ctx, 'digest');
   if (rawDigest === undefined) {
     throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload', { upload: id });
   }
@@ -292,8 +290,8 @@ export async function finishUpload(s: Services, repository: string, id: string, 
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id>: cancel, and drop the staged bytes. */
-export async function cancelUpload(s: Services, repository: string, id: string, res: Response): Promise<void> {
+export async function cancelUpload(s: Services, repository: string, id: string, res: ServerResponse): Promise<void> {
   await openSession(s, repository, id);
   await cancel(s, id);
-  res.status(204).end();
+  sendEmpty(res, 204);
 }

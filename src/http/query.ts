@@ -1,10 +1,12 @@
-import type { Request } from 'express';
 import { OciError } from '../oci/errors';
+import type { RequestContext } from './context';
 
-/** One query parameter as a string; a repeated parameter is ambiguous and refused. */
-export function queryParam(req: Request, name: string): string | undefined {
-  const v = (req.query as Record<string, unknown>)[name];
-  if (v === undefined) return undefined;
-  if (typeof v === 'string') return v;
-  throw new OciError('UNSUPPORTED', `query parameter "${name}" given more than once`, { parameter: name }, { status: 400 });
+/** One query parameter; a repeated parameter is ambiguous and refused. */
+export function queryParam(ctx: RequestContext, name: string): string | undefined {
+  const all = ctx.query.getAll(name);
+  if (all.length === 0) return undefined;
+  if (all.length > 1) {
+    throw new OciError('UNSUPPORTED', `query parameter "${name}" given more than once`, { parameter: name }, { status: 400 });
+  }
+  return all[0];
 }

@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import type { UploadSession, UploadSessionStore } from './upload-session-store';
+
+// Compare-and-set of the offset, with the idle timer refreshed, in one atomic step.
+const ADVANCE = `
+local cur = redis.call('HGET', KEYS[1], 'offset')
+if not cur or cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'offset', ARGV[2], 'updatedAt', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`;
+
+// Take the lease when free, or renew it when the caller already holds it.
+const LOCK = `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const TOUCH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/**
+ * Sessions in Redis, shared by every replica and surviving a registry restart. A session is a hash whose
+ * key expires after the idle time; every write refreshes the expiry.
+ * The URL may carry `?prefix=` (default `cairn:`) so that several registries can share one Redis.
+ */
+export class RedisSessionStore implements UploadSessionStore {
+  readonly kind = 'redis';
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(url: string, private readonly idleMs: number) {
+    const u = new URL(url);
+    this.prefix = u.searchParams.get('prefix') ?? 'cairn:';
+    u.search = '';
+    this.redis = new Redis(u.toString(), { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+  }
+
+  private key(id: string): string {
+    return `${this.prefix}upload:${id}`;
+  }
+
+  private lockKey(id: string): string {
+    return `${this.prefix}upload-lock:${id}`;
+  }
+
+  async init(): Promise<void> {
+    await this.redis.connect();
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  async create(s: Pick<UploadSession, 'id' | 'repository'>): Promise<UploadSession> {
+    const now = Date.now();
+    const session: UploadSession = { id: s.id, repository: s.repository, offset: 0, createdAt: now, updatedAt: now };
+    await this.redis
+      .multi()
+      .hset(this.key(s.id), { repository: s.repository, offset: '0', createdAt: String(now), updatedAt: String(now) })
+      .pexpire(this.key(s.id), this.idleMs)
+      .exec();
+    return session;
+  }
+
+  async get(id: string): Promise<UploadSession | undefined> {
+    const h = await this.redis.hgetall(this.key(id));
+    if (!h.repository) return undefined;
+    return { id, repository: h.repository, offset: Number(h.offset), createdAt: Number(h.createdAt), updatedAt: Number(h.updatedAt) };
+  }
+
+  async advance(id: string, expected: number, next: number): Promise<boolean> {
+    const r = await this.redis.eval(ADVANCE, 1, this.key(id), String(expected), String(next), String(Date.now()), String(this.idleMs));
+    return r === 1;
+  }
+
+  async touch(id: string): Promise<boolean> {
+    return (await this.redis.eval(TOUCH, 1, this.key(id), String(Date.now()), String(this.idleMs))) === 1;
+  }
+
+  async lock(id: string, ttlMs: number, token?: string): Promise<string | undefined> {
+    const t = token ?? randomUUID();
+    const r = await this.redis.eval(LOCK, 1, this.lockKey(id), t, String(ttlMs));
+    return r === 1 ? t : undefined;
+  }
+
+  async unlock(id: string, token: string): Promise<void> {
+    await this.redis.eval(UNLOCK, 1, this.lockKey(id), token);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.redis.del(this.key(id), this.lockKey(id));
+  }
+}

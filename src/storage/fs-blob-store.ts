@@ -1,0 +1,253 @@
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
+import {
+  BlobNotFound,
+  StageOffsetMismatch,
+  type AppendResult,
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  type StagedUpload,
+} from './blob-store';
+
+/** Network reads arrive in 16–64 KiB pieces; writing them in larger batches saves system calls. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+const STAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  const { bytesWritten } = await fh.writev(buffers, position);
+  if (bytesWritten === total) return;
+  // A short write (rare: signals, some file systems): finish the rest piece by piece.
+  let rest = Buffer.concat(buffers, total).subarray(bytesWritten);
+  let at = position + bytesWritten;
+  while (rest.length > 0) {
+    const r = await fh.write(rest, 0, rest.length, at);
+    rest = rest.subarray(r.bytesWritten);
+    at += r.bytesWritten;
+  }
+}
+
+/**
+ * Blobs on a local file system: `<root>/<algorithm>/<2 hex>/<hex>`, uploads staged in `<root>/_staging/<id>`
+ * and renamed into place once verified. A rename within one file system is atomic, so a digest path
+ * holds either nothing or the whole, verified blob.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly kind = 'fs';
+  private readonly staging: string;
+
+  constructor(private readonly root: string) {
+    this.staging = path.join(root, '_staging');
+  }
+
+  private blobPath(digest: ParsedDigest): string {
+    return path.join(this.root, digest.algorithm, digest.hex.slice(0, 2), digest.hex);
+  }
+
+  private parse(digest: string): ParsedDigest {
+    const d = tryParseDigest(digest);
+    if (!d) throw new Error(`invalid digest: ${digest.slice(0, 200)}`);
+    return d;
+  }
+
+  private stagePath(id: string): string {
+    if (!STAGE_ID.test(id)) throw new Error(`invalid upload id: ${id.slice(0, 200)}`);
+    return path.join(this.staging, id);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.staging, { recursive: true });
+  }
+
+  async close(): Promise<void> {}
+
+  async stat(digest: string): Promise<BlobInfo | undefined> {
+    try {
+      const st = await stat(this.blobPath(this.parse(digest)));
+      return { digest, size: st.size };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.blobPath(this.parse(digest)), 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new BlobNotFound(digest);
+      throw err;
+    }
+    return fh.createReadStream({ start: range?.start ?? 0, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  async delete(digest: string): Promise<boolean> {
+    try {
+      await unlink(this.blobPath(this.parse(digest)));
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<{ digest: string; size: number; modifiedAt: Date }> {
+    for (const algorithm of Object.keys(DIGEST_ALGORITHMS)) {
+      const algoDir = path.join(this.root, algorithm);
+      for (const fan of await readdir(algoDir).catch(() => [] as string[])) {
+        for (const hex of await readdir(path.join(algoDir, fan)).catch(() => [] as string[])) {
+          const digest = `${algorithm}:${hex}`;
+          if (!tryParseDigest(digest)) continue;
+          const st = await stat(path.join(algoDir, fan, hex)).catch(() => undefined);
+          if (st) yield { digest, size: st.size, modifiedAt: st.mtime };
+        }
+      }
+    }
+  }
+
+  async stageCreate(id: string): Promise<void> {
+    await writeFile(this.stagePath(id), '', { flag: 'wx' });
+  }
+
+  async stageSize(id: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.stagePath(id))).size;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async stageAppend(
+    id: string,
+    offset: number,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<AppendResult> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.stagePath(id), 'r+');
+    } catch (err) {
+      if (isMissing(err)) throw new BlobNotFound(id);
+      throw err;
+    }
+    try {
+      const size = (await fh.stat()).size;
+      if (size !== offset) throw new StageOffsetMismatch(size, offset);
+      return await this.appendFrom(fh, offset, source, onWritten);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Receives and writes at the same time: one batch is being written while the next is collected, so the
+   * disk and the network overlap. `size` only moves when a write completed, and onWritten sees each chunk
+   * right after, in order: the caller's hash always covers exactly the bytes on disk.
+   */
+  private async appendFrom(fh: FileHandle, offset: number, source: AsyncIterable<Buffer>, onWritten: (chunk: Buffer) => void): Promise<AppendResult> {
+    let size = offset;
+    let inflight: Promise<void> | undefined;
+    let writeError: Error | undefined;
+    // At most one write is in flight, and it is awaited before the next starts, so `size` is its position.
+    const start = (batch: Buffer[], bytes: number) => {
+      inflight = writeAll(fh, batch, size).then(
+        () => {
+          for (const c of batch) onWritten(c);
+          size += bytes;
+        },
+        (err: Error) => {
+          writeError = err;
+        },
+      );
+    };
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let sourceError: Error | undefined;
+    try {
+      for await (const chunk of source) {
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= BATCH_BYTES) {
+          await inflight;
+          if (writeError) break;
+          start(batch, batchBytes);
+          batch = [];
+          batchBytes = 0;
+        }
+      }
+    } catch (err) {
+      // The client went away: keep what arrived, so the upload can resume from there.
+      sourceError = err as Error;
+    }
+    await inflight;
+    if (!writeError && batchBytes > 0) {
+      start(batch, batchBytes);
+      await inflight;
+    }
+    if (writeError) {
+      // The disk refused (full?): drop whatever part of the failed write landed, back to the last good size.
+      await fh.truncate(size).catch(() => undefined);
+      return { size, error: writeError };
+    }
+    return sourceError ? { size, error: sourceError } : { size };
+  }
+
+  async stageRead(id: string, end?: number): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.stagePath(id), 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new BlobNotFound(id);
+      throw err;
+    }
+    if (end === 0) {
+      await fh.close();
+      return Readable.from([]);
+    }
+    return fh.createReadStream({ start: 0, end: end === undefined ? undefined : end - 1, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  async stageCommit(id: string, digest: string): Promise<BlobInfo> {
+    const from = this.stagePath(id);
+    const to = this.blobPath(this.parse(digest));
+    let staged;
+    try {
+      staged = await stat(from);
+    } catch (err) {
+      if (isMissing(err)) throw new BlobNotFound(id);
+      throw err;
+    }
+    const existing = await stat(to).catch(() => undefined);
+    if (existing) {
+      // Same digest, same bytes: keep the stored copy.
+      await rm(from, { force: true });
+      return { digest, size: existing.size };
+    }
+    await mkdir(path.dirname(to), { recursive: true });
+    await rename(from, to);
+    return { digest, size: staged.size };
+  }
+
+  async stageDelete(id: string): Promise<void> {
+    await rm(this.stagePath(id), { force: true });
+  }
+
+  async *stageList(): AsyncIterable<StagedUpload> {
+    for (const id of await readdir(this.staging).catch(() => [] as string[])) {
+      if (!STAGE_ID.test(id)) continue;
+      const st = await stat(path.join(this.staging, id)).catch(() => undefined);
+      if (st) yield { id, size: st.size, modifiedAt: st.mtime };
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Catalog } from './catalog';
+import type { Database } from './schema';
+import { KyselyCatalog } from './kysely-catalog';
+import { postgresHotReads, sqliteHotReads } from './hot-reads';
+
+// bigint (int8) columns hold millisecond timestamps and sizes, all well inside 2^53.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+function sqliteConnection(file: string, readonly: boolean): BetterSqlite3.Database {
+  const db = new BetterSqlite3(file, { readonly, fileMustExist: readonly });
+  db.pragma('busy_timeout = 5000');
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+/** `sqlite:///absolute/path/cairn.db` (the embedded default) or `postgres://user@host:port/db`. */
+export function createCatalog(url: string): Catalog {
+  if (url.startsWith('sqlite://')) {
+    const file = path.resolve(decodeURIComponent(url.slice('sqlite://'.length)));
+    mkdirSync(path.dirname(file), { recursive: true });
+    const writer = sqliteConnection(file, false);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: writer }) });
+    return new KyselyCatalog('sqlite', db, () => sqliteHotReads(sqliteConnection(file, true)));
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return new KyselyCatalog('postgres', db, () => postgresHotReads(pool));
+  }
+  throw new Error(`unsupported database: ${url}`);
+}

@@ -1,0 +1,278 @@
+import { Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from './schema';
+import type { HotReads } from './hot-reads';
+import { migrate, type Dialect } from './migrations';
+import {
+  MissingReferences,
+  type BlobRef,
+  type Catalog,
+  type ManifestRecord,
+  type Page,
+  type ReferrerDescriptor,
+  type StoredManifest,
+} from './catalog';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** The one Catalog implementation: Kysely queries that run unchanged on SQLite and PostgreSQL. */
+export class KyselyCatalog implements Catalog {
+  constructor(
+    readonly kind: Dialect,
+    private readonly db: Kysely<Database>,
+    private readonly openHotReads: () => HotReads,
+  ) {}
+
+  private hot!: HotReads;
+
+  async init(): Promise<void> {
+    await migrate(this.db, this.kind);
+    this.hot = this.openHotReads();
+  }
+
+  async close(): Promise<void> {
+    await this.hot?.close();
+    await this.db.destroy();
+  }
+
+  private repositoryId(db: Db, name: string) {
+    return db.selectFrom('repositories').select('id').where('name', '=', name);
+  }
+
+  private async ensureRepository(db: Db, name: string): Promise<number> {
+    await db
+      .insertInto('repositories')
+      .values({ name, created_at: Date.now() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const row = await this.repositoryId(db, name).executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  async repositoryExists(name: string): Promise<boolean> {
+    return (await this.repositoryId(this.db, name).executeTakeFirst()) !== undefined;
+  }
+
+  async listRepositories(page: Page): Promise<string[]> {
+    let q = this.db
+      .selectFrom('repositories as r')
+      .select('r.name')
+      .where(({ or, exists, selectFrom }) =>
+        or([
+          exists(selectFrom('manifests as m').select(sql`1`.as('one')).whereRef('m.repository_id', '=', 'r.id')),
+          exists(selectFrom('repository_blobs as rb').select(sql`1`.as('one')).whereRef('rb.repository_id', '=', 'r.id')),
+        ]),
+      )
+      .orderBy('r.name');
+    if (page.last !== undefined) q = q.where('r.name', '>', page.last);
+    if (page.n !== undefined) q = q.limit(page.n);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async linkBlob(repository: string, blob: BlobRef, commit?: () => Promise<void>): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      // First, so that this transaction holds the blob's row (and the collector waits) while commit runs.
+      await trx
+        .insertInto('blobs')
+        .values({ digest: blob.digest, size: blob.size, touched_at: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size: blob.size }))
+        .execute();
+      if (commit) await commit();
+      const repositoryId = await this.ensureRepository(trx, repository);
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest: blob.digest, size: blob.size, touched_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now }))
+        .execute();
+    });
+  }
+
+  async getBlobLink(repository: string, digest: string): Promise<BlobRef | undefined> {
+    const size = await this.hot.blobLinkSize(repository, digest);
+    return size === undefined ? undefined : { digest, size: Number(size) };
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('repository_blobs')
+      .where('repository_id', '=', this.repositoryId(this.db, repository))
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async putManifest(repository: string, m: ManifestRecord, tag?: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      const repositoryId = await this.ensureRepository(trx, repository);
+      const blobs = [...new Set(m.blobs)];
+      const children = [...new Set(m.manifests)].filter((d) => d !== m.digest);
+      let missingBlobs: string[] = [];
+      if (blobs.length > 0) {
+        // Touching the links is what keeps the collector off them (docs/architecture.md).
+        const touched = await trx
+          .updateTable('repository_blobs')
+          .set({ touched_at: now })
+          .where('repository_id', '=', repositoryId)
+          .where('digest', 'in', blobs)
+          .executeTakeFirst();
+        if (Number(touched.numUpdatedRows) !== blobs.length) {
+          const present = await trx
+            .selectFrom('repository_blobs')
+            .select('digest')
+            .where('repository_id', '=', repositoryId)
+            .where('digest', 'in', blobs)
+            .execute();
+          const have = new Set(present.map((r) => r.digest));
+          missingBlobs = blobs.filter((d) => !have.has(d));
+        }
+      }
+      let missingManifests: string[] = [];
+      if (children.length > 0) {
+        const present = await trx
+          .selectFrom('manifests')
+          .select('digest')
+          .where('repository_id', '=', repositoryId)
+          .where('digest', 'in', children)
+          .execute();
+        const have = new Set(present.map((r) => r.digest));
+        missingManifests = children.filter((d) => !have.has(d));
+      }
+      if (missingBlobs.length > 0 || missingManifests.length > 0) throw new MissingReferences(missingBlobs, missingManifests);
+
+      const inserted = await trx
+        .insertInto('manifests')
+        .values({
+          repository_id: repositoryId,
+          digest: m.digest,
+          media_type: m.mediaType,
+          size: m.size,
+          content: m.content,
+          artifact_type: m.artifactType ?? null,
+          subject_digest: m.subject ?? null,
+          annotations: m.annotations && Object.keys(m.annotations).length > 0 ? JSON.stringify(m.annotations) : null,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+        if (blobs.length > 0) {
+          await trx
+            .insertInto('manifest_blobs')
+            .values(blobs.map((b) => ({ repository_id: repositoryId, manifest_digest: m.digest, blob_digest: b })))
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        }
+        if (children.length > 0) {
+          await trx
+            .insertInto('manifest_children')
+            .values(children.map((c) => ({ repository_id: repositoryId, manifest_digest: m.digest, child_digest: c })))
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        }
+      }
+      if (tag !== undefined) {
+        await trx
+          .insertInto('tags')
+          .values({ repository_id: repositoryId, name: tag, digest: m.digest, updated_at: now })
+          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: m.digest, updated_at: now }))
+          .execute();
+      }
+    });
+  }
+
+  async getManifest(repository: string, reference: string): Promise<StoredManifest | undefined> {
+    const row = reference.includes(':')
+      ? await this.hot.manifestByDigest(repository, reference)
+      : await this.hot.manifestByTag(repository, reference);
+    return row ? { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: row.content } : undefined;
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+    // Tags, blob references and child references go with it (foreign keys, ON DELETE CASCADE).
+    const r = await this.db
+      .deleteFrom('manifests')
+      .where('repository_id', '=', this.repositoryId(this.db, repository))
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('tags')
+      .where('repository_id', '=', this.repositoryId(this.db, repository))
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listTags(repository: string, page: Page): Promise<string[]> {
+    let q = this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', this.repositoryId(this.db, repository))
+      .orderBy('name');
+    if (page.last !== undefined) q = q.where('name', '>', page.last);
+    if (page.n !== undefined) q = q.limit(page.n);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerDescriptor[]> {
+    let q = this.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'size', 'artifact_type', 'annotations'])
+      .where('repository_id', '=', this.repositoryId(this.db, repository))
+      .where('subject_digest', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    return (await q.execute()).map((r) => ({
+      mediaType: r.media_type,
+      digest: r.digest,
+      size: Number(r.size),
+      ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
+      ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
+    }));
+  }
+
+  async sweepLinks(cutoff: Date): Promise<number> {
+    const r = await this.db
+      .deleteFrom('repository_blobs')
+      .where('touched_at', '<', cutoff.getTime())
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('manifest_blobs as mb')
+              .select(sql`1`.as('one'))
+              .whereRef('mb.repository_id', '=', 'repository_blobs.repository_id')
+              .whereRef('mb.blob_digest', '=', 'repository_blobs.digest'),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async collectBlob(digest: string, cutoff: Date, remove: () => Promise<void>): Promise<boolean> {
+    // A blob the catalog never saw (a crash between storing and linking) gets a row to lock on.
+    await this.db
+      .insertInto('blobs')
+      .values({ digest, size: 0, touched_at: 0 })
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .execute();
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .deleteFrom('blobs')
+        .where('digest', '=', digest)
+        .where('touched_at', '<', cutoff.getTime())
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('repository_blobs as rb').select(sql`1`.as('one')).where('rb.digest', '=', digest))),
+        )
+        .executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) return false;
+      await remove();
+      return true;
+    });
+  }
+}

@@ -1,0 +1,72 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** Column types that differ between the two engines. */
+function types(d: Dialect) {
+  return d === 'sqlite'
+    ? { id: 'integer primary key autoincrement', ref: 'integer', big: 'integer', bytes: 'blob', name: 'text' }
+    : { id: 'bigserial primary key', ref: 'bigint', big: 'bigint', bytes: 'bytea', name: 'text collate "C"' };
+}
+
+/**
+ * Versioned DDL, applied in order, each version once. Names sort bytewise on both engines (COLLATE "C"
+ * on PostgreSQL) so that pagination by `last` means the same thing everywhere.
+ */
+const MIGRATIONS: ((d: Dialect) => string[])[] = [
+  (d) => {
+    const t = types(d);
+    return [
+      `create table repositories (id ${t.id}, name ${t.name} not null unique, created_at ${t.big} not null)`,
+      `create table blobs (digest text primary key, size ${t.big} not null, touched_at ${t.big} not null)`,
+      `create table repository_blobs (
+         repository_id ${t.ref} not null references repositories(id) on delete cascade,
+         digest text not null, size ${t.big} not null, touched_at ${t.big} not null,
+         primary key (repository_id, digest))`,
+      `create index repository_blobs_digest on repository_blobs (digest)`,
+      `create table manifests (
+         repository_id ${t.ref} not null references repositories(id) on delete cascade,
+         digest text not null, media_type text not null, size ${t.big} not null, content ${t.bytes} not null,
+         artifact_type text, subject_digest text, annotations text, created_at ${t.big} not null,
+         primary key (repository_id, digest))`,
+      `create index manifests_subject on manifests (repository_id, subject_digest) where subject_digest is not null`,
+      `create table manifest_blobs (
+         repository_id ${t.ref} not null, manifest_digest text not null, blob_digest text not null,
+         primary key (repository_id, manifest_digest, blob_digest),
+         foreign key (repository_id, manifest_digest) references manifests (repository_id, digest) on delete cascade)`,
+      `create index manifest_blobs_blob on manifest_blobs (repository_id, blob_digest)`,
+      `create table manifest_children (
+         repository_id ${t.ref} not null, manifest_digest text not null, child_digest text not null,
+         primary key (repository_id, manifest_digest, child_digest),
+         foreign key (repository_id, manifest_digest) references manifests (repository_id, digest) on delete cascade)`,
+      `create index manifest_children_child on manifest_children (repository_id, child_digest)`,
+      `create table tags (
+         repository_id ${t.ref} not null, name ${t.name} not null, digest text not null, updated_at ${t.big} not null,
+         primary key (repository_id, name),
+         foreign key (repository_id, digest) references manifests (repository_id, digest) on delete cascade)`,
+      `create index tags_digest on tags (repository_id, digest)`,
+    ];
+  },
+];
+
+/** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */
+export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  await db.connection().execute(async (conn) => {
+    if (dialect === 'postgres') await sql`select pg_advisory_lock(4242001)`.execute(conn);
+    try {
+      await sql`create table if not exists cairn_migrations (version integer primary key, applied_at bigint not null)`.execute(conn);
+      const rows = await conn.selectFrom('cairn_migrations').select('version').execute();
+      const applied = new Set(rows.map((r) => Number(r.version)));
+      for (let v = 1; v <= MIGRATIONS.length; v++) {
+        if (applied.has(v)) continue;
+        await conn.transaction().execute(async (trx) => {
+          for (const statement of MIGRATIONS[v - 1]!(dialect)) await sql.raw(statement).execute(trx);
+          await trx.insertInto('cairn_migrations').values({ version: v, applied_at: Date.now() }).execute();
+        });
+      }
+    } finally {
+      if (dialect === 'postgres') await sql`select pg_advisory_unlock(4242001)`.execute(conn);
+    }
+  });
+}

@@ -1,4 +1,4 @@
-import { Kysely, sql, type Transaction } from 'kysely';
+import { Kysely, sql, type ExpressionBuilder, type Transaction } from 'kysely';
 import type { Database } from './schema';
 import type { HotReads } from './hot-reads';
 import { migrate, type Dialect } from './migrations';
@@ -236,22 +236,48 @@ export class KyselyCatalog implements Catalog {
     }));
   }
 
+  /**
+   * On PostgreSQL a DELETE's re-check under a row lock does not see rows other transactions inserted
+   * meanwhile (its subqueries keep the statement's snapshot). So the collector locks its candidates
+   * first, then re-checks them in a new statement, which sees every transaction that held those rows
+   * before. SQLite has one writer at a time, and a write transaction always reads the latest state.
+   */
   async sweepLinks(cutoff: Date): Promise<number> {
-    const r = await this.db
-      .deleteFrom('repository_blobs')
-      .where('touched_at', '<', cutoff.getTime())
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('manifest_blobs as mb')
-              .select(sql`1`.as('one'))
-              .whereRef('mb.repository_id', '=', 'repository_blobs.repository_id')
-              .whereRef('mb.blob_digest', '=', 'repository_blobs.digest'),
-          ),
+    const c = cutoff.getTime();
+    const unreferenced = ({ not, exists, selectFrom }: ExpressionBuilder<Database, 'repository_blobs'>) =>
+      not(
+        exists(
+          selectFrom('manifest_blobs as mb')
+            .select(sql`1`.as('one'))
+            .whereRef('mb.repository_id', '=', 'repository_blobs.repository_id')
+            .whereRef('mb.blob_digest', '=', 'repository_blobs.digest'),
         ),
-      )
-      .executeTakeFirst();
-    return Number(r.numDeletedRows);
+      );
+    if (this.kind === 'sqlite') {
+      const r = await this.db.deleteFrom('repository_blobs').where('touched_at', '<', c).where(unreferenced).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    }
+    return this.db.transaction().execute(async (trx) => {
+      const candidates = await trx
+        .selectFrom('repository_blobs')
+        .select(['repository_id', 'digest'])
+        .where('touched_at', '<', c)
+        .where(unreferenced)
+        .forUpdate()
+        .execute();
+      let removed = 0;
+      for (const row of candidates) {
+        const r = await trx
+          .deleteFrom('repository_blobs')
+          .where('repository_id', '=', row.repository_id)
+          .where('digest', '=', row.digest)
+          .where('touched_at', '<', c)
+          .where(unreferenced)
+          .executeTakeFirst();
+        removed += Number(r.numDeletedRows);
+      }
+      return removed;
+    });
   }
 
   async collectBlob(digest: string, cutoff: Date, remove: () => Promise<void>): Promise<boolean> {
@@ -262,15 +288,21 @@ export class KyselyCatalog implements Catalog {
       .onConflict((oc) => oc.column('digest').doNothing())
       .execute();
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .deleteFrom('blobs')
-        .where('digest', '=', digest)
-        .where('touched_at', '<', cutoff.getTime())
-        .where(({ not, exists, selectFrom }) =>
-          not(exists(selectFrom('repository_blobs as rb').select(sql`1`.as('one')).where('rb.digest', '=', digest))),
-        )
-        .executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) return false;
+      // Take the blob's lock first (the row lock on PostgreSQL, the write lock on SQLite), then decide with
+      // reads that see whatever an upload or mount committed before we got it.
+      const locked =
+        this.kind === 'postgres'
+          ? await trx.selectFrom('blobs').select('touched_at').where('digest', '=', digest).forUpdate().executeTakeFirst()
+          : await trx
+              .updateTable('blobs')
+              .set({ touched_at: sql`touched_at` })
+              .where('digest', '=', digest)
+              .returning('touched_at')
+              .executeTakeFirst();
+      if (!locked || Number(locked.touched_at) >= cutoff.getTime()) return false;
+      const linked = await trx.selectFrom('repository_blobs').select('digest').where('digest', '=', digest).limit(1).executeTakeFirst();
+      if (linked) return false;
+      await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
       await remove();
       return true;
     });

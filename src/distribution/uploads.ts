@@ -199,8 +199,7 @@ export async function startUpload(s: Services, repository: string, req: Incoming
     if (from !== undefined) {
       assertRepositoryName(from);
       const link = await s.catalog.getBlobLink(from, digest.value);
-      if (link) {
-        await s.catalog.linkBlob(repository, link);
+      if (link && (await mountBlob(s, repository, link))) {
         sendBlobCreated(res, repository, digest.value);
         return;
       }
@@ -215,6 +214,22 @@ export async function startUpload(s: Services, repository: string, req: Incoming
   await s.blobs.stageCreate(id);
   await s.sessions.create({ id, repository });
   sendUploadStatus(res, 202, repository, id, 0);
+}
+
+/**
+ * Links a blob another repository has. The bytes are re-checked under the blob's catalog lock: the
+ * collector may have taken them since the source link was read, and a link to nothing must never appear.
+ */
+async function mountBlob(s: Services, repository: string, blob: { digest: string; size: number }): Promise<boolean> {
+  try {
+    await s.catalog.linkBlob(repository, blob, async () => {
+      if (!(await s.blobs.stat(blob.digest))) throw new BlobNotFound(blob.digest);
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof BlobNotFound) return false;
+    throw err;
+  }
 }
 
 async function monolithicUpload(s: Services, repository: string, digest: ParsedDigest, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -33,6 +33,9 @@ export function createCatalog(url: string): Catalog {
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle connection the server closes (restart, failover) must not crash the registry; the pool
+    // replaces it on the next query.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return new KyselyCatalog('postgres', db, () => postgresHotReads(pool));
   }

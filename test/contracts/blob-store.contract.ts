@@ -1,0 +1,196 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { BlobNotFound, StageOffsetMismatch, type BlobStore } from '../../src/storage/blob-store';
+
+export interface BlobStoreFixture {
+  store: BlobStore;
+  cleanup(): Promise<void>;
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha512 = (b: Buffer) => `sha512:${createHash('sha512').update(b).digest('hex')}`;
+
+async function collect(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function* chunks(data: Buffer, size: number): AsyncIterable<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+async function* failingAfter(data: Buffer, size: number): AsyncIterable<Buffer> {
+  yield* chunks(data, size);
+  throw new Error('client went away');
+}
+
+let seq = 0;
+const newId = () => `up-${Date.now()}-${seq++}`;
+
+/** The behaviour every BlobStore must have; run against each implementation. */
+export function blobStoreContract(name: string, make: () => Promise<BlobStoreFixture>): void {
+  describe(`BlobStore contract: ${name}`, () => {
+    let f: BlobStoreFixture;
+    let store: BlobStore;
+    beforeEach(async () => {
+      f = await make();
+      store = f.store;
+      await store.init();
+    });
+    afterEach(async () => {
+      await store.close();
+      await f.cleanup();
+    });
+
+    async function put(data: Buffer, digest = sha256(data)): Promise<string> {
+      const id = newId();
+      await store.stageCreate(id);
+      await store.stageAppend(id, 0, chunks(data, 1000), () => undefined);
+      await store.stageCommit(id, digest);
+      return digest;
+    }
+
+    it('stages, commits and serves a blob by digest only after commit', async () => {
+      const data = randomBytes(10_000);
+      const digest = sha256(data);
+      const id = newId();
+      await store.stageCreate(id);
+      const seen: Buffer[] = [];
+      const r = await store.stageAppend(id, 0, chunks(data, 777), (c) => seen.push(c));
+      expect(r).toEqual({ size: 10_000 });
+      expect(Buffer.concat(seen).equals(data)).toBe(true);
+      expect(await store.stageSize(id)).toBe(10_000);
+      expect(await store.stat(digest)).toBeUndefined();
+      await expect(store.read(digest)).rejects.toBeInstanceOf(BlobNotFound);
+      expect(await store.stageCommit(id, digest)).toEqual({ digest, size: 10_000 });
+      expect(await store.stat(digest)).toEqual({ digest, size: 10_000 });
+      expect((await collect(await store.read(digest))).equals(data)).toBe(true);
+      expect(await store.stageSize(id)).toBeUndefined();
+    });
+
+    it('appends chunk after chunk at the right offset, and refuses a wrong offset', async () => {
+      const a = randomBytes(3000);
+      const b = randomBytes(5000);
+      const id = newId();
+      await store.stageCreate(id);
+      expect((await store.stageAppend(id, 0, chunks(a, 1024), () => undefined)).size).toBe(3000);
+      await expect(store.stageAppend(id, 0, chunks(b, 1024), () => undefined)).rejects.toBeInstanceOf(StageOffsetMismatch);
+      await expect(store.stageAppend(id, 4000, chunks(b, 1024), () => undefined)).rejects.toMatchObject({ actual: 3000, expected: 4000 });
+      expect((await store.stageAppend(id, 3000, chunks(b, 1024), () => undefined)).size).toBe(8000);
+      expect((await collect(await store.stageRead(id))).equals(Buffer.concat([a, b]))).toBe(true);
+      expect((await collect(await store.stageRead(id, 3000))).equals(a)).toBe(true);
+      expect((await collect(await store.stageRead(id, 0))).length).toBe(0);
+    });
+
+    it('keeps exactly the bytes a failing source delivered, and hands exactly those to onWritten', async () => {
+      const data = randomBytes(6 * 1024 * 1024 + 123);
+      const id = newId();
+      await store.stageCreate(id);
+      const hash = createHash('sha256');
+      const r = await store.stageAppend(id, 0, failingAfter(data, 65536), (c) => hash.update(c));
+      expect(r.error?.message).toBe('client went away');
+      expect(r.size).toBe(data.length);
+      expect(await store.stageSize(id)).toBe(r.size);
+      expect(`sha256:${hash.digest('hex')}`).toBe(sha256(data));
+      // And the upload continues from there.
+      const more = randomBytes(100);
+      expect((await store.stageAppend(id, r.size, chunks(more, 10), () => undefined)).size).toBe(r.size + 100);
+    });
+
+    it('streams a 64 MiB append in pieces and hashes what was written', async () => {
+      const piece = randomBytes(1024 * 1024);
+      async function* big() {
+        for (let i = 0; i < 64; i++) yield piece;
+      }
+      const id = newId();
+      await store.stageCreate(id);
+      const hash = createHash('sha256');
+      const r = await store.stageAppend(id, 0, big(), (c) => hash.update(c));
+      expect(r.size).toBe(64 * 1024 * 1024);
+      const expected = createHash('sha256');
+      for (let i = 0; i < 64; i++) expected.update(piece);
+      const digest = `sha256:${expected.digest('hex')}`;
+      expect(`sha256:${hash.digest('hex')}`).toBe(digest);
+      await store.stageCommit(id, digest);
+      const check = createHash('sha256');
+      for await (const c of await store.read(digest)) check.update(c as Buffer);
+      expect(`sha256:${check.digest('hex')}`).toBe(digest);
+    });
+
+    it('stores a blob once whatever the number of commits (deduplication)', async () => {
+      const data = randomBytes(500);
+      const digest = await put(data);
+      const id = newId();
+      await store.stageCreate(id);
+      await store.stageAppend(id, 0, chunks(data, 100), () => undefined);
+      expect(await store.stageCommit(id, digest)).toEqual({ digest, size: 500 });
+      expect(await store.stageSize(id)).toBeUndefined();
+      const listed = [];
+      for await (const b of store.list()) if (b.digest === digest) listed.push(b);
+      expect(listed).toHaveLength(1);
+    });
+
+    it('serves byte ranges', async () => {
+      const data = randomBytes(1000);
+      const digest = await put(data);
+      expect((await collect(await store.read(digest, { start: 10, end: 19 }))).equals(data.subarray(10, 20))).toBe(true);
+      expect((await collect(await store.read(digest, { start: 999, end: 999 }))).equals(data.subarray(999))).toBe(true);
+    });
+
+    it('handles sha512 digests and empty blobs', async () => {
+      const data = randomBytes(300);
+      const d512 = await put(data, sha512(data));
+      expect(await store.stat(d512)).toEqual({ digest: d512, size: 300 });
+      const empty = await put(Buffer.alloc(0));
+      expect(await store.stat(empty)).toEqual({ digest: empty, size: 0 });
+      expect((await collect(await store.read(empty))).length).toBe(0);
+    });
+
+    it('lists and deletes blobs', async () => {
+      const d1 = await put(randomBytes(10));
+      const d2 = await put(randomBytes(20));
+      const listed = new Map<string, number>();
+      for await (const b of store.list()) listed.set(b.digest, b.size);
+      expect(listed.get(d1)).toBe(10);
+      expect(listed.get(d2)).toBe(20);
+      expect(await store.delete(d1)).toBe(true);
+      expect(await store.delete(d1)).toBe(false);
+      expect(await store.stat(d1)).toBeUndefined();
+      await expect(store.read(d1)).rejects.toBeInstanceOf(BlobNotFound);
+    });
+
+    it('lists and deletes staged uploads', async () => {
+      const id = newId();
+      await store.stageCreate(id);
+      await store.stageAppend(id, 0, chunks(randomBytes(42), 42), () => undefined);
+      const staged = [];
+      for await (const s of store.stageList()) staged.push(s);
+      expect(staged).toEqual([expect.objectContaining({ id, size: 42 })]);
+      expect(staged[0]!.modifiedAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
+      await store.stageDelete(id);
+      await store.stageDelete(id);
+      expect(await store.stageSize(id)).toBeUndefined();
+      await expect(store.stageAppend(id, 0, chunks(Buffer.from('x'), 1), () => undefined)).rejects.toBeInstanceOf(BlobNotFound);
+      await expect(store.stageRead(id)).rejects.toBeInstanceOf(BlobNotFound);
+      await expect(store.stageCommit(id, sha256(Buffer.from('x')))).rejects.toBeInstanceOf(BlobNotFound);
+    });
+
+    it('refuses ids and digests that could escape its namespace', async () => {
+      await expect(store.stageCreate('../evil')).rejects.toThrow();
+      await expect(store.stageCreate('a/b')).rejects.toThrow();
+      await expect(store.stat('sha256:../../etc/passwd')).rejects.toThrow();
+      await expect(store.read('md5:abc')).rejects.toThrow();
+    });
+
+    it('runs appends to different uploads concurrently without mixing them', async () => {
+      const datas = [randomBytes(2_000_000), randomBytes(3_000_000), randomBytes(1_000_000)];
+      const ids = datas.map(() => newId());
+      await Promise.all(ids.map((id) => store.stageCreate(id)));
+      await Promise.all(ids.map((id, i) => store.stageAppend(id, 0, chunks(datas[i]!, 65536), () => undefined)));
+      for (let i = 0; i < ids.length; i++) {
+        expect((await collect(await store.stageRead(ids[i]!))).equals(datas[i]!)).toBe(true);
+      }
+    });
+  });
+}

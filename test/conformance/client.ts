@@ -87,3 +87,25 @@ export class Client {
     return { digest: sha256(body), body, layer, layerDigest, configDigest };
   }
 }
+
+/**
+ * A request whose path is sent exactly as written: fetch() normalises `..` and `.` segments away, and a
+ * registry must be tested against what a hostile or broken client really sends.
+ */
+export function rawRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Response> {
+  const http = require('node:http') as typeof import('node:http');
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+        resolve(new Response(method === 'HEAD' || res.statusCode === 204 ? null : Buffer.concat(parts), { status: res.statusCode, headers: h }));
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,40 @@
+'use strict';
+// A small streaming HTTP client for the benchmark: bodies come from files, never from memory.
+const http = require('node:http');
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function request(base, method, path, headers = {}, body) {
+  const u = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent }, (res) => {
+      const parts = [];
+      res.on('data', (d) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body && typeof body.pipe === 'function') body.pipe(req);
+    else req.end(body);
+  });
+}
+
+/** GETs a path and feeds every chunk to onData; resolves with the byte count. */
+function download(base, path, onData) {
+  const u = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method: 'GET', path: u.pathname, agent }, (res) => {
+      let n = 0;
+      res.on('data', (d) => {
+        n += d.length;
+        onData(d);
+      });
+      res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+module.exports = { request, download, agent };

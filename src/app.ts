@@ -8,6 +8,7 @@ import { createBlobStore } from './storage';
 import { createSessionStore } from './sessions';
 import { createCatalog } from './catalog';
 import { UploadHashes } from './distribution/upload-hashes';
+import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { Services } from './distribution/services';
 import { startUploadJanitor } from './maintenance/upload-janitor';
 import type { BlobStore } from './storage/blob-store';
@@ -57,7 +58,8 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const backends = await openBackends(config);
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs);
-  const services: Services = { config, logger, metrics, hashes, ...backends };
+  const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
+  const services: Services = { config, logger, metrics, hashes, verified, ...backends };
 
   const listener = createRequestListener(services, {
     ready: async () => {

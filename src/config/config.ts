@@ -49,6 +49,8 @@ export const ConfigSchema = z
       .object({
         /** Hash every full blob GET while streaming it and cut the response if the bytes do not match. */
         verifyOnRead: z.boolean().default(true),
+        /** A blob this process hashed (on upload or a verified read) this recently is served without hashing again; 0 = hash every read. */
+        verifiedTtlSeconds: z.number().int().nonnegative().default(300),
       })
       .strict()
       .default({}),
@@ -88,6 +90,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = 
   CAIRN_UPLOAD_JANITOR_INTERVAL: { key: ['uploads', 'janitorIntervalSeconds'], type: 'int' },
   CAIRN_MAX_MANIFEST_BYTES: { key: ['manifests', 'maxBytes'], type: 'int' },
   CAIRN_VERIFY_ON_READ: { key: ['blobs', 'verifyOnRead'], type: 'bool' },
+  CAIRN_VERIFIED_TTL: { key: ['blobs', 'verifiedTtlSeconds'], type: 'int' },
   CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },
 };
 

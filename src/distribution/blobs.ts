@@ -22,7 +22,11 @@ class VerifyingStream extends Transform {
   private readonly hash: Hash;
   private held: Buffer | undefined;
 
-  constructor(private readonly expected: ParsedDigest, private readonly onMismatch: (actual: string) => void) {
+  constructor(
+    private readonly expected: ParsedDigest,
+    private readonly onMismatch: (actual: string) => void,
+    private readonly onMatch: () => void,
+  ) {
     super({ highWaterMark: 1 << 20 });
     this.hash = createHash(expected.algorithm);
   }
@@ -41,6 +45,7 @@ class VerifyingStream extends Transform {
       done(new Error(`stored bytes do not match ${this.expected.value}`));
       return;
     }
+    this.onMatch();
     done(null, this.held);
   }
 }
@@ -89,11 +94,16 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
   }
   res.on('finish', () => s.metrics.bytesSent.labels('blob').inc(length));
   try {
-    if (!range && s.config.blobs.verifyOnRead) {
-      const verifier = new VerifyingStream(digest, (actual) => {
-        s.metrics.integrityFailures.labels('blob-read').inc();
-        s.logger.error({ repository, digest: digest.value, actual }, 'integrity failure: stored blob does not match its digest');
-      });
+    if (!range && s.config.blobs.verifyOnRead && !s.verified.isFresh(digest.value)) {
+      const verifier = new VerifyingStream(
+        digest,
+        (actual) => {
+          s.verified.forget(digest.value);
+          s.metrics.integrityFailures.labels('blob-read').inc();
+          s.logger.error({ repository, digest: digest.value, actual }, 'integrity failure: stored blob does not match its digest');
+        },
+        () => s.verified.mark(digest.value),
+      );
       await pipeline(source, verifier, res);
     } else {
       await pipeline(source, res);

@@ -5,6 +5,7 @@ import type { Catalog } from '../catalog/catalog';
 import type { Metrics } from '../http/metrics';
 import type { Logger } from '../http/logger';
 import type { UploadHashes } from './upload-hashes';
+import type { VerifiedBlobs } from './verified-blobs';
 
 /** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
 export interface Services {
@@ -15,4 +16,5 @@ export interface Services {
   metrics: Metrics;
   logger: Logger;
   hashes: UploadHashes;
+  verified: VerifiedBlobs;
 }

@@ -183,6 +183,7 @@ async function commit(s: Services, repository: string, id: string, size: number,
   await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
     await s.blobs.stageCommit(id, digest.value);
   });
+  s.verified.mark(digest.value);
   await s.sessions.delete(id);
   s.hashes.delete(id);
   s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);

@@ -80,41 +80,54 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
     return;
   }
 
-  let source;
+  res.on('finish', () => s.metrics.bytesSent.labels('blob').inc(length));
+  const verify = !range && s.config.blobs.verifyOnRead && !s.verified.isFresh(digest.value);
+  const onMismatch = (actual: string) => {
+    s.verified.forget(digest.value);
+    s.metrics.integrityFailures.labels('blob-read').inc();
+    s.logger.error({ repository, digest: digest.value, actual }, 'integrity failure: stored blob does not match its digest');
+  };
+  const onMatch = () => s.verified.mark(digest.value);
   try {
-    source = await s.blobs.read(digest.value, range);
+    if (length === 0) {
+      res.end();
+    } else if (s.blobs.sendTo) {
+      // The link's size bounds what is sent, whatever the stored file has become.
+      const span = range ?? { start: 0, end: link.size - 1 };
+      await s.blobs.sendTo(digest.value, span, res, verify ? lastChunkCheck(digest, onMismatch, onMatch) : undefined);
+      res.end();
+    } else {
+      const source = await s.blobs.read(digest.value, range);
+      if (verify) await pipeline(source, new VerifyingStream(digest, onMismatch, onMatch), res);
+      else await pipeline(source, res);
+    }
   } catch (err) {
-    if (err instanceof BlobNotFound) {
+    if (err instanceof BlobNotFound && !res.headersSent) {
       // Linked in the catalog but gone from storage: an operator must know; the client gets a clean 404.
       s.logger.error({ repository, digest: digest.value }, 'blob linked in the catalog is missing from storage');
-      res.removeHeader('Content-Length');
       throw blobUnknown(repository, digest.value);
     }
-    throw err;
-  }
-  res.on('finish', () => s.metrics.bytesSent.labels('blob').inc(length));
-  try {
-    if (!range && s.config.blobs.verifyOnRead && !s.verified.isFresh(digest.value)) {
-      const verifier = new VerifyingStream(
-        digest,
-        (actual) => {
-          s.verified.forget(digest.value);
-          s.metrics.integrityFailures.labels('blob-read').inc();
-          s.logger.error({ repository, digest: digest.value, actual }, 'integrity failure: stored blob does not match its digest');
-        },
-        () => s.verified.mark(digest.value),
-      );
-      await pipeline(source, verifier, res);
-    } else {
-      await pipeline(source, res);
-    }
-  } catch (err) {
     // The status line is sent; all that is left is to cut the connection so the client sees a failed transfer.
     res.destroy();
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       s.logger.warn({ err, repository, digest: digest.value }, 'blob download aborted');
     }
   }
+}
+
+/** For BlobStore.sendTo: hashes each chunk, and refuses to let the last one out if the digest is wrong. */
+function lastChunkCheck(expected: ParsedDigest, onMismatch: (actual: string) => void, onMatch: () => void) {
+  const hash = createHash(expected.algorithm);
+  return (chunk: Buffer, last: boolean) => {
+    hash.update(chunk);
+    if (!last) return;
+    const actual = hash.digest('hex');
+    if (actual !== expected.hex) {
+      onMismatch(`${expected.algorithm}:${actual}`);
+      throw new Error(`stored bytes do not match ${expected.value}`);
+    }
+    onMatch();
+  };
 }
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks it from the repository; the collector reclaims the bytes. */

@@ -58,6 +58,18 @@ export interface BlobStore {
   stat(digest: string): Promise<BlobInfo | undefined>;
   /** A stream of the blob's bytes (or of a range of them). Throws BlobNotFound. */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Optional fast path for sending a blob (or a range) to a network stream. `beforeWrite` sees every
+   * chunk before it is written and, with `last` set, may throw to withhold the final one (a digest
+   * mismatch). Implementations reuse a few buffers instead of allocating one per chunk. Throws
+   * BlobNotFound before anything is written when the blob is absent.
+   */
+  sendTo?(
+    digest: string,
+    range: ByteRange | undefined,
+    out: NodeJS.WritableStream,
+    beforeWrite?: (chunk: Buffer, last: boolean) => void,
+  ): Promise<void>;
   /** Removes the blob; false when it was not there. */
   delete(digest: string): Promise<boolean>;
   /** Every stored blob, for the garbage collector and the scrubber. */

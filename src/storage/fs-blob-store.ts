@@ -15,6 +15,12 @@ import {
 /** Network reads arrive in 16–64 KiB pieces; writing them in larger batches saves system calls. */
 const BATCH_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
+/**
+ * The send ring: 8 × 256 KiB keeps reads ahead of the socket while the ring stays small enough to sit in
+ * the CPU caches (measured here: larger chunks were no faster, and 4 MiB chunks were slower at first).
+ */
+const SEND_CHUNK = 256 * 1024;
+const SEND_BUFFERS = 8;
 const STAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function isMissing(err: unknown): boolean {
@@ -89,6 +95,54 @@ export class FsBlobStore implements BlobStore {
       throw err;
     }
     return fh.createReadStream({ start: range?.start ?? 0, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+  }
+
+  /**
+   * Reads into a ring of reused buffers and writes each to `out`, reading the next chunk while earlier
+   * ones are on their way; a buffer is reused only once its write has completed. Compared with a read
+   * stream (a fresh 1 MiB buffer per chunk) this spares the allocator and the page faults of a blob's
+   * worth of new memory, which is most of the server's CPU on a pull.
+   */
+  async sendTo(
+    digest: string,
+    range: ByteRange | undefined,
+    out: NodeJS.WritableStream,
+    beforeWrite?: (chunk: Buffer, last: boolean) => void,
+  ): Promise<void> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.blobPath(this.parse(digest)), 'r');
+    } catch (err) {
+      if (isMissing(err)) throw new BlobNotFound(digest);
+      throw err;
+    }
+    const ring = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafeSlow(SEND_CHUNK));
+    const inflight: (Promise<void> | undefined)[] = new Array(SEND_BUFFERS);
+    let closed: Error | undefined;
+    const onClose = () => (closed ??= new Error('client closed the connection'));
+    out.once('close', onClose);
+    try {
+      const end = range ? range.end + 1 : (await fh.stat()).size;
+      let pos = range ? range.start : 0;
+      for (let i = 0; pos < end; i = (i + 1) % SEND_BUFFERS) {
+        await inflight[i];
+        if (closed) throw closed;
+        const { bytesRead } = await fh.read(ring[i]!, 0, Math.min(SEND_CHUNK, end - pos), pos);
+        if (bytesRead === 0) throw new Error(`blob ${digest} is shorter than expected`);
+        pos += bytesRead;
+        const chunk = bytesRead === SEND_CHUNK ? ring[i]! : ring[i]!.subarray(0, bytesRead);
+        beforeWrite?.(chunk, pos >= end);
+        inflight[i] = new Promise<void>((resolve, reject) => {
+          out.write(chunk, (err?: Error | null) => (err ? reject(err) : resolve()));
+        });
+        // A write that fails is seen when its buffer comes round again, or at the end.
+        inflight[i]!.catch(() => undefined);
+      }
+      await Promise.all(inflight);
+    } finally {
+      out.removeListener('close', onClose);
+      await fh.close();
+    }
   }
 
   async delete(digest: string): Promise<boolean> {

@@ -13,7 +13,7 @@ import {
 } from './blob-store';
 
 /** Network reads arrive in 16–64 KiB pieces; writing them in larger batches saves system calls. */
-const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCH_BYTES = 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 /**
  * The send ring: 8 × 256 KiB keeps reads ahead of the socket while the ring stays small enough to sit in

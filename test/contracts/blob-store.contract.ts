@@ -138,6 +138,35 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect((await collect(await store.read(digest, { start: 999, end: 999 }))).equals(data.subarray(999))).toBe(true);
     });
 
+    it('sends a blob or a range to a writable when it offers sendTo, letting the caller veto the last chunk', async () => {
+      if (!store.sendTo) return; // optional: callers fall back to read()
+      const { PassThrough } = await import('node:stream');
+      const data = randomBytes(3 * 1024 * 1024 + 5);
+      const digest = await put(data);
+      const sink = () => {
+        const out = new PassThrough();
+        const parts: Buffer[] = [];
+        out.on('data', (c: Buffer) => parts.push(Buffer.from(c)));
+        return { out, bytes: () => Buffer.concat(parts) };
+      };
+      const all = sink();
+      let lastSeen = 0;
+      await store.sendTo(digest, { start: 0, end: data.length - 1 }, all.out, (_c, last) => (lastSeen += last ? 1 : 0));
+      expect(all.bytes().equals(data)).toBe(true);
+      expect(lastSeen).toBe(1);
+      const part = sink();
+      await store.sendTo(digest, { start: 1000, end: 1999 }, part.out);
+      expect(part.bytes().equals(data.subarray(1000, 2000))).toBe(true);
+      const vetoed = sink();
+      await expect(
+        store.sendTo(digest, { start: 0, end: data.length - 1 }, vetoed.out, (_c, last) => {
+          if (last) throw new Error('digest mismatch');
+        }),
+      ).rejects.toThrow('digest mismatch');
+      expect(vetoed.bytes().length).toBeLessThan(data.length);
+      await expect(store.sendTo(sha256(Buffer.from('absent')), undefined, sink().out)).rejects.toBeInstanceOf(BlobNotFound);
+    });
+
     it('handles sha512 digests and empty blobs', async () => {
       const data = randomBytes(300);
       const d512 = await put(data, sha512(data));

@@ -27,6 +27,16 @@ function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
+/** Opens a file, turning "no such file" into BlobNotFound(key). */
+async function openOrNotFound(file: string, flags: string, key: string): Promise<FileHandle> {
+  try {
+    return await open(file, flags);
+  } catch (err) {
+    if (isMissing(err)) throw new BlobNotFound(key);
+    throw err;
+  }
+}
+
 async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
   let total = 0;
   for (const b of buffers) total += b.length;
@@ -87,13 +97,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.blobPath(this.parse(digest)), 'r');
-    } catch (err) {
-      if (isMissing(err)) throw new BlobNotFound(digest);
-      throw err;
-    }
+    const fh = await openOrNotFound(this.blobPath(this.parse(digest)), 'r', digest);
     return fh.createReadStream({ start: range?.start ?? 0, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
@@ -109,13 +113,7 @@ export class FsBlobStore implements BlobStore {
     out: NodeJS.WritableStream,
     beforeWrite?: (chunk: Buffer, last: boolean) => void,
   ): Promise<void> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.blobPath(this.parse(digest)), 'r');
-    } catch (err) {
-      if (isMissing(err)) throw new BlobNotFound(digest);
-      throw err;
-    }
+    const fh = await openOrNotFound(this.blobPath(this.parse(digest)), 'r', digest);
     const ring = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafeSlow(SEND_CHUNK));
     const inflight: (Promise<void> | undefined)[] = new Array(SEND_BUFFERS);
     let closed: Error | undefined;
@@ -188,13 +186,7 @@ export class FsBlobStore implements BlobStore {
     source: AsyncIterable<Buffer>,
     onWritten: (chunk: Buffer) => void,
   ): Promise<AppendResult> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.stagePath(id), 'r+');
-    } catch (err) {
-      if (isMissing(err)) throw new BlobNotFound(id);
-      throw err;
-    }
+    const fh = await openOrNotFound(this.stagePath(id), 'r+', id);
     try {
       const size = (await fh.stat()).size;
       if (size !== offset) throw new StageOffsetMismatch(size, offset);
@@ -258,13 +250,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async stageRead(id: string, end?: number): Promise<Readable> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.stagePath(id), 'r');
-    } catch (err) {
-      if (isMissing(err)) throw new BlobNotFound(id);
-      throw err;
-    }
+    const fh = await openOrNotFound(this.stagePath(id), 'r', id);
     if (end === 0) {
       await fh.close();
       return Readable.from([]);

@@ -1,6 +1,5 @@
 import http from 'node:http';
-import { startTestRegistry, type TestRegistry } from '../helpers/server';
-import { Client, OCI_MANIFEST, expectError, random, rawRequest, repoName, sha256 } from './client';
+import { OCI_MANIFEST, expectError, random, rawRequest, repoName, sha256, useRegistry } from './client';
 
 /** Sends a request, writes part of the declared body, and drops the connection. */
 function disconnectMidBody(base: string, method: string, path: string, headers: Record<string, string>, part: Buffer): Promise<void> {
@@ -29,87 +28,81 @@ describe.each([
   ['sqlite+memory', { database: 'sqlite', sessions: 'memory' }],
   ['postgres+redis', { database: 'postgres', sessions: 'redis' }],
 ] as const)('bad input (%s)', (_name, profile) => {
-  let reg: TestRegistry;
-  let c: Client;
-  beforeAll(async () => {
-    reg = await startTestRegistry(profile);
-    c = new Client(reg.url);
-  });
-  afterAll(async () => reg.close());
+  const t = useRegistry(profile);
 
   it('keeps what a disconnecting client sent, and lets it resume to a correct blob', async () => {
     const repo = repoName();
     const data = random(8 * 1024 * 1024);
-    const location = await c.startUpload(repo);
+    const location = await t.c.startUpload(repo);
     const sent = data.subarray(0, 5 * 1024 * 1024);
-    await disconnectMidBody(reg.url, 'PATCH', location, { 'Content-Length': String(data.length), 'Content-Range': `0-${data.length - 1}` }, sent);
+    await disconnectMidBody(t.reg.url, 'PATCH', location, { 'Content-Length': String(data.length), 'Content-Range': `0-${data.length - 1}` }, sent);
     let offset = -1;
     await waitFor(async () => {
-      const r = await c.fetch(location);
+      const r = await t.c.fetch(location);
       if (r.status !== 204) return false;
       offset = Number(r.headers.get('range')!.split('-')[1]) + 1;
       return offset === sent.length || offset === 1;
     });
     expect(offset).toBeLessThanOrEqual(sent.length);
     // Nothing is visible under the digest before the upload is finished.
-    await expectError(await c.fetch(`/v2/${repo}/blobs/${sha256(data)}`), 404, 'BLOB_UNKNOWN');
+    await expectError(await t.c.fetch(`/v2/${repo}/blobs/${sha256(data)}`), 404, 'BLOB_UNKNOWN');
     const from = offset === 1 ? 0 : offset;
     const rest = data.subarray(from);
-    const p = await c.fetch(location, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${from}-${data.length - 1}` } });
+    const p = await t.c.fetch(location, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${from}-${data.length - 1}` } });
     expect(p.status).toBe(202);
-    expect((await c.fetch(`${location}?digest=${sha256(data)}`, { method: 'PUT' })).status).toBe(201);
-    const g = await c.fetch(`/v2/${repo}/blobs/${sha256(data)}`);
+    expect((await t.c.fetch(`${location}?digest=${sha256(data)}`, { method: 'PUT' })).status).toBe(201);
+    const g = await t.c.fetch(`/v2/${repo}/blobs/${sha256(data)}`);
     expect(Buffer.from(await g.arrayBuffer()).equals(data)).toBe(true);
   });
 
   it('leaves nothing behind when a monolithic upload or a manifest PUT is cut off', async () => {
     const repo = repoName();
     const data = random(3 * 1024 * 1024);
-    await disconnectMidBody(reg.url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, { 'Content-Length': String(data.length) }, data.subarray(0, 1024 * 1024));
-    await expectError(await c.fetch(`/v2/${repo}/blobs/${sha256(data)}`), 404, 'BLOB_UNKNOWN');
+    await disconnectMidBody(t.reg.url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, { 'Content-Length': String(data.length) }, data.subarray(0, 1024 * 1024));
+    await expectError(await t.c.fetch(`/v2/${repo}/blobs/${sha256(data)}`), 404, 'BLOB_UNKNOWN');
     await waitFor(async () => {
-      for await (const _s of reg.registry.services.blobs.stageList()) return false;
+      for await (const _s of t.reg.registry.services.blobs.stageList()) return false;
       return true;
     });
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.example+json', pad: 'x'.repeat(100_000) }));
-    await disconnectMidBody(reg.url, 'PUT', `/v2/${repo}/manifests/cut`, { 'Content-Type': 'application/vnd.example+json', 'Content-Length': String(manifest.length) }, manifest.subarray(0, 50_000));
-    await expectError(await c.fetch(`/v2/${repo}/manifests/cut`), 404, ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN']);
+    await disconnectMidBody(t.reg.url, 'PUT', `/v2/${repo}/manifests/cut`, { 'Content-Type': 'application/vnd.example+json', 'Content-Length': String(manifest.length) }, manifest.subarray(0, 50_000));
+    await expectError(await t.c.fetch(`/v2/${repo}/manifests/cut`), 404, ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN']);
   });
 
   it('refuses bogus Content-Range headers without changing the upload', async () => {
     const repo = repoName();
-    const location = await c.startUpload(repo);
+    const location = await t.c.startUpload(repo);
     const first = random(10);
-    expect((await c.fetch(location, { method: 'PATCH', body: first, headers: { 'Content-Range': '0-9' } })).status).toBe(202);
+    expect((await t.c.fetch(location, { method: 'PATCH', body: first, headers: { 'Content-Range': '0-9' } })).status).toBe(202);
     for (const range of ['abc', '10-', '-5', '10-9x', 'bytes=a-b', '1e3-2e3']) {
-      await expectError(await c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': range } }), 400, 'BLOB_UPLOAD_INVALID');
+      await expectError(await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': range } }), 400, 'BLOB_UPLOAD_INVALID');
     }
-    const backwards = await c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '19-10' } });
+    const backwards = await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '19-10' } });
     expect(backwards.status).toBe(416);
-    await expectError(await c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '10-19' } }), 400, 'BLOB_UPLOAD_INVALID');
-    expect((await c.fetch(location)).headers.get('range')).toBe('0-9');
-    expect((await c.fetch(`${location}?digest=${sha256(first)}`, { method: 'PUT' })).status).toBe(201);
+    await expectError(await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '10-19' } }), 400, 'BLOB_UPLOAD_INVALID');
+    expect((await t.c.fetch(location)).headers.get('range')).toBe('0-9');
+    expect((await t.c.fetch(`${location}?digest=${sha256(first)}`, { method: 'PUT' })).status).toBe(201);
   });
 
   it('refuses a second writer on the same upload while one is writing', async () => {
     const repo = repoName();
-    const location = await c.startUpload(repo);
-    const u = new URL(reg.url);
+    const location = await t.c.startUpload(repo);
+    const u = new URL(t.reg.url);
     // A slow first writer: headers and part of the body, the rest later.
     const slow = http.request({ host: u.hostname, port: u.port, method: 'PATCH', path: location, headers: { 'Content-Length': '2000' } });
     const slowDone = new Promise<number>((resolve) => slow.on('response', (r) => resolve(r.statusCode!)));
     slow.write(random(1000));
     await new Promise((r) => setTimeout(r, 200));
-    const second = await c.fetch(location, { method: 'PATCH', body: random(10), headers: { 'Content-Range': '0-9' } });
+    const second = await t.c.fetch(location, { method: 'PATCH', body: random(10), headers: { 'Content-Range': '0-9' } });
     expect(second.status).toBe(416);
     slow.end(random(1000));
     expect(await slowDone).toBe(202);
-    expect((await c.fetch(location)).headers.get('range')).toBe('0-1999');
+    expect((await t.c.fetch(location)).headers.get('range')).toBe('0-1999');
   });
 
   it('answers malformed requests with OCI errors, never a 500', async () => {
     const repo = repoName();
-    const img = await c.pushImage(repo, 'v1');
+    const img = await t.c.pushImage(repo, 'v1');
     const cases: [string, string, Record<string, string>, Buffer | undefined, number][] = [
       ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': 'application/vnd.oci.image.index.v1+json' }, img.body, 400],
       ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': OCI_MANIFEST }, Buffer.from('null'), 400],
@@ -127,14 +120,14 @@ describe.each([
       ['GET', '/v2/%2e%2e/tags/list', {}, undefined, 400],
     ];
     for (const [method, path, headers, body, status] of cases) {
-      const r = await rawRequest(reg.url, method, path, headers, body);
+      const r = await rawRequest(t.reg.url, method, path, headers, body);
       expect({ method, path: path.slice(0, 80), status: r.status }).toEqual({ method, path: path.slice(0, 80), status });
       const err = (await r.json()) as { errors: { code: string }[] };
       expect(typeof err.errors[0]!.code).toBe('string');
     }
     // The registry is still consistent and working.
-    const g = await c.fetch(`/v2/${repo}/manifests/v1`);
+    const g = await t.c.fetch(`/v2/${repo}/manifests/v1`);
     expect(Buffer.from(await g.arrayBuffer()).equals(img.body)).toBe(true);
-    expect(((await (await c.fetch(`/v2/${repo}/tags/list`)).json()) as { tags: string[] }).tags).toEqual(['v1']);
+    expect(((await (await t.c.fetch(`/v2/${repo}/tags/list`)).json()) as { tags: string[] }).tags).toEqual(['v1']);
   });
 });

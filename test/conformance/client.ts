@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { PROFILES, profileName, type BackendProfile } from '../helpers/server';
+import { PROFILES, profileName, startTestRegistry, type BackendProfile, type TestRegistry } from '../helpers/server';
 
 /** Helpers for the conformance suite: plain HTTP, as the distribution spec describes it. */
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -108,4 +108,15 @@ export function rawRequest(base: string, method: string, path: string, headers: 
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Starts a registry on `profile` for the enclosing describe block; read `reg` and `c` inside tests. */
+export function useRegistry(profile: BackendProfile): { reg: TestRegistry; c: Client } {
+  const t = {} as { reg: TestRegistry; c: Client };
+  beforeAll(async () => {
+    t.reg = await startTestRegistry(profile);
+    t.c = new Client(t.reg.url);
+  });
+  afterAll(async () => t.reg.close());
+  return t;
 }

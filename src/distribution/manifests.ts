@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../oci/errors';
-import { createHash } from 'node:crypto';
-import { parseDigest, tryParseDigest } from '../oci/digest';
+import { digestOf, parseDigest, tryParseDigest } from '../oci/digest';
 import { isTag } from '../oci/names';
 import { readLimitedBody } from '../http/body';
 import { sendEmpty } from '../http/respond';
@@ -53,7 +52,7 @@ export async function putManifest(s: Services, repository: string, reference: st
   const parsed = parseManifest(content, req.headers['content-type']);
 
   const algorithm = 'digest' in ref ? tryParseDigest(ref.digest)!.algorithm : 'sha256';
-  const digest = `${algorithm}:${createHash(algorithm).update(content).digest('hex')}`;
+  const digest = digestOf(content, algorithm);
   if ('digest' in ref && ref.digest !== digest) {
     throw new OciError('DIGEST_INVALID', 'manifest content does not match the digest in the URL', { expected: ref.digest, actual: digest });
   }

@@ -39,13 +39,4 @@ export class UploadHashes {
   delete(id: string): void {
     this.live.delete(id);
   }
-
-  /** Drops entries of uploads that are no longer open. */
-  retain(isOpen: (id: string) => boolean): void {
-    for (const id of this.live.keys()) if (!isOpen(id)) this.live.delete(id);
-  }
-
-  ids(): string[] {
-    return [...this.live.keys()];
-  }
 }

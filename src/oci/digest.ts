@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { OciError } from './errors';
 
 /** The algorithms the registry accepts, with the hex length of their encoded part. */
@@ -41,14 +41,6 @@ export function parseDigest(input: string): ParsedDigest {
     digest: input,
     expected: 'sha256:<64 lower-case hex> or sha512:<128 lower-case hex>',
   });
-}
-
-export function isDigest(input: string): boolean {
-  return tryParseDigest(input) !== undefined;
-}
-
-export function newHash(algorithm: DigestAlgorithm): Hash {
-  return createHash(algorithm);
 }
 
 export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {

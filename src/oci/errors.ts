@@ -44,7 +44,3 @@ export class OciError extends Error {
       : { code: this.code, message: this.message, detail: this.detail };
   }
 }
-
-export function isOciError(err: unknown): err is OciError {
-  return err instanceof OciError;
-}

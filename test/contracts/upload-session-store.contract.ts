@@ -52,13 +52,13 @@ export function sessionStoreContract(name: string, shared: boolean, make: () => 
     });
 
     it('expires idle sessions, and activity keeps them alive', async () => {
-      const s = await open(400);
+      const s = await open(1000);
       const idle = newId();
       const busy = newId();
       await s.create({ id: idle, repository: 'r' });
       await s.create({ id: busy, repository: 'r' });
-      for (let i = 0; i < 4; i++) {
-        await sleep(200);
+      for (let i = 0; i < 5; i++) {
+        await sleep(300);
         expect(await s.touch(busy)).toBe(true);
       }
       expect(await s.get(idle)).toBeUndefined();

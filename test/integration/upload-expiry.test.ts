@@ -8,7 +8,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe.each(PROFILES.slice(0, 2).map((p) => [profileName(p), p] as const))('idle uploads expire (%s)', (_n, profile) => {
   let reg: TestRegistry;
   beforeAll(async () => {
-    reg = await startTestRegistry(profile, { uploads: { idleTimeoutSeconds: 1, janitorIntervalSeconds: 1 } });
+    reg = await startTestRegistry(profile, { uploads: { idleTimeoutSeconds: 2, janitorIntervalSeconds: 1 } });
   });
   afterAll(async () => reg.close());
 
@@ -22,7 +22,7 @@ describe.each(PROFILES.slice(0, 2).map((p) => [profileName(p), p] as const))('id
     const active = await open();
     expect((await fetch(idle, { method: 'PATCH', body: random(1000), headers: { 'Content-Range': '0-999' } })).status).toBe(202);
     let offset = 0;
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 10; i++) {
       const r = await fetch(active, { method: 'PATCH', body: random(10), headers: { 'Content-Range': `${offset}-${offset + 9}` } });
       expect(r.status).toBe(202);
       offset += 10;

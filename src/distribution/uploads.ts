@@ -129,9 +129,13 @@ async function appendBody(s: Services, repository: string, session: UploadSessio
     }
   }
   const hash = await s.hashes.at(session.id, offset);
+  let hashed = 0;
   let result;
   try {
-    result = await s.blobs.stageAppend(session.id, offset, req, (chunk) => hash.update(chunk));
+    result = await s.blobs.stageAppend(session.id, offset, req, (chunk) => {
+      hash.update(chunk);
+      hashed += chunk.length;
+    });
   } catch (err) {
     if (err instanceof StageOffsetMismatch) {
       const now = await reconcile(s, session);
@@ -148,7 +152,10 @@ async function appendBody(s: Services, repository: string, session: UploadSessio
     s.hashes.delete(session.id);
     throw uploadUnknown(session.id, 'the upload was cancelled or expired while the chunk was written');
   }
-  s.hashes.set(session.id, hash, result.size);
+  // A store that keeps a chunk whole or not at all (S3) may have shown us bytes it did not keep: then
+  // the hash is dropped, and rebuilt from the staged bytes when the client resumes.
+  if (hashed === result.size - offset) s.hashes.set(session.id, hash, result.size);
+  else s.hashes.delete(session.id);
   session.offset = result.size;
   if (result.error) throw new ClientGone(result.error.message);
   if (expected !== undefined && result.size - offset !== expected) {

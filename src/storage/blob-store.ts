@@ -81,9 +81,12 @@ export interface BlobStore {
   stageSize(id: string): Promise<number | undefined>;
   /**
    * Appends the source's bytes to a staged upload whose size must be `offset` (else StageOffsetMismatch;
-   * BlobNotFound when absent). onWritten is called, in order, with each piece of data once it is written,
-   * so a caller can hash exactly what is stored. A failing source does not throw: the result says how far
-   * the data got, and the staged upload keeps exactly that many bytes.
+   * BlobNotFound when absent). onWritten is called, in order, with each piece of data, so a caller can
+   * hash what is stored. A failing source does not throw: the result says how far the data got, and the
+   * staged upload keeps exactly that many bytes, a prefix of what was sent. Stores that write pieces as
+   * they come (file system) keep every byte that arrived; stores that keep a chunk whole or not at all
+   * (S3) may keep none of it, and then onWritten has seen more than `size - offset` bytes: callers
+   * compare the counts before trusting a hash.
    */
   stageAppend(
     id: string,

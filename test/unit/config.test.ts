@@ -1,9 +1,16 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config/config';
 
 describe('configuration', () => {
+  const dirs: string[] = [];
+  const tmp = () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'cairn-cfg-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   it('has embedded defaults under the data directory', () => {
     const c = loadConfig({ env: {} });
     expect(c.listen).toBe('127.0.0.1:5000');
@@ -12,7 +19,7 @@ describe('configuration', () => {
     expect(c.sessions).toBe('memory');
   });
   it('reads a YAML file, and CAIRN_* variables win over it', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-cfg-'));
+    const dir = tmp();
     const file = path.join(dir, 'c.yaml');
     writeFileSync(file, 'listen: 0.0.0.0:6000\nuploads:\n  idleTimeoutSeconds: 10\n');
     const c = loadConfig({ file, env: { CAIRN_LISTEN: '127.0.0.1:7000', CAIRN_DATABASE: 'postgres://u@h/db' } });
@@ -31,7 +38,7 @@ describe('configuration', () => {
     expect(() => loadConfig({ env })).toThrow(key);
   });
   it('refuses unknown keys in the file', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-cfg-'));
+    const dir = tmp();
     const file = path.join(dir, 'c.yaml');
     writeFileSync(file, 'lisen: 1\n');
     expect(() => loadConfig({ file, env: {} })).toThrow(/unknown key\(s\) lisen/);

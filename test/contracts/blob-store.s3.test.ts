@@ -1,37 +1,22 @@
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
-import { startRgw, type Rgw } from '../helpers/rgw';
+import { testS3, uniqueBucket } from '../helpers/s3';
 import { blobStoreContract } from './blob-store.contract';
 
-// A real S3 (Ceph RGW, started here). In CI it must be there (.ci/run installs it): a missing one fails.
-const installed = spawnSync('radosgw', ['--version']).status === 0;
-if (!installed && process.env.CI === 'true') throw new Error('radosgw is not installed and CI=true');
-if (!installed) console.warn('Ceph RGW is not installed: the S3 contract tests do not run here (they do in CI)');
+// A real S3: the Ceph RGW that test/helpers/global-setup.ts started (required when CI=true).
+const s3 = testS3();
+if (!s3) console.warn('no Ceph RGW in this run: the S3 contract tests do not run here (they do in CI)');
 
-(installed ? describe : describe.skip)('S3 blob store on Ceph RGW', () => {
-  let rgw: Rgw;
-  beforeAll(async () => {
-    rgw = await startRgw();
-  }, 180_000);
-  afterAll(async () => rgw?.stop());
-
+(s3 ? describe : describe.skip)('S3 blob store on Ceph RGW', () => {
   blobStoreContract('S3 (Ceph RADOS Gateway)', async () => {
     // A bucket per test, made by init(): also checks that a missing bucket is created.
-    const store = new S3BlobStore({
-      endpoint: rgw.endpoint,
-      bucket: `cairn-${randomBytes(6).toString('hex')}`,
-      accessKey: rgw.accessKey,
-      secretKey: rgw.secretKey,
-      prefix: 'reg/',
-    });
+    const store = new S3BlobStore({ endpoint: s3!.endpoint, bucket: uniqueBucket(), accessKey: s3!.accessKey, secretKey: s3!.secretKey, prefix: 'reg/' });
     return { store, cleanup: async () => {} };
   });
 
   it('is selected by an s3:// URL with credentials from AWS_* variables', async () => {
-    const store = S3BlobStore.fromUrl(`s3://cairn-url-test?endpoint=${encodeURIComponent(rgw.endpoint)}&prefix=p/`, {
-      AWS_ACCESS_KEY_ID: rgw.accessKey,
-      AWS_SECRET_ACCESS_KEY: rgw.secretKey,
+    const store = S3BlobStore.fromUrl(`s3://${uniqueBucket()}?endpoint=${encodeURIComponent(s3!.endpoint)}&prefix=p/`, {
+      AWS_ACCESS_KEY_ID: s3!.accessKey,
+      AWS_SECRET_ACCESS_KEY: s3!.secretKey,
     });
     await store.init();
     expect(store.kind).toBe('s3');

@@ -4,22 +4,26 @@ import path from 'node:path';
 import { validateConfig, type Config, type ConfigInput } from '../../src/config/config';
 import { startRegistry, type Registry } from '../../src/app';
 import { createRedisPrefix, createTestDatabase } from './services';
+import { testS3, uniqueBucket } from './s3';
 
 export interface BackendProfile {
   database: 'sqlite' | 'postgres';
   sessions: 'memory' | 'redis';
+  /** Blob storage: the file system (default) or S3 on the run's Ceph RGW. */
+  storage?: 'fs' | 's3';
 }
 
-/** The four combinations the conformance suite runs on. */
+/** The combinations the conformance suite runs on; the scale-out one on S3 when the run has an RGW. */
 export const PROFILES: BackendProfile[] = [
   { database: 'sqlite', sessions: 'memory' },
   { database: 'postgres', sessions: 'redis' },
   { database: 'sqlite', sessions: 'redis' },
   { database: 'postgres', sessions: 'memory' },
+  ...(testS3() ? [{ database: 'postgres', sessions: 'redis', storage: 's3' } as const] : []),
 ];
 
 export function profileName(p: BackendProfile): string {
-  return `${p.database}+${p.sessions}`;
+  return `${p.database}+${p.sessions}${p.storage === 's3' ? '+s3' : ''}`;
 }
 
 export interface TestRegistry {
@@ -39,12 +43,20 @@ export async function startTestRegistry(profile: BackendProfile, overrides: Conf
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cairn-test-'));
   const db = profile.database === 'postgres' ? await createTestDatabase() : undefined;
   const redis = profile.sessions === 'redis' ? createRedisPrefix() : undefined;
+  const s3 = profile.storage === 's3' ? testS3() : undefined;
+  if (profile.storage === 's3' && !s3) throw new Error('this run has no S3 (Ceph RGW) for an s3 profile');
+  if (s3) {
+    // The registry reads S3 credentials from the standard variables, as it does in production.
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKey;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretKey;
+  }
   const config = validateConfig({
     listen: '127.0.0.1:0',
     dataDir,
     log: { level: process.env.CAIRN_TEST_LOG_LEVEL ?? 'silent' },
     ...(db ? { database: db.url } : {}),
     ...(redis ? { sessions: redis.url } : {}),
+    ...(s3 ? { storage: `s3://${uniqueBucket()}?endpoint=${encodeURIComponent(s3.endpoint)}` } : {}),
     ...overrides,
   });
   const cleanup = async () => {

@@ -79,6 +79,18 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
     res.end();
     return;
   }
+  if (s.config.blobs.redirect && s.blobs.presignGet) {
+    // Authorization happened before this point (the link check is per repository); the URL is short-lived.
+    const url = await s.blobs.presignGet(digest.value, s.config.blobs.redirectTtlSeconds);
+    res.statusCode = 307;
+    res.removeHeader('Content-Range');
+    res.removeHeader('Content-Type');
+    res.setHeader('Location', url);
+    res.setHeader('Content-Length', '0');
+    res.setHeader('Cache-Control', 'no-store');
+    res.end();
+    return;
+  }
 
   res.on('finish', () => s.metrics.bytesSent.labels('blob').inc(length));
   const verify = !range && s.config.blobs.verifyOnRead && !s.verified.isFresh(digest.value);

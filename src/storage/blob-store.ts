@@ -70,6 +70,11 @@ export interface BlobStore {
     out: NodeJS.WritableStream,
     beforeWrite?: (chunk: Buffer, last: boolean) => void,
   ): Promise<void>;
+  /**
+   * Optional: a short-lived URL from which a client can GET the blob directly (an S3 presigned URL), so
+   * large pulls bypass the registry. The caller has already checked authorization.
+   */
+  presignGet?(digest: string, ttlSeconds: number): Promise<string>;
   /** Removes the blob; false when it was not there. */
   delete(digest: string): Promise<boolean>;
   /** Every stored blob, for the garbage collector and the scrubber. */

@@ -153,6 +153,10 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  async presignGet(digest: string, ttlSeconds: number): Promise<string> {
+    return this.client.presignedGetObject(this.bucket, this.blobKey(this.parse(digest)), ttlSeconds);
+  }
+
   async delete(digest: string): Promise<boolean> {
     if (!(await this.stat(digest))) return false;
     await this.client.removeObject(this.bucket, this.blobKey(this.parse(digest)));

@@ -34,10 +34,21 @@ export async function expectError(r: Response, status: number, code: string | st
 }
 
 export class Client {
-  constructor(readonly base: string) {}
+  private readonly bases: string[];
+  private next = 0;
+
+  /** With several replicas, each request goes to the next one, as a round-robin load balancer would. */
+  constructor(base: string | string[]) {
+    this.bases = Array.isArray(base) ? base : [base];
+  }
+
+  get base(): string {
+    return this.bases[0]!;
+  }
 
   url(path: string): string {
-    return new URL(path, this.base).toString();
+    const base = this.bases[this.next++ % this.bases.length]!;
+    return new URL(path, base).toString();
   }
 
   fetch(path: string, init: RequestInit = {}): Promise<Response> {
@@ -115,7 +126,7 @@ export function useRegistry(profile: BackendProfile): { reg: TestRegistry; c: Cl
   const t = {} as { reg: TestRegistry; c: Client };
   beforeAll(async () => {
     t.reg = await startTestRegistry(profile);
-    t.c = new Client(t.reg.url);
+    t.c = new Client(t.reg.urls);
   });
   afterAll(async () => t.reg.close());
   return t;

@@ -11,6 +11,8 @@ export interface BackendProfile {
   sessions: 'memory' | 'redis';
   /** Blob storage: the file system (default) or S3 on the run's Ceph RGW. */
   storage?: 'fs' | 's3';
+  /** Two replicas sharing the state; clients alternate between them, as behind a load balancer. */
+  replicas?: 1 | 2;
 }
 
 /** The combinations the conformance suite runs on; the scale-out one on S3 when the run has an RGW. */
@@ -19,15 +21,17 @@ export const PROFILES: BackendProfile[] = [
   { database: 'postgres', sessions: 'redis' },
   { database: 'sqlite', sessions: 'redis' },
   { database: 'postgres', sessions: 'memory' },
-  ...(testS3() ? [{ database: 'postgres', sessions: 'redis', storage: 's3' } as const] : []),
+  ...(testS3() ? [{ database: 'postgres', sessions: 'redis', storage: 's3', replicas: 2 } as const] : []),
 ];
 
 export function profileName(p: BackendProfile): string {
-  return `${p.database}+${p.sessions}${p.storage === 's3' ? '+s3' : ''}`;
+  return `${p.database}+${p.sessions}${p.storage === 's3' ? '+s3' : ''}${p.replicas === 2 ? ' x2 replicas' : ''}`;
 }
 
 export interface TestRegistry {
   url: string;
+  /** Every replica's URL (one unless the profile asks for two). */
+  urls: string[];
   dataDir: string;
   config: Config;
   registry: Registry;
@@ -66,15 +70,18 @@ export async function startTestRegistry(profile: BackendProfile, overrides: Conf
   };
   const boot = async (): Promise<TestRegistry> => {
     const registry = await startRegistry(config);
+    const second = profile.replicas === 2 ? await startRegistry(config) : undefined;
     let stopped = false;
     const stop = async () => {
       if (!stopped) {
         stopped = true;
+        await second?.close();
         await registry.close();
       }
     };
     return {
       url: registry.url,
+      urls: second ? [registry.url, second.url] : [registry.url],
       dataDir,
       config,
       registry,

@@ -96,6 +96,13 @@ export interface Catalog {
   /** Manifests in the repository whose subject is `subject`, optionally only of one artifactType. */
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerDescriptor[]>;
 
+  /**
+   * Takes (or renews, for the same holder) a named lease for ttlMs, shared by every replica: the
+   * garbage collector holds one so that two runs never work at once. False when another holder has it.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
+
   /** Removes blob links that no manifest of their repository references and nobody touched since `cutoff`. */
   sweepLinks(cutoff: Date): Promise<number>;
   /**

@@ -48,6 +48,7 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
       `create index tags_digest on tags (repository_id, digest)`,
     ];
   },
+  (d) => [`create table leases (name text primary key, holder text not null, expires_at ${types(d).big} not null)`],
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -23,5 +23,6 @@ export interface Database {
   manifest_blobs: { repository_id: number; manifest_digest: string; blob_digest: string };
   manifest_children: { repository_id: number; manifest_digest: string; child_digest: string };
   tags: { repository_id: number; name: string; digest: string; updated_at: number };
+  leases: { name: string; holder: string; expires_at: number };
   cairn_migrations: { version: number; applied_at: number };
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { loadConfig, ConfigError, type ConfigInput } from '../config/config';
 import { createLogger } from '../http/logger';
 import { startRegistry, openBackends } from '../app';
-import { collectGarbage } from '../maintenance/gc';
+import { GcBusy, collectGarbage } from '../maintenance/gc';
 import { sweepExpiredUploads } from '../maintenance/upload-janitor';
 
 function configFrom(opts: { config?: string }, overrides: ConfigInput = {}) {
@@ -53,7 +53,15 @@ export async function main(argv: string[]): Promise<void> {
       const backends = await openBackends(config);
       try {
         const uploads = await sweepExpiredUploads(backends.blobs, backends.sessions, config.uploads.idleTimeoutSeconds * 1000, logger);
-        const r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, { dryRun: opts.dryRun });
+        let r;
+        try {
+          r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, { dryRun: opts.dryRun });
+        } catch (err) {
+          if (!(err instanceof GcBusy)) throw err;
+          process.stderr.write(`cairn: ${err.message}; try again later\n`);
+          process.exitCode = 3;
+          return;
+        }
         process.stdout.write(
           `${JSON.stringify({ ...r, expiredUploadsRemoved: uploads, dryRun: Boolean(opts.dryRun) })}\n`,
         );

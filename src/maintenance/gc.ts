@@ -1,6 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob-store';
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../http/logger';
+
+/** Another collector (on any replica) holds the lease. */
+export class GcBusy extends Error {
+  constructor() {
+    super('another garbage collection is running');
+    this.name = 'GcBusy';
+  }
+}
+
+const LEASE_MS = 10 * 60_000;
 
 export interface GcResult {
   linksRemoved: number;
@@ -22,6 +33,21 @@ export async function collectGarbage(
   logger: Logger,
   options: { dryRun?: boolean } = {},
 ): Promise<GcResult> {
+  // One collector at a time across replicas: concurrent runs would be safe (every removal is decided
+  // under the blob's lock) but would only duplicate the work.
+  const holder = randomUUID();
+  if (!(await catalog.acquireLease('gc', holder, LEASE_MS))) throw new GcBusy();
+  const renew = setInterval(() => void catalog.acquireLease('gc', holder, LEASE_MS).catch(() => undefined), LEASE_MS / 3);
+  renew.unref();
+  try {
+    return await collect(blobs, catalog, graceMs, logger, options);
+  } finally {
+    clearInterval(renew);
+    await catalog.releaseLease('gc', holder);
+  }
+}
+
+async function collect(blobs: BlobStore, catalog: Catalog, graceMs: number, logger: Logger, options: { dryRun?: boolean }): Promise<GcResult> {
   const cutoff = new Date(Date.now() - graceMs);
   const result: GcResult = { linksRemoved: 0, blobsScanned: 0, blobsRemoved: 0, bytesFreed: 0 };
   if (!options.dryRun) result.linksRemoved = await catalog.sweepLinks(cutoff);

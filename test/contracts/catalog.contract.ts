@@ -229,6 +229,22 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       }
     });
 
+    it('grants a named lease to one holder at a time, renewable by it, free again on release or expiry', async () => {
+      const other = await another();
+      const name = `lease-${n++}`;
+      expect(await c.acquireLease(name, 'a', 10_000)).toBe(true);
+      expect(await other.acquireLease(name, 'b', 10_000)).toBe(false);
+      expect(await c.acquireLease(name, 'a', 10_000)).toBe(true);
+      await other.releaseLease(name, 'b');
+      expect(await other.acquireLease(name, 'b', 10_000)).toBe(false);
+      await c.releaseLease(name, 'a');
+      expect(await other.acquireLease(name, 'b', 100)).toBe(true);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(await c.acquireLease(name, 'a', 10_000)).toBe(true);
+      const race = await Promise.all([c.acquireLease(`${name}-x`, 'p', 10_000), other.acquireLease(`${name}-x`, 'q', 10_000)]);
+      expect(race.filter(Boolean)).toHaveLength(1);
+    });
+
     it('keeps one row when two instances push the same manifest and tag at once', async () => {
       const other = await another();
       const a = repo();

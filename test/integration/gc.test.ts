@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import { PROFILES, profileName, startTestRegistry, type TestRegistry } from '../helpers/server';
-import { collectGarbage } from '../../src/maintenance/gc';
+import { GcBusy, collectGarbage } from '../../src/maintenance/gc';
 import { errorCode, imageManifest, pushBlob, pushManifest, random, sha256 } from './http-client';
 
 const run = promisify(execFile);
@@ -47,6 +47,16 @@ describe.each(PROFILES.slice(0, 2).map((p) => [profileName(p), p] as const))('ga
     }
     const done = await fetch(new URL(`${location}?digest=${sha256(part)}`, reg.url), { method: 'PUT' });
     expect(done.status).toBe(201);
+  });
+
+  it('runs one collector at a time, whichever replica starts it', async () => {
+    const s = reg.registry.services;
+    const results = await Promise.allSettled([collectGarbage(s.blobs, s.catalog, 0, s.logger), collectGarbage(s.blobs, s.catalog, 0, s.logger)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toBeInstanceOf(GcBusy);
+    // The lease is released when a run ends.
+    await expect(collectGarbage(s.blobs, s.catalog, 0, s.logger)).resolves.toBeDefined();
   });
 
   it('keeps what is younger than the grace period', async () => {

@@ -92,18 +92,26 @@ async function withLease<T>(s: Services, repository: string, session: UploadSess
 /**
  * Brings the session in line with its staged bytes after a crash between writing a chunk and recording
  * it: bytes on disk beyond the recorded offset were received in order, so they count. Fewer bytes than
- * recorded means the staged data is lost, and the upload cannot be finished correctly.
+ * recorded means the staged data is lost, and the upload cannot be finished correctly. Call it only
+ * while holding the upload's lease, so that no writer is between its write and its record.
  */
 async function reconcile(s: Services, session: UploadSession): Promise<number> {
-  const staged = await s.blobs.stageSize(session.id);
-  if (staged === session.offset) return staged;
-  if (staged !== undefined && staged > session.offset && (await s.sessions.advance(session.id, session.offset, staged))) {
-    s.hashes.delete(session.id);
-    return staged;
+  let current = session;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const staged = await s.blobs.stageSize(current.id);
+    if (staged === current.offset) return staged;
+    if (staged === undefined || staged < current.offset) break;
+    if (await s.sessions.advance(current.id, current.offset, staged)) {
+      s.hashes.delete(current.id);
+      return staged;
+    }
+    const fresh = await s.sessions.get(current.id);
+    if (!fresh) throw uploadUnknown(current.id);
+    current = fresh;
   }
-  await cancel(s, session.id);
-  s.logger.error({ upload: session.id, recorded: session.offset, staged }, 'upload lost its staged data');
-  throw uploadUnknown(session.id, 'the upload lost its staged data; start a new upload');
+  await cancel(s, current.id);
+  s.logger.error({ upload: current.id, recorded: current.offset }, 'upload lost its staged data');
+  throw uploadUnknown(current.id, 'the upload lost its staged data; start a new upload');
 }
 
 async function cancel(s: Services, id: string): Promise<void> {
@@ -284,7 +292,16 @@ export async function patchUpload(s: Services, repository: string, id: string, r
 /** GET /v2/<name>/blobs/uploads/<id>: where the upload stands, so a client can resume. */
 export async function getUploadStatus(s: Services, repository: string, id: string, res: ServerResponse): Promise<void> {
   const session = await openSession(s, repository, id);
-  const offset = await reconcile(s, session);
+  // While a writer holds the upload, its bytes are not yet counted: report the recorded offset.
+  const token = await s.sessions.lock(id, LEASE_MS);
+  let offset = session.offset;
+  if (token) {
+    try {
+      offset = await reconcile(s, (await s.sessions.get(id)) ?? session);
+    } finally {
+      await s.sessions.unlock(id, token).catch(() => undefined);
+    }
+  }
   sendUploadStatus(res, 204, repository, id, offset);
 }
 

@@ -36,20 +36,31 @@ describe.each([
     const location = await t.c.startUpload(repo);
     const sent = data.subarray(0, 5 * 1024 * 1024);
     await disconnectMidBody(t.reg.url, 'PATCH', location, { 'Content-Length': String(data.length), 'Content-Range': `0-${data.length - 1}` }, sent);
-    let offset = -1;
-    await waitFor(async () => {
+    // The server keeps what it received; how much that is depends on the kernel (a reset may drop
+    // bytes still in its buffers). Whatever it is, it is a prefix of what was sent, and resumable.
+    const offsetNow = async () => {
       const r = await t.c.fetch(location);
-      if (r.status !== 204) return false;
-      offset = Number(r.headers.get('range')!.split('-')[1]) + 1;
-      return offset === sent.length || offset === 1;
-    });
-    expect(offset).toBeLessThanOrEqual(sent.length);
+      expect(r.status).toBe(204);
+      const range = r.headers.get('range')!;
+      return range === '0-0' ? 0 : Number(range.split('-')[1]) + 1;
+    };
     // Nothing is visible under the digest before the upload is finished.
     await expectError(await t.c.fetch(`/v2/${repo}/blobs/${sha256(data)}`), 404, 'BLOB_UNKNOWN');
-    const from = offset === 1 ? 0 : offset;
-    const rest = data.subarray(from);
-    const p = await t.c.fetch(location, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${from}-${data.length - 1}` } });
-    expect(p.status).toBe(202);
+    let resumed = false;
+    for (let attempt = 0; attempt < 50 && !resumed; attempt++) {
+      const from = await offsetNow();
+      expect(from).toBeLessThanOrEqual(sent.length);
+      const rest = data.subarray(from);
+      const p = await t.c.fetch(location, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${from}-${data.length - 1}` } });
+      // 416 while the aborted request still holds the upload's lease, or moved the offset meanwhile.
+      if (p.status === 416) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      expect(p.status).toBe(202);
+      resumed = true;
+    }
+    expect(resumed).toBe(true);
     expect((await t.c.fetch(`${location}?digest=${sha256(data)}`, { method: 'PUT' })).status).toBe(201);
     const g = await t.c.fetch(`/v2/${repo}/blobs/${sha256(data)}`);
     expect(Buffer.from(await g.arrayBuffer()).equals(data)).toBe(true);

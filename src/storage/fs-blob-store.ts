@@ -2,6 +2,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHan
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
+import { STAGE_ID, assertStageId, storedDigest } from './keys';
 import {
   BlobNotFound,
   StageOffsetMismatch,
@@ -21,7 +22,6 @@ const READ_CHUNK = 1024 * 1024;
  */
 const SEND_CHUNK = 256 * 1024;
 const SEND_BUFFERS = 8;
-const STAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -69,14 +69,8 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.root, digest.algorithm, digest.hex.slice(0, 2), digest.hex);
   }
 
-  private parse(digest: string): ParsedDigest {
-    const d = tryParseDigest(digest);
-    if (!d) throw new Error(`invalid digest: ${digest.slice(0, 200)}`);
-    return d;
-  }
-
   private stagePath(id: string): string {
-    if (!STAGE_ID.test(id)) throw new Error(`invalid upload id: ${id.slice(0, 200)}`);
+    assertStageId(id);
     return path.join(this.staging, id);
   }
 
@@ -88,7 +82,7 @@ export class FsBlobStore implements BlobStore {
 
   async stat(digest: string): Promise<BlobInfo | undefined> {
     try {
-      const st = await stat(this.blobPath(this.parse(digest)));
+      const st = await stat(this.blobPath(storedDigest(digest)));
       return { digest, size: st.size };
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -97,7 +91,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
-    const fh = await openOrNotFound(this.blobPath(this.parse(digest)), 'r', digest);
+    const fh = await openOrNotFound(this.blobPath(storedDigest(digest)), 'r', digest);
     return fh.createReadStream({ start: range?.start ?? 0, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
@@ -113,7 +107,7 @@ export class FsBlobStore implements BlobStore {
     out: NodeJS.WritableStream,
     beforeWrite?: (chunk: Buffer, last: boolean) => void,
   ): Promise<void> {
-    const fh = await openOrNotFound(this.blobPath(this.parse(digest)), 'r', digest);
+    const fh = await openOrNotFound(this.blobPath(storedDigest(digest)), 'r', digest);
     const ring = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafeSlow(SEND_CHUNK));
     const inflight: (Promise<void> | undefined)[] = new Array(SEND_BUFFERS);
     let closed: Error | undefined;
@@ -145,7 +139,7 @@ export class FsBlobStore implements BlobStore {
 
   async delete(digest: string): Promise<boolean> {
     try {
-      await unlink(this.blobPath(this.parse(digest)));
+      await unlink(this.blobPath(storedDigest(digest)));
       return true;
     } catch (err) {
       if (isMissing(err)) return false;
@@ -260,7 +254,7 @@ export class FsBlobStore implements BlobStore {
 
   async stageCommit(id: string, digest: string): Promise<BlobInfo> {
     const from = this.stagePath(id);
-    const to = this.blobPath(this.parse(digest));
+    const to = this.blobPath(storedDigest(digest));
     let staged;
     try {
       staged = await stat(from);

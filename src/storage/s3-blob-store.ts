@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
+import { STAGE_ID, assertStageId, storedDigest } from './keys';
 import {
   BlobNotFound,
   StageOffsetMismatch,
@@ -22,7 +23,6 @@ export interface S3Options {
   pathStyle?: boolean;
 }
 
-const STAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 /** S3's smallest multipart part: compose needs every source but the last to be at least this big. */
 const MIN_PART = 5 * 1024 * 1024;
 /** Parts are buffered in memory by the client while they upload: keep them small. */
@@ -88,14 +88,8 @@ export class S3BlobStore implements BlobStore {
     return `${this.prefix}${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`;
   }
 
-  private parse(digest: string): ParsedDigest {
-    const d = tryParseDigest(digest);
-    if (!d) throw new Error(`invalid digest: ${digest.slice(0, 200)}`);
-    return d;
-  }
-
   private stageDir(id: string): string {
-    if (!STAGE_ID.test(id)) throw new Error(`invalid upload id: ${id.slice(0, 200)}`);
+    assertStageId(id);
     return `${this.prefix}_staging/${id}/`;
   }
 
@@ -133,7 +127,7 @@ export class S3BlobStore implements BlobStore {
 
   async stat(digest: string): Promise<BlobInfo | undefined> {
     try {
-      const st = await this.client.statObject(this.bucket, this.blobKey(this.parse(digest)));
+      const st = await this.client.statObject(this.bucket, this.blobKey(storedDigest(digest)));
       return { digest, size: st.size };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -142,7 +136,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
-    const key = this.blobKey(this.parse(digest));
+    const key = this.blobKey(storedDigest(digest));
     try {
       return range
         ? await this.client.getPartialObject(this.bucket, key, range.start, range.end - range.start + 1)
@@ -154,12 +148,12 @@ export class S3BlobStore implements BlobStore {
   }
 
   async presignGet(digest: string, ttlSeconds: number): Promise<string> {
-    return this.client.presignedGetObject(this.bucket, this.blobKey(this.parse(digest)), ttlSeconds);
+    return this.client.presignedGetObject(this.bucket, this.blobKey(storedDigest(digest)), ttlSeconds);
   }
 
   async delete(digest: string): Promise<boolean> {
     if (!(await this.stat(digest))) return false;
-    await this.client.removeObject(this.bucket, this.blobKey(this.parse(digest)));
+    await this.client.removeObject(this.bucket, this.blobKey(storedDigest(digest)));
     return true;
   }
 
@@ -246,7 +240,7 @@ export class S3BlobStore implements BlobStore {
     const segs = await this.segments(id);
     if (!segs) throw new BlobNotFound(id);
     const size = segs.reduce((n, s) => n + s.size, 0);
-    const key = this.blobKey(this.parse(digest));
+    const key = this.blobKey(storedDigest(digest));
     const existing = await this.stat(digest);
     if (!existing) {
       if (segs.length === 0) {

@@ -1,9 +1,11 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config';
 import { createLogger, type Logger } from './http/logger';
 import { Metrics } from './http/metrics';
 import { createRequestListener } from './http/app';
+import { readTlsFiles, watchTls } from './http/tls';
 import { createBlobStore } from './storage';
 import { createSessionStore } from './sessions';
 import { createCatalog } from './catalog';
@@ -17,7 +19,7 @@ import type { Catalog } from './catalog/catalog';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
-  /** http://host:port the server listens on (the real port when 0 was asked). */
+  /** http(s)://host:port the server listens on (the real port when 0 was asked). */
   url: string;
   config: Config;
   services: Services;
@@ -55,6 +57,8 @@ function splitListen(listen: string): { host: string; port: number } {
 
 export async function startRegistry(config: Config, options: { logger?: Logger } = {}): Promise<Registry> {
   const logger = options.logger ?? createLogger(config.log.level);
+  // Bad TLS files stop start-up before any backend is opened.
+  const tlsFiles = config.tls ? readTlsFiles(config.tls) : undefined;
   const backends = await openBackends(config);
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs);
@@ -79,7 +83,9 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     },
   });
 
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, listener);
+  const server = tlsFiles
+    ? https.createServer({ keepAliveTimeout: 65_000, ...tlsFiles }, listener)
+    : http.createServer({ keepAliveTimeout: 65_000 }, listener);
   // A 100 GB blob streams for longer than any fixed request timeout; idle sockets are still reaped.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -94,7 +100,8 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${shownHost}:${address.port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
+  const stopTlsWatch = config.tls ? watchTls(server as https.Server, config.tls, logger) : () => undefined;
 
   const stopJanitor = startUploadJanitor(
     backends.blobs,
@@ -117,6 +124,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     close: () =>
       (closing ??= (async () => {
         await stopJanitor();
+        stopTlsWatch();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

@@ -64,6 +64,16 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Serve HTTPS directly (PEM files); without it, terminate TLS in front (ingress, load balancer). */
+    tls: z
+      .object({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        /** How often the files are checked for a renewed certificate (cert-manager, certbot). */
+        reloadIntervalSeconds: z.number().int().positive().default(60),
+      })
+      .strict()
+      .optional(),
     catalog: z
       .object({ pageSizeMax: z.number().int().positive().default(10000) })
       .strict()
@@ -97,6 +107,8 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = 
   CAIRN_BLOB_REDIRECT: { key: ['blobs', 'redirect'], type: 'bool' },
   CAIRN_BLOB_REDIRECT_TTL: { key: ['blobs', 'redirectTtlSeconds'], type: 'int' },
   CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },
+  CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
+  CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

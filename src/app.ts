@@ -125,9 +125,17 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
       (closing ??= (async () => {
         await stopJanitor();
         stopTlsWatch();
+        // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace
+        // period (a chunk cut short is not lost: the client resumes from the acknowledged offset).
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
-          server.closeAllConnections();
+          server.closeIdleConnections();
+          const idle = setInterval(() => server.closeIdleConnections(), 100);
+          const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+          server.once('close', () => {
+            clearInterval(idle);
+            clearTimeout(cut);
+          });
         });
         await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
       })()),

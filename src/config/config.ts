@@ -28,6 +28,8 @@ export const ConfigSchema = z
     /** Defaults to sqlite://<dataDir>/cairn.db. */
     database: databaseUrl.optional(),
     sessions: sessionsUrl.default('memory'),
+    /** On SIGTERM, requests in flight get this long to finish before their connections are cut. */
+    shutdownGraceSeconds: z.number().int().nonnegative().default(25),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -107,6 +109,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = 
   CAIRN_BLOB_REDIRECT: { key: ['blobs', 'redirect'], type: 'bool' },
   CAIRN_BLOB_REDIRECT_TTL: { key: ['blobs', 'redirectTtlSeconds'], type: 'int' },
   CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },
+  CAIRN_SHUTDOWN_GRACE: { key: ['shutdownGraceSeconds'], type: 'int' },
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
 };

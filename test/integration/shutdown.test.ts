@@ -1,0 +1,64 @@
+import http from 'node:http';
+import { startTestRegistry, type TestRegistry } from '../helpers/server';
+import { random, sha256 } from '../conformance/client';
+
+/** A PATCH whose body is sent in two halves, so a shutdown can begin while it is in flight. */
+function slowPatch(url: string, data: Buffer): { sent: () => void; done: Promise<number> } {
+  const u = new URL(url);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const done = new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'PATCH', headers: { 'Content-Length': data.length, 'Content-Type': 'application/octet-stream' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.write(data.subarray(0, data.length / 2));
+    void gate.then(() => req.end(data.subarray(data.length / 2)));
+  });
+  return { sent: release, done };
+}
+
+describe('graceful shutdown (rolling upgrades)', () => {
+  let reg: TestRegistry;
+  afterEach(async () => reg.close());
+
+  it('lets a request in flight finish, refuses new connections, then stops', async () => {
+    // Sessions in Redis so the upload outlives the process.
+    reg = await startTestRegistry({ database: 'sqlite', sessions: 'redis' }, { shutdownGraceSeconds: 30 });
+    const open = await fetch(`${reg.url}/v2/drain/a/blobs/uploads/`, { method: 'POST' });
+    const location = new URL(open.headers.get('location')!, reg.url).toString();
+    const data = random(1 << 20);
+    const patch = slowPatch(location, data);
+    await new Promise((r) => setTimeout(r, 200));
+    let stopped = false;
+    const stopping = reg.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stopped).toBe(false);
+    await expect(fetch(`${reg.url}/v2/`)).rejects.toThrow();
+    patch.sent();
+    expect(await patch.done).toBe(202);
+    await stopping;
+    // What was acknowledged is there after the restart.
+    reg = await reg.restart();
+    const status = await fetch(location.replace(/^http:\/\/[^/]+/, reg.url));
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe(`0-${data.length - 1}`);
+    const next = new URL(status.headers.get('location')!, reg.url);
+    next.searchParams.set('digest', sha256(data));
+    const put = await fetch(next, { method: 'PUT' });
+    expect(put.status).toBe(201);
+  });
+
+  it('cuts what is still running when the grace period ends', async () => {
+    reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { shutdownGraceSeconds: 1 });
+    const open = await fetch(`${reg.url}/v2/drain/b/blobs/uploads/`, { method: 'POST' });
+    const patch = slowPatch(new URL(open.headers.get('location')!, reg.url).toString(), random(1 << 20));
+    await new Promise((r) => setTimeout(r, 200));
+    const t = Date.now();
+    await reg.stop();
+    expect(Date.now() - t).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - t).toBeLessThan(10_000);
+    await expect(patch.done).rejects.toThrow();
+  });
+});

@@ -4,7 +4,7 @@
 // toYaml, fromYaml, lookup), "missingkey=zero" and "<no value>" blanked, values deep-merged with
 // overrides, partials (files starting with "_") parsed but not emitted.
 //
-// Usage: helm-render <chart-dir> <release-name> <namespace> [override-values.yaml ...]
+// Usage: [HELM_RENDER_KUBE_VERSION=v1.29.0] helm-render <chart-dir> <release-name> <namespace> [override-values.yaml ...]
 // Output: the rendered documents on stdout, each headed "---\n# Source: <chart>/templates/<file>".
 package main
 
@@ -79,6 +79,15 @@ func main() {
 		values = merge(values, readYaml(f))
 	}
 	chartName, _ := meta["name"].(string)
+	// The cluster version templates see in .Capabilities (helm template's --kube-version).
+	kubeVersion := os.Getenv("HELM_RENDER_KUBE_VERSION")
+	if kubeVersion == "" {
+		kubeVersion = "v1.30.0"
+	}
+	kubeParts := strings.SplitN(strings.TrimPrefix(kubeVersion, "v"), ".", 3)
+	for len(kubeParts) < 2 {
+		kubeParts = append(kubeParts, "0")
+	}
 	chart := map[string]interface{}{}
 	for k, v := range meta {
 		// Helm exposes Chart.yaml fields capitalised (.Chart.Name, .Chart.AppVersion).
@@ -172,7 +181,7 @@ func main() {
 			"Chart":   chart,
 			"Release": map[string]interface{}{"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1},
 			"Capabilities": map[string]interface{}{
-				"KubeVersion": map[string]interface{}{"Version": "v1.30.0", "Major": "1", "Minor": "30"},
+				"KubeVersion": map[string]interface{}{"Version": kubeVersion, "Major": kubeParts[0], "Minor": kubeParts[1]},
 				"APIVersions": apiVersions{"v1", "apps/v1", "policy/v1", "networking.k8s.io/v1", "autoscaling/v2", "monitoring.coreos.com/v1"},
 			},
 			"Template": map[string]interface{}{"Name": name, "BasePath": chartName + "/templates"},

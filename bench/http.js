@@ -1,13 +1,18 @@
 'use strict';
 // A small streaming HTTP client for the benchmark: bodies come from files, never from memory.
 const http = require('node:http');
+const https = require('node:https');
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+/** http or https by the URL, so the same transfers measure a deployment behind TLS. */
+const client = (u) => (u.protocol === 'https:' ? [https, tlsAgent] : [http, agent]);
 
 function request(base, method, path, headers = {}, body) {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent }, (res) => {
+    const [lib, a] = client(u);
+    const req = lib.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent: a }, (res) => {
       const parts = [];
       res.on('data', (d) => parts.push(d));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }));
@@ -23,7 +28,8 @@ function request(base, method, path, headers = {}, body) {
 function download(base, path, onData) {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, method: 'GET', path: u.pathname, agent }, (res) => {
+    const [lib, a] = client(u);
+    const req = lib.request({ host: u.hostname, port: u.port, method: 'GET', path: u.pathname, agent: a }, (res) => {
       let n = 0;
       res.on('data', (d) => {
         n += d.length;

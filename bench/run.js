@@ -3,48 +3,25 @@
  * `npm run bench`: Cairn and the CNCF Distribution registry (Debian `docker-registry`, file-system
  * storage) side by side on loopback, same machine, same run, plus a bare Node server as the ceiling.
  * Prints each figure, Cairn/Distribution ratios and the targets; writes .bench/results.json.
+ * With radosgw installed it adds the scale-out profile (bench/scale-out.js); BENCH_SCALEOUT=off skips it.
  * Loopback only; every loop is bounded.
  */
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const os = require('node:os');
 const path = require('node:path');
-const { createHash, randomBytes } = require('node:crypto');
-const { request, download } = require('./http');
+const { request } = require('./http');
+const { measureScaleOut } = require('./scale-out');
+const { MiB, BLOB, median, freePort, waitUp, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes } = require('./transfers');
 
 const ROOT = path.join(__dirname, '..');
-const MiB = 1024 * 1024;
-const BLOB = 1024 * MiB;
-const CHUNK = 16 * MiB;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const children = [];
 let tmp;
 
 function log(...a) {
   process.stderr.write(`${a.join(' ')}\n`);
-}
-
-async function freePort() {
-  const net = require('node:net');
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUp(url, ms = 30000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    try {
-      const r = await request(url, 'GET', '/v2/');
-      if (r.status === 200 || r.status === 401) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not come up`);
 }
 
 function start(name, cmd, args, env = {}) {
@@ -65,120 +42,6 @@ function peakRssMB(pid) {
   }
 }
 
-async function hashFile(file) {
-  const h = createHash('sha256');
-  for await (const c of fs.createReadStream(file, { highWaterMark: 4 * MiB })) h.update(c);
-  return `sha256:${h.digest('hex')}`;
-}
-
-/** Makes the test blob different for each run (so no run is a deduplicated re-push) and returns its digest. */
-async function vary(file, run) {
-  const fh = await fsp.open(file, 'r+');
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(Date.now() * 1000 + run));
-  await fh.write(b, 0, 8, BLOB - 8);
-  await fh.close();
-  return hashFile(file);
-}
-
-async function generate(file) {
-  const out = fs.createWriteStream(file);
-  for (let i = 0; i < BLOB / MiB; i++) {
-    if (!out.write(randomBytes(MiB))) await new Promise((r) => out.once('drain', r));
-  }
-  out.end();
-  await new Promise((r) => out.once('finish', r));
-}
-
-const location = (r) => r.headers.location;
-const withDigest = (loc, d) => `${loc}${loc.includes('?') ? '&' : '?'}digest=${d}`;
-
-async function pushMonolithic(base, repo, file, digest) {
-  const t = process.hrtime.bigint();
-  const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
-  if (open.status !== 202) throw new Error(`POST ${open.status}`);
-  const r = await request(base, 'PUT', withDigest(location(open), digest), { 'Content-Type': 'application/octet-stream', 'Content-Length': BLOB }, fs.createReadStream(file, { highWaterMark: 4 * MiB }));
-  if (r.status !== 201) throw new Error(`PUT ${r.status} ${r.body}`);
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-async function pushChunked(base, repo, file, digest) {
-  const t = process.hrtime.bigint();
-  const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
-  let loc = location(open);
-  for (let s = 0; s < BLOB; s += CHUNK) {
-    const e = Math.min(s + CHUNK, BLOB) - 1;
-    const r = await request(base, 'PATCH', loc, { 'Content-Type': 'application/octet-stream', 'Content-Length': e - s + 1, 'Content-Range': `${s}-${e}` }, fs.createReadStream(file, { start: s, end: e, highWaterMark: 4 * MiB }));
-    if (r.status !== 202) throw new Error(`PATCH ${r.status} ${r.body}`);
-    loc = location(r);
-  }
-  const r = await request(base, 'PUT', withDigest(loc, digest), { 'Content-Length': 0 });
-  if (r.status !== 201) throw new Error(`PUT ${r.status} ${r.body}`);
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-async function pull(base, repo, digest) {
-  const h = createHash('sha256');
-  const t = process.hrtime.bigint();
-  const n = await download(base, `/v2/${repo}/blobs/${digest}`, (d) => h.update(d));
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
-  if (n !== BLOB || `sha256:${h.digest('hex')}` !== digest) throw new Error('pulled bytes do not match');
-  return s;
-}
-
-async function pushSmallImage(base, repo) {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux' }));
-  const layer = randomBytes(4096);
-  const digests = [];
-  for (const b of [config, layer]) {
-    const d = `sha256:${createHash('sha256').update(b).digest('hex')}`;
-    const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
-    const r = await request(base, 'PUT', withDigest(location(open), d), { 'Content-Length': b.length }, b);
-    if (r.status !== 201) throw new Error(`blob ${r.status}`);
-    digests.push(d);
-  }
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digests[0], size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digests[1], size: layer.length }],
-  });
-  const r = await request(base, 'PUT', `/v2/${repo}/manifests/latest`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
-  if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
-}
-
-function wrk(url) {
-  const out = execFileSync('wrk', ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', url], { encoding: 'utf8', timeout: 60000 });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} errors`);
-  return rps;
-}
-
-async function concurrentPushes(base, repo) {
-  const size = 50 * MiB;
-  const files = [];
-  const seed = randomBytes(size);
-  for (let i = 0; i < 20; i++) {
-    seed.writeUInt32LE(i, 0);
-    seed.writeUInt32LE(Date.now() % 1e9, 4);
-    const f = path.join(tmp, `c${i}.bin`);
-    await fsp.writeFile(f, seed);
-    files.push({ f, d: `sha256:${createHash('sha256').update(seed).digest('hex')}` });
-  }
-  const t = process.hrtime.bigint();
-  await Promise.all(
-    files.map(async ({ f, d }, i) => {
-      const open = await request(base, 'POST', `/v2/${repo}${i}/blobs/uploads/`);
-      const r = await request(base, 'PUT', withDigest(location(open), d), { 'Content-Length': size }, fs.createReadStream(f, { highWaterMark: 4 * MiB }));
-      if (r.status !== 201) throw new Error(`concurrent PUT ${r.status}`);
-    }),
-  );
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
-  await Promise.all(files.map(({ f }) => fsp.rm(f)));
-  return (20 * size) / MiB / s;
-}
-
 async function measure(name, base, pid, file) {
   const repo = `bench/${name}`;
   const r = { mono: [], chunked: [], pull: [] };
@@ -186,16 +49,15 @@ async function measure(name, base, pid, file) {
     const d1 = await vary(file, i * 2);
     r.mono.push(BLOB / MiB / (await pushMonolithic(base, repo, file, d1)));
     const d2 = await vary(file, i * 2 + 1);
-    r.chunked.push(BLOB / MiB / (await pushChunked(base, repo, file, d2)));
+    r.chunked.push(BLOB / MiB / (await pushChunked(base, repo, file, d2)).seconds);
     r.pull.push(BLOB / MiB / (await pull(base, repo, d2)));
     log(`  ${name} run ${i + 1}: push ${r.mono[i].toFixed(0)} MiB/s, chunked ${r.chunked[i].toFixed(0)} MiB/s, pull ${r.pull[i].toFixed(0)} MiB/s`);
   }
   await pushSmallImage(base, repo);
   const rps = wrk(`${base}/v2/${repo}/manifests/latest`);
   log(`  ${name} manifest GET: ${rps.toFixed(0)} req/s`);
-  const conc = await concurrentPushes(base, `bench/${name}-c`);
+  const conc = await concurrentPushes(base, `bench/${name}-c`, tmp);
   log(`  ${name} 20 concurrent 50 MiB pushes: ${conc.toFixed(0)} MiB/s`);
-  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   return { pushMiBs: median(r.mono), chunkedMiBs: median(r.chunked), pullMiBs: median(r.pull), manifestRps: rps, concurrentMiBs: conc, peakRssMB: peakRssMB(pid), runs: r };
 }
 
@@ -241,6 +103,13 @@ async function main() {
   const d = await measure('distribution', du, dist.pid, file);
   log('Cairn:');
   const c = await measure('cairn', cu, cairn.pid, file);
+  let so;
+  if (process.env.BENCH_SCALEOUT === 'off') log('scale-out profile skipped (BENCH_SCALEOUT=off)');
+  else if (spawnSync('radosgw', ['--version']).status !== 0) log('scale-out profile skipped: radosgw is not installed (Debian: radosgw ceph-mon ceph-osd uuid-runtime)');
+  else {
+    log('Cairn scale-out (2 replicas, S3 on Ceph RGW + PostgreSQL + Redis):');
+    so = await measureScaleOut({ file, runs: RUNS, tmp, log, start, root: ROOT });
+  }
 
   const rows = [
     ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, d.pushMiBs, 1.3, 'ratio'],
@@ -269,11 +138,28 @@ async function main() {
     lines.push(`| ${name} | ${cv.toFixed(0)} | ${dv.toFixed(0)} | ${ratio.toFixed(2)}× | ${tgt} | ${verdict} |`);
   }
   lines.push(`| bare Node server, hash + write 1 GiB (MiB/s) — the ceiling | ${bareMiBs.toFixed(0)} | | ${(bareMiBs / d.pushMiBs).toFixed(2)}× | | |`);
+  if (so) {
+    lines.push('', `| scale-out measure | embedded Cairn | Cairn, 2 replicas on S3 | raw S3 (RGW, same run) | scale-out / raw S3 | target | result |`, `|---|---:|---:|---:|---:|---|---|`);
+    const soRows = [
+      ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, so.pushMiBs, so.rawPutMiBs, 0.5],
+      ['chunked push 1 GiB, 16 MiB chunks alternating replicas (MiB/s)', c.chunkedMiBs, so.chunkedMiBs, so.rawPutMiBs, 0.4],
+      ['pull 1 GiB through a replica (MiB/s)', c.pullMiBs, so.pullMiBs, so.rawGetMiBs, 0.5],
+      ['manifest GET by tag, 32 connections (req/s)', c.manifestRps, so.manifestRps, NaN, null],
+      ['20 concurrent 50 MiB pushes over both replicas (MiB/s)', c.concurrentMiBs, so.concurrentMiBs, NaN, null],
+    ];
+    for (const [name, ev, sv, raw, target] of soRows) {
+      const ratio = sv / raw;
+      const verdict = target === null ? '' : ratio >= target ? 'PASS' : 'FAIL';
+      results.push({ name: `scale-out: ${name}`, embedded: ev, scaleOut: sv, rawS3: raw, ratio, target: target === null ? '' : `≥ ${target}×`, verdict });
+      lines.push(`| ${name} | ${ev.toFixed(0)} | ${sv.toFixed(0)} | ${Number.isNaN(raw) ? '' : raw.toFixed(0)} | ${Number.isNaN(ratio) ? '' : `${ratio.toFixed(2)}×`} | ${target === null ? '' : `≥ ${target}×`} | ${verdict} |`);
+    }
+    lines.push(`| finishing a 1 GiB chunked upload (server-side compose of 64 parts, s) | | ${so.commitSeconds.toFixed(1)} | | | | |`);
+  }
   process.stdout.write(`\n${lines.join('\n')}\n\nmedians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`);
   await fsp.mkdir(path.join(ROOT, '.bench'), { recursive: true });
   await fsp.writeFile(
     path.join(ROOT, '.bench', 'results.json'),
-    JSON.stringify({ date: new Date().toISOString(), runs: RUNS, bareMiBs, cairn: c, distribution: d, results }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), runs: RUNS, bareMiBs, cairn: c, distribution: d, scaleOut: so, results }, null, 2),
   );
 }
 

@@ -28,6 +28,15 @@ const MIN_PART = 5 * 1024 * 1024;
 /** Parts are buffered in memory by the client while they upload: keep them small. */
 const PART_SIZE = 8 * 1024 * 1024;
 const MARKER = 'open';
+/** S3 allows 10 000 parts per multipart upload; the client splits each compose source into parts of at most 5 TiB / 9 999. */
+const MAX_PARTS = 10_000;
+const MAX_COPY_PART = (5 * 1024 ** 4) / (MAX_PARTS - 1);
+
+/** Whether the segments can become the blob by a server-side compose (else they are streamed through once). */
+export function composable(sizes: number[]): boolean {
+  if (sizes.slice(0, -1).some((n) => n < MIN_PART)) return false;
+  return sizes.reduce((parts, n) => parts + Math.max(1, Math.ceil(n / MAX_COPY_PART)), 0) <= MAX_PARTS;
+}
 
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -245,18 +254,15 @@ export class S3BlobStore implements BlobStore {
     if (!existing) {
       if (segs.length === 0) {
         await this.client.putObject(this.bucket, key, Buffer.alloc(0), 0);
-      } else if (segs.length === 1) {
-        await this.client.copyObject(
-          new Minio.CopySourceOptions({ Bucket: this.bucket, Object: segs[0]!.key }),
-          new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: key }),
-        );
-      } else if (segs.slice(0, -1).every((s) => s.size >= MIN_PART)) {
+      } else if (composable(segs.map((s) => s.size))) {
+        // One segment is a plain server-side copy up to 5 GiB; beyond that, and for several segments,
+        // an UploadPartCopy per source range. Either way no byte passes through the registry again.
         await this.client.composeObject(
           new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: key }),
           segs.map((s) => new Minio.CopySourceOptions({ Bucket: this.bucket, Object: s.key })),
         );
       } else {
-        // Chunks under S3's 5 MiB part minimum cannot be composed: stream them through once.
+        // Chunks under S3's 5 MiB part minimum, or more than 10 000 parts: stream them through once.
         await this.client.putObject(this.bucket, key, await this.stageRead(id), size);
       }
     }

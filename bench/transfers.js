@@ -1,0 +1,162 @@
+'use strict';
+// The transfers every benchmark profile measures: 1 GiB pushes (monolithic and chunked) and pulls,
+// bodies streamed from a file, every byte checked on the way back.
+const fs = require('node:fs');
+const fsp = require('node:fs/promises');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const net = require('node:net');
+const { createHash, randomBytes } = require('node:crypto');
+const { request, download } = require('./http');
+
+const MiB = 1024 * 1024;
+const BLOB = 1024 * MiB;
+const CHUNK = 16 * MiB;
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const seconds = (t) => Number(process.hrtime.bigint() - t) / 1e9;
+const location = (r) => r.headers.location;
+const withDigest = (loc, d) => `${loc}${loc.includes('?') ? '&' : '?'}digest=${d}`;
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUp(url, ms = 30000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      const r = await request(url, 'GET', '/v2/');
+      if (r.status === 200 || r.status === 401) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function hashFile(file) {
+  const h = createHash('sha256');
+  for await (const c of fs.createReadStream(file, { highWaterMark: 4 * MiB })) h.update(c);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** Makes the test blob different for each run (so no run is a deduplicated re-push) and returns its digest. */
+async function vary(file, run) {
+  const fh = await fsp.open(file, 'r+');
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(Date.now() * 1000 + run));
+  await fh.write(b, 0, 8, BLOB - 8);
+  await fh.close();
+  return hashFile(file);
+}
+
+async function generate(file) {
+  const out = fs.createWriteStream(file);
+  for (let i = 0; i < BLOB / MiB; i++) {
+    if (!out.write(randomBytes(MiB))) await new Promise((r) => out.once('drain', r));
+  }
+  out.end();
+  await new Promise((r) => out.once('finish', r));
+}
+
+async function pushMonolithic(base, repo, file, digest) {
+  const t = process.hrtime.bigint();
+  const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
+  if (open.status !== 202) throw new Error(`POST ${open.status}`);
+  const r = await request(base, 'PUT', withDigest(location(open), digest), { 'Content-Type': 'application/octet-stream', 'Content-Length': BLOB }, fs.createReadStream(file, { highWaterMark: 4 * MiB }));
+  if (r.status !== 201) throw new Error(`PUT ${r.status} ${r.body}`);
+  return seconds(t);
+}
+
+/**
+ * A chunked push in 16 MiB PATCHes; with several base URLs the requests alternate between them, as
+ * behind a load balancer. Returns the total seconds and the closing PUT's share (the commit).
+ */
+async function pushChunked(bases, repo, file, digest) {
+  const at = (i) => (Array.isArray(bases) ? bases[i % bases.length] : bases);
+  const t = process.hrtime.bigint();
+  let n = 0;
+  const open = await request(at(n++), 'POST', `/v2/${repo}/blobs/uploads/`);
+  let loc = location(open);
+  for (let s = 0; s < BLOB; s += CHUNK) {
+    const e = Math.min(s + CHUNK, BLOB) - 1;
+    const r = await request(at(n++), 'PATCH', loc, { 'Content-Type': 'application/octet-stream', 'Content-Length': e - s + 1, 'Content-Range': `${s}-${e}` }, fs.createReadStream(file, { start: s, end: e, highWaterMark: 4 * MiB }));
+    if (r.status !== 202) throw new Error(`PATCH ${r.status} ${r.body}`);
+    loc = location(r);
+  }
+  const c = process.hrtime.bigint();
+  const r = await request(at(n++), 'PUT', withDigest(loc, digest), { 'Content-Length': 0 });
+  if (r.status !== 201) throw new Error(`PUT ${r.status} ${r.body}`);
+  return { seconds: seconds(t), commitSeconds: seconds(c) };
+}
+
+async function pull(base, repo, digest) {
+  const h = createHash('sha256');
+  const t = process.hrtime.bigint();
+  const n = await download(base, `/v2/${repo}/blobs/${digest}`, (d) => h.update(d));
+  const s = seconds(t);
+  if (n !== BLOB || `sha256:${h.digest('hex')}` !== digest) throw new Error('pulled bytes do not match');
+  return s;
+}
+
+async function pushSmallImage(base, repo) {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux' }));
+  const layer = randomBytes(4096);
+  const digests = [];
+  for (const b of [config, layer]) {
+    const d = `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
+    const r = await request(base, 'PUT', withDigest(location(open), d), { 'Content-Length': b.length }, b);
+    if (r.status !== 201) throw new Error(`blob ${r.status}`);
+    digests.push(d);
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digests[0], size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digests[1], size: layer.length }],
+  });
+  const r = await request(base, 'PUT', `/v2/${repo}/manifests/latest`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
+  if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
+}
+
+function wrk(url) {
+  const out = execFileSync('wrk', ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', url], { encoding: 'utf8', timeout: 60000 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) throw new Error(`wrk saw ${non2xx[1]} errors`);
+  return rps;
+}
+
+/** 20 pushes of 50 MiB at once, spread over the given base URLs; returns MiB/s. */
+async function concurrentPushes(bases, repo, tmp) {
+  const at = (i) => (Array.isArray(bases) ? bases[i % bases.length] : bases);
+  const size = 50 * MiB;
+  const files = [];
+  const seed = randomBytes(size);
+  for (let i = 0; i < 20; i++) {
+    seed.writeUInt32LE(i, 0);
+    seed.writeUInt32LE(Date.now() % 1e9, 4);
+    const f = path.join(tmp, `c${i}.bin`);
+    await fsp.writeFile(f, seed);
+    files.push({ f, d: `sha256:${createHash('sha256').update(seed).digest('hex')}` });
+  }
+  const t = process.hrtime.bigint();
+  await Promise.all(
+    files.map(async ({ f, d }, i) => {
+      const open = await request(at(i), 'POST', `/v2/${repo}${i}/blobs/uploads/`);
+      const r = await request(at(i + 1), 'PUT', withDigest(location(open), d), { 'Content-Length': size }, fs.createReadStream(f, { highWaterMark: 4 * MiB }));
+      if (r.status !== 201) throw new Error(`concurrent PUT ${r.status}`);
+    }),
+  );
+  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  await Promise.all(files.map(({ f }) => fsp.rm(f)));
+  return (20 * size) / MiB / s;
+}
+
+module.exports = { MiB, BLOB, CHUNK, median, seconds, location, withDigest, freePort, waitUp, hashFile, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes };

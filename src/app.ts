@@ -61,7 +61,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const tlsFiles = config.tls ? readTlsFiles(config.tls) : undefined;
   const backends = await openBackends(config);
   const metrics = new Metrics();
-  const hashes = new UploadHashes(backends.blobs);
+  const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
   const services: Services = { config, logger, metrics, hashes, verified, ...backends };
 

@@ -145,6 +145,8 @@ async function appendBody(s: Services, repository: string, session: UploadSessio
       hashed += chunk.length;
     });
   } catch (err) {
+    // The hash may have seen bytes the store did not keep.
+    if (hashed > 0) s.hashes.delete(session.id);
     if (err instanceof StageOffsetMismatch) {
       const now = await reconcile(s, session);
       throw rangeMismatch(repository, session.id, now, 'upload offset changed; resume from Range', { offset: now });

@@ -99,8 +99,11 @@ export interface BlobStore {
     source: AsyncIterable<Buffer>,
     onWritten: (chunk: Buffer) => void,
   ): Promise<AppendResult>;
-  /** A stream of the staged bytes [0, end), used to rebuild a hash state after a restart. Throws BlobNotFound. */
-  stageRead(id: string, end?: number): Promise<Readable>;
+  /**
+   * A stream of the staged bytes [start, end) (default: all of them), used to bring a hash state up to
+   * date with chunks another process received. Throws BlobNotFound.
+   */
+  stageRead(id: string, end?: number, start?: number): Promise<Readable>;
   /**
    * Makes the staged bytes the blob `digest` (the caller has verified the digest) and removes the
    * staged upload. When the blob already exists the staged copy is simply dropped. Throws BlobNotFound.

@@ -243,13 +243,13 @@ export class FsBlobStore implements BlobStore {
     return sourceError ? { size, error: sourceError } : { size };
   }
 
-  async stageRead(id: string, end?: number): Promise<Readable> {
+  async stageRead(id: string, end?: number, start = 0): Promise<Readable> {
     const fh = await openOrNotFound(this.stagePath(id), 'r', id);
-    if (end === 0) {
+    if (end !== undefined && end <= start) {
       await fh.close();
       return Readable.from([]);
     }
-    return fh.createReadStream({ start: 0, end: end === undefined ? undefined : end - 1, highWaterMark: READ_CHUNK, autoClose: true });
+    return fh.createReadStream({ start, end: end === undefined ? undefined : end - 1, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
   async stageCommit(id: string, digest: string): Promise<BlobInfo> {

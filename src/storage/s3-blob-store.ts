@@ -226,7 +226,7 @@ export class S3BlobStore implements BlobStore {
     return sourceError ? { size: offset + sent, error: sourceError } : { size: offset + sent };
   }
 
-  async stageRead(id: string, end?: number): Promise<Readable> {
+  async stageRead(id: string, end?: number, start = 0): Promise<Readable> {
     const segs = await this.segments(id);
     if (!segs) throw new BlobNotFound(id);
     const client = this.client;
@@ -236,9 +236,11 @@ export class S3BlobStore implements BlobStore {
       (async function* () {
         for (const s of segs) {
           if (s.offset >= limit) return;
-          const length = Math.min(s.size, limit - s.offset);
+          // Only the segments overlapping [start, limit), each from the right place.
+          const from = Math.max(start - s.offset, 0);
+          const length = Math.min(s.size, limit - s.offset) - from;
           if (length <= 0) continue;
-          const stream = await client.getPartialObject(bucket, s.key, 0, length);
+          const stream = await client.getPartialObject(bucket, s.key, from, length);
           for await (const chunk of stream) yield chunk as Buffer;
         }
       })(),

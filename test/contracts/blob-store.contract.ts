@@ -81,6 +81,11 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect((await collect(await store.stageRead(id))).equals(Buffer.concat([a, b]))).toBe(true);
       expect((await collect(await store.stageRead(id, 3000))).equals(a)).toBe(true);
       expect((await collect(await store.stageRead(id, 0))).length).toBe(0);
+      // A window, across the boundary between the two appends and inside each.
+      expect((await collect(await store.stageRead(id, 3500, 2500))).equals(Buffer.concat([a, b]).subarray(2500, 3500))).toBe(true);
+      expect((await collect(await store.stageRead(id, 2000, 1000))).equals(a.subarray(1000, 2000))).toBe(true);
+      expect((await collect(await store.stageRead(id, undefined, 3000))).equals(b)).toBe(true);
+      expect((await collect(await store.stageRead(id, 3000, 3000))).length).toBe(0);
     });
 
     it('keeps a consistent prefix when the source fails, and hashes it whenever the counts agree', async () => {

@@ -18,7 +18,8 @@ type Db = Kysely<Database> | Transaction<Database>;
 export class KyselyCatalog implements Catalog {
   constructor(
     readonly kind: Dialect,
-    private readonly db: Kysely<Database>,
+    /** Shared with the identity store: one SQLite connection may not be opened twice for writing. */
+    readonly db: Kysely<Database>,
     private readonly openHotReads: () => HotReads,
   ) {}
 

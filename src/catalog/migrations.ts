@@ -49,6 +49,28 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     ];
   },
   (d) => [`create table leases (name text primary key, holder text not null, expires_at ${types(d).big} not null)`],
+  (d) => {
+    const t = types(d);
+    return [
+      `create table users (name ${t.name} primary key, password_hash text not null, groups text not null,
+         disabled integer not null, totp_secret text, totp_enabled integer not null, failed_logins integer not null,
+         locked_until ${t.big} not null, created_at ${t.big} not null, updated_at ${t.big} not null)`,
+      `create table robots (name ${t.name} primary key, secret_hash text not null, groups text not null,
+         disabled integer not null, expires_at ${t.big}, description text not null,
+         created_at ${t.big} not null, rotated_at ${t.big} not null)`,
+      `create table credentials (id text primary key, kind text not null, principal text not null, secret_hash text not null,
+         label text not null, mfa integer not null, created_at ${t.big} not null, expires_at ${t.big},
+         revoked_at ${t.big}, last_used_at ${t.big})`,
+      `create index credentials_principal on credentials (principal)`,
+      `create table oidc_rules (name ${t.name} primary key, issuer text not null, audience text not null, claims text not null,
+         groups text not null, description text not null, disabled integer not null, created_at ${t.big} not null)`,
+      `create table role_bindings (principal text not null, role text not null, scope text not null, created_at ${t.big} not null,
+         primary key (principal, role, scope))`,
+      `create table signing_keys (kid text primary key, alg text not null, private_pem text not null, public_jwk text not null,
+         created_at ${t.big} not null, retired_at ${t.big})`,
+      `create table resource_labels (name ${t.name} primary key, owner_team text, sensitivity text, updated_at ${t.big} not null)`,
+    ];
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -25,4 +25,58 @@ export interface Database {
   tags: { repository_id: number; name: string; digest: string; updated_at: number };
   leases: { name: string; holder: string; expires_at: number };
   cairn_migrations: { version: number; applied_at: number };
+  /** Human accounts. groups is a JSON array of group names. */
+  users: {
+    name: string;
+    password_hash: string;
+    groups: string;
+    disabled: number;
+    totp_secret: string | null;
+    totp_enabled: number;
+    failed_logins: number;
+    locked_until: number;
+    created_at: number;
+    updated_at: number;
+  };
+  /** CI accounts: a secret (stored as its sha256) shown once, rotatable, with an optional expiry. */
+  robots: {
+    name: string;
+    secret_hash: string;
+    groups: string;
+    disabled: number;
+    expires_at: number | null;
+    description: string;
+    created_at: number;
+    rotated_at: number;
+  };
+  /** Personal access tokens and OAuth2 refresh tokens: opaque secrets, stored as their sha256. */
+  credentials: {
+    id: string;
+    kind: string;
+    principal: string;
+    secret_hash: string;
+    label: string;
+    mfa: number;
+    created_at: number;
+    expires_at: number | null;
+    revoked_at: number | null;
+    last_used_at: number | null;
+  };
+  /** OIDC federation: which issuer's tokens, with which claims, act as which identity. claims and groups are JSON. */
+  oidc_rules: {
+    name: string;
+    issuer: string;
+    audience: string;
+    claims: string;
+    groups: string;
+    description: string;
+    disabled: number;
+    created_at: number;
+  };
+  /** A role (a policy template) granted to a principal or group over a scope (the registry, a namespace, a repository). */
+  role_bindings: { principal: string; role: string; scope: string; created_at: number };
+  /** Token signing keys; a retired key verifies until the tokens it signed have expired, then is dropped. */
+  signing_keys: { kid: string; alg: string; private_pem: string; public_jwk: string; created_at: number; retired_at: number | null };
+  /** Attributes of namespaces and repositories that policies read (owner team, sensitivity label). */
+  resource_labels: { name: string; owner_team: string | null; sensitivity: string | null; updated_at: number };
 }

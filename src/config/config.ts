@@ -76,6 +76,46 @@ export const ConfigSchema = z
       })
       .strict()
       .optional(),
+    auth: z
+      .object({
+        /** token: the Docker / OCI token flow, deny by default. none: no authentication at all (local experiments only). */
+        mode: z.enum(['token', 'none']).default('token'),
+        /** The service name clients send to /token and the tokens' audience. */
+        service: z.string().min(1).default('cairn'),
+        /** Public URL of the token endpoint in challenges; by default derived from the request's Host. */
+        realm: z.string().url().optional(),
+        tokenTtlSeconds: z.number().int().min(30).max(3600).default(300),
+        refreshTokenTtlSeconds: z.number().int().positive().default(30 * 24 * 3600),
+        /** An upload may go on with the (expired) token that opened it for this long. */
+        uploadBindingSeconds: z.number().int().positive().default(24 * 3600),
+        /** Cedar policies; defaults to <dataDir>/policies, filled with the built-in roles on first start. */
+        policyDir: z.string().min(1).optional(),
+        /** How often policy files and role bindings are re-read. */
+        policyReloadSeconds: z.number().int().positive().default(5),
+        /** How long a replica may trust that a principal is not disabled or a credential not revoked. */
+        revocationCheckSeconds: z.number().int().positive().max(30).default(10),
+        lockout: z
+          .object({ attempts: z.number().int().positive().default(5), lockSeconds: z.number().int().positive().default(900) })
+          .strict()
+          .default({}),
+        /** Accept OIDC issuers over plain http (tests and labs only). */
+        allowHttpIssuers: z.boolean().default(false),
+        /** Take the source address from X-Forwarded-For (only behind a proxy that sets it). */
+        trustProxy: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
+    rateLimits: z
+      .object({
+        /** memory (per process) or a redis:// URL shared by the replicas. */
+        backend: sessionsUrl.default('memory'),
+        perIdentity: z.object({ perSecond: z.number().positive().default(50), burst: z.number().int().positive().default(300) }).strict().default({}),
+        perAddress: z.object({ perSecond: z.number().positive().default(100), burst: z.number().int().positive().default(600) }).strict().default({}),
+        /** Failed logins per source address. */
+        loginFailures: z.object({ perSecond: z.number().positive().default(0.2), burst: z.number().int().positive().default(10) }).strict().default({}),
+      })
+      .strict()
+      .default({}),
     catalog: z
       .object({ pageSizeMax: z.number().int().positive().default(10000) })
       .strict()
@@ -84,7 +124,7 @@ export const ConfigSchema = z
   .strict();
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
-export type Config = z.output<typeof ConfigSchema> & { storage: string; database: string };
+export type Config = z.output<typeof ConfigSchema> & { storage: string; database: string; auth: { policyDir: string } };
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -110,6 +150,13 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = 
   CAIRN_BLOB_REDIRECT_TTL: { key: ['blobs', 'redirectTtlSeconds'], type: 'int' },
   CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },
   CAIRN_SHUTDOWN_GRACE: { key: ['shutdownGraceSeconds'], type: 'int' },
+  CAIRN_AUTH: { key: ['auth', 'mode'], type: 'string' },
+  CAIRN_AUTH_SERVICE: { key: ['auth', 'service'], type: 'string' },
+  CAIRN_AUTH_REALM: { key: ['auth', 'realm'], type: 'string' },
+  CAIRN_TOKEN_TTL: { key: ['auth', 'tokenTtlSeconds'], type: 'int' },
+  CAIRN_POLICY_DIR: { key: ['auth', 'policyDir'], type: 'string' },
+  CAIRN_TRUST_PROXY: { key: ['auth', 'trustProxy'], type: 'bool' },
+  CAIRN_RATE_LIMITS: { key: ['rateLimits', 'backend'], type: 'string' },
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
 };
@@ -188,6 +235,7 @@ export function validateConfig(input: unknown): Config {
     dataDir,
     storage: c.storage ?? `file://${path.join(dataDir, 'blobs')}`,
     database: c.database ?? `sqlite://${path.join(dataDir, 'cairn.db')}`,
+    auth: { ...c.auth, policyDir: path.resolve(c.auth.policyDir ?? path.join(dataDir, 'policies')) },
   };
 }
 

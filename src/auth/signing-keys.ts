@@ -1,0 +1,110 @@
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK, type KeyLike } from 'jose';
+import type { IdentityStore, SigningKeyRecord } from './identity-store';
+
+const ALG = 'ES256';
+
+interface LoadedKey {
+  kid: string;
+  createdAt: number;
+  retiredAt?: number;
+  privateKey: KeyLike;
+  publicKey: KeyLike;
+  publicJwk: JWK;
+}
+
+/**
+ * The token signing keys, shared by the replicas through the identity store. The newest active key
+ * signs; retired keys still verify until the tokens they signed have expired (`verifyWindowMs` after
+ * retirement), then are deleted. Every replica re-reads the ring periodically, so a rotation on one is
+ * followed by all within `refreshMs`.
+ */
+export class KeyRing {
+  private keys: LoadedKey[] = [];
+  private loadedAt = 0;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly verifyWindowMs: number,
+    private readonly refreshMs = 30_000,
+  ) {}
+
+  /** Loads the ring, creating the first key when there is none. */
+  async init(): Promise<void> {
+    await this.reload();
+    if (!this.keys.some((k) => !k.retiredAt)) {
+      await this.store.addSigningKey(await newKey());
+      await this.reload();
+    }
+  }
+
+  /** Adds a new signing key and retires the others; returns its kid. */
+  async rotate(): Promise<string> {
+    const key = await newKey();
+    await this.store.addSigningKey(key);
+    await this.store.retireSigningKeysExcept(key.kid, Date.now());
+    await this.reload();
+    return key.kid;
+  }
+
+  private async reload(): Promise<void> {
+    const now = Date.now();
+    const records = await this.store.listSigningKeys();
+    const keep: SigningKeyRecord[] = [];
+    for (const r of records) {
+      if (r.retiredAt && now - r.retiredAt > this.verifyWindowMs) await this.store.deleteSigningKey(r.kid);
+      else keep.push(r);
+    }
+    this.keys = await Promise.all(
+      keep.map(async (r) => ({
+        kid: r.kid,
+        createdAt: r.createdAt,
+        retiredAt: r.retiredAt,
+        privateKey: await importPKCS8(r.privatePem, ALG),
+        publicKey: (await importJWK(r.publicJwk as unknown as JWK, ALG)) as KeyLike,
+        publicJwk: r.publicJwk as unknown as JWK,
+      })),
+    );
+    this.loadedAt = now;
+  }
+
+  private async fresh(): Promise<void> {
+    if (Date.now() - this.loadedAt < this.refreshMs) return;
+    this.loading ??= this.reload().finally(() => (this.loading = undefined));
+    await this.loading;
+  }
+
+  async signingKey(): Promise<{ kid: string; key: KeyLike }> {
+    await this.fresh();
+    const active = this.keys.filter((k) => !k.retiredAt).sort((a, b) => b.createdAt - a.createdAt)[0];
+    if (!active) throw new Error('no active token signing key');
+    return { kid: active.kid, key: active.privateKey };
+  }
+
+  /** The public key for a kid, reloading once if a replica rotated since. */
+  async verificationKey(kid: string): Promise<KeyLike | undefined> {
+    await this.fresh();
+    let k = this.keys.find((x) => x.kid === kid);
+    if (!k && Date.now() - this.loadedAt > 1000) {
+      await this.reload();
+      k = this.keys.find((x) => x.kid === kid);
+    }
+    return k?.publicKey;
+  }
+
+  /** The JWKS anyone can verify tokens with. */
+  async jwks(): Promise<{ keys: JWK[] }> {
+    await this.fresh();
+    return { keys: this.keys.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: ALG, use: 'sig' })) };
+  }
+
+  list(): { kid: string; createdAt: number; retiredAt?: number }[] {
+    return this.keys.map(({ kid, createdAt, retiredAt }) => ({ kid, createdAt, retiredAt }));
+  }
+}
+
+async function newKey(): Promise<Omit<SigningKeyRecord, 'retiredAt'>> {
+  const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
+  const publicJwk = await exportJWK(publicKey);
+  return { kid: await calculateJwkThumbprint(publicJwk), alg: ALG, privatePem: await exportPKCS8(privateKey), publicJwk: publicJwk as unknown as Record<string, unknown>, createdAt: Date.now() };
+}

@@ -16,6 +16,11 @@ import { startUploadJanitor } from './maintenance/upload-janitor';
 import type { BlobStore } from './storage/blob-store';
 import type { UploadSessionStore } from './sessions/upload-session-store';
 import type { Catalog } from './catalog/catalog';
+import type { IdentityStore } from './auth/identity-store';
+import { createIdentityStore } from './auth';
+import { startAuth, type AuthRuntime } from './auth/runtime';
+import { ensureAdmin } from './auth/bootstrap';
+import { AccessGate } from './http/access-gate';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
@@ -23,6 +28,8 @@ export interface Registry {
   url: string;
   config: Config;
   services: Services;
+  /** Present unless auth.mode is none. */
+  auth?: AuthRuntime;
   close(): Promise<void>;
 }
 
@@ -30,6 +37,7 @@ export interface Backends {
   blobs: BlobStore;
   sessions: UploadSessionStore;
   catalog: Catalog;
+  identities: IdentityStore;
 }
 
 /** Opens the three backends the configuration names; closes what was opened if one fails. */
@@ -47,7 +55,7 @@ export async function openBackends(config: Config): Promise<Backends> {
     await Promise.allSettled(opened.map((b) => b.close()));
     throw err;
   }
-  return { blobs, sessions, catalog };
+  return { blobs, sessions, catalog, identities: createIdentityStore(catalog) };
 }
 
 function splitListen(listen: string): { host: string; port: number } {
@@ -63,7 +71,23 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
-  const services: Services = { config, logger, metrics, hashes, verified, ...backends };
+  let auth: AuthRuntime | undefined;
+  if (config.auth.mode === 'none') {
+    const warning = 'AUTHENTICATION IS OFF (auth.mode=none / CAIRN_AUTH=none): anyone who can reach this port can read, write and delete everything. Use it for local experiments only.';
+    process.stderr.write(`\n  WARNING: ${warning}\n\n`);
+    logger.warn({ auth: 'none' }, warning);
+  } else {
+    try {
+      auth = await startAuth(config, backends.identities, logger);
+      await ensureAdmin(backends.identities, config.dataDir, logger);
+    } catch (err) {
+      await auth?.close();
+      await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+      throw err;
+    }
+  }
+  const gate = new AccessGate(auth, config, metrics, logger);
+  const services: Services = { config, logger, metrics, hashes, verified, gate, ...backends };
 
   const listener = createRequestListener(services, {
     ready: async () => {
@@ -81,7 +105,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
       await probe('storage', () => backends.blobs.stat(`sha256:${'0'.repeat(64)}`));
       return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
     },
-  });
+  }, auth);
 
   const server = tlsFiles
     ? https.createServer({ keepAliveTimeout: 65_000, ...tlsFiles }, listener)
@@ -121,6 +145,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     url,
     config,
     services,
+    auth,
     close: () =>
       (closing ??= (async () => {
         await stopJanitor();
@@ -137,6 +162,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
             clearTimeout(cut);
           });
         });
+        await auth?.close();
         await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
       })()),
   };

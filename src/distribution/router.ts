@@ -3,6 +3,8 @@ import { OciError } from '../oci/errors';
 import { assertRepositoryName } from '../oci/names';
 import type { RequestContext } from '../http/context';
 import type { Services } from './services';
+import type { Requirement } from '../http/access-gate';
+import type { Action } from '../auth/principal';
 import { getBase } from './base';
 import { deleteBlob, getBlob } from './blobs';
 import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from './uploads';
@@ -17,7 +19,12 @@ interface Route {
   name: string;
   pattern: RegExp;
   methods: Record<string, Handler>;
+  /** What the access gate must establish before a method's handler runs. */
+  needs: (method: string, p: string[]) => Requirement;
 }
+
+const repo = (actions: Action[], upload = false) => (_m: string, p: string[]): Requirement => ({ kind: 'repository', name: p[0]!, actions, upload });
+
 
 /*
  * Repository names contain slashes, so routes are matched on the whole path, by the resource suffix.
@@ -25,26 +32,29 @@ interface Route {
  * Upload routes come first because `…/blobs/uploads/` would otherwise read as a blob named "uploads".
  */
 const ROUTES: Route[] = [
-  { name: 'base', pattern: /^\/v2\/?$/, methods: { GET: (_s, _p, _req, res) => getBase(res), HEAD: (_s, _p, _req, res) => getBase(res) } },
-  { name: 'catalog', pattern: /^\/v2\/_catalog$/, methods: { GET: (s, _p, _req, res, ctx) => listRepositories(s, ctx, res) } },
+  { name: 'base', pattern: /^\/v2\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getBase(res), HEAD: (_s, _p, _req, res) => getBase(res) } },
+  { name: 'catalog', pattern: /^\/v2\/_catalog$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => listRepositories(s, ctx, res) } },
   {
     name: 'upload',
     pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/,
+    needs: repo(['push']),
     methods: { POST: (s, p, req, res, ctx) => startUpload(s, p[0]!, req, res, ctx) },
   },
   {
     name: 'upload',
     pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
+    needs: repo(['push'], true),
     methods: {
-      GET: (s, p, _req, res) => getUploadStatus(s, p[0]!, p[1]!, res),
-      PATCH: (s, p, req, res) => patchUpload(s, p[0]!, p[1]!, req, res),
+      GET: (s, p, _req, res, ctx) => getUploadStatus(s, p[0]!, p[1]!, res, ctx),
+      PATCH: (s, p, req, res, ctx) => patchUpload(s, p[0]!, p[1]!, req, res, ctx),
       PUT: (s, p, req, res, ctx) => finishUpload(s, p[0]!, p[1]!, req, res, ctx),
-      DELETE: (s, p, _req, res) => cancelUpload(s, p[0]!, p[1]!, res),
+      DELETE: (s, p, _req, res, ctx) => cancelUpload(s, p[0]!, p[1]!, res, ctx),
     },
   },
   {
     name: 'blob',
     pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/,
+    needs: (m, p) => repo(m === 'DELETE' ? ['delete'] : ['pull'])(m, p),
     methods: {
       GET: (s, p, req, res) => getBlob(s, p[0]!, p[1]!, req, res),
       HEAD: (s, p, req, res) => getBlob(s, p[0]!, p[1]!, req, res),
@@ -54,6 +64,8 @@ const ROUTES: Route[] = [
   {
     name: 'manifest',
     pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    // Pushing by tag also creates or moves the tag (a digest reference has a colon, a tag never).
+    needs: (m, p) => repo(m === 'PUT' ? (p[1]!.includes(':') ? ['push'] : ['push', 'tag']) : m === 'DELETE' ? ['delete'] : ['pull'])(m, p),
     methods: {
       GET: (s, p, req, res) => getManifest(s, p[0]!, p[1]!, req, res),
       HEAD: (s, p, req, res) => getManifest(s, p[0]!, p[1]!, req, res),
@@ -61,10 +73,11 @@ const ROUTES: Route[] = [
       DELETE: (s, p, _req, res) => deleteManifest(s, p[0]!, p[1]!, res),
     },
   },
-  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: (s, p, _req, res, ctx) => listTags(s, p[0]!, ctx, res) } },
+  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, needs: repo(['pull']), methods: { GET: (s, p, _req, res, ctx) => listTags(s, p[0]!, ctx, res) } },
   {
     name: 'referrers',
     pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/,
+    needs: repo(['pull']),
     methods: { GET: (s, p, _req, res, ctx) => listReferrers(s, p[0]!, p[1]!, ctx, res) },
   },
 ];
@@ -88,6 +101,7 @@ export async function dispatch(s: Services, req: IncomingMessage, res: ServerRes
       });
     }
     if (params.length > 0) assertRepositoryName(params[0]!);
+    await s.gate.enter(req, ctx, route.needs(req.method!, params));
     await handler(s, params, req, res, ctx);
     return;
   }

@@ -6,6 +6,7 @@ import type { Metrics } from '../http/metrics';
 import type { Logger } from '../http/logger';
 import type { UploadHashes } from './upload-hashes';
 import type { VerifiedBlobs } from './verified-blobs';
+import type { AccessGate } from '../http/access-gate';
 
 /** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
 export interface Services {
@@ -17,4 +18,5 @@ export interface Services {
   logger: Logger;
   hashes: UploadHashes;
   verified: VerifiedBlobs;
+  gate: AccessGate;
 }

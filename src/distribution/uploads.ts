@@ -62,11 +62,19 @@ function declaredLength(req: IncomingMessage): number | undefined {
   return len === undefined ? undefined : Number(len);
 }
 
-async function openSession(s: Services, repository: string, id: string): Promise<UploadSession> {
+async function openSession(s: Services, repository: string, id: string, ctx: RequestContext): Promise<UploadSession> {
   if (!UPLOAD_ID.test(id)) throw uploadUnknown(id, 'malformed upload id');
   const session = await s.sessions.get(id);
   // An upload is reachable only through the repository that opened it.
   if (!session || session.repository !== repository) throw uploadUnknown(id);
+  // ...and only by the identity that opened it. That identity may go on with the token it started with
+  // after that token expired (a 100 GB push outlives a 5-minute token); the gate already checked that
+  // the identity is still enabled and still allowed to push here.
+  const who = ctx.auth?.principal.id;
+  if (session.owner && who !== session.owner) {
+    throw new OciError('DENIED', 'this upload was opened by another identity', { upload: id });
+  }
+  if (ctx.auth?.expired && !session.owner) throw new OciError('UNAUTHORIZED', 'token expired', { upload: id });
   return session;
 }
 
@@ -214,8 +222,9 @@ export async function startUpload(s: Services, repository: string, req: Incoming
 
   if (mount !== undefined) {
     const digest = parseDigest(mount);
-    if (from !== undefined) {
-      assertRepositoryName(from);
+    if (from !== undefined) assertRepositoryName(from);
+    // Mounting reads the source: without pull there, it is an ordinary upload (and says nothing about it).
+    if (from !== undefined && (ctx.auth?.can('pull', from) ?? true)) {
       const link = await s.catalog.getBlobLink(from, digest.value);
       if (link && (await mountBlob(s, repository, link))) {
         sendBlobCreated(res, repository, digest.value);
@@ -230,7 +239,7 @@ export async function startUpload(s: Services, repository: string, req: Incoming
 
   const id = randomUUID();
   await s.blobs.stageCreate(id);
-  await s.sessions.create({ id, repository });
+  await s.sessions.create({ id, repository, owner: ctx.auth?.principal.kind === 'anonymous' ? undefined : ctx.auth?.principal.id });
   sendUploadStatus(res, 202, repository, id, 0);
 }
 
@@ -274,8 +283,8 @@ async function monolithicUpload(s: Services, repository: string, digest: ParsedD
 }
 
 /** PATCH /v2/<name>/blobs/uploads/<id>: a chunk (Content-Range) or the rest of the stream. */
-export async function patchUpload(s: Services, repository: string, id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const session = await openSession(s, repository, id);
+export async function patchUpload(s: Services, repository: string, id: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  const session = await openSession(s, repository, id, ctx);
   try {
     const offset = await withLease(s, repository, session, async () => {
       const fresh = (await s.sessions.get(id)) ?? session;
@@ -292,8 +301,8 @@ export async function patchUpload(s: Services, repository: string, id: string, r
 }
 
 /** GET /v2/<name>/blobs/uploads/<id>: where the upload stands, so a client can resume. */
-export async function getUploadStatus(s: Services, repository: string, id: string, res: ServerResponse): Promise<void> {
-  const session = await openSession(s, repository, id);
+export async function getUploadStatus(s: Services, repository: string, id: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  const session = await openSession(s, repository, id, ctx);
   // While a writer holds the upload, its bytes are not yet counted: report the recorded offset.
   const token = await s.sessions.lock(id, LEASE_MS);
   let offset = session.offset;
@@ -314,7 +323,7 @@ export async function finishUpload(s: Services, repository: string, id: string, 
     throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload', { upload: id });
   }
   const digest = parseDigest(rawDigest);
-  const session = await openSession(s, repository, id);
+  const session = await openSession(s, repository, id, ctx);
   try {
     await withLease(s, repository, session, async () => {
       const fresh = (await s.sessions.get(id)) ?? session;
@@ -332,8 +341,8 @@ export async function finishUpload(s: Services, repository: string, id: string, 
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id>: cancel, and drop the staged bytes. */
-export async function cancelUpload(s: Services, repository: string, id: string, res: ServerResponse): Promise<void> {
-  await openSession(s, repository, id);
+export async function cancelUpload(s: Services, repository: string, id: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  await openSession(s, repository, id, ctx);
   await cancel(s, id);
   sendEmpty(res, 204);
 }

@@ -5,6 +5,9 @@ import { dispatch, isDistributionPath } from '../distribution/router';
 import { OciError } from '../oci/errors';
 import { beginRequest, type RequestContext } from './context';
 import { sendError, sendJson } from './respond';
+import type { AuthRuntime } from '../auth/runtime';
+import { tokenEndpoint } from './token-endpoint';
+import { accountEndpoints } from './account';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -20,7 +23,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * (measured here: a bare Node handler 42,000 requests/s, the same handler behind Express 5 9,000/s), and
  * the registry's hot paths must stay free of it. Both paths share the request context and error model.
  */
-export function createRequestListener(s: Services, probes: Probes): Listener {
+export function createRequestListener(s: Services, probes: Probes, auth?: AuthRuntime): Listener {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -42,10 +45,23 @@ export function createRequestListener(s: Services, probes: Probes): Listener {
     res.setHeader('Content-Type', s.metrics.registry.contentType);
     res.end(text);
   });
+  if (auth) {
+    app.use(['/token', '/auth'], (_req, res, next) => {
+      ctxOf(res).route = 'auth';
+      next();
+    });
+    app.use(tokenEndpoint(auth, s.config, s.metrics, s.logger));
+    app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy));
+  }
   app.use(() => {
     throw new OciError('UNSUPPORTED', 'no such endpoint', undefined, { status: 404 });
   });
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // Body parsers (JSON, forms) fail with a 4xx status of their own: the client's fault, said as such.
+    const status = (err as { status?: number; type?: string }).status;
+    if (!(err instanceof OciError) && typeof status === 'number' && status >= 400 && status < 500 && (err as { type?: string }).type) {
+      err = new OciError('UNSUPPORTED', `malformed request body: ${(err as Error).message}`, undefined, { status });
+    }
     sendError(err, req, res, ctxOf(res));
   });
 

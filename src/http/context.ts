@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
+import type { AuthState } from './auth-state';
 
 /** What the HTTP layer knows about one request, handed to every handler. */
 export interface RequestContext {
@@ -12,6 +13,10 @@ export interface RequestContext {
   logger: Logger;
   /** The route label for metrics and logs, set by the router. */
   route: string;
+  /** Who the request acts as and what it may do, once the access gate let it in. */
+  auth?: AuthState;
+  /** The authorization decisions taken for this request, carried on its log line. */
+  decisions?: { action: string; resource: string; allowed: boolean; policies: string[] }[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -44,7 +49,10 @@ export function beginRequest(req: IncomingMessage, res: ServerResponse, logger: 
     metrics.requests.labels(ctx.route, req.method ?? '', String(status)).inc();
     metrics.requestDuration.labels(ctx.route, req.method ?? '').observe(seconds);
     if (logger.isLevelEnabled('info')) {
-      logger.info({ reqId: id, method: req.method, url, status, ms: Math.round(seconds * 1000), route: ctx.route }, 'request');
+      logger.info(
+        { reqId: id, method: req.method, url, status, ms: Math.round(seconds * 1000), route: ctx.route, principal: ctx.auth?.principal.id, decisions: ctx.decisions },
+        'request',
+      );
     }
   };
   res.once('finish', done);

@@ -9,6 +9,9 @@ export class Metrics {
   readonly bytesSent: Counter<'route'>;
   readonly uploadDuration: Histogram<'kind'>;
   readonly integrityFailures: Counter<'where'>;
+  readonly authentications: Counter<'method' | 'result'>;
+  readonly authorizations: Counter<'action' | 'decision'>;
+  readonly rateLimited: Counter<'limit'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_' });
@@ -48,6 +51,24 @@ export class Metrics {
       name: 'cairn_integrity_failures_total',
       help: 'Stored bytes that did not match their digest when read',
       labelNames: ['where'],
+      registers: [this.registry],
+    });
+    this.authentications = new Counter({
+      name: 'cairn_authentications_total',
+      help: 'Logins and token checks by method (password, pat, robot, oidc, refresh, bearer) and result',
+      labelNames: ['method', 'result'],
+      registers: [this.registry],
+    });
+    this.authorizations = new Counter({
+      name: 'cairn_authorization_decisions_total',
+      help: 'Policy decisions by action and decision (allow, deny)',
+      labelNames: ['action', 'decision'],
+      registers: [this.registry],
+    });
+    this.rateLimited = new Counter({
+      name: 'cairn_rate_limited_total',
+      help: 'Requests refused with 429, by limit (address, identity, login)',
+      labelNames: ['limit'],
       registers: [this.registry],
     });
   }

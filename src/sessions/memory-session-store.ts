@@ -21,9 +21,10 @@ export class MemorySessionStore implements UploadSessionStore {
     this.leases.clear();
   }
 
-  async create(s: Pick<UploadSession, 'id' | 'repository'>): Promise<UploadSession> {
+  async create(s: Pick<UploadSession, 'id' | 'repository' | 'owner'>): Promise<UploadSession> {
     const now = Date.now();
-    const session = { id: s.id, repository: s.repository, offset: 0, createdAt: now, updatedAt: now };
+    const session: UploadSession = { id: s.id, repository: s.repository, offset: 0, createdAt: now, updatedAt: now };
+    if (s.owner) session.owner = s.owner;
     this.sessions.set(s.id, session);
     return { ...session };
   }

@@ -61,12 +61,13 @@ export class RedisSessionStore implements UploadSessionStore {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  async create(s: Pick<UploadSession, 'id' | 'repository'>): Promise<UploadSession> {
+  async create(s: Pick<UploadSession, 'id' | 'repository' | 'owner'>): Promise<UploadSession> {
     const now = Date.now();
     const session: UploadSession = { id: s.id, repository: s.repository, offset: 0, createdAt: now, updatedAt: now };
+    if (s.owner) session.owner = s.owner;
     await this.redis
       .multi()
-      .hset(this.key(s.id), { repository: s.repository, offset: '0', createdAt: String(now), updatedAt: String(now) })
+      .hset(this.key(s.id), { repository: s.repository, offset: '0', createdAt: String(now), updatedAt: String(now), ...(s.owner ? { owner: s.owner } : {}) })
       .pexpire(this.key(s.id), this.idleMs)
       .exec();
     return session;
@@ -75,7 +76,9 @@ export class RedisSessionStore implements UploadSessionStore {
   async get(id: string): Promise<UploadSession | undefined> {
     const h = await this.redis.hgetall(this.key(id));
     if (!h.repository) return undefined;
-    return { id, repository: h.repository, offset: Number(h.offset), createdAt: Number(h.createdAt), updatedAt: Number(h.updatedAt) };
+    const session: UploadSession = { id, repository: h.repository, offset: Number(h.offset), createdAt: Number(h.createdAt), updatedAt: Number(h.updatedAt) };
+    if (h.owner) session.owner = h.owner;
+    return session;
   }
 
   async advance(id: string, expected: number, next: number): Promise<boolean> {

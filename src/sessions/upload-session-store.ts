@@ -10,6 +10,8 @@ export interface UploadSession {
   id: string;
   /** The repository the upload was opened in. */
   repository: string;
+  /** The principal that opened it: only that identity may continue it (see docs/security.md). */
+  owner?: string;
   /** Bytes received and staged so far. */
   offset: number;
   /** Milliseconds since the epoch. */
@@ -23,7 +25,7 @@ export interface UploadSessionStore {
   close(): Promise<void>;
 
   /** Stores a new session (offset 0). */
-  create(session: Pick<UploadSession, 'id' | 'repository'>): Promise<UploadSession>;
+  create(session: Pick<UploadSession, 'id' | 'repository' | 'owner'>): Promise<UploadSession>;
   /** The live session, or undefined when unknown or expired. */
   get(id: string): Promise<UploadSession | undefined>;
   /**

@@ -58,6 +58,8 @@ export async function startTestRegistry(profile: BackendProfile, overrides: Conf
     listen: '127.0.0.1:0',
     dataDir,
     log: { level: process.env.CAIRN_TEST_LOG_LEVEL ?? 'silent' },
+    // Suites about storage and the protocol run without authentication; test/auth/ runs with it.
+    auth: { mode: 'none' },
     ...(db ? { database: db.url } : {}),
     ...(redis ? { sessions: redis.url } : {}),
     ...(s3 ? { storage: `s3://${uniqueBucket()}?endpoint=${encodeURIComponent(s3.endpoint)}` } : {}),

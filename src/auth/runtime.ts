@@ -1,0 +1,52 @@
+import type { Config } from '../config/config';
+import type { Logger } from '../http/logger';
+import { CedarAuthorizer } from '../policy/cedar-authorizer';
+import { ensurePolicyDir } from '../policy/defaults';
+import type { IdentityStore } from './identity-store';
+import { CredentialChecker } from './login';
+import { OidcFederation } from './oidc';
+import type { RateLimiter } from './rate-limiter';
+import { createRateLimiter } from './redis-rate-limiter';
+import { RevocationCheck } from './revocation';
+import { KeyRing } from './signing-keys';
+import { TokenService } from './tokens';
+
+/** Everything authentication and authorization need at run time, built once per process. */
+export interface AuthRuntime {
+  store: IdentityStore;
+  keys: KeyRing;
+  tokens: TokenService;
+  authorizer: CedarAuthorizer;
+  revocation: RevocationCheck;
+  limiter: RateLimiter;
+  credentials: CredentialChecker;
+  close(): Promise<void>;
+}
+
+export async function startAuth(config: Config, store: IdentityStore, logger: Logger, options: { failureDelayMs?: number } = {}): Promise<AuthRuntime> {
+  const a = config.auth;
+  // A retired key verifies as long as a token it signed may still be used (an upload bound to it included).
+  const keys = new KeyRing(store, (a.tokenTtlSeconds + a.uploadBindingSeconds) * 1000);
+  await keys.init();
+  const tokens = new TokenService(keys, 'cairn', a.service, a.tokenTtlSeconds);
+  if (ensurePolicyDir(a.policyDir)) logger.info({ policyDir: a.policyDir }, 'policy directory created with the built-in roles');
+  const authorizer = new CedarAuthorizer(a.policyDir, store, logger);
+  await authorizer.load();
+  authorizer.watch(a.policyReloadSeconds);
+  const limiter = createRateLimiter(config.rateLimits.backend);
+  await limiter.init();
+  const oidc = new OidcFederation(store, { allowHttpIssuers: a.allowHttpIssuers });
+  return {
+    store,
+    keys,
+    tokens,
+    authorizer,
+    revocation: new RevocationCheck(store, a.revocationCheckSeconds * 1000),
+    limiter,
+    credentials: new CredentialChecker(store, oidc, limiter, config, options.failureDelayMs),
+    close: async () => {
+      authorizer.close();
+      await limiter.close();
+    },
+  };
+}

@@ -142,7 +142,8 @@ async function main() {
     lines.push('', `| scale-out measure | embedded Cairn | Cairn, 2 replicas on S3 | raw S3 (RGW, same run) | scale-out / raw S3 | target | result |`, `|---|---:|---:|---:|---:|---|---|`);
     const soRows = [
       ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, so.pushMiBs, so.rawPutMiBs, 0.5],
-      ['chunked push 1 GiB, 16 MiB chunks alternating replicas (MiB/s)', c.chunkedMiBs, so.chunkedMiBs, so.rawPutMiBs, 0.4],
+      // Informational: three passes over the bytes (write, the other replica's catch-up read, the server-side compose).
+      ['chunked push 1 GiB, 16 MiB chunks alternating replicas (MiB/s)', c.chunkedMiBs, so.chunkedMiBs, so.rawPutMiBs, null],
       ['pull 1 GiB through a replica (MiB/s)', c.pullMiBs, so.pullMiBs, so.rawGetMiBs, 0.5],
       ['manifest GET by tag, 32 connections (req/s)', c.manifestRps, so.manifestRps, NaN, null],
       ['20 concurrent 50 MiB pushes over both replicas (MiB/s)', c.concurrentMiBs, so.concurrentMiBs, NaN, null],

@@ -4,6 +4,8 @@ import { createLogger } from '../http/logger';
 import { startRegistry, openBackends } from '../app';
 import { GcBusy, collectGarbage } from '../maintenance/gc';
 import { sweepExpiredUploads } from '../maintenance/upload-janitor';
+import { adminCommands } from './admin';
+import { policyCommands } from './policy';
 
 function configFrom(opts: { config?: string }, overrides: ConfigInput = {}) {
   try {
@@ -69,6 +71,9 @@ export async function main(argv: string[]): Promise<void> {
         await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
       }
     });
+
+  adminCommands(program, (o) => configFrom(o));
+  policyCommands(program, (o) => configFrom(o));
 
   await program.parseAsync(argv);
 }

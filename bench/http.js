@@ -5,6 +5,13 @@ const https = require('node:https');
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+/** Headers sent to every request for a base URL (the registry's bearer token). */
+const defaults = new Map();
+function setDefaultHeaders(base, headers) {
+  defaults.set(new URL(base).host, headers);
+}
+const withDefaults = (u, headers) => ({ ...(defaults.get(u.host) || {}), ...headers });
+
 /** http or https by the URL, so the same transfers measure a deployment behind TLS. */
 const client = (u) => (u.protocol === 'https:' ? [https, tlsAgent] : [http, agent]);
 
@@ -12,7 +19,7 @@ function request(base, method, path, headers = {}, body) {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
     const [lib, a] = client(u);
-    const req = lib.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent: a }, (res) => {
+    const req = lib.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: withDefaults(u, headers), agent: a }, (res) => {
       const parts = [];
       res.on('data', (d) => parts.push(d));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }));
@@ -29,7 +36,7 @@ function download(base, path, onData) {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
     const [lib, a] = client(u);
-    const req = lib.request({ host: u.hostname, port: u.port, method: 'GET', path: u.pathname, agent: a }, (res) => {
+    const req = lib.request({ host: u.hostname, port: u.port, method: 'GET', path: u.pathname, headers: withDefaults(u, {}), agent: a }, (res) => {
       let n = 0;
       res.on('data', (d) => {
         n += d.length;
@@ -43,4 +50,4 @@ function download(base, path, onData) {
   });
 }
 
-module.exports = { request, download, agent };
+module.exports = { request, download, agent, setDefaultHeaders, defaultHeaders: (base) => defaults.get(new URL(base).host) || {} };

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { createHash } = require('node:crypto');
 const Minio = require('minio');
-const { MiB, BLOB, median, seconds, freePort, waitUp, vary, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes } = require('./transfers');
+const { authenticate, MiB, BLOB, median, seconds, freePort, waitUp, vary, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes } = require('./transfers');
 
 const BUILD = path.join(__dirname, '..', '.bench', 'build', 'test', 'helpers');
 
@@ -51,16 +51,21 @@ async function measureScaleOut({ file, runs, tmp, log, start, root }) {
       AWS_ACCESS_KEY_ID: rgw.accessKey,
       AWS_SECRET_ACCESS_KEY: rgw.secretKey,
       CAIRN_LOG_LEVEL: 'warn',
+      CAIRN_TOKEN_TTL: '3600',
+      // Both replicas draw from one set of rate-limit buckets, as in production.
+      CAIRN_RATE_LIMITS: redis.url,
     };
     const bases = [];
     for (const name of ['a', 'b']) {
       const port = await freePort();
-      procs.push(start(`cairn-${name}`, process.execPath, [path.join(root, 'bin', 'cairn.js'), 'serve'], { ...env, CAIRN_LISTEN: `127.0.0.1:${port}`, CAIRN_DATA_DIR: path.join(tmp, `replica-${name}`) }));
+      procs.push(start(`cairn-${name}`, process.execPath, [path.join(root, 'bin', 'cairn.js'), 'serve', '--config', path.join(tmp, 'cairn-bench.yaml')], { ...env, CAIRN_LISTEN: `127.0.0.1:${port}`, CAIRN_DATA_DIR: path.join(tmp, `replica-${name}`) }));
       bases.push(`http://127.0.0.1:${port}`);
       // One at a time: the first applies the catalog migrations, the second finds them done.
       await waitUp(bases.at(-1), 60000);
     }
 
+    // The first replica created the bootstrap admin (one database), so its data directory has the password.
+    await authenticate(bases, path.join(tmp, 'replica-a'), ['bench/scale', ...Array.from({ length: 20 }, (_, i) => `bench/scale-c${i}`)]);
     const r = { rawPut: [], rawGet: [], push: [], chunked: [], commit: [], pull: [] };
     for (let i = 0; i < runs; i++) {
       r.rawPut.push(BLOB / MiB / (await rawPut(client, 'bench-raw', `raw-${i}`, file)));

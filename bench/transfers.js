@@ -7,7 +7,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const net = require('node:net');
 const { createHash, randomBytes } = require('node:crypto');
-const { request, download } = require('./http');
+const { request, download, setDefaultHeaders, defaultHeaders } = require('./http');
 
 const MiB = 1024 * 1024;
 const BLOB = 1024 * MiB;
@@ -126,7 +126,8 @@ async function pushSmallImage(base, repo) {
 }
 
 function wrk(url) {
-  const out = execFileSync('wrk', ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', url], { encoding: 'utf8', timeout: 60000 });
+  const auth = Object.entries(defaultHeaders(url)).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const out = execFileSync('wrk', ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', ...auth, url], { encoding: 'utf8', timeout: 60000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (non2xx) throw new Error(`wrk saw ${non2xx[1]} errors`);
@@ -159,4 +160,19 @@ async function concurrentPushes(bases, repo, tmp) {
   return (20 * size) / MiB / s;
 }
 
-module.exports = { MiB, BLOB, CHUNK, median, seconds, location, withDigest, freePort, waitUp, hashFile, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes };
+/**
+ * Logs in as the bootstrap admin (its password file under the data directory) and makes every later
+ * request to `bases` carry a token for `repositories`: the benchmark measures Cairn with its access
+ * checks on, as it runs in production.
+ */
+async function authenticate(bases, dataDir, repositories) {
+  const password = (await fsp.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim();
+  const scopes = repositories.map((r) => `scope=${encodeURIComponent(`repository:${r}:pull,push`)}`).join('&');
+  const r = await request(bases[0], 'GET', `/token?service=cairn&${scopes}`, { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+  if (r.status !== 200) throw new Error(`token: ${r.status} ${r.body}`);
+  const { token } = JSON.parse(r.body.toString());
+  for (const b of bases) setDefaultHeaders(b, { Authorization: `Bearer ${token}` });
+}
+
+module.exports = {
+  authenticate, MiB, BLOB, CHUNK, median, seconds, location, withDigest, freePort, waitUp, hashFile, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes };

@@ -74,12 +74,13 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   let auth: AuthRuntime | undefined;
   if (config.auth.mode === 'none') {
     const warning = 'AUTHENTICATION IS OFF (auth.mode=none / CAIRN_AUTH=none): anyone who can reach this port can read, write and delete everything. Use it for local experiments only.';
-    process.stderr.write(`\n  WARNING: ${warning}\n\n`);
+    if (config.log.level !== 'silent') process.stderr.write(`\n  WARNING: ${warning}\n\n`);
     logger.warn({ auth: 'none' }, warning);
   } else {
     try {
       auth = await startAuth(config, backends.identities, logger);
-      await ensureAdmin(backends.identities, config.dataDir, logger);
+      // The bootstrap admin's role binding is in force from the first request.
+      if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent')) await auth.authorizer.load();
     } catch (err) {
       await auth?.close();
       await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);

@@ -109,8 +109,8 @@ export const ConfigSchema = z
       .object({
         /** memory (per process) or a redis:// URL shared by the replicas. */
         backend: sessionsUrl.default('memory'),
-        perIdentity: z.object({ perSecond: z.number().positive().default(50), burst: z.number().int().positive().default(300) }).strict().default({}),
-        perAddress: z.object({ perSecond: z.number().positive().default(100), burst: z.number().int().positive().default(600) }).strict().default({}),
+        perIdentity: z.object({ perSecond: z.number().positive().default(100), burst: z.number().int().positive().default(1000) }).strict().default({}),
+        perAddress: z.object({ perSecond: z.number().positive().default(200), burst: z.number().int().positive().default(1000) }).strict().default({}),
         /** Failed logins per source address. */
         loginFailures: z.object({ perSecond: z.number().positive().default(0.2), burst: z.number().int().positive().default(10) }).strict().default({}),
       })
@@ -134,7 +134,7 @@ export class ConfigError extends Error {
 }
 
 /** CAIRN_* variable → config path, with how to read its value. */
-const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = {
+const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | 'bool' }> = {
   CAIRN_LISTEN: { key: ['listen'], type: 'string' },
   CAIRN_DATA_DIR: { key: ['dataDir'], type: 'string' },
   CAIRN_STORAGE: { key: ['storage'], type: 'string' },
@@ -157,6 +157,10 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'bool' }> = 
   CAIRN_POLICY_DIR: { key: ['auth', 'policyDir'], type: 'string' },
   CAIRN_TRUST_PROXY: { key: ['auth', 'trustProxy'], type: 'bool' },
   CAIRN_RATE_LIMITS: { key: ['rateLimits', 'backend'], type: 'string' },
+  CAIRN_RATE_ADDRESS_PER_SECOND: { key: ['rateLimits', 'perAddress', 'perSecond'], type: 'number' },
+  CAIRN_RATE_ADDRESS_BURST: { key: ['rateLimits', 'perAddress', 'burst'], type: 'int' },
+  CAIRN_RATE_IDENTITY_PER_SECOND: { key: ['rateLimits', 'perIdentity', 'perSecond'], type: 'number' },
+  CAIRN_RATE_IDENTITY_BURST: { key: ['rateLimits', 'perIdentity', 'burst'], type: 'int' },
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
 };
@@ -170,8 +174,12 @@ function setPath(target: Record<string, unknown>, keys: string[], value: unknown
   node[keys[keys.length - 1]!] = value;
 }
 
-function envValue(name: string, raw: string, type: 'string' | 'int' | 'bool'): unknown {
+function envValue(name: string, raw: string, type: 'string' | 'int' | 'number' | 'bool'): unknown {
   if (type === 'string') return raw;
+  if (type === 'number') {
+    if (!/^\d+(\.\d+)?$/.test(raw.trim())) throw new ConfigError(`${name}: must be a number, got "${raw}"`);
+    return Number(raw.trim());
+  }
   if (type === 'int') {
     if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name}: must be a whole number, got "${raw}"`);
     return Number(raw.trim());

@@ -28,8 +28,14 @@ export function realmOf(req: IncomingMessage, config: Config): string {
   return `${proto}://${host}/token`;
 }
 
+/**
+ * Whether a token's scope covers an action. Docker clients ask for `pull`, `push`, `delete` (or `*`);
+ * Cairn's finer `tag` rides on `push` (a client pushing a tagged manifest asks for pull,push), and
+ * policy still decides `tag` on its own at request time.
+ */
 function hasAccess(access: AccessEntry[], type: AccessEntry['type'], name: string, action: string): boolean {
-  return access.some((a) => a.type === type && a.name === name && (a.actions.includes(action) || a.actions.includes('*')));
+  const scoped = action === 'tag' ? 'push' : action;
+  return access.some((a) => a.type === type && a.name === name && (a.actions.includes(scoped) || a.actions.includes('*')));
 }
 
 /**

@@ -77,6 +77,8 @@ describe('deploy/docker-compose.yml', () => {
     expect(decodeURIComponent(db.username)).toBe(services.postgres.environment.POSTGRES_USER);
     expect(decodeURIComponent(db.password)).toBe(services.postgres.environment.POSTGRES_PASSWORD);
     expect([redis.hostname, redis.port]).toEqual(['redis', '6379']);
+    expect(config.rateLimits.backend).toBe(config.sessions);
+    expect(config.auth.mode).toBe('token');
     expect(env.AWS_ACCESS_KEY_ID).toBe(services.minio.environment.MINIO_ROOT_USER);
     expect(env.AWS_SECRET_ACCESS_KEY).toBe(services.minio.environment.MINIO_ROOT_PASSWORD);
     expect(services.minio.command).toEqual(expect.arrayContaining(['server', '/data']));

@@ -64,7 +64,7 @@ describe('deploy/Dockerfile', () => {
     const copies = runtime.filter((i) => i.op === 'COPY');
     expect(copies.length).toBeGreaterThan(0);
     for (const c of copies) expect(c.args).toMatch(/^--from=build /);
-    expect(copies.map((c) => c.args.split(/\s+/)[1])).toEqual(expect.arrayContaining(['/src/node_modules', '/src/dist', '/src/bin']));
+    expect(copies.map((c) => c.args.split(/\s+/)[1])).toEqual(expect.arrayContaining(['/src/node_modules', '/src/dist', '/src/bin', '/src/policies']));
     // Dev dependencies are pruned before node_modules reaches the runtime.
     expect(instructions.some((i) => i.stage === 0 && i.op === 'RUN' && /npm prune --omit=dev/.test(i.args))).toBe(true);
   });
@@ -105,7 +105,7 @@ describe('deploy/Dockerfile', () => {
       await mkdir(data);
       for (const f of ['package.json', 'package-lock.json', 'node_modules']) await cp(path.join(ROOT, f), path.join(app, f), { recursive: true, verbatimSymlinks: true });
       await exec('npm', ['prune', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--offline'], { cwd: app, timeout: 120_000 });
-      for (const f of ['dist', 'bin']) await cp(path.join(ROOT, f), path.join(app, f), { recursive: true });
+      for (const f of ['dist', 'bin', 'policies']) await cp(path.join(ROOT, f), path.join(app, f), { recursive: true });
       const port = await freePort();
       // The image's ENV lines, with the listen address moved to loopback and /data to a temp dir.
       const imageEnv = Object.fromEntries(
@@ -137,11 +137,17 @@ describe('deploy/Dockerfile', () => {
         up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
         if (!up) await new Promise((r) => setTimeout(r, 200));
       }
-      expect({ up, stderr }).toEqual({ up: true, stderr: '' });
+      expect(up).toBe(true);
+      // Secure by default in the image too: the bootstrap admin's password is printed once and kept in /data.
+      const password = (await readFile(path.join(data, 'admin-password'), 'utf8')).trim();
+      expect(stderr).toContain(password);
+      const tr = await fetch(`${base}/token?service=cairn&scope=repository:image/test:pull,push`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+      const auth = { Authorization: `Bearer ${((await tr.json()) as { token: string }).token}` };
       const blob = random(100_000);
       const d = sha256(blob);
-      expect((await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob })).status).toBe(201);
-      const got = await fetch(`${base}/v2/image/test/blobs/${d}`);
+      expect((await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob })).status).toBe(401);
+      expect((await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob, headers: auth })).status).toBe(201);
+      const got = await fetch(`${base}/v2/image/test/blobs/${d}`, { headers: auth });
       expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
 
       const check = final().find((i) => i.op === 'HEALTHCHECK')!.args;

@@ -54,6 +54,10 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     expect(config.listen).toBe('0.0.0.0:5000');
     expect(config.database).toBe(scaleOut.database.url);
     expect(config.sessions).toBe(scaleOut.redis.url);
+    // Secure by default in the chart too; the replicas share rate limits through Redis.
+    expect(config.auth.mode).toBe('token');
+    expect(config.rateLimits.backend).toBe(scaleOut.redis.url);
+    expect(config.rateLimits.perAddress).toEqual({ perSecond: 200, burst: 1000 });
     expect(config.shutdownGraceSeconds).toBeLessThan(dep.spec.template.spec.terminationGracePeriodSeconds);
     const store = S3BlobStore.fromUrl(config.storage, env) as unknown as { bucket: string };
     expect(store.bucket).toBe('cairn');
@@ -145,6 +149,17 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     );
   });
 
+  it('mounts a ConfigMap of Cedar policies as the policy directory when given', async () => {
+    const r = await renderChart({ ...scaleOut, auth: { policiesConfigMap: 'cairn-policies', realm: 'https://models.example.com/token' } });
+    expectClean(r);
+    const c = container(r);
+    const config = loadConfig({ env: resolveEnv(c, r.objects.map((o) => o.object)) });
+    expect(config.auth.policyDir).toBe('/policies');
+    expect(config.auth.realm).toBe('https://models.example.com/token');
+    expect(c.volumeMounts).toContainEqual({ name: 'policies', mountPath: '/policies', readOnly: true });
+    expect(podSpecOf(r.one('Deployment')).volumes).toContainEqual({ name: 'policies', configMap: { name: 'cairn-policies' } });
+  });
+
   it('falls back to an exec preStop hook on clusters older than 1.30', async () => {
     const r = await renderChart(scaleOut, { kubeVersion: 'v1.28.4' });
     expect(container(r).lifecycle.preStop).toEqual({ exec: { command: ['sleep', '5'] } });
@@ -161,6 +176,7 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     [{ ...scaleOut, tls: { enabled: true } }, /tls.secretName is required/],
     [{ ...scaleOut, config: { shutdownGraceSeconds: 60 } }, /shutdownGraceSeconds must be below terminationGracePeriodSeconds/],
     [{ ...scaleOut, storage: { type: 'nfs' } }, /storage.type must be s3 or filesystem/],
+    [{ ...scaleOut, auth: { mode: 'basic' } }, /auth.mode must be token or none/],
   ])('refuses a configuration that would split or lose state: %#', async (values, message) => {
     await expect(renderChart(values)).rejects.toThrow(message);
   });

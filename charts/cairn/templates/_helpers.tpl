@@ -77,6 +77,7 @@ file:///data/blobs
 {{- if not (or .Values.database.url .Values.database.existingSecret) -}}{{- fail "database.url or database.existingSecret is required with database.type=postgres" -}}{{- end -}}
 {{- end -}}
 {{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}{{- fail "tls.secretName is required when tls.enabled" -}}{{- end -}}
+{{- if not (has .Values.auth.mode (list "token" "none")) -}}{{- fail "auth.mode must be token or none" -}}{{- end -}}
 {{- if ge (int .Values.config.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds) -}}{{- fail "config.shutdownGraceSeconds must be below terminationGracePeriodSeconds" -}}{{- end -}}
 {{- end -}}
 
@@ -119,6 +120,33 @@ file:///data/blobs
     secretKeyRef:
       name: {{ default (include "cairn.secretName" .) .Values.redis.existingSecret }}
       key: {{ .Values.redis.urlKey }}
+- name: CAIRN_RATE_LIMITS
+  valueFrom:
+    secretKeyRef:
+      name: {{ default (include "cairn.secretName" .) .Values.redis.existingSecret }}
+      key: {{ .Values.redis.urlKey }}
+{{- end }}
+- name: CAIRN_AUTH
+  value: {{ .Values.auth.mode | quote }}
+- name: CAIRN_AUTH_SERVICE
+  value: {{ .Values.auth.service | quote }}
+{{- with .Values.auth.realm }}
+- name: CAIRN_AUTH_REALM
+  value: {{ . | quote }}
+{{- end }}
+- name: CAIRN_TOKEN_TTL
+  value: {{ .Values.auth.tokenTtlSeconds | quote }}
+- name: CAIRN_RATE_ADDRESS_PER_SECOND
+  value: {{ .Values.auth.rateLimits.perAddress.perSecond | quote }}
+- name: CAIRN_RATE_ADDRESS_BURST
+  value: {{ .Values.auth.rateLimits.perAddress.burst | quote }}
+- name: CAIRN_RATE_IDENTITY_PER_SECOND
+  value: {{ .Values.auth.rateLimits.perIdentity.perSecond | quote }}
+- name: CAIRN_RATE_IDENTITY_BURST
+  value: {{ .Values.auth.rateLimits.perIdentity.burst | quote }}
+{{- if .Values.auth.policiesConfigMap }}
+- name: CAIRN_POLICY_DIR
+  value: /policies
 {{- end }}
 - name: CAIRN_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}

@@ -8,6 +8,7 @@ import { sendError, sendJson } from './respond';
 import type { AuthRuntime } from '../auth/runtime';
 import { tokenEndpoint } from './token-endpoint';
 import { accountEndpoints } from './account';
+import { adminApi } from './admin-api';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -46,12 +47,13 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
     res.end(text);
   });
   if (auth) {
-    app.use(['/token', '/auth'], (_req, res, next) => {
+    app.use(['/token', '/auth', '/admin'], (_req, res, next) => {
       ctxOf(res).route = 'auth';
       next();
     });
     app.use(tokenEndpoint(auth, s.config, s.metrics, s.logger));
     app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy));
+    app.use(adminApi(auth, s.metrics, s.logger, s.config.auth.trustProxy));
   }
   app.use(() => {
     throw new OciError('UNSUPPORTED', 'no such endpoint', undefined, { status: 404 });

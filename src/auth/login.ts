@@ -60,7 +60,7 @@ export class CredentialChecker {
 
   /** Refuses at once when this address has used up its failed attempts. */
   async assertNotThrottled(sourceIp: string): Promise<void> {
-    const r = await this.limiter.take(`login-fail:${sourceIp}`, this.config.rateLimits.loginFailures, 0.0001);
+    const r = await this.limiter.take(`login-fail:${sourceIp}`, this.config.rateLimits.loginFailures, 0);
     if (!r.allowed) throw new LoginThrottled(r.retryAfterSeconds);
   }
 

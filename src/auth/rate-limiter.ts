@@ -18,6 +18,7 @@ export interface RateLimiter {
   readonly kind: string;
   init(): Promise<void>;
   close(): Promise<void>;
+  /** Takes `cost` tokens (default 1). Cost 0 only asks whether a whole token is there, taking nothing. */
   take(key: string, rule: RateRule, cost?: number): Promise<RateDecision>;
 }
 
@@ -48,6 +49,7 @@ export class MemoryRateLimiter implements RateLimiter {
     const now = Date.now();
     const b = this.buckets.get(key);
     const tokens = b ? refill(b.tokens, b.updated, now, rule) : rule.burst;
+    if (cost === 0) return tokens >= 1 ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / rule.perSecond)) };
     if (tokens >= cost) {
       this.buckets.set(key, { tokens: tokens - cost, updated: now });
       return { allowed: true, retryAfterSeconds: 0 };

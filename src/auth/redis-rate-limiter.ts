@@ -15,6 +15,10 @@ local updated = tonumber(b[2])
 if tokens == nil then tokens = burst; updated = now end
 tokens = math.min(burst, tokens + math.max(0, now - updated) / 1000 * rate)
 local allowed = 0
+if cost == 0 then
+  if tokens >= 1 then return {1, '0'} end
+  return {0, tostring((1 - tokens) / rate)}
+end
 if tokens >= cost then tokens = tokens - cost; allowed = 1 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])

@@ -34,6 +34,12 @@ interface CairnPayload extends JWTPayload {
  * Verification pins the algorithm (no `none`, no HMAC confusion), the issuer and the audience.
  */
 export class TokenService {
+  /**
+   * Tokens already verified, until they expire: a client sends the same token with every request, and
+   * an ECDSA verification costs more than the whole manifest GET it guards. Bounded; cleared when full.
+   */
+  private readonly verified = new Map<string, TokenClaims>();
+
   constructor(
     private readonly keys: KeyRing,
     private readonly issuer: string,
@@ -70,6 +76,17 @@ export class TokenService {
    * expiry passed less than that long ago is accepted (an upload bound to the token that opened it).
    */
   async verify(token: string, options: { acceptExpiredForMs?: number } = {}): Promise<TokenClaims> {
+    const hit = this.verified.get(token);
+    if (hit && hit.expiresAt > Date.now() + 5000) return hit;
+    const claims = await this.verifyNow(token, options);
+    if (claims.expiresAt > Date.now() + 5000) {
+      if (this.verified.size >= 10_000) this.verified.clear();
+      this.verified.set(token, claims);
+    }
+    return claims;
+  }
+
+  private async verifyNow(token: string, options: { acceptExpiredForMs?: number }): Promise<TokenClaims> {
     let kid: string | undefined;
     let exp: number | undefined;
     try {

@@ -84,6 +84,13 @@ export class CedarAuthorizer implements Authorizer {
   private timer: NodeJS.Timeout | undefined;
   /** Problems of the active set that did not prevent it (bindings to missing roles). */
   warnings: string[] = [];
+  /**
+   * Decisions of the last second, keyed by everything they depend on: the same client asking the same
+   * thing in a burst (a pull of many layers, a load test) is decided once. Cleared on every reload and
+   * every second, so policy and time-window changes take effect at once.
+   */
+  private decisions = new Map<string, Decision>();
+  private decisionsAt = 0;
 
   constructor(
     private readonly dir: string,
@@ -116,6 +123,7 @@ export class CedarAuthorizer implements Authorizer {
     if (parsed.type === 'failure') throw new PolicyError(parsed.errors.map((e) => e.message).join('; '));
     this.labels = new Map(labels.map((l) => [l.name, l]));
     this.signature = signature;
+    this.decisions = new Map();
     this.warnings = problems;
     for (const p of problems) this.logger?.warn({ policyDir: this.dir }, p);
     this.logger?.info({ policyDir: this.dir, policies: Object.keys(sources.staticPolicies).length, templates: Object.keys(sources.templates).length, bindings: links.length }, 'policies loaded');
@@ -134,6 +142,23 @@ export class CedarAuthorizer implements Authorizer {
   }
 
   authorize(r: AuthzRequest): Decision {
+    if (r.context.now) return this.decide(r);
+    const now = Date.now();
+    if (now - this.decisionsAt >= 1000 || this.decisions.size > 10_000) {
+      this.decisions = new Map();
+      this.decisionsAt = now;
+    }
+    const p = r.principal;
+    const key = `${p.id}|${p.groups.join(',')}|${p.mfa}|${p.federated?.subject ?? ''}|${r.action}|${r.resource.type}|${'name' in r.resource ? r.resource.name : ''}|${r.context.sourceIp}`;
+    let d = this.decisions.get(key);
+    if (!d) {
+      d = this.decide(r);
+      this.decisions.set(key, d);
+    }
+    return d;
+  }
+
+  private decide(r: AuthzRequest): Decision {
     const { principal, resource, entities } = requestEntities(r.principal, r.resource, this.labels);
     const now = r.context.now ?? new Date();
     const answer = cedar.statefulIsAuthorized({

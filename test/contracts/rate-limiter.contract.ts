@@ -30,6 +30,17 @@ export function rateLimiterContract(name: string, make: () => Promise<{ open(): 
       expect((await l.take(k, rule)).allowed).toBe(false);
     });
 
+    it('answers a cost-0 question without taking anything', async () => {
+      const k = key();
+      const rule = { perSecond: 0.1, burst: 2 };
+      for (let i = 0; i < 5; i++) expect((await l.take(k, rule, 0)).allowed).toBe(true);
+      await l.take(k, rule);
+      await l.take(k, rule);
+      const empty = await l.take(k, rule, 0);
+      expect(empty.allowed).toBe(false);
+      expect(empty.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    });
+
     it('keeps keys apart and charges the cost asked', async () => {
       const [a, b] = [key(), key()];
       const rule = { perSecond: 0.1, burst: 5 };

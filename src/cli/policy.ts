@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { BUILTIN_POLICY_DIR } from '../policy/defaults';
 import type { Config } from '../config/config';
 import { openBackends } from '../app';
 import { ACTIONS, type Action, type Principal } from '../auth/principal';
@@ -32,7 +34,12 @@ export function policyCommands(program: Command, load: ConfigLoader): void {
 
   const authorizerFor = async (cmd: Command, o: { policyDir?: string; db?: boolean }): Promise<{ a: CedarAuthorizer; done: () => Promise<void> }> => {
     const config = load(cmd.optsWithGlobals() as { config?: string });
-    const dir = o.policyDir ?? config.auth.policyDir;
+    let dir = o.policyDir ?? config.auth.policyDir;
+    if (!o.policyDir && !existsSync(dir)) {
+      // What the server would install on its first start.
+      process.stderr.write(`note: ${dir} does not exist yet; using the built-in policies\n`);
+      dir = BUILTIN_POLICY_DIR;
+    }
     let store: IdentityStore | undefined;
     let done = async () => undefined as void;
     if (o.db !== false) {

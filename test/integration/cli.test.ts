@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -89,5 +89,77 @@ describe('the cairn command', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('cairn admin and cairn policy', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-admin-'));
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  const cairn = (args: string[], input?: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [bin, ...args], { env: { ...process.env, CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'silent' }, timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      if (input !== undefined) child.stdin!.end(input);
+    });
+
+  it('manages users, robots, roles and keys that the running registry then honours', async () => {
+    expect((await cairn(['admin', 'users', 'add', 'alice', '--groups', 'ml', '--password-stdin'], 'alice-password-123\n')).code).toBe(0);
+    expect((await cairn(['admin', 'users', 'add', 'alice', '--password-stdin'], 'alice-password-123\n')).code).toBe(2);
+    expect((await cairn(['admin', 'users', 'add', 'weak', '--password-stdin'], 'short\n')).stderr).toMatch(/12 characters/);
+    expect((await cairn(['admin', 'roles', 'bind', 'group:ml', 'publisher', 'ml/'])).code).toBe(0);
+    expect((await cairn(['admin', 'roles', 'bind', 'group:ml', 'publisher', 'Bad Scope'])).code).toBe(2);
+    const robot = JSON.parse((await cairn(['admin', 'robots', 'add', 'ci', '--expires-in-days', '30'])).stdout) as { user: string; secret: string };
+    expect(robot.user).toBe('robot$ci');
+    expect((await cairn(['admin', 'roles', 'bind', 'robot:ci', 'reader', 'ml/'])).code).toBe(0);
+    const kid = /new signing key (\S+);/.exec((await cairn(['admin', 'keys', 'rotate'])).stdout)?.[1];
+    const keys = JSON.parse((await cairn(['admin', 'keys', 'list'])).stdout) as { kid: string; retiredAt?: string }[];
+    expect(keys.filter((k) => !k.retiredAt).map((k) => k.kid)).toEqual([kid]);
+
+    // policy test against the same database: exit codes for CI.
+    const allow = await cairn(['policy', 'test', '--principal', 'user:alice', '--groups', 'ml', '--action', 'push', '--resource', 'ml/bert', '--expect', 'allow']);
+    expect(allow.code).toBe(0);
+    expect(allow.stdout).toMatch(/^ALLOW user:alice push ml\/bert\ndecided by: publisher\[group:ml on ml\/\]/);
+    const deny = await cairn(['policy', 'test', '--principal', 'robot:ci', '--action', 'push', '--resource', 'ml/bert', '--expect', 'allow']);
+    expect(deny.code).toBe(1);
+    expect(deny.stdout).toMatch(/DENY[\s\S]*default deny/);
+    expect((await cairn(['policy', 'test', '--principal', 'bob', '--action', 'pull', '--resource', 'x'])).code).toBe(2);
+    expect((await cairn(['policy', 'validate'])).stdout).toMatch(/valid/);
+
+    // The server sees them: alice logs in and may push; the robot's secret works.
+    const child = spawn(process.execPath, [bin, 'serve'], { env: { ...process.env, CAIRN_LISTEN: '127.0.0.1:0', CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const url = await new Promise<string>((resolve) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const line = out.split('\n').find((l) => l.includes('cairn registry listening'));
+          if (line) resolve(JSON.parse(line).url);
+        });
+      });
+      const auth = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+      const a = (await (await fetch(`${url}/token?service=cairn&scope=repository:ml/bert:pull,push`, { headers: auth('alice', 'alice-password-123') })).json()) as { token: string };
+      expect(JSON.parse(Buffer.from(a.token.split('.')[1]!, 'base64url').toString()).access[0].actions).toEqual(['pull', 'push']);
+      const r = await fetch(`${url}/token?service=cairn&scope=repository:ml/bert:pull,push`, { headers: auth(robot.user, robot.secret) });
+      expect(JSON.parse(Buffer.from(((await r.json()) as { token: string }).token.split('.')[1]!, 'base64url').toString()).access[0].actions).toEqual(['pull']);
+      // Disabling a user takes effect without a restart.
+      expect((await cairn(['admin', 'users', 'disable', 'alice'])).code).toBe(0);
+      expect((await fetch(`${url}/token?service=cairn`, { headers: auth('alice', 'alice-password-123') })).status).toBe(401);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
+  it('refuses to start on an invalid policy, naming the file and the policy', async () => {
+    await mkdir(path.join(dir, 'policies'), { recursive: true });
+    await writeFile(path.join(dir, 'policies', 'bad.cedar'), '@id("oops")\npermit (principal, action == Cairn::Action::"fly", resource);\n');
+    const r = await cairn(['serve']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/bad\.cedar policy "oops"/);
   });
 });

@@ -51,10 +51,15 @@ describe.each(PROFILES.slice(0, 2).map((p) => [profileName(p), p] as const))('ga
 
   it('runs one collector at a time, whichever replica starts it', async () => {
     const s = reg.registry.services;
+    // Another replica's collector holds the lease (taken directly: two runs started together on a tiny
+    // catalog may simply not overlap).
+    expect(await s.catalog.acquireLease('gc', 'replica-b', 60_000)).toBe(true);
+    await expect(collectGarbage(s.blobs, s.catalog, 0, s.logger)).rejects.toBeInstanceOf(GcBusy);
+    await s.catalog.releaseLease('gc', 'replica-b');
+    // Two started at once: at most one runs at any moment, and neither fails for another reason.
     const results = await Promise.allSettled([collectGarbage(s.blobs, s.catalog, 0, s.logger), collectGarbage(s.blobs, s.catalog, 0, s.logger)]);
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    expect(refused.reason).toBeInstanceOf(GcBusy);
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(GcBusy);
     // The lease is released when a run ends.
     await expect(collectGarbage(s.blobs, s.catalog, 0, s.logger)).resolves.toBeDefined();
   });

@@ -21,6 +21,8 @@ import { createIdentityStore } from './auth';
 import { startAuth, type AuthRuntime } from './auth/runtime';
 import { ensureAdmin } from './auth/bootstrap';
 import { AccessGate } from './http/access-gate';
+import { createAuditLog } from './audit';
+import type { AuditLog } from './audit/audit-log';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
@@ -30,6 +32,7 @@ export interface Registry {
   services: Services;
   /** Present unless auth.mode is none. */
   auth?: AuthRuntime;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,14 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
   let auth: AuthRuntime | undefined;
+  let audit: AuditLog;
+  try {
+    audit = createAuditLog(config, backends.catalog, logger);
+    await audit.init();
+  } catch (err) {
+    await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+    throw err;
+  }
   if (config.auth.mode === 'none') {
     const warning = 'AUTHENTICATION IS OFF (auth.mode=none / CAIRN_AUTH=none): anyone who can reach this port can read, write and delete everything. Use it for local experiments only.';
     if (config.log.level !== 'silent') process.stderr.write(`\n  WARNING: ${warning}\n\n`);
@@ -87,8 +98,9 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
       throw err;
     }
   }
-  const gate = new AccessGate(auth, config, metrics, logger);
-  const services: Services = { config, logger, metrics, hashes, verified, gate, ...backends };
+  const gate = new AccessGate(auth, config, metrics, logger, audit);
+  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, ...backends };
+  audit.start();
 
   const listener = createRequestListener(services, {
     ready: async () => {
@@ -147,6 +159,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     config,
     services,
     auth,
+    audit,
     close: () =>
       (closing ??= (async () => {
         await stopJanitor();
@@ -164,6 +177,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
           });
         });
         await auth?.close();
+        await audit.close().catch((err) => logger.error({ err: (err as Error).message }, 'audit log not flushed'));
         await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
       })()),
   };

@@ -71,6 +71,30 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
       `create table resource_labels (name ${t.name} primary key, owner_team text, sensitivity text, updated_at ${t.big} not null)`,
     ];
   },
+  (d) => {
+    const t = types(d);
+    const tables = [
+      `create table audit_events (seq ${t.big} primary key, event text not null, leaf_hash ${t.bytes} not null, created_at ${t.big} not null)`,
+      `create table audit_head (id integer primary key, size ${t.big} not null)`,
+      `insert into audit_head (id, size) values (1, 0)`,
+      `create table audit_checkpoints (size ${t.big} primary key, root_hash ${t.bytes} not null, note text not null, created_at ${t.big} not null)`,
+    ];
+    // The second line of defence after the store's own refusal: the database itself rejects edits.
+    if (d === 'sqlite') {
+      for (const table of ['audit_events', 'audit_checkpoints']) {
+        for (const op of ['update', 'delete']) {
+          tables.push(`create trigger ${table}_no_${op} before ${op} on ${table} begin select raise(abort, 'cairn: ${table} is append-only'); end`);
+        }
+      }
+    } else {
+      tables.push(`create function cairn_append_only() returns trigger language plpgsql as $$ begin raise exception 'cairn: % is append-only', TG_TABLE_NAME; end $$`);
+      for (const table of ['audit_events', 'audit_checkpoints']) {
+        tables.push(`create trigger ${table}_append_only before update or delete on ${table} for each row execute function cairn_append_only()`);
+        tables.push(`create trigger ${table}_no_truncate before truncate on ${table} for each statement execute function cairn_append_only()`);
+      }
+    }
+    return tables;
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -77,6 +77,12 @@ export interface Database {
   role_bindings: { principal: string; role: string; scope: string; created_at: number };
   /** Token signing keys; a retired key verifies until the tokens it signed have expired, then is dropped. */
   signing_keys: { kid: string; alg: string; private_pem: string; public_jwk: string; created_at: number; retired_at: number | null };
+  /** The append-only audit log: one canonical-JSON event per leaf of the Merkle tree (seq = leaf index). */
+  audit_events: { seq: number; event: string; leaf_hash: Buffer; created_at: number };
+  /** The log's size, locked by each append so that sequence numbers are dense across replicas. */
+  audit_head: { id: number; size: number };
+  /** Signed checkpoints (C2SP signed notes) as they were issued. */
+  audit_checkpoints: { size: number; root_hash: Buffer; note: string; created_at: number };
   /** Attributes of namespaces and repositories that policies read (owner team, sensitivity label). */
   resource_labels: { name: string; owner_team: string | null; sensitivity: string | null; updated_at: number };
 }

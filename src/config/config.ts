@@ -105,6 +105,20 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    audit: z
+      .object({
+        /** The log's name in its checkpoints (C2SP origin line) and the signature's key name. */
+        origin: z.string().regex(/^[A-Za-z0-9._/:-]+$/).default('cairn'),
+        /** Ed25519 private key (PKCS#8 PEM) that signs checkpoints; created on first start. Keep it out of the database. */
+        keyFile: z.string().min(1).optional(),
+        checkpointSeconds: z.number().int().positive().default(5),
+        /** Record pulls (manifest and blob GETs) too, not only changes. */
+        pulls: z.boolean().default(true),
+        /** Where each new checkpoint is also written: a directory, or an http(s) URL it is POSTed to. */
+        witness: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
     rateLimits: z
       .object({
         /** memory (per process) or a redis:// URL shared by the replicas. */
@@ -124,7 +138,7 @@ export const ConfigSchema = z
   .strict();
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
-export type Config = z.output<typeof ConfigSchema> & { storage: string; database: string; auth: { policyDir: string } };
+export type Config = z.output<typeof ConfigSchema> & { storage: string; database: string; auth: { policyDir: string }; audit: { keyFile: string } };
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -161,6 +175,10 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_RATE_ADDRESS_BURST: { key: ['rateLimits', 'perAddress', 'burst'], type: 'int' },
   CAIRN_RATE_IDENTITY_PER_SECOND: { key: ['rateLimits', 'perIdentity', 'perSecond'], type: 'number' },
   CAIRN_RATE_IDENTITY_BURST: { key: ['rateLimits', 'perIdentity', 'burst'], type: 'int' },
+  CAIRN_AUDIT_KEY_FILE: { key: ['audit', 'keyFile'], type: 'string' },
+  CAIRN_AUDIT_WITNESS: { key: ['audit', 'witness'], type: 'string' },
+  CAIRN_AUDIT_PULLS: { key: ['audit', 'pulls'], type: 'bool' },
+  CAIRN_AUDIT_ORIGIN: { key: ['audit', 'origin'], type: 'string' },
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
 };
@@ -244,6 +262,7 @@ export function validateConfig(input: unknown): Config {
     storage: c.storage ?? `file://${path.join(dataDir, 'blobs')}`,
     database: c.database ?? `sqlite://${path.join(dataDir, 'cairn.db')}`,
     auth: { ...c.auth, policyDir: path.resolve(c.auth.policyDir ?? path.join(dataDir, 'policies')) },
+    audit: { ...c.audit, keyFile: path.resolve(c.audit.keyFile ?? path.join(dataDir, 'audit-key.pem')) },
   };
 }
 

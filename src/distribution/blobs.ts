@@ -8,6 +8,8 @@ import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { BlobNotFound } from '../storage/blob-store';
 import { parseRangeHeader } from './ranges';
 import type { Services } from './services';
+import { auditChange, auditPull } from './audit-trail';
+import type { RequestContext } from '../http/context';
 
 function blobUnknown(repository: string, digest: string): OciError {
   return new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { repository, digest });
@@ -51,7 +53,7 @@ class VerifyingStream extends Transform {
 }
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
-export async function getBlob(s: Services, repository: string, rawDigest: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function getBlob(s: Services, repository: string, rawDigest: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const digest = parseDigest(rawDigest);
   const link = await s.catalog.getBlobLink(repository, digest.value);
   if (!link) throw blobUnknown(repository, digest.value);
@@ -79,6 +81,7 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
     res.end();
     return;
   }
+  if (!range) auditPull(s, ctx, { repository, digest: digest.value });
   if (s.config.blobs.redirect && s.blobs.presignGet) {
     // Authorization happened before this point (the link check is per repository); the URL is short-lived.
     const url = await s.blobs.presignGet(digest.value, s.config.blobs.redirectTtlSeconds);
@@ -143,8 +146,9 @@ function lastChunkCheck(expected: ParsedDigest, onMismatch: (actual: string) => 
 }
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks it from the repository; the collector reclaims the bytes. */
-export async function deleteBlob(s: Services, repository: string, rawDigest: string, res: ServerResponse): Promise<void> {
+export async function deleteBlob(s: Services, repository: string, rawDigest: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const digest = parseDigest(rawDigest);
   if (!(await s.catalog.unlinkBlob(repository, digest.value))) throw blobUnknown(repository, digest.value);
+  await auditChange(s, ctx, { type: 'blob.delete', action: 'delete', repository, digest: digest.value });
   sendEmpty(res, 202);
 }

@@ -7,6 +7,8 @@ import { sendEmpty } from '../http/respond';
 import { MissingReferences } from '../catalog/catalog';
 import { parseManifest } from './manifest-parser';
 import type { Services } from './services';
+import type { RequestContext } from '../http/context';
+import { auditChange, auditPull } from './audit-trail';
 
 type Reference = { digest: string } | { tag: string };
 
@@ -27,7 +29,7 @@ async function manifestUnknown(s: Services, repository: string, reference: strin
 }
 
 /** GET and HEAD /v2/<name>/manifests/<reference>. */
-export async function getManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function getManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   parseReference(reference);
   const m = await s.catalog.getManifest(repository, reference);
   if (!m) throw await manifestUnknown(s, repository, reference);
@@ -42,10 +44,11 @@ export async function getManifest(s: Services, repository: string, reference: st
   }
   s.metrics.bytesSent.labels('manifest').inc(m.size);
   res.end(m.content);
+  auditPull(s, ctx, { repository, digest: m.digest, ...(m.digest === reference ? {} : { tag: reference }) });
 }
 
 /** PUT /v2/<name>/manifests/<reference>. */
-export async function putManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function putManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const ref = parseReference(reference);
   const content = await readLimitedBody(req, s.config.manifests.maxBytes, 'manifest');
   s.metrics.bytesReceived.labels('manifest').inc(content.length);
@@ -56,6 +59,8 @@ export async function putManifest(s: Services, repository: string, reference: st
   if ('digest' in ref && ref.digest !== digest) {
     throw new OciError('DIGEST_INVALID', 'manifest content does not match the digest in the URL', { expected: ref.digest, actual: digest });
   }
+  // For the audit trail: where the tag pointed before this push moves it.
+  const previous = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
   try {
     await s.catalog.putManifest(
       repository,
@@ -82,6 +87,14 @@ export async function putManifest(s: Services, repository: string, reference: st
     }
     throw err;
   }
+  await auditChange(s, ctx, {
+    type: 'manifest.push',
+    action: 'push',
+    repository,
+    digest,
+    ...('tag' in ref ? { tag: ref.tag } : {}),
+    detail: { mediaType: parsed.mediaType, size: content.length, ...(previous && previous !== digest ? { previousDigest: previous } : {}), ...(parsed.subject ? { subject: parsed.subject.digest } : {}) },
+  });
   res.setHeader('Location', `/v2/${repository}/manifests/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   if (parsed.subject) res.setHeader('OCI-Subject', parsed.subject.digest);
@@ -89,9 +102,11 @@ export async function putManifest(s: Services, repository: string, reference: st
 }
 
 /** DELETE /v2/<name>/manifests/<reference>: by digest, the manifest and its tags; by tag, only the tag. */
-export async function deleteManifest(s: Services, repository: string, reference: string, res: ServerResponse): Promise<void> {
+export async function deleteManifest(s: Services, repository: string, reference: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const ref = parseReference(reference);
+  const tagged = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
   const deleted = 'digest' in ref ? await s.catalog.deleteManifest(repository, ref.digest) : await s.catalog.deleteTag(repository, ref.tag);
   if (!deleted) throw await manifestUnknown(s, repository, reference);
+  await auditChange(s, ctx, 'digest' in ref ? { type: 'manifest.delete', action: 'delete', repository, digest: ref.digest } : { type: 'tag.delete', action: 'delete', repository, tag: ref.tag, ...(tagged ? { digest: tagged } : {}) });
   sendEmpty(res, 202);
 }

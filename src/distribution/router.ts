@@ -56,9 +56,9 @@ const ROUTES: Route[] = [
     pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/,
     needs: (m, p) => repo(m === 'DELETE' ? ['delete'] : ['pull'])(m, p),
     methods: {
-      GET: (s, p, req, res) => getBlob(s, p[0]!, p[1]!, req, res),
-      HEAD: (s, p, req, res) => getBlob(s, p[0]!, p[1]!, req, res),
-      DELETE: (s, p, _req, res) => deleteBlob(s, p[0]!, p[1]!, res),
+      GET: (s, p, req, res, ctx) => getBlob(s, p[0]!, p[1]!, req, res, ctx),
+      HEAD: (s, p, req, res, ctx) => getBlob(s, p[0]!, p[1]!, req, res, ctx),
+      DELETE: (s, p, _req, res, ctx) => deleteBlob(s, p[0]!, p[1]!, res, ctx),
     },
   },
   {
@@ -67,10 +67,10 @@ const ROUTES: Route[] = [
     // Pushing by tag also creates or moves the tag (a digest reference has a colon, a tag never).
     needs: (m, p) => repo(m === 'PUT' ? (p[1]!.includes(':') ? ['push'] : ['push', 'tag']) : m === 'DELETE' ? ['delete'] : ['pull'])(m, p),
     methods: {
-      GET: (s, p, req, res) => getManifest(s, p[0]!, p[1]!, req, res),
-      HEAD: (s, p, req, res) => getManifest(s, p[0]!, p[1]!, req, res),
-      PUT: (s, p, req, res) => putManifest(s, p[0]!, p[1]!, req, res),
-      DELETE: (s, p, _req, res) => deleteManifest(s, p[0]!, p[1]!, res),
+      GET: (s, p, req, res, ctx) => getManifest(s, p[0]!, p[1]!, req, res, ctx),
+      HEAD: (s, p, req, res, ctx) => getManifest(s, p[0]!, p[1]!, req, res, ctx),
+      PUT: (s, p, req, res, ctx) => putManifest(s, p[0]!, p[1]!, req, res, ctx),
+      DELETE: (s, p, _req, res, ctx) => deleteManifest(s, p[0]!, p[1]!, res, ctx),
     },
   },
   { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, needs: repo(['pull']), methods: { GET: (s, p, _req, res, ctx) => listTags(s, p[0]!, ctx, res) } },

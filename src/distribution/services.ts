@@ -7,6 +7,7 @@ import type { Logger } from '../http/logger';
 import type { UploadHashes } from './upload-hashes';
 import type { VerifiedBlobs } from './verified-blobs';
 import type { AccessGate } from '../http/access-gate';
+import type { AuditLog } from '../audit/audit-log';
 
 /** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
 export interface Services {
@@ -19,4 +20,5 @@ export interface Services {
   hashes: UploadHashes;
   verified: VerifiedBlobs;
   gate: AccessGate;
+  audit: AuditLog;
 }

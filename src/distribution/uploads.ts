@@ -10,6 +10,7 @@ import { BlobNotFound, StageOffsetMismatch } from '../storage/blob-store';
 import type { UploadSession } from '../sessions/upload-session-store';
 import { parseChunkRange } from './ranges';
 import type { Services } from './services';
+import { auditChange } from './audit-trail';
 
 /** How long a request holds an upload's write lease; renewed while a long chunk streams in. */
 const LEASE_MS = 60_000;
@@ -199,7 +200,7 @@ async function digestOfStaged(s: Services, id: string, offset: number, digest: P
 }
 
 /** Verifies the staged bytes against `digest` and makes them the blob, linked in the repository. */
-async function commit(s: Services, repository: string, id: string, size: number, digest: ParsedDigest, openedAt: number, kind: string): Promise<void> {
+async function commit(s: Services, ctx: RequestContext, repository: string, id: string, size: number, digest: ParsedDigest, openedAt: number, kind: string): Promise<void> {
   const actual = await digestOfStaged(s, id, size, digest);
   if (actual !== digest.value) {
     await cancel(s, id);
@@ -212,6 +213,7 @@ async function commit(s: Services, repository: string, id: string, size: number,
   await s.sessions.delete(id);
   s.hashes.delete(id);
   s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);
+  await auditChange(s, ctx, { type: 'blob.push', action: 'push', repository, digest: digest.value, detail: { size, upload: kind } });
 }
 
 /** POST /v2/<name>/blobs/uploads/: a new session, a monolithic upload (?digest=), or a mount (?mount=&from=). */
@@ -227,13 +229,14 @@ export async function startUpload(s: Services, repository: string, req: Incoming
     if (from !== undefined && (ctx.auth?.can('pull', from) ?? true)) {
       const link = await s.catalog.getBlobLink(from, digest.value);
       if (link && (await mountBlob(s, repository, link))) {
+        await auditChange(s, ctx, { type: 'blob.mount', action: 'push', repository, digest: digest.value, detail: { from: from, size: link.size } });
         sendBlobCreated(res, repository, digest.value);
         return;
       }
     }
     // Not visible in `from`: the spec asks for a plain upload session instead.
   } else if (digestParam !== undefined) {
-    await monolithicUpload(s, repository, parseDigest(digestParam), req, res);
+    await monolithicUpload(s, ctx, repository, parseDigest(digestParam), req, res);
     return;
   }
 
@@ -259,7 +262,7 @@ async function mountBlob(s: Services, repository: string, blob: { digest: string
   }
 }
 
-async function monolithicUpload(s: Services, repository: string, digest: ParsedDigest, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function monolithicUpload(s: Services, ctx: RequestContext, repository: string, digest: ParsedDigest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const id = randomUUID();
   const openedAt = Date.now();
   await s.blobs.stageCreate(id);
@@ -269,7 +272,7 @@ async function monolithicUpload(s: Services, repository: string, digest: ParsedD
     s.metrics.bytesReceived.labels('upload').inc(result.size);
     if (result.error) throw new ClientGone(result.error.message);
     s.hashes.set(id, hash, result.size);
-    await commit(s, repository, id, result.size, digest, openedAt, 'monolithic');
+    await commit(s, ctx, repository, id, result.size, digest, openedAt, 'monolithic');
   } catch (err) {
     s.hashes.delete(id);
     await s.blobs.stageDelete(id).catch(() => undefined);
@@ -328,7 +331,7 @@ export async function finishUpload(s: Services, repository: string, id: string, 
     await withLease(s, repository, session, async () => {
       const fresh = (await s.sessions.get(id)) ?? session;
       const size = hasBody(req) ? await appendBody(s, repository, fresh, req) : await reconcile(s, fresh);
-      await commit(s, repository, id, size, digest, fresh.createdAt, 'chunked');
+      await commit(s, ctx, repository, id, size, digest, fresh.createdAt, 'chunked');
     });
   } catch (err) {
     if (err instanceof ClientGone) {

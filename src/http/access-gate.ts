@@ -10,6 +10,7 @@ import type { RequestContext } from './context';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { sourceAddress } from './source-address';
+import type { AuditLog } from '../audit/audit-log';
 
 /** What a /v2 route needs before its handler runs. */
 export type Requirement =
@@ -49,6 +50,7 @@ export class AccessGate {
     private readonly config: Config,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    private readonly audit?: AuditLog,
   ) {}
 
   private challenge(req: IncomingMessage, message: string, scope?: string, error?: string, detail?: unknown): OciError {
@@ -96,7 +98,21 @@ export class AccessGate {
       const name = resource.type === 'registry' ? 'registry' : resource.name;
       (ctx.decisions ??= []).push({ action, resource: name, allowed: d.allowed, policies: d.policies });
       this.metrics.authorizations.labels(action, d.allowed ? 'allow' : 'deny').inc();
-      if (!d.allowed) this.logger.warn({ event: 'authz', reqId: ctx.id, ip, principal: principal.id, action, resource: name, decision: 'deny', policies: d.policies, errors: d.errors.length ? d.errors : undefined }, 'access denied');
+      if (!d.allowed) {
+        this.logger.warn({ event: 'authz', reqId: ctx.id, ip, principal: principal.id, action, resource: name, decision: 'deny', policies: d.policies, errors: d.errors.length ? d.errors : undefined }, 'access denied');
+        const ua = req.headers['user-agent'];
+        this.audit?.record({
+          type: 'access.denied',
+          identity: principal.id,
+          source: ip,
+          ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 200) } : {}),
+          action,
+          ...(resource.type === 'registry' ? {} : { repository: name }),
+          decision: 'deny',
+          requestId: ctx.id,
+          detail: { policies: d.policies.join(',') },
+        });
+      }
       return d.allowed;
     };
 

@@ -7,6 +7,8 @@ import type { AuthState } from './auth-state';
 /** What the HTTP layer knows about one request, handed to every handler. */
 export interface RequestContext {
   id: string;
+  /** The request itself, for what the audit trail records about it (source, user agent). */
+  req: IncomingMessage;
   /** The URL path, undecoded. */
   path: string;
   query: URLSearchParams;
@@ -34,6 +36,7 @@ export function beginRequest(req: IncomingMessage, res: ServerResponse, logger: 
   const q = url.indexOf('?');
   const ctx: RequestContext = {
     id,
+    req,
     path: q === -1 ? url : url.slice(0, q),
     query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
     logger,

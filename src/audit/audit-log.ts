@@ -1,0 +1,224 @@
+import { generateKeyPairSync, type KeyObject, createPublicKey } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Database } from '../catalog/schema';
+import type { Logger } from '../http/logger';
+import { canonicalJson } from './canonical-json';
+import { CompactRange } from './compact-range';
+import { loadPrivateKey, rawPublicKey, signCheckpoint, verifierKey } from './checkpoint';
+import type { AuditEvent, NewEvent } from './events';
+import { consistencyProof, inclusionProof, leafHash, type Hash } from './merkle';
+
+export interface StoredEntry {
+  seq: number;
+  event: string;
+  leafHash: Buffer;
+}
+
+export class AuditLogError extends Error {}
+
+const bytes = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v as Uint8Array));
+
+/** Reads or creates the Ed25519 checkpoint key (0600), which must not live in the database it vouches for. */
+export function loadOrCreateAuditKey(file: string): KeyObject {
+  if (!existsSync(file)) {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+  }
+  return loadPrivateKey(readFileSync(file, 'utf8'));
+}
+
+/**
+ * The append-only audit log in the catalog database. Appends are grouped: callers' events are queued
+ * and written every few milliseconds in one transaction that takes the log head's lock, so sequence
+ * numbers are dense and ordered across replicas. Leaf hashes are kept in memory (32 bytes an event) with
+ * a compact range for O(log n) roots; checkpoints are signed every `checkpointMs` while the log grows.
+ */
+export class AuditLog {
+  private queue: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[] = [];
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private leaves: Hash[] = [];
+  private range = new CompactRange();
+  private lastSigned = -1;
+  readonly publicKey: Buffer;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: 'sqlite' | 'postgres',
+    private readonly options: { origin: string; key: KeyObject; checkpointMs: number; witness?: string; logger?: Logger },
+  ) {
+    this.publicKey = rawPublicKey(createPublicKey(options.key));
+  }
+
+  get origin(): string {
+    return this.options.origin;
+  }
+
+  /** The note verifier string anyone needs to check checkpoints offline. */
+  get verifier(): string {
+    return verifierKey(this.options.origin, this.publicKey);
+  }
+
+  async init(): Promise<void> {
+    await this.catchUp();
+    const latest = await this.latestCheckpoint();
+    this.lastSigned = latest?.size ?? -1;
+  }
+
+  /** Starts the periodic checkpoint signer. */
+  start(): void {
+    this.checkpointTimer = setInterval(() => {
+      this.checkpoint().catch((err) => this.options.logger?.error({ err: (err as Error).message }, 'audit checkpoint failed'));
+    }, this.options.checkpointMs);
+    this.checkpointTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    if (this.timer) clearTimeout(this.timer);
+    await this.flush();
+  }
+
+  /** Queues an event; resolves with its sequence number once it is durable. */
+  append(event: NewEvent): Promise<number> {
+    return new Promise((done, fail) => {
+      this.queue.push({ event, done, fail });
+      if (this.queue.length >= 500) void this.flush();
+      else this.timer ??= setTimeout(() => void this.flush(), 5);
+    });
+  }
+
+  /** Records without waiting (pulls): a failure is logged, never the request's. */
+  record(event: NewEvent): void {
+    this.append(event).catch((err) => this.options.logger?.error({ err: (err as Error).message, type: event.type }, 'audit append failed'));
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.flushing) await this.flushing;
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.flushing = this.write(batch).finally(() => (this.flushing = undefined));
+    await this.flushing;
+  }
+
+  private async write(batch: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[]): Promise<void> {
+    try {
+      const seqs = await this.db.transaction().execute(async (trx) => {
+        let q = trx.selectFrom('audit_head').select('size').where('id', '=', 1);
+        if (this.dialect === 'postgres') q = q.forUpdate();
+        const head = await q.executeTakeFirstOrThrow();
+        let seq = Number(head.size);
+        const now = Date.now();
+        const rows = batch.map(({ event }) => {
+          const full: AuditEvent = { ...event, seq, time: new Date(now).toISOString() };
+          const text = canonicalJson(full);
+          return { seq: seq++, event: text, leaf_hash: leafHash(Buffer.from(text)), created_at: now };
+        });
+        await trx.insertInto('audit_events').values(rows).execute();
+        await trx.updateTable('audit_head').set({ size: seq }).where('id', '=', 1).execute();
+        return rows.map((r) => r.seq);
+      });
+      batch.forEach((b, i) => b.done(seqs[i]!));
+    } catch (err) {
+      for (const b of batch) b.fail(err);
+    }
+  }
+
+  /** Loads the leaf hashes other replicas appended since this one last looked. */
+  async catchUp(): Promise<number> {
+    const rows = await this.db.selectFrom('audit_events').select(['seq', 'leaf_hash']).where('seq', '>=', this.leaves.length).orderBy('seq').execute();
+    for (const r of rows) {
+      if (Number(r.seq) !== this.leaves.length) throw new AuditLogError(`audit log has a gap at ${this.leaves.length}`);
+      const h = bytes(r.leaf_hash);
+      this.leaves.push(h);
+      this.range.append(h);
+    }
+    return this.leaves.length;
+  }
+
+  async size(): Promise<number> {
+    await this.flush();
+    return this.catchUp();
+  }
+
+  /** Signs a checkpoint if the log grew since the last one (one replica at a time, by a catalog lease). */
+  async checkpoint(): Promise<string | undefined> {
+    await this.flush();
+    const size = await this.catchUp();
+    if (size === this.lastSigned || size === 0) return undefined;
+    const root = this.range.root();
+    const note = signCheckpoint({ origin: this.options.origin, size, root }, this.options.origin, this.options.key);
+    const inserted = await this.db
+      .insertInto('audit_checkpoints')
+      .values({ size, root_hash: root, note, created_at: Date.now() })
+      .onConflict((oc) => oc.column('size').doNothing())
+      .executeTakeFirst();
+    this.lastSigned = size;
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) await this.exportToWitness(note, size);
+    return note;
+  }
+
+  private async exportToWitness(note: string, size: number): Promise<void> {
+    const w = this.options.witness;
+    if (!w) return;
+    try {
+      if (/^https?:\/\//.test(w)) {
+        const r = await fetch(w, { method: 'POST', body: note, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, signal: AbortSignal.timeout(5000) });
+        if (!r.ok) throw new Error(`witness answered ${r.status}`);
+      } else {
+        mkdirSync(w, { recursive: true });
+        await writeFile(path.join(w, `checkpoint.${size}`), note);
+        await writeFile(path.join(w, 'checkpoint.tmp'), note);
+        await rename(path.join(w, 'checkpoint.tmp'), path.join(w, 'checkpoint'));
+      }
+    } catch (err) {
+      this.options.logger?.error({ err: (err as Error).message, witness: w }, 'checkpoint not exported to the witness');
+    }
+  }
+
+  async latestCheckpoint(): Promise<{ size: number; note: string } | undefined> {
+    const r = await this.db.selectFrom('audit_checkpoints').select(['size', 'note']).orderBy('size', 'desc').limit(1).executeTakeFirst();
+    return r && { size: Number(r.size), note: r.note };
+  }
+
+  async entries(start: number, end: number): Promise<StoredEntry[]> {
+    const rows = await this.db.selectFrom('audit_events').select(['seq', 'event', 'leaf_hash']).where('seq', '>=', start).where('seq', '<', end).orderBy('seq').execute();
+    return rows.map((r) => ({ seq: Number(r.seq), event: r.event, leafHash: bytes(r.leaf_hash) }));
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Hash[]> {
+    await this.catchUp();
+    if (size > this.leaves.length) throw new AuditLogError(`the log has only ${this.leaves.length} entries`);
+    return inclusionProof(this.leaves, index, size);
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Hash[]> {
+    await this.catchUp();
+    if (to > this.leaves.length) throw new AuditLogError(`the log has only ${this.leaves.length} entries`);
+    return consistencyProof(this.leaves, from, to);
+  }
+
+  /** Events about a repository, a digest or an identity (newest last), at most `limit`. */
+  async search(q: { repository?: string; digest?: string; identity?: string; limit?: number }): Promise<AuditEvent[]> {
+    let query = this.db.selectFrom('audit_events').select('event').orderBy('seq');
+    // The canonical JSON puts each field as "name":"value": a LIKE narrows (its _ and % wildcards only
+    // widen the match), and the parse below decides.
+    for (const [k, v] of Object.entries({ repository: q.repository, digest: q.digest, identity: q.identity })) {
+      if (v !== undefined) query = query.where('event', 'like', `%"${k}":${JSON.stringify(v)}%`);
+    }
+    const rows = await query.limit(q.limit ?? 1000).execute();
+    return rows
+      .map((r) => JSON.parse(r.event) as AuditEvent)
+      .filter((e) => (q.repository === undefined || e.repository === q.repository) && (q.digest === undefined || e.digest === q.digest) && (q.identity === undefined || e.identity === q.identity));
+  }
+}

@@ -6,6 +6,7 @@ import { GcBusy, collectGarbage } from '../maintenance/gc';
 import { sweepExpiredUploads } from '../maintenance/upload-janitor';
 import { adminCommands } from './admin';
 import { policyCommands } from './policy';
+import { auditCommands } from './audit';
 
 function configFrom(opts: { config?: string }, overrides: ConfigInput = {}) {
   try {
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<void> {
 
   adminCommands(program, (o) => configFrom(o));
   policyCommands(program, (o) => configFrom(o));
+  auditCommands(program, (o) => configFrom(o));
 
   await program.parseAsync(argv);
 }

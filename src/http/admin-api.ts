@@ -1,12 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import express from 'express';
 import type { AuthRuntime } from '../auth/runtime';
-import { InvalidToken } from '../auth/tokens';
 import type { Principal } from '../auth/principal';
 import { OciError } from '../oci/errors';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
-import { sourceAddress } from './source-address';
+import { requireRegistryAction } from './registry-guard';
 
 /**
  * The administration API over HTTP (what `cairn admin` does on the database, for remote operators):
@@ -17,24 +16,7 @@ export function adminApi(auth: AuthRuntime, metrics: Metrics, logger: Logger, tr
   const router = express.Router();
   router.use('/admin', express.json({ limit: '16kb' }));
 
-  const admin = async (req: IncomingMessage): Promise<Principal> => {
-    const ip = sourceAddress(req, trustProxy);
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) throw new OciError('UNAUTHORIZED', 'a bearer token is required', undefined, { headers: { 'WWW-Authenticate': 'Bearer realm="cairn",service="cairn"' } });
-    let principal: Principal;
-    try {
-      principal = (await auth.tokens.verify(m[1]!)).principal;
-    } catch (err) {
-      if (err instanceof InvalidToken) throw new OciError('UNAUTHORIZED', err.message);
-      throw err;
-    }
-    if (!(await auth.revocation.isActive(principal))) throw new OciError('UNAUTHORIZED', 'credentials disabled or revoked');
-    const d = auth.authorizer.authorize({ principal, action: 'admin', resource: { type: 'registry' }, context: { sourceIp: ip } });
-    metrics.authorizations.labels('admin', d.allowed ? 'allow' : 'deny').inc();
-    logger[d.allowed ? 'info' : 'warn']({ event: 'authz', ip, principal: principal.id, action: 'admin', resource: 'registry', decision: d.allowed ? 'allow' : 'deny', policies: d.policies, at: req.url }, d.allowed ? 'admin access' : 'admin access denied');
-    if (!d.allowed) throw new OciError('DENIED', principal.mfa ? `${principal.id} may not administer this registry` : 'administration requires a session authenticated with MFA', { policies: d.policies });
-    return principal;
-  };
+  const admin = (req: IncomingMessage): Promise<Principal> => requireRegistryAction(auth, req, 'admin', { metrics, logger, trustProxy, service: 'cairn' });
 
   router.get('/admin/users', async (req, res) => {
     await admin(req);

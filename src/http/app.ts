@@ -9,6 +9,7 @@ import type { AuthRuntime } from '../auth/runtime';
 import { tokenEndpoint } from './token-endpoint';
 import { accountEndpoints } from './account';
 import { adminApi } from './admin-api';
+import { auditApi } from './audit-api';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -46,6 +47,11 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
     res.setHeader('Content-Type', s.metrics.registry.contentType);
     res.end(text);
   });
+  app.use('/audit', (_req, res, next) => {
+    ctxOf(res).route = 'audit';
+    next();
+  });
+  app.use(auditApi(s.audit, auth, s.config, s.metrics, s.logger));
   if (auth) {
     app.use(['/token', '/auth', '/admin'], (_req, res, next) => {
       ctxOf(res).route = 'auth';

@@ -1,0 +1,122 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { Config } from '../config/config';
+import { openBackends, type Backends } from '../app';
+import { createAuditLog } from '../audit';
+import { KyselyCatalog } from '../catalog/kysely-catalog';
+import { CheckpointError, openCheckpoint } from '../audit/checkpoint';
+import { verifyAuditLog } from '../audit/verify';
+import { verifyInclusion } from '../audit/merkle';
+
+type ConfigLoader = (opts: { config?: string }) => Config;
+
+async function withBackends<T>(config: Config, work: (b: Backends) => Promise<T>): Promise<T> {
+  const b = await openBackends(config);
+  try {
+    return await work(b);
+  } finally {
+    await Promise.allSettled([b.blobs.close(), b.sessions.close(), b.catalog.close()]);
+  }
+}
+
+/** `<name>+<hex key id>+<base64(0x01 ‖ key)>` (what `GET /audit/key` gives as verifierKey) → name and key. */
+function parseVerifier(v: string): { name: string; publicKey: Buffer } {
+  const parts = v.split('+');
+  const raw = Buffer.from(parts[2] ?? '', 'base64');
+  if (parts.length !== 3 || raw.length !== 33 || raw[0] !== 1) throw new CheckpointError('--verifier must be name+keyid+base64key (GET /audit/key)');
+  return { name: parts[0]!, publicKey: raw.subarray(1) };
+}
+
+/**
+ * `cairn audit verify` and `cairn audit prove`: offline verification of the log on the same CAIRN_*
+ * configuration as the server (the database), with the public key from the key file or given as
+ * `--verifier` so that an auditor needs no secret.
+ */
+export function auditCommands(program: Command, load: ConfigLoader): void {
+  const audit = program.command('audit').description('verify the tamper-evident audit log');
+  audit.option('-c, --config <file>', 'YAML configuration file');
+
+  audit
+    .command('verify')
+    .description('recompute the tree, check every checkpoint, a saved checkpoint and the catalog; exit 1 on the first inconsistency')
+    .option('--checkpoint <file>', 'a checkpoint saved earlier (GET /audit/checkpoint): the log must extend it')
+    .option('--verifier <key>', 'the log\'s verifier key (GET /audit/key); default: derived from audit.keyFile')
+    .option('--no-catalog', 'do not cross-check the catalog against the log')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { checkpoint?: string; verifier?: string; catalog: boolean; json?: boolean }, cmd: Command) => {
+      const config = load(cmd.optsWithGlobals() as { config?: string });
+      const report = await withBackends(config, async (b) => {
+        if (!(b.catalog instanceof KyselyCatalog)) throw new Error('unsupported catalog');
+        let name = config.audit.origin;
+        let publicKey: Buffer;
+        if (o.verifier) ({ name, publicKey } = parseVerifier(o.verifier));
+        else publicKey = createAuditLog(config, b.catalog).publicKey;
+        return verifyAuditLog(b.catalog.db, { origin: name, publicKey, saved: o.checkpoint ? readFileSync(o.checkpoint, 'utf8') : undefined, crossCheck: o.catalog });
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else if (report.ok) process.stdout.write(`audit log OK: ${report.size} entries, ${report.checkpointsVerified} checkpoint(s) verified${o.catalog ? ', catalog consistent' : ''}\n`);
+      else {
+        process.stdout.write(`audit log INCONSISTENT (${report.problems.length} problem(s)); first: ${report.problems[0]}\n`);
+        for (const p of report.problems.slice(1, 50)) process.stdout.write(`  also: ${p}\n`);
+      }
+      process.exitCode = report.ok ? 0 : 1;
+    });
+
+  audit
+    .command('checkpoint')
+    .description('sign a checkpoint of the log now and print it (save it to check consistency later)')
+    .option('--out <file>', 'also write it to this file')
+    .action(async (o: { out?: string }, cmd: Command) => {
+      const config = load(cmd.optsWithGlobals() as { config?: string });
+      const note = await withBackends(config, async (b) => {
+        const log = createAuditLog(config, b.catalog);
+        await log.init();
+        return (await log.checkpoint()) ?? (await log.latestCheckpoint())?.note;
+      });
+      if (!note) {
+        process.stderr.write('cairn: the audit log is empty\n');
+        process.exitCode = 1;
+        return;
+      }
+      if (o.out) writeFileSync(o.out, note);
+      process.stdout.write(note);
+    });
+
+  audit
+    .command('prove <artifact>')
+    .description('the events about <repository>@<digest>, each with its inclusion proof against the latest checkpoint')
+    .action(async (artifact: string, _o: unknown, cmd: Command) => {
+      const config = load(cmd.optsWithGlobals() as { config?: string });
+      const at = artifact.lastIndexOf('@');
+      if (at < 1) {
+        process.stderr.write('cairn: give <repository>@<digest>\n');
+        process.exitCode = 2;
+        return;
+      }
+      const repository = artifact.slice(0, at);
+      const digest = artifact.slice(at + 1);
+      const out = await withBackends(config, async (b) => {
+        const log = createAuditLog(config, b.catalog);
+        await log.init();
+        const latest = await log.latestCheckpoint();
+        if (!latest) return undefined;
+        const cp = openCheckpoint(latest.note, log.origin, log.publicKey);
+        const events = (await log.search({ repository, digest })).filter((e) => e.seq < cp.size);
+        const proved = [];
+        for (const e of events) {
+          const [entry] = await log.entries(e.seq, e.seq + 1);
+          const proof = await log.inclusionProof(e.seq, cp.size);
+          if (!verifyInclusion(entry!.leafHash, e.seq, cp.size, proof, cp.root)) throw new Error(`entry ${e.seq} does not prove against the checkpoint`);
+          proved.push({ index: e.seq, event: e, leafHash: entry!.leafHash.toString('base64'), proof: proof.map((h) => h.toString('base64')) });
+        }
+        return { checkpoint: latest.note, verifierKey: log.verifier, events: proved };
+      });
+      if (!out) {
+        process.stderr.write('cairn: no checkpoint has been signed yet\n');
+        process.exitCode = 1;
+        return;
+      }
+      if (out.events.length === 0) process.exitCode = 1;
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    });
+}

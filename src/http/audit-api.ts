@@ -1,0 +1,81 @@
+import type { IncomingMessage } from 'node:http';
+import express from 'express';
+import type { AuditLog } from '../audit/audit-log';
+import type { AuthRuntime } from '../auth/runtime';
+import type { Config } from '../config/config';
+import { OciError } from '../oci/errors';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+import { requireRegistryAction } from './registry-guard';
+
+const MAX_ENTRIES = 1000;
+
+function int(req: express.Request, name: string, fallback?: number): number {
+  const raw = req.query[name];
+  if (raw === undefined && fallback !== undefined) return fallback;
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) throw new OciError('UNSUPPORTED', `${name} must be a whole number`, { [name]: raw ?? null }, { status: 400 });
+  return Number(raw);
+}
+
+/**
+ * The audit log's read API, for auditors and for anyone verifying offline: the latest signed checkpoint,
+ * entries by range, inclusion and consistency proofs, and events by repository, digest or identity.
+ * Access follows policy (the `read-audit` action on the registry), unless authentication is off.
+ */
+export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: Config, metrics: Metrics, logger: Logger): express.Router {
+  const router = express.Router();
+  const guard = async (req: IncomingMessage) => {
+    if (auth) await requireRegistryAction(auth, req, 'read-audit', { metrics, logger, trustProxy: config.auth.trustProxy, service: config.auth.service });
+  };
+
+  router.get('/audit/checkpoint', async (req, res) => {
+    await guard(req);
+    const c = await log.latestCheckpoint();
+    if (!c) throw new OciError('NAME_UNKNOWN', 'no checkpoint has been signed yet', undefined, { status: 404 });
+    res.type('text/plain; charset=utf-8').send(c.note);
+  });
+
+  router.get('/audit/key', async (req, res) => {
+    await guard(req);
+    res.json({ origin: log.origin, verifierKey: log.verifier, publicKey: log.publicKey.toString('base64'), algorithm: 'Ed25519' });
+  });
+
+  router.get('/audit/entries', async (req, res) => {
+    await guard(req);
+    const start = int(req, 'start', 0);
+    const size = await log.size();
+    const end = Math.min(int(req, 'end', Math.min(size, start + MAX_ENTRIES)), start + MAX_ENTRIES, size);
+    if (end < start) throw new OciError('RANGE_INVALID', 'end is before start', { start, end }, { status: 400 });
+    const entries = await log.entries(start, end);
+    res.json({ treeSize: size, entries: entries.map((e) => ({ index: e.seq, leafHash: e.leafHash.toString('base64'), event: JSON.parse(e.event), canonical: e.event })) });
+  });
+
+  router.get('/audit/proof/inclusion', async (req, res) => {
+    await guard(req);
+    const index = int(req, 'index');
+    const size = int(req, 'size');
+    if (index >= size) throw new OciError('RANGE_INVALID', 'index must be below the tree size', { index, size }, { status: 400 });
+    if (size > (await log.size())) throw new OciError('RANGE_INVALID', 'the log is smaller than that', { size }, { status: 400 });
+    const [entry] = await log.entries(index, index + 1);
+    res.json({ index, treeSize: size, leafHash: entry!.leafHash.toString('base64'), proof: (await log.inclusionProof(index, size)).map((h) => h.toString('base64')) });
+  });
+
+  router.get('/audit/proof/consistency', async (req, res) => {
+    await guard(req);
+    const from = int(req, 'from');
+    const to = int(req, 'to');
+    if (from > to) throw new OciError('RANGE_INVALID', 'from must not be after to', { from, to }, { status: 400 });
+    if (to > (await log.size())) throw new OciError('RANGE_INVALID', 'the log is smaller than that', { to }, { status: 400 });
+    res.json({ from, to, proof: (await log.consistencyProof(from, to)).map((h) => h.toString('base64')) });
+  });
+
+  router.get('/audit/events', async (req, res) => {
+    await guard(req);
+    const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
+    const filter = { repository: q('repository'), digest: q('digest'), identity: q('identity') };
+    if (!filter.repository && !filter.digest && !filter.identity) throw new OciError('UNSUPPORTED', 'give repository, digest or identity', undefined, { status: 400 });
+    await log.flush();
+    res.json({ events: await log.search({ ...filter, limit: MAX_ENTRIES }) });
+  });
+  return router;
+}

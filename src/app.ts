@@ -89,7 +89,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     logger.warn({ auth: 'none' }, warning);
   } else {
     try {
-      auth = await startAuth(config, backends.identities, logger);
+      auth = await startAuth(config, backends.identities, logger, { audit });
       // The bootstrap admin's role binding is in force from the first request.
       if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent')) await auth.authorizer.load();
     } catch (err) {

@@ -50,9 +50,10 @@ export class AuditLog {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: 'sqlite' | 'postgres',
-    private readonly options: { origin: string; key: KeyObject; checkpointMs: number; witness?: string; logger?: Logger },
+    private readonly options: { origin: string; key?: KeyObject; checkpointMs: number; witness?: string; logger?: Logger },
   ) {
-    this.publicKey = rawPublicKey(createPublicKey(options.key));
+    // Without a key the log only appends (the CLI's administrative events); checkpoints need the key.
+    this.publicKey = options.key ? rawPublicKey(createPublicKey(options.key)) : Buffer.alloc(0);
   }
 
   get origin(): string {
@@ -156,6 +157,7 @@ export class AuditLog {
     await this.flush();
     const size = await this.catchUp();
     if (size === this.lastSigned || size === 0) return undefined;
+    if (!this.options.key) throw new AuditLogError('no audit signing key: checkpoints cannot be signed here');
     const root = this.range.root();
     const note = signCheckpoint({ origin: this.options.origin, size, root }, this.options.origin, this.options.key);
     const inserted = await this.db

@@ -3,6 +3,7 @@ import type { Logger } from '../http/logger';
 import { CedarAuthorizer } from '../policy/cedar-authorizer';
 import { ensurePolicyDir } from '../policy/defaults';
 import type { IdentityStore } from './identity-store';
+import type { AuditLog } from '../audit/audit-log';
 import { CredentialChecker } from './login';
 import { OidcFederation } from './oidc';
 import type { RateLimiter } from './rate-limiter';
@@ -23,7 +24,7 @@ export interface AuthRuntime {
   close(): Promise<void>;
 }
 
-export async function startAuth(config: Config, store: IdentityStore, logger: Logger, options: { failureDelayMs?: number } = {}): Promise<AuthRuntime> {
+export async function startAuth(config: Config, store: IdentityStore, logger: Logger, options: { failureDelayMs?: number; audit?: AuditLog } = {}): Promise<AuthRuntime> {
   const a = config.auth;
   // A retired key verifies as long as a token it signed may still be used (an upload bound to it included).
   const keys = new KeyRing(store, (a.tokenTtlSeconds + a.uploadBindingSeconds) * 1000);
@@ -31,6 +32,7 @@ export async function startAuth(config: Config, store: IdentityStore, logger: Lo
   const tokens = new TokenService(keys, 'cairn', a.service, a.tokenTtlSeconds);
   if (ensurePolicyDir(a.policyDir)) logger.info({ policyDir: a.policyDir }, 'policy directory created with the built-in roles');
   const authorizer = new CedarAuthorizer(a.policyDir, store, logger);
+  authorizer.onLoad = (summary) => options.audit?.record({ type: 'policy.load', identity: 'system', decision: 'allow', detail: { ...summary, policyDir: a.policyDir } });
   await authorizer.load();
   authorizer.watch(a.policyReloadSeconds);
   const limiter = createRateLimiter(config.rateLimits.backend);

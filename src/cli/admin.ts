@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { createAuditLog } from '../audit';
 import type { Command } from 'commander';
 import type { Config } from '../config/config';
 import { openBackends, type Backends } from '../app';
@@ -55,7 +57,17 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       const cmd = args[args.length - 1] as Command;
       const config = load(cmd.optsWithGlobals() as { config?: string });
       try {
-        await withStore(config, (b) => fn(b, config, ...args));
+        await withStore(config, async (b) => {
+          await fn(b, config, ...args);
+          // Every administrative change is in the audit log, attributed to the operating-system user.
+          const log = createAuditLog(config, b.catalog, undefined, { sign: false });
+          const verb = `${cmd.parent?.name() ?? ''}.${cmd.name()}`;
+          if (!/\.list$/.test(verb)) {
+            const operands = args.slice(0, -2).filter((a): a is string => typeof a === 'string');
+            await log.append({ type: `admin.${verb}`, identity: `cli:${userInfo().username}`, action: 'admin', decision: 'allow', detail: { args: operands.join(' ') } });
+            await log.close();
+          }
+        });
       } catch (err) {
         if (err instanceof UsageError || err instanceof IdentityConflict) fail(err.message, 2);
         throw err;

@@ -10,6 +10,7 @@ import { basicCredentials } from './basic-auth';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { sourceAddress } from './source-address';
+import type { AuditLog } from '../audit/audit-log';
 
 const MAX_PAT_DAYS = 365;
 
@@ -19,9 +20,12 @@ const MAX_PAT_DAYS = 365;
  * oras login). Every call authenticates with Basic user:password; the ones that mint credentials also
  * need `X-Cairn-OTP`.
  */
-export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Logger, trustProxy: boolean): express.Router {
+export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Logger, trustProxy: boolean, audit?: AuditLog): express.Router {
   const router = express.Router();
   router.use('/auth', express.json({ limit: '16kb' }));
+
+  const change = (req: IncomingMessage, type: string, name: string, detail: Record<string, string> = {}) =>
+    audit?.append({ type, identity: `user:${name}`, source: sourceAddress(req, trustProxy), decision: 'allow', detail });
 
   const user = async (req: IncomingMessage, needOtp: boolean): Promise<UserRecord> => {
     const ip = sourceAddress(req, trustProxy);
@@ -57,6 +61,7 @@ export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Lo
     const secret = newTotpSecret();
     await auth.store.updateUser(u.name, { totpSecret: secret, totpEnabled: false });
     logger.info({ event: 'account', principal: `user:${u.name}`, action: 'mfa-enroll' }, 'MFA enrolment started');
+    await change(req, 'credential.mfa.enroll', u.name);
     res.setHeader('Cache-Control', 'no-store');
     res.json({ secret, otpauthUri: totpUri(secret, u.name, 'Cairn'), next: 'POST /auth/mfa/confirm with {"code": "<current code>"}' });
   });
@@ -68,6 +73,7 @@ export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Lo
     if (!(await totpMatches(u.totpSecret, code))) throw new OciError('UNAUTHORIZED', 'the code does not match; check the device clock and try the current code');
     await auth.store.updateUser(u.name, { totpEnabled: true });
     logger.info({ event: 'account', principal: `user:${u.name}`, action: 'mfa-confirm' }, 'MFA enabled');
+    await change(req, 'credential.mfa.enable', u.name);
     res.json({ mfa: true });
   });
 
@@ -80,6 +86,7 @@ export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Lo
     const expiresAt = Date.now() + days * 86_400_000;
     await auth.store.createCredential({ id: pat.id, kind: 'pat', principal: `user:${u.name}`, secretHash: pat.hash, label, mfa: true, expiresAt });
     logger.info({ event: 'account', principal: `user:${u.name}`, action: 'pat-create', credential: pat.id }, 'personal access token created');
+    await change(req, 'credential.token.create', u.name, { credential: pat.id });
     res.setHeader('Cache-Control', 'no-store');
     res.status(201).json({ id: pat.id, token: pat.secret, label, expiresAt: new Date(expiresAt).toISOString(), note: 'shown once: use it as the password of `docker login`, `skopeo login` or `oras login`' });
   });
@@ -100,6 +107,7 @@ export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Lo
     if (!c || c.principal !== `user:${u.name}` || c.kind !== 'pat') throw new OciError('NAME_UNKNOWN', 'no such token', { id: req.params.id }, { status: 404 });
     await auth.store.revokeCredential(c.id);
     logger.info({ event: 'account', principal: `user:${u.name}`, action: 'pat-revoke', credential: c.id }, 'personal access token revoked');
+    await change(req, 'credential.token.revoke', u.name, { credential: c.id });
     res.status(204).end();
   });
   return router;

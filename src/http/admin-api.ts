@@ -6,13 +6,15 @@ import { OciError } from '../oci/errors';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { requireRegistryAction } from './registry-guard';
+import { sourceAddress } from './source-address';
+import type { AuditLog } from '../audit/audit-log';
 
 /**
  * The administration API over HTTP (what `cairn admin` does on the database, for remote operators):
  * a bearer token whose principal policy allows `admin` on the registry, which the built-in policies
  * grant only to sessions authenticated with MFA (a personal access token obtained with a TOTP code).
  */
-export function adminApi(auth: AuthRuntime, metrics: Metrics, logger: Logger, trustProxy: boolean): express.Router {
+export function adminApi(auth: AuthRuntime, metrics: Metrics, logger: Logger, trustProxy: boolean, audit?: AuditLog): express.Router {
   const router = express.Router();
   router.use('/admin', express.json({ limit: '16kb' }));
 
@@ -30,6 +32,7 @@ export function adminApi(auth: AuthRuntime, metrics: Metrics, logger: Logger, tr
     if (!(await auth.store.updateUser(name, { disabled: true }))) throw new OciError('NAME_UNKNOWN', 'no such user', { name }, { status: 404 });
     const revoked = await auth.store.revokeCredentialsOf(`user:${name}`);
     logger.warn({ event: 'admin', principal: who.id, action: 'user-disable', user: name, revoked }, 'user disabled');
+    await audit?.append({ type: 'admin.user.disable', identity: who.id, source: sourceAddress(req, trustProxy), action: 'admin', decision: 'allow', detail: { user: name, tokensRevoked: revoked } });
     res.json({ name, disabled: true, tokensRevoked: revoked });
   });
   return router;

@@ -57,9 +57,9 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
       ctxOf(res).route = 'auth';
       next();
     });
-    app.use(tokenEndpoint(auth, s.config, s.metrics, s.logger));
-    app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy));
-    app.use(adminApi(auth, s.metrics, s.logger, s.config.auth.trustProxy));
+    app.use(tokenEndpoint(auth, s.config, s.metrics, s.logger, s.audit));
+    app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy, s.audit));
+    app.use(adminApi(auth, s.metrics, s.logger, s.config.auth.trustProxy, s.audit));
   }
   app.use(() => {
     throw new OciError('UNSUPPORTED', 'no such endpoint', undefined, { status: 404 });

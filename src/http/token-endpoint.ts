@@ -11,6 +11,7 @@ import { basicCredentials } from './basic-auth';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { sourceAddress } from './source-address';
+import type { AuditLog } from '../audit/audit-log';
 
 const unauthorized = (message: string) => new OciError('UNAUTHORIZED', message, undefined, { headers: { 'WWW-Authenticate': 'Basic realm="cairn"' } });
 
@@ -34,7 +35,7 @@ function methodOf(username: string, password: string): string {
  * The token carries only the actions policy grants for the scopes asked; refresh tokens are issued on
  * `offline_token=true` / `access_type=offline`.
  */
-export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metrics, logger: Logger): express.Router {
+export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metrics, logger: Logger, audit?: AuditLog): express.Router {
   const router = express.Router();
 
   const grant = (principal: Principal, scopes: string[], ip: string): AccessEntry[] => {
@@ -93,6 +94,10 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
 
     let principal: Principal = ANONYMOUS;
     let method = 'anonymous';
+    let claimed: string | undefined;
+    const ua = req.headers['user-agent'];
+    const login = (decision: 'allow' | 'deny', identity: string, detail: Record<string, string>) =>
+      audit?.record({ type: 'login', identity, source: ip, ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 200) } : {}), decision, detail: { method, ...detail } });
     try {
       await auth.credentials.assertNotThrottled(ip);
       const grantType = post ? field('grant_type') : undefined;
@@ -106,6 +111,8 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
         const password = post ? field('password') ?? basic?.password : basic?.password;
         if (username !== undefined || password !== undefined) {
           method = methodOf(username ?? '', password ?? '');
+          // Never a secret: OIDC tokens and personal access tokens are passwords, the user name is not.
+          claimed = method === 'oidc' ? 'oidc' : (username ?? '').slice(0, 100);
           principal = await auth.credentials.login(username ?? '', password ?? '', ip);
         }
       }
@@ -114,11 +121,13 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
         metrics.authentications.labels(method, 'throttled').inc();
         metrics.rateLimited.labels('login').inc();
         logger.warn({ event: 'authn', ip, method, result: 'throttled' }, 'login refused: too many failures from this address');
+        login('deny', claimed ?? 'anonymous', { reason: 'throttled' });
         throw new OciError('TOOMANYREQUESTS', 'too many failed logins; try again later', { retryAfterSeconds: err.retryAfterSeconds }, { headers: { 'Retry-After': String(err.retryAfterSeconds) } });
       }
       if (err instanceof LoginFailed) {
         metrics.authentications.labels(method, 'failure').inc();
         logger.warn({ event: 'authn', ip, method, result: 'failure', reason: err.reason }, 'login refused');
+        login('deny', claimed ?? 'anonymous', { reason: err.reason.slice(0, 200) });
         throw unauthorized(err.publicMessage);
       }
       throw err;
@@ -126,6 +135,7 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
     if (principal.kind !== 'anonymous') {
       metrics.authentications.labels(method, 'success').inc();
       logger.info({ event: 'authn', ip, method, principal: principal.id, mfa: principal.mfa, result: 'success' }, 'login');
+      login('allow', principal.id, { mfa: String(principal.mfa) });
     }
     const access = grant(principal, scopes, ip);
     const { token, claims } = await auth.tokens.issue(principal, access);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
@@ -84,6 +85,8 @@ export class CedarAuthorizer implements Authorizer {
   private timer: NodeJS.Timeout | undefined;
   /** Problems of the active set that did not prevent it (bindings to missing roles). */
   warnings: string[] = [];
+  /** Called after a new policy set (files, bindings or labels changed) became active: the audit trail. */
+  onLoad?: (summary: { sha256: string; policies: number; templates: number; bindings: number }) => void;
   /**
    * Decisions of the last second, keyed by everything they depend on: the same client asking the same
    * thing in a burst (a pull of many layers, a load test) is decided once. Cleared on every reload and
@@ -126,7 +129,9 @@ export class CedarAuthorizer implements Authorizer {
     this.decisions = new Map();
     this.warnings = problems;
     for (const p of problems) this.logger?.warn({ policyDir: this.dir }, p);
-    this.logger?.info({ policyDir: this.dir, policies: Object.keys(sources.staticPolicies).length, templates: Object.keys(sources.templates).length, bindings: links.length }, 'policies loaded');
+    const summary = { sha256: createHash('sha256').update(signature).digest('hex'), policies: Object.keys(sources.staticPolicies).length, templates: Object.keys(sources.templates).length, bindings: links.length };
+    this.logger?.info({ policyDir: this.dir, ...summary }, 'policies loaded');
+    this.onLoad?.(summary);
   }
 
   /** Re-reads every `seconds`; a failing reload keeps the active set and says why. */

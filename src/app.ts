@@ -23,6 +23,8 @@ import { ensureAdmin } from './auth/bootstrap';
 import { AccessGate } from './http/access-gate';
 import { createAuditLog } from './audit';
 import type { AuditLog } from './audit/audit-log';
+import { createQuarantine } from './integrity';
+import { startScrubber } from './integrity/scrubber';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
@@ -99,8 +101,9 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     }
   }
   const gate = new AccessGate(auth, config, metrics, logger, audit);
-  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, ...backends };
+  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), ...backends };
   audit.start();
+  const stopScrubber = startScrubber(services);
 
   const listener = createRequestListener(services, {
     ready: async () => {
@@ -163,6 +166,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     close: () =>
       (closing ??= (async () => {
         await stopJanitor();
+        await stopScrubber();
         stopTlsWatch();
         // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace
         // period (a chunk cut short is not lost: the client resumes from the acknowledged offset).

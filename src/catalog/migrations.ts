@@ -95,6 +95,7 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     }
     return tables;
   },
+  (d) => [`create table quarantine (digest text primary key, actual text not null, detected_by text not null, detected_at ${types(d).big} not null)`],
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

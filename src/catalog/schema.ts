@@ -83,6 +83,8 @@ export interface Database {
   audit_head: { id: number; size: number };
   /** Signed checkpoints (C2SP signed notes) as they were issued. */
   audit_checkpoints: { size: number; root_hash: Buffer; note: string; created_at: number };
+  /** Blobs whose stored bytes were found not to match their digest: not served until pushed again. */
+  quarantine: { digest: string; actual: string; detected_by: string; detected_at: number };
   /** Attributes of namespaces and repositories that policies read (owner team, sensitivity label). */
   resource_labels: { name: string; owner_team: string | null; sensitivity: string | null; updated_at: number };
 }

@@ -7,6 +7,10 @@ import { sweepExpiredUploads } from '../maintenance/upload-janitor';
 import { adminCommands } from './admin';
 import { policyCommands } from './policy';
 import { auditCommands } from './audit';
+import { createAuditLog } from '../audit';
+import { createQuarantine } from '../integrity';
+import { reportIntegrityFailure } from '../integrity/alerts';
+import { scrubBlobs } from '../integrity/scrub';
 
 function configFrom(opts: { config?: string }, overrides: ConfigInput = {}) {
   try {
@@ -68,6 +72,34 @@ export async function main(argv: string[]): Promise<void> {
         process.stdout.write(
           `${JSON.stringify({ ...r, expiredUploadsRemoved: uploads, dryRun: Boolean(opts.dryRun) })}\n`,
         );
+      } finally {
+        await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+      }
+    });
+
+  program
+    .command('scrub')
+    .description('re-hash every stored blob like fsck; exit 1 naming each corrupt one (they are quarantined)')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('--rate <MiB/s>', 'at most this many MiB a second (default: as fast as storage allows)')
+    .option('--no-quarantine', 'only report, do not quarantine or record')
+    .action(async (opts: { config?: string; rate?: string; quarantine: boolean }) => {
+      const config = configFrom(opts);
+      const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
+      const backends = await openBackends(config);
+      try {
+        const quarantine = createQuarantine(backends.catalog);
+        const audit = createAuditLog(config, backends.catalog, logger, { sign: false });
+        const r = await scrubBlobs(backends.blobs, {
+          bytesPerSecond: opts.rate ? Number(opts.rate) * 1024 * 1024 : 0,
+          onCorrupt: async (digest, actual) => {
+            process.stdout.write(`CORRUPT ${digest} (stored bytes hash to ${actual})\n`);
+            if (opts.quarantine) await reportIntegrityFailure({ digest, actual, where: 'scrub' }, { quarantine, logger, audit, webhook: config.integrity.alertWebhook });
+          },
+        });
+        await audit.close();
+        process.stdout.write(`${r.checked} blob(s), ${(r.bytes / 1048576).toFixed(1)} MiB checked in ${r.seconds.toFixed(1)} s: ${r.corrupt.length ? `${r.corrupt.length} CORRUPT` : 'all intact'}\n`);
+        process.exitCode = r.corrupt.length ? 1 : 0;
       } finally {
         await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
       }

@@ -119,6 +119,17 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    integrity: z
+      .object({
+        /** Re-hash every stored blob in the background, one full pass after another, at this rate. */
+        scrubBytesPerSecond: z.number().int().nonnegative().default(32 * 1024 * 1024),
+        /** Pause between two full passes. 0 turns the background scrubber off (`cairn scrub` still works). */
+        scrubIntervalSeconds: z.number().int().nonnegative().default(24 * 3600),
+        /** Integrity failures are POSTed here as JSON (besides the log, the metrics and the audit log). */
+        alertWebhook: z.string().url().optional(),
+      })
+      .strict()
+      .default({}),
     rateLimits: z
       .object({
         /** memory (per process) or a redis:// URL shared by the replicas. */
@@ -179,6 +190,9 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_AUDIT_WITNESS: { key: ['audit', 'witness'], type: 'string' },
   CAIRN_AUDIT_PULLS: { key: ['audit', 'pulls'], type: 'bool' },
   CAIRN_AUDIT_ORIGIN: { key: ['audit', 'origin'], type: 'string' },
+  CAIRN_SCRUB_RATE: { key: ['integrity', 'scrubBytesPerSecond'], type: 'int' },
+  CAIRN_SCRUB_INTERVAL: { key: ['integrity', 'scrubIntervalSeconds'], type: 'int' },
+  CAIRN_ALERT_WEBHOOK: { key: ['integrity', 'alertWebhook'], type: 'string' },
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
 };

@@ -9,6 +9,7 @@ import { BlobNotFound } from '../storage/blob-store';
 import { parseRangeHeader } from './ranges';
 import type { Services } from './services';
 import { auditChange, auditPull } from './audit-trail';
+import { reportIntegrityFailure } from '../integrity/alerts';
 import type { RequestContext } from '../http/context';
 
 function blobUnknown(repository: string, digest: string): OciError {
@@ -57,6 +58,9 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
   const digest = parseDigest(rawDigest);
   const link = await s.catalog.getBlobLink(repository, digest.value);
   if (!link) throw blobUnknown(repository, digest.value);
+  if (await s.quarantine.has(digest.value)) {
+    throw new OciError('BLOB_UNKNOWN', 'the stored copy of this blob is corrupt and quarantined; push it again to replace it', { repository, digest: digest.value, quarantined: true });
+  }
 
   const range = parseRangeHeader(req.headers.range, link.size);
   if (range === 'unsatisfiable') {
@@ -99,8 +103,10 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
   const verify = !range && s.config.blobs.verifyOnRead && !s.verified.isFresh(digest.value);
   const onMismatch = (actual: string) => {
     s.verified.forget(digest.value);
-    s.metrics.integrityFailures.labels('blob-read').inc();
-    s.logger.error({ repository, digest: digest.value, actual }, 'integrity failure: stored blob does not match its digest');
+    void reportIntegrityFailure(
+      { digest: digest.value, actual, where: 'blob-read', repository },
+      { quarantine: s.quarantine, logger: s.logger, metrics: s.metrics, audit: s.audit, webhook: s.config.integrity.alertWebhook },
+    ).catch((err) => s.logger.error({ err: (err as Error).message }, 'integrity failure not recorded'));
   };
   const onMatch = () => s.verified.mark(digest.value);
   try {

@@ -8,6 +8,7 @@ import type { UploadHashes } from './upload-hashes';
 import type { VerifiedBlobs } from './verified-blobs';
 import type { AccessGate } from '../http/access-gate';
 import type { AuditLog } from '../audit/audit-log';
+import type { Quarantine } from '../integrity/quarantine';
 
 /** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
 export interface Services {
@@ -21,4 +22,5 @@ export interface Services {
   verified: VerifiedBlobs;
   gate: AccessGate;
   audit: AuditLog;
+  quarantine: Quarantine;
 }

@@ -206,9 +206,13 @@ async function commit(s: Services, ctx: RequestContext, repository: string, id: 
     await cancel(s, id);
     throw new OciError('DIGEST_INVALID', 'uploaded content does not match the digest', { expected: digest.value, actual, size });
   }
+  // A push of a quarantined blob (verified above) replaces the corrupt stored copy instead of keeping it.
+  const replacing = await s.quarantine.has(digest.value);
   await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
+    if (replacing) await s.blobs.delete(digest.value);
     await s.blobs.stageCommit(id, digest.value);
   });
+  if (replacing) await s.quarantine.clear(digest.value);
   s.verified.mark(digest.value);
   await s.sessions.delete(id);
   s.hashes.delete(id);

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The registry's Prometheus metrics; one instance per server so that tests can run several. */
 export class Metrics {
@@ -12,6 +12,9 @@ export class Metrics {
   readonly authentications: Counter<'method' | 'result'>;
   readonly authorizations: Counter<'action' | 'decision'>;
   readonly rateLimited: Counter<'limit'>;
+  readonly scrubbedBlobs: Counter;
+  readonly scrubbedBytes: Counter;
+  readonly scrubLastFullPass: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_' });
@@ -63,6 +66,13 @@ export class Metrics {
       name: 'cairn_authorization_decisions_total',
       help: 'Policy decisions by action and decision (allow, deny)',
       labelNames: ['action', 'decision'],
+      registers: [this.registry],
+    });
+    this.scrubbedBlobs = new Counter({ name: 'cairn_scrub_blobs_checked_total', help: 'Stored blobs re-hashed by the scrubber', registers: [this.registry] });
+    this.scrubbedBytes = new Counter({ name: 'cairn_scrub_bytes_checked_total', help: 'Bytes re-hashed by the scrubber', registers: [this.registry] });
+    this.scrubLastFullPass = new Gauge({
+      name: 'cairn_scrub_last_full_pass_timestamp_seconds',
+      help: 'When the scrubber last finished a full pass over the stored blobs (alert on time() minus this)',
       registers: [this.registry],
     });
     this.rateLimited = new Counter({

@@ -4,7 +4,9 @@ import type { Config } from '../config/config';
 import { openBackends, type Backends } from '../app';
 import { createAuditLog } from '../audit';
 import { KyselyCatalog } from '../catalog/kysely-catalog';
-import { CheckpointError, openCheckpoint } from '../audit/checkpoint';
+import { createPublicKey } from 'node:crypto';
+import { CheckpointError, openCheckpoint, rawPublicKey, verifierKey } from '../audit/checkpoint';
+import { loadOrCreateAuditKey } from '../audit/audit-log';
 import { verifyAuditLog } from '../audit/verify';
 import { verifyInclusion } from '../audit/merkle';
 
@@ -60,6 +62,17 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         for (const p of report.problems.slice(1, 50)) process.stdout.write(`  also: ${p}\n`);
       }
       process.exitCode = report.ok ? 0 : 1;
+    });
+
+  audit
+    .command('keygen')
+    .description('create the Ed25519 checkpoint signing key (PKCS#8 PEM, mode 0600) unless it exists; prints the verifier key')
+    .option('--out <file>', 'where (default: audit.keyFile)')
+    .action(async (o: { out?: string }, cmd: Command) => {
+      const config = load(cmd.optsWithGlobals() as { config?: string });
+      const file = o.out ?? config.audit.keyFile;
+      const key = loadOrCreateAuditKey(file);
+      process.stdout.write(`${verifierKey(config.audit.origin, rawPublicKey(createPublicKey(key)))}\n`);
     });
 
   audit

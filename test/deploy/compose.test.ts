@@ -56,7 +56,7 @@ describe('deploy/docker-compose.yml', () => {
 
   it('brings up Cairn with MinIO, PostgreSQL and Redis, wired by environment', () => {
     const services = compose.services;
-    expect(Object.keys(services).sort()).toEqual(['cairn', 'lb', 'minio', 'postgres', 'redis']);
+    expect(Object.keys(services).sort()).toEqual(['audit-key', 'cairn', 'lb', 'minio', 'postgres', 'redis']);
     const cairn = services.cairn;
     expect(cairn.build).toEqual({ context: '..', dockerfile: 'deploy/Dockerfile' });
     expect(cairn.deploy.replicas).toBeGreaterThanOrEqual(2);
@@ -85,11 +85,16 @@ describe('deploy/docker-compose.yml', () => {
 
     // Cairn starts only once its backends answer; every dependency has a health check to wait on.
     for (const [dep, cond] of Object.entries(cairn.depends_on as Record<string, { condition: string }>)) {
+      if (dep === 'audit-key') continue;
       expect(cond.condition).toBe('service_healthy');
       expect(services[dep].healthcheck.test.length).toBeGreaterThan(1);
     }
+    // Every replica signs audit checkpoints with the one key the audit-key job made.
+    expect(cairn.depends_on['audit-key']).toEqual({ condition: 'service_completed_successfully' });
+    expect(services['audit-key'].command).toEqual(['audit', 'keygen', '--out', env.CAIRN_AUDIT_KEY_FILE]);
+    expect(cairn.volumes).toContain(`audit-key:${path.dirname(env.CAIRN_AUDIT_KEY_FILE!)}:ro`);
     // Stateful services keep their data in named volumes.
-    for (const s of ['minio', 'postgres', 'redis']) {
+    for (const s of ['minio', 'postgres', 'redis', 'audit-key']) {
       const volume = (services[s].volumes as string[])[0]!.split(':')[0]!;
       expect(compose.volumes).toHaveProperty(volume);
     }

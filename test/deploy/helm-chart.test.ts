@@ -14,6 +14,7 @@ const scaleOut = {
   storage: { s3: { endpoint: 'http://minio.storage:9000', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'example-secret' } },
   database: { url: 'postgres://cairn:pw@postgres.db:5432/cairn' },
   redis: { url: 'redis://redis.cache:6379/0' },
+  audit: { keySecret: 'cairn-audit-key' },
 };
 
 const ready = canRender();
@@ -58,6 +59,10 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     expect(config.auth.mode).toBe('token');
     expect(config.rateLimits.backend).toBe(scaleOut.redis.url);
     expect(config.rateLimits.perAddress).toEqual({ perSecond: 200, burst: 1000 });
+    // One checkpoint key for every replica, from a Secret readable by the pod's group only.
+    expect(config.audit.keyFile).toBe('/audit/audit-key.pem');
+    expect(c.volumeMounts).toContainEqual({ name: 'audit-key', mountPath: '/audit', readOnly: true });
+    expect(podSpecOf(dep).volumes).toContainEqual({ name: 'audit-key', secret: { secretName: 'cairn-audit-key', defaultMode: 0o440 } });
     expect(config.shutdownGraceSeconds).toBeLessThan(dep.spec.template.spec.terminationGracePeriodSeconds);
     const store = S3BlobStore.fromUrl(config.storage, env) as unknown as { bucket: string };
     expect(store.bucket).toBe('cairn');
@@ -100,6 +105,7 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
 
   it('uses existing Secrets without making one, and autoscales instead of fixing replicas', async () => {
     const r = await renderChart({
+      audit: { keySecret: 'cairn-audit-key' },
       storage: { s3: { endpoint: 'https://s3.eu-west-1.amazonaws.com', pathStyle: false, region: 'eu-west-1', existingSecret: 's3-keys' } },
       database: { existingSecret: 'pg-url' },
       redis: { existingSecret: 'redis-url' },
@@ -177,6 +183,7 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     [{ ...scaleOut, config: { shutdownGraceSeconds: 60 } }, /shutdownGraceSeconds must be below terminationGracePeriodSeconds/],
     [{ ...scaleOut, storage: { type: 'nfs' } }, /storage.type must be s3 or filesystem/],
     [{ ...scaleOut, auth: { mode: 'basic' } }, /auth.mode must be token or none/],
+    [{ ...scaleOut, audit: { keySecret: '' } }, /more than one replica needs audit.keySecret/],
   ])('refuses a configuration that would split or lose state: %#', async (values, message) => {
     await expect(renderChart(values)).rejects.toThrow(message);
   });

@@ -77,6 +77,7 @@ file:///data/blobs
 {{- if not (or .Values.database.url .Values.database.existingSecret) -}}{{- fail "database.url or database.existingSecret is required with database.type=postgres" -}}{{- end -}}
 {{- end -}}
 {{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}{{- fail "tls.secretName is required when tls.enabled" -}}{{- end -}}
+{{- if and (gt $replicas 1) (not .Values.audit.keySecret) -}}{{- fail "more than one replica needs audit.keySecret: one checkpoint signing key shared by every replica" -}}{{- end -}}
 {{- if not (has .Values.auth.mode (list "token" "none")) -}}{{- fail "auth.mode must be token or none" -}}{{- end -}}
 {{- if ge (int .Values.config.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds) -}}{{- fail "config.shutdownGraceSeconds must be below terminationGracePeriodSeconds" -}}{{- end -}}
 {{- end -}}
@@ -147,6 +148,18 @@ file:///data/blobs
 {{- if .Values.auth.policiesConfigMap }}
 - name: CAIRN_POLICY_DIR
   value: /policies
+{{- end }}
+- name: CAIRN_AUDIT_ORIGIN
+  value: {{ .Values.audit.origin | quote }}
+- name: CAIRN_AUDIT_PULLS
+  value: {{ .Values.audit.pulls | quote }}
+{{- with .Values.audit.witness }}
+- name: CAIRN_AUDIT_WITNESS
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.audit.keySecret }}
+- name: CAIRN_AUDIT_KEY_FILE
+  value: /audit/audit-key.pem
 {{- end }}
 - name: CAIRN_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}

@@ -90,7 +90,8 @@ export class AuditLog {
     return new Promise((done, fail) => {
       this.queue.push({ event, done, fail });
       if (this.queue.length >= 500) void this.flush();
-      else this.timer ??= setTimeout(() => void this.flush(), 5);
+      // Group commit: whatever arrives while a write is in flight goes into the next one.
+      else this.timer ??= setTimeout(() => void this.flush(), 0);
     });
   }
 

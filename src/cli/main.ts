@@ -62,7 +62,13 @@ export async function main(argv: string[]): Promise<void> {
         const uploads = await sweepExpiredUploads(backends.blobs, backends.sessions, config.uploads.idleTimeoutSeconds * 1000, logger);
         let r;
         try {
-          r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, { dryRun: opts.dryRun });
+          // Removed bytes are state changes too: each collected blob is in the audit log.
+          const audit = createAuditLog(config, backends.catalog, logger, { sign: false });
+          r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, {
+            dryRun: opts.dryRun,
+            onCollected: async (digest, size) => void (await audit.append({ type: 'gc.collect', identity: 'system', action: 'delete', digest, detail: { size } })),
+          });
+          await audit.close();
         } catch (err) {
           if (!(err instanceof GcBusy)) throw err;
           process.stderr.write(`cairn: ${err.message}; try again later\n`);

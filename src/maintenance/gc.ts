@@ -31,7 +31,7 @@ export async function collectGarbage(
   catalog: Catalog,
   graceMs: number,
   logger: Logger,
-  options: { dryRun?: boolean } = {},
+  options: { dryRun?: boolean; onCollected?: (digest: string, size: number) => Promise<void> } = {},
 ): Promise<GcResult> {
   // One collector at a time across replicas: concurrent runs would be safe (every removal is decided
   // under the blob's lock) but would only duplicate the work.
@@ -47,7 +47,7 @@ export async function collectGarbage(
   }
 }
 
-async function collect(blobs: BlobStore, catalog: Catalog, graceMs: number, logger: Logger, options: { dryRun?: boolean }): Promise<GcResult> {
+async function collect(blobs: BlobStore, catalog: Catalog, graceMs: number, logger: Logger, options: { dryRun?: boolean; onCollected?: (digest: string, size: number) => Promise<void> }): Promise<GcResult> {
   const cutoff = new Date(Date.now() - graceMs);
   const result: GcResult = { linksRemoved: 0, blobsScanned: 0, blobsRemoved: 0, bytesFreed: 0 };
   if (!options.dryRun) result.linksRemoved = await catalog.sweepLinks(cutoff);
@@ -63,6 +63,7 @@ async function collect(blobs: BlobStore, catalog: Catalog, graceMs: number, logg
       result.blobsRemoved++;
       result.bytesFreed += blob.size;
       logger.debug({ digest: blob.digest, size: blob.size }, 'collected blob');
+      await options.onCollected?.(blob.digest, blob.size);
     }
   }
   logger.info({ ...result }, 'garbage collection finished');

@@ -3,7 +3,8 @@ import { userInfo } from 'node:os';
 import { createAuditLog } from '../audit';
 import type { Command } from 'commander';
 import type { Config } from '../config/config';
-import { openBackends, type Backends } from '../app';
+import type { Backends } from '../app';
+import { withBackends } from './with-backends';
 import { hashPassword, checkPasswordStrength } from '../auth/passwords';
 import { issueSecret, randomPassword } from '../auth/secrets';
 import { KeyRing } from '../auth/signing-keys';
@@ -12,15 +13,6 @@ import { bindingPrincipalUid, scopeUid } from '../policy/cedar-entities';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
 
-/** Runs `work` against the configured database and always closes the backends. */
-async function withStore<T>(config: Config, work: (b: Backends) => Promise<T>): Promise<T> {
-  const b = await openBackends(config);
-  try {
-    return await work(b);
-  } finally {
-    await Promise.allSettled([b.blobs.close(), b.sessions.close(), b.catalog.close()]);
-  }
-}
 
 class UsageError extends Error {}
 
@@ -57,7 +49,7 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       const cmd = args[args.length - 1] as Command;
       const config = load(cmd.optsWithGlobals() as { config?: string });
       try {
-        await withStore(config, async (b) => {
+        await withBackends(config, async (b) => {
           await fn(b, config, ...args);
           // Every administrative change is in the audit log, attributed to the operating-system user.
           const log = createAuditLog(config, b.catalog, undefined, { sign: false });

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Config } from '../config/config';
-import { openBackends, type Backends } from '../app';
+import { withBackends } from './with-backends';
 import { createAuditLog } from '../audit';
 import { KyselyCatalog } from '../catalog/kysely-catalog';
 import { createPublicKey } from 'node:crypto';
@@ -12,14 +12,6 @@ import { verifyInclusion } from '../audit/merkle';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
 
-async function withBackends<T>(config: Config, work: (b: Backends) => Promise<T>): Promise<T> {
-  const b = await openBackends(config);
-  try {
-    return await work(b);
-  } finally {
-    await Promise.allSettled([b.blobs.close(), b.sessions.close(), b.catalog.close()]);
-  }
-}
 
 /** `<name>+<hex key id>+<base64(0x01 ‖ key)>` (what `GET /audit/key` gives as verifierKey) → name and key. */
 function parseVerifier(v: string): { name: string; publicKey: Buffer } {

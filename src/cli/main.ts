@@ -7,6 +7,7 @@ import { sweepExpiredUploads } from '../maintenance/upload-janitor';
 import { adminCommands } from './admin';
 import { policyCommands } from './policy';
 import { auditCommands } from './audit';
+import { withBackends } from './with-backends';
 import { createAuditLog } from '../audit';
 import { createQuarantine } from '../integrity';
 import { reportIntegrityFailure } from '../integrity/alerts';
@@ -92,8 +93,7 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { config?: string; rate?: string; quarantine: boolean }) => {
       const config = configFrom(opts);
       const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
-      const backends = await openBackends(config);
-      try {
+      await withBackends(config, async (backends) => {
         const quarantine = createQuarantine(backends.catalog);
         const audit = createAuditLog(config, backends.catalog, logger, { sign: false });
         const r = await scrubBlobs(backends.blobs, {
@@ -106,9 +106,7 @@ export async function main(argv: string[]): Promise<void> {
         await audit.close();
         process.stdout.write(`${r.checked} blob(s), ${(r.bytes / 1048576).toFixed(1)} MiB checked in ${r.seconds.toFixed(1)} s: ${r.corrupt.length ? `${r.corrupt.length} CORRUPT` : 'all intact'}\n`);
         process.exitCode = r.corrupt.length ? 1 : 0;
-      } finally {
-        await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
-      }
+      });
     });
 
   adminCommands(program, (o) => configFrom(o));

@@ -5,10 +5,10 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
-    // otplib's dependencies and canonicalize ship only ES modules; Node loads them with require(esm), Jest's loader needs them as CommonJS.
-    '^.+/node_modules/(@scure|@noble|canonicalize)/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+    // otplib's dependencies ship only ES modules; Node loads them with require(esm), Jest's loader needs them as CommonJS.
+    '^.+/node_modules/(@scure|@noble)/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!@scure/|@noble/|canonicalize/)'],
+  transformIgnorePatterns: ['/node_modules/(?!@scure/|@noble/)'],
   testTimeout: 120000,
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',

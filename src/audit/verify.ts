@@ -23,7 +23,10 @@ const bytes = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v as
  * manifest, tag and blob link has its event; every manifest an event mentions exists or its deletion is
  * logged). Reads the tables directly: it trusts nothing the registry computed.
  */
-export async function verifyAuditLog(db: Kysely<Database>, options: { origin: string; publicKey: Buffer; saved?: string; crossCheck?: boolean }): Promise<VerifyReport> {
+export async function verifyAuditLog(
+  db: Kysely<Database>,
+  options: { origin: string; publicKey: Buffer; saved?: string; crossCheck?: boolean; blobExists?: (digest: string) => Promise<boolean> },
+): Promise<VerifyReport> {
   const problems: string[] = [];
   const range = new CompactRange();
   const roots = new Map<number, Buffer>();
@@ -90,6 +93,7 @@ export async function verifyAuditLog(db: Kysely<Database>, options: { origin: st
     else checkpointsVerified++;
   }
   if (options.crossCheck !== false) problems.push(...(await crossCheck(db, events)));
+  if (options.blobExists) problems.push(...(await checkStorage(events, options.blobExists)));
   return { ok: problems.length === 0, size, checkpointsVerified, problems };
 }
 
@@ -103,6 +107,7 @@ async function crossCheck(db: Kysely<Database>, events: AuditEvent[]): Promise<s
     const key = `${e.repository}@${e.digest}`;
     switch (e.type) {
       case 'manifest.push':
+      case 'manifest.adopt':
         manifests.set(key, true);
         if (e.tag) tags.set(`${e.repository}:${e.tag}`, e.digest);
         break;
@@ -113,8 +118,12 @@ async function crossCheck(db: Kysely<Database>, events: AuditEvent[]): Promise<s
       case 'tag.delete':
         tags.set(`${e.repository}:${e.tag}`, undefined);
         break;
+      case 'tag.adopt':
+        tags.set(`${e.repository}:${e.tag}`, e.digest);
+        break;
       case 'blob.push':
       case 'blob.mount':
+      case 'blob.adopt':
         links.add(key);
         break;
     }
@@ -135,5 +144,19 @@ async function crossCheck(db: Kysely<Database>, events: AuditEvent[]): Promise<s
   for (const [k, d] of tags) if (d !== undefined && !tagged.has(k)) problems.push(`tag ${k} was set to ${d} but is gone without a logged deletion`);
   const catalogLinks = await db.selectFrom('repository_blobs as b').innerJoin('repositories as r', 'r.id', 'b.repository_id').select(['r.name', 'b.digest']).execute();
   for (const l of catalogLinks) if (!links.has(`${l.name}@${l.digest}`)) problems.push(`blob ${l.name}@${l.digest} is linked in the catalog without a logged push or mount`);
+  return problems;
+}
+
+/** Every blob the log says was stored is still in storage, unless its collection by `cairn gc` is logged after. */
+async function checkStorage(events: AuditEvent[], exists: (digest: string) => Promise<boolean>): Promise<string[]> {
+  const last = new Map<string, string>();
+  for (const e of events) {
+    if (!e.digest) continue;
+    if (e.type === 'blob.push' || e.type === 'blob.mount' || e.type === 'blob.adopt' || e.type === 'gc.collect') last.set(e.digest, e.type);
+  }
+  const problems: string[] = [];
+  for (const [digest, type] of last) {
+    if (type !== 'gc.collect' && !(await exists(digest))) problems.push(`blob ${digest} was stored (${type}) but is missing from storage without a logged collection`);
+  }
   return problems;
 }

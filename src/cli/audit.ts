@@ -8,6 +8,8 @@ import { createPublicKey } from 'node:crypto';
 import { CheckpointError, openCheckpoint, rawPublicKey, verifierKey } from '../audit/checkpoint';
 import { loadOrCreateAuditKey } from '../audit/audit-log';
 import { verifyAuditLog } from '../audit/verify';
+import { adoptCatalog } from '../audit/adopt';
+import { userInfo } from 'node:os';
 import { verifyInclusion } from '../audit/merkle';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
@@ -45,7 +47,13 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         let publicKey: Buffer;
         if (o.verifier) ({ name, publicKey } = parseVerifier(o.verifier));
         else publicKey = createAuditLog(config, b.catalog).publicKey;
-        return verifyAuditLog(b.catalog.db, { origin: name, publicKey, saved: o.checkpoint ? readFileSync(o.checkpoint, 'utf8') : undefined, crossCheck: o.catalog });
+        return verifyAuditLog(b.catalog.db, {
+          origin: name,
+          publicKey,
+          saved: o.checkpoint ? readFileSync(o.checkpoint, 'utf8') : undefined,
+          crossCheck: o.catalog,
+          blobExists: o.catalog ? async (d) => (await b.blobs.stat(d)) !== undefined : undefined,
+        });
       });
       if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else if (report.ok) process.stdout.write(`audit log OK: ${report.size} entries, ${report.checkpointsVerified} checkpoint(s) verified${o.catalog ? ', catalog consistent' : ''}\n`);
@@ -54,6 +62,23 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         for (const p of report.problems.slice(1, 50)) process.stdout.write(`  also: ${p}\n`);
       }
       process.exitCode = report.ok ? 0 : 1;
+    });
+
+  audit
+    .command('adopt')
+    .description('once, after upgrading from a version without the audit log: log what the catalog already holds')
+    .action(async (_o: unknown, cmd: Command) => {
+      const config = load(cmd.optsWithGlobals() as { config?: string });
+      const counts = await withBackends(config, async (b) => {
+        if (!(b.catalog instanceof KyselyCatalog)) throw new Error('unsupported catalog');
+        const log = createAuditLog(config, b.catalog);
+        await log.init();
+        const c = await adoptCatalog(b.catalog.db, log, `cli:${userInfo().username}`);
+        await log.checkpoint();
+        await log.close();
+        return c;
+      });
+      process.stdout.write(`adopted ${counts.manifests} manifest(s), ${counts.tags} tag(s), ${counts.blobs} blob link(s)\n`);
     });
 
   audit

@@ -19,7 +19,26 @@ export async function auditChange(s: Services, ctx: RequestContext, event: Omit<
   await s.audit.append({ ...requestFields(s, ctx), ...event });
 }
 
-/** Records a read without holding the response for it (`audit.pulls`). */
+/** Per registry: the pulls already recorded in the current window (identity, source, repository, digest). */
+const windows = new WeakMap<object, { start: number; seen: Set<string> }>();
+const PULL_WINDOW_MS = 60_000;
+
+/**
+ * Records a read without holding the response for it (`audit.pulls`). The same identity pulling the same
+ * thing from the same address is recorded once a minute: who pulled what stays answerable, and a node
+ * re-pulling in a loop (or a load test) does not turn the log into a counter.
+ */
 export function auditPull(s: Services, ctx: RequestContext, event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId' | 'type'>): void {
-  if (s.config.audit.pulls) s.audit.record({ ...requestFields(s, ctx), type: 'pull', action: 'pull', ...event });
+  if (!s.config.audit.pulls) return;
+  const fields = requestFields(s, ctx);
+  const now = Date.now();
+  let w = windows.get(s.audit);
+  if (!w || now - w.start > PULL_WINDOW_MS || w.seen.size > 100_000) {
+    w = { start: now, seen: new Set() };
+    windows.set(s.audit, w);
+  }
+  const key = `${fields.identity}|${fields.source}|${event.repository}|${event.digest}`;
+  if (w.seen.has(key)) return;
+  w.seen.add(key);
+  s.audit.record({ ...fields, type: 'pull', action: 'pull', ...event });
 }

@@ -5,6 +5,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../src/catalog/schema';
 import { KyselyCatalog } from '../../src/catalog/kysely-catalog';
 import { verifyAuditLog } from '../../src/audit/verify';
+import { adoptCatalog } from '../../src/audit/adopt';
 import { openCheckpoint } from '../../src/audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle';
 import { CompactRange } from '../../src/audit/compact-range';
@@ -48,7 +49,7 @@ async function scenario(profile: BackendProfile): Promise<Scenario> {
     saved,
     repo,
     digests: { v1, v2 },
-    verify: (s = saved) => verifyAuditLog(catalog.db, { origin: log.origin, publicKey: log.publicKey, saved: s }),
+    verify: (s = saved) => verifyAuditLog(catalog.db, { origin: log.origin, publicKey: log.publicKey, saved: s, blobExists: async (d) => (await reg.registry.services.blobs.stat(d)) !== undefined }),
   };
 }
 
@@ -151,6 +152,14 @@ describe.each(PROFILES)('the audit log on %s', (_name, profile) => {
       /tag .*:v1 points to .* but the log last set it to .* \(moved outside the registry\)/,
     ],
     [
+      'a blob removed from storage without a logged collection',
+      async (s) => {
+        const e = (await s.reg.registry.audit.search({ repository: s.repo })).find((x) => x.type === 'blob.push')!;
+        await s.reg.registry.services.blobs.delete(e.digest!);
+      },
+      /was stored \(blob.push\) but is missing from storage without a logged collection/,
+    ],
+    [
       'the log truncated and regrown (a fork) against a saved checkpoint',
       async (s) => {
         const size = Number((await s.db.selectFrom('audit_head').select('size').executeTakeFirstOrThrow()).size);
@@ -177,6 +186,32 @@ describe.each(PROFILES)('the audit log on %s', (_name, profile) => {
       const report = await s.verify();
       expect(report.ok).toBe(false);
       expect(report.problems.join('\n')).toMatch(message);
+    } finally {
+      await s.reg.close();
+    }
+  });
+
+  it('adopts what a catalog held before the log existed (an upgrade), after which verify is clean', async () => {
+    const s = await scenario(profile);
+    try {
+      // A registry from before the audit log: its catalog is full, its log empty.
+      await dropTriggers(s);
+      await s.db.deleteFrom('audit_checkpoints').execute();
+      await s.db.deleteFrom('audit_events').execute();
+      await s.db.updateTable('audit_head').set({ size: 0 }).execute();
+      const log = s.reg.registry.audit as unknown as { leaves: unknown[]; range: unknown; lastSigned: number };
+      log.leaves = [];
+      log.range = new CompactRange();
+      log.lastSigned = -1;
+      const before = await verifyAuditLog(s.db, { origin: s.reg.registry.audit.origin, publicKey: s.reg.registry.audit.publicKey });
+      expect(before.ok).toBe(false);
+      const counts = await adoptCatalog(s.db, s.reg.registry.audit, 'cli:operator');
+      expect(counts.manifests).toBeGreaterThanOrEqual(3);
+      expect(counts.tags).toBeGreaterThanOrEqual(3);
+      expect(counts.blobs).toBeGreaterThan(0);
+      await s.reg.registry.audit.checkpoint();
+      const after = await verifyAuditLog(s.db, { origin: s.reg.registry.audit.origin, publicKey: s.reg.registry.audit.publicKey });
+      expect(after).toMatchObject({ ok: true, problems: [] });
     } finally {
       await s.reg.close();
     }

@@ -1,5 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startTestRegistry } from '../helpers/server';
 import path from 'node:path';
 import type { TestRegistry } from '../helpers/server';
 import { addUser, adminPassword, bearer, startAuthRegistry, token, tokenResponse } from '../helpers/auth';
@@ -51,5 +54,31 @@ describe('the audit log with authentication on', () => {
     const size = Number(note.split('\n')[1]);
     expect(await readFile(path.join(witness, `checkpoint.${size}`), 'utf8')).toBe(note);
     expect((await fetch(`${reg.url}/audit/events?identity=user:rex`, { headers: bearer(ada) })).status).toBe(200);
+  });
+});
+
+describe('checkpoint export to an HTTP witness', () => {
+  it('POSTs every new checkpoint to the witness URL', async () => {
+    const received: string[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push(`${req.method} ${req.headers['content-type']} ${body}`);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { audit: { checkpointSeconds: 3600, witness: `http://127.0.0.1:${(server.address() as AddressInfo).port}/checkpoints` } });
+    try {
+      await reg.registry.audit.append({ type: 'login', identity: 'user:x', decision: 'allow' });
+      const first = await reg.registry.audit.checkpoint();
+      await reg.registry.audit.append({ type: 'login', identity: 'user:y', decision: 'allow' });
+      const second = await reg.registry.audit.checkpoint();
+      expect(received).toEqual([`POST text/plain; charset=utf-8 ${first}`, `POST text/plain; charset=utf-8 ${second}`]);
+    } finally {
+      await reg.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../src/catalog/schema';
 import { KyselyCatalog } from '../../src/catalog/kysely-catalog';
@@ -106,9 +107,22 @@ describe.each(PROFILES)('the audit log on %s', (_name, profile) => {
     const s = await scenario(profile);
     try {
       const first = await s.db.selectFrom('audit_events').select('seq').orderBy('seq').limit(1).executeTakeFirstOrThrow();
-      await expect(sql.raw(`update audit_events set event = '{}' where seq = ${Number(first.seq)}`).execute(s.db)).rejects.toThrow(/append-only/);
-      await expect(sql.raw(`delete from audit_events where seq = ${Number(first.seq)}`).execute(s.db)).rejects.toThrow(/append-only/);
       expect(Number(first.seq)).toBe(0);
+      if (s.dialect === 'sqlite') {
+        // As an attacker would: another connection to the database file, straight SQL.
+        const file = s.reg.config.database.slice('sqlite://'.length);
+        const raw = new BetterSqlite3(file, { timeout: 5000 });
+        try {
+          expect(() => raw.prepare("update audit_events set event = '{}' where seq = 0").run()).toThrow(/append-only/);
+          expect(() => raw.prepare('delete from audit_events where seq = 0').run()).toThrow(/append-only/);
+          expect(() => raw.prepare('delete from audit_checkpoints').run()).toThrow(/append-only/);
+        } finally {
+          raw.close();
+        }
+        return;
+      }
+      await expect(sql.raw("update audit_events set event = '{}' where seq = 0").execute(s.db)).rejects.toThrow(/append-only/);
+      await expect(sql.raw('delete from audit_events where seq = 0').execute(s.db)).rejects.toThrow(/append-only/);
       await expect(sql.raw('delete from audit_checkpoints').execute(s.db)).rejects.toThrow(/append-only/);
     } finally {
       await s.reg.close();

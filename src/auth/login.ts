@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/config';
-import type { IdentityStore } from './identity-store';
+import type { IdentityStore, UserRecord } from './identity-store';
 import type { OidcFederation } from './oidc';
 import { OidcRejected } from './oidc';
 import { burnPasswordCheck, verifyPassword } from './passwords';
@@ -126,7 +126,7 @@ export class CredentialChecker {
   }
 
   /** Password and TOTP together: what issuing a personal access token or enrolling MFA needs. */
-  async passwordOnly(username: string, password: string): Promise<import('./identity-store').UserRecord> {
+  async passwordOnly(username: string, password: string): Promise<UserRecord> {
     const u = await this.store.getUser(username);
     if (!u) {
       await burnPasswordCheck(password);

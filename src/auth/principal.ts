@@ -17,10 +17,6 @@ export interface Principal {
 
 export const ANONYMOUS: Principal = { id: 'anonymous', kind: 'anonymous', name: 'anonymous', groups: [], mfa: false };
 
-export function principalId(kind: Exclude<PrincipalKind, 'anonymous'>, name: string): string {
-  return `${kind === 'federated' ? 'oidc' : kind}:${name}`;
-}
-
 /** The actions policies decide on. */
 export const ACTIONS = ['pull', 'push', 'delete', 'tag', 'approve', 'admin', 'read-audit'] as const;
 export type Action = (typeof ACTIONS)[number];

@@ -97,10 +97,6 @@ export class KeyRing {
     await this.fresh();
     return { keys: this.keys.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: ALG, use: 'sig' })) };
   }
-
-  list(): { kid: string; createdAt: number; retiredAt?: number }[] {
-    return this.keys.map(({ kid, createdAt, retiredAt }) => ({ kid, createdAt, retiredAt }));
-  }
 }
 
 async function newKey(): Promise<Omit<SigningKeyRecord, 'retiredAt'>> {

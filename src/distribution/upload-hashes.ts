@@ -53,9 +53,4 @@ export class UploadHashes {
   delete(id: string): void {
     this.live.delete(id);
   }
-
-  /** How many uploads this process holds a hash for (tests, metrics). */
-  get size(): number {
-    return this.live.size;
-  }
 }

@@ -8,7 +8,8 @@ import { createRequestListener } from './http/app';
 import { readTlsFiles, watchTls } from './http/tls';
 import { createBlobStore } from './storage';
 import { createSessionStore } from './sessions';
-import { createCatalog } from './catalog';
+import { createArtifactIndex, createCatalog } from './catalog';
+import { Governance } from './policy/governance';
 import { UploadHashes } from './distribution/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { Services } from './distribution/services';
@@ -101,7 +102,16 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     }
   }
   const gate = new AccessGate(auth, config, metrics, logger, audit);
-  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), ...backends };
+  let governance: Governance;
+  try {
+    governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
+  } catch (err) {
+    await auth?.close();
+    await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+    throw err;
+  }
+  const artifacts = createArtifactIndex(backends.catalog);
+  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), artifacts, governance, ...backends };
   audit.start();
   const stopScrubber = startScrubber(services);
 

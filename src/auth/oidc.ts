@@ -92,7 +92,23 @@ export class OidcFederation {
       name: rule.name,
       groups: rule.groups,
       mfa: false,
-      federated: { issuer: String(payload.iss), subject: String(payload.sub) },
+      federated: { issuer: String(payload.iss), subject: String(payload.sub), claims: ciClaims(payload) },
     };
   }
+}
+
+/**
+ * The CI claims kept with a federated identity (GitHub Actions, GitLab CI): which repository, commit,
+ * workflow and run pushed an artifact. They ride in the registry token, so the artifact's provenance
+ * is filled in without the pipeline having to state it.
+ */
+export const CI_CLAIMS = ['repository', 'repository_owner', 'sha', 'ref', 'workflow', 'workflow_ref', 'job_workflow_ref', 'run_id', 'run_attempt', 'actor', 'event_name', 'project_path', 'pipeline_id', 'pipeline_source', 'ci_config_ref_uri', 'job_id', 'user_login'] as const;
+
+export function ciClaims(payload: JWTPayload): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of CI_CLAIMS) {
+    const v = payload[k];
+    if ((typeof v === 'string' || typeof v === 'number') && String(v).length <= 512) out[k] = String(v);
+  }
+  return out;
 }

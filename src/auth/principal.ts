@@ -12,7 +12,7 @@ export interface Principal {
   /** The personal access token or refresh token used, so that revoking it stops what it minted. */
   credential?: string;
   /** For federated identities: the token's issuer and subject, kept for the audit trail. */
-  federated?: { issuer: string; subject: string };
+  federated?: { issuer: string; subject: string; claims?: Record<string, string> };
 }
 
 export const ANONYMOUS: Principal = { id: 'anonymous', kind: 'anonymous', name: 'anonymous', groups: [], mfa: false };

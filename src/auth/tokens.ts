@@ -25,7 +25,7 @@ interface CairnPayload extends JWTPayload {
   grp?: string[];
   mfa?: boolean;
   crd?: string;
-  fed?: { iss: string; sub: string };
+  fed?: { iss: string; sub: string; ci?: Record<string, string> };
 }
 
 /**
@@ -57,7 +57,10 @@ export class TokenService {
     const id = randomUUID();
     const payload: CairnPayload = { access, kind: principal.kind, grp: principal.groups, mfa: principal.mfa };
     if (principal.credential) payload.crd = principal.credential;
-    if (principal.federated) payload.fed = { iss: principal.federated.issuer, sub: principal.federated.subject };
+    if (principal.federated) {
+      const ci = principal.federated.claims;
+      payload.fed = { iss: principal.federated.issuer, sub: principal.federated.subject, ...(ci && Object.keys(ci).length ? { ci } : {}) };
+    }
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
       .setIssuer(this.issuer)
@@ -124,7 +127,7 @@ export class TokenService {
       groups: Array.isArray(payload.grp) ? payload.grp.map(String) : [],
       mfa: payload.mfa === true,
       credential: typeof payload.crd === 'string' ? payload.crd : undefined,
-      federated: payload.fed ? { issuer: String(payload.fed.iss), subject: String(payload.fed.sub) } : undefined,
+      federated: payload.fed ? { issuer: String(payload.fed.iss), subject: String(payload.fed.sub), ...(payload.fed.ci && typeof payload.fed.ci === 'object' ? { claims: Object.fromEntries(Object.entries(payload.fed.ci).map(([k, v]) => [k, String(v)])) } : {}) } : undefined,
     };
     return { principal, access: Array.isArray(payload.access) ? payload.access : [], issuedAt: payload.iat! * 1000, expiresAt: payload.exp! * 1000, id: payload.jti! };
   }

@@ -27,6 +27,27 @@ export interface ManifestRecord {
   blobs: string[];
   /** Manifests an index references; each must exist in the repository. */
   manifests: string[];
+  /** What the artifacts layer extracted: stored with the manifest, in the same transaction. */
+  artifact?: ArtifactRecord;
+}
+
+/** The searchable metadata of a manifest, and the lineage edges it declares (see artifact-index.ts). */
+export interface ArtifactRecord {
+  kind: string;
+  family: string;
+  name?: string;
+  version?: string;
+  framework?: string;
+  license?: string;
+  sensitivity?: string;
+  pushedBy: string;
+  /** Config and layers, summed. */
+  totalSize: number;
+  /** The whole extracted metadata, as JSON. */
+  metadata: string;
+  annotations: Record<string, string>;
+  metrics: Record<string, number>;
+  edges: { relation: string; repository?: string; digest: string }[];
 }
 
 export interface StoredManifest {
@@ -34,6 +55,9 @@ export interface StoredManifest {
   mediaType: string;
   size: number;
   content: Buffer;
+  /** Lifecycle stage (draft, candidate, approved, deprecated, retired) and why it was set. */
+  stage?: string;
+  stageReason?: string;
 }
 
 export interface ReferrerDescriptor {

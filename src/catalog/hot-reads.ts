@@ -6,6 +6,8 @@ export interface ManifestRow {
   media_type: string;
   size: number | string;
   content: Buffer;
+  stage: string | null;
+  stage_reason: string | null;
 }
 
 /**
@@ -19,12 +21,14 @@ export interface HotReads {
   close(): Promise<void>;
 }
 
-const BY_TAG = `select m.digest, m.media_type, m.size, m.content
+const BY_TAG = `select m.digest, m.media_type, m.size, m.content, a.stage, a.stage_reason
   from repositories r join tags t on t.repository_id = r.id
   join manifests m on m.repository_id = r.id and m.digest = t.digest
+  left join artifacts a on a.repository_id = m.repository_id and a.digest = m.digest
   where r.name = $1 and t.name = $2`;
-const BY_DIGEST = `select m.digest, m.media_type, m.size, m.content
+const BY_DIGEST = `select m.digest, m.media_type, m.size, m.content, a.stage, a.stage_reason
   from repositories r join manifests m on m.repository_id = r.id
+  left join artifacts a on a.repository_id = m.repository_id and a.digest = m.digest
   where r.name = $1 and m.digest = $2`;
 const LINK = `select rb.size from repositories r join repository_blobs rb on rb.repository_id = r.id
   where r.name = $1 and rb.digest = $2`;

@@ -7,6 +7,14 @@ import type { Catalog } from './catalog';
 import type { Database } from './schema';
 import { KyselyCatalog } from './kysely-catalog';
 import { postgresHotReads, sqliteHotReads } from './hot-reads';
+import type { ArtifactIndex } from './artifact-index';
+import { KyselyArtifactIndex } from './kysely-artifact-index';
+
+/** The artifact index lives in the catalog's database, on the catalog's own connection. */
+export function createArtifactIndex(catalog: Catalog): ArtifactIndex {
+  if (catalog instanceof KyselyCatalog) return new KyselyArtifactIndex(catalog.db);
+  throw new Error(`no artifact index for catalog ${catalog.kind}`);
+}
 
 // bigint (int8) columns hold millisecond timestamps and sizes, all well inside 2^53.
 pg.types.setTypeParser(20, (v: string) => Number(v));

@@ -2,6 +2,7 @@ import { Kysely, sql, type ExpressionBuilder, type Transaction } from 'kysely';
 import type { Database } from './schema';
 import type { HotReads } from './hot-reads';
 import { migrate, type Dialect } from './migrations';
+import { insertArtifact } from './artifact-rows';
 import {
   MissingReferences,
   type BlobRef,
@@ -171,6 +172,7 @@ export class KyselyCatalog implements Catalog {
             .onConflict((oc) => oc.doNothing())
             .execute();
         }
+        if (m.artifact) await insertArtifact(trx, repositoryId, m.digest, m.artifact, now);
       }
       if (tag !== undefined) {
         await trx
@@ -186,7 +188,9 @@ export class KyselyCatalog implements Catalog {
     const row = reference.includes(':')
       ? await this.hot.manifestByDigest(repository, reference)
       : await this.hot.manifestByTag(repository, reference);
-    return row ? { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: row.content } : undefined;
+    return row
+      ? { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: row.content, ...(row.stage ? { stage: row.stage } : {}), ...(row.stage_reason ? { stageReason: row.stage_reason } : {}) }
+      : undefined;
   }
 
   async deleteManifest(repository: string, digest: string): Promise<boolean> {

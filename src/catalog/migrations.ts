@@ -96,6 +96,41 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     return tables;
   },
   (d) => [`create table quarantine (digest text primary key, actual text not null, detected_by text not null, detected_at ${types(d).big} not null)`],
+  (d) => {
+    const t = types(d);
+    const real = d === 'sqlite' ? 'real' : 'double precision';
+    return [
+      // One row per manifest: its kind and searchable metadata, its lifecycle stage, who pushed it.
+      `create table artifacts (id ${t.id}, repository_id ${t.ref} not null, digest text not null,
+         kind text not null, family text, name ${t.name}, version text, framework text, license text, sensitivity text,
+         stage text not null, stage_reason text, stage_by text, stage_at ${t.big},
+         pushed_by text not null, compromised_at ${t.big}, compromised_reason text,
+         total_size ${t.big} not null, metadata text not null, created_at ${t.big} not null,
+         unique (repository_id, digest),
+         foreign key (repository_id, digest) references manifests (repository_id, digest) on delete cascade)`,
+      `create index artifacts_kind on artifacts (kind, id)`,
+      `create index artifacts_stage on artifacts (stage, id)`,
+      `create index artifacts_framework on artifacts (framework, id)`,
+      `create index artifacts_license on artifacts (license, id)`,
+      `create index artifacts_name on artifacts (name, id)`,
+      `create index artifacts_digest on artifacts (digest)`,
+      `create table artifact_annotations (artifact_id ${t.ref} not null references artifacts (id) on delete cascade,
+         key text not null, value text not null, primary key (artifact_id, key))`,
+      `create index artifact_annotations_kv on artifact_annotations (key, value)`,
+      `create table artifact_metrics (artifact_id ${t.ref} not null references artifacts (id) on delete cascade,
+         name text not null, value ${real} not null, primary key (artifact_id, name))`,
+      `create index artifact_metrics_nv on artifact_metrics (name, value)`,
+      `create table lineage_edges (artifact_id ${t.ref} not null references artifacts (id) on delete cascade,
+         relation text not null, target_repository text, target_digest text not null,
+         primary key (artifact_id, relation, target_digest))`,
+      `create index lineage_edges_target on lineage_edges (target_digest)`,
+      `create table approvals (artifact_id ${t.ref} not null references artifacts (id) on delete cascade,
+         principal text not null, approved_at ${t.big} not null, primary key (artifact_id, principal))`,
+      // Manifests pushed before this version: known by kind "other" until pushed again.
+      `insert into artifacts (repository_id, digest, kind, family, stage, pushed_by, total_size, metadata, created_at)
+         select repository_id, digest, 'other', 'oci', 'draft', 'unknown', size, '{}', created_at from manifests`,
+    ];
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

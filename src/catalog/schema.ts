@@ -85,6 +85,35 @@ export interface Database {
   audit_checkpoints: { size: number; root_hash: Buffer; note: string; created_at: number };
   /** Blobs whose stored bytes were found not to match their digest: not served until pushed again. */
   quarantine: { digest: string; actual: string; detected_by: string; detected_at: number };
+  /** One per manifest: kind, searchable metadata (the whole of it as JSON in metadata), lifecycle stage. */
+  artifacts: {
+    id: Generated<number>;
+    repository_id: number;
+    digest: string;
+    kind: string;
+    family: string | null;
+    name: string | null;
+    version: string | null;
+    framework: string | null;
+    license: string | null;
+    sensitivity: string | null;
+    stage: string;
+    stage_reason: string | null;
+    stage_by: string | null;
+    stage_at: number | null;
+    pushed_by: string;
+    compromised_at: number | null;
+    compromised_reason: string | null;
+    total_size: number;
+    metadata: string;
+    created_at: number;
+  };
+  artifact_annotations: { artifact_id: number; key: string; value: string };
+  artifact_metrics: { artifact_id: number; name: string; value: number };
+  /** What an artifact names by digest (datasets, base model, sources, subject): the lineage graph. */
+  lineage_edges: { artifact_id: number; relation: string; target_repository: string | null; target_digest: string };
+  /** Approvals of a candidate, one per identity (four eyes: counted, and never the publisher's). */
+  approvals: { artifact_id: number; principal: string; approved_at: number };
   /** Attributes of namespaces and repositories that policies read (owner team, sensitivity label). */
   resource_labels: { name: string; owner_team: string | null; sensitivity: string | null; updated_at: number };
 }

@@ -18,6 +18,9 @@ export interface ParsedManifest {
   annotations?: Record<string, string>;
   blobs: string[];
   manifests: string[];
+  /** Image manifests: the config and layer descriptors, for the artifacts layer. */
+  config?: Descriptor;
+  layers?: Descriptor[];
 }
 
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
@@ -119,6 +122,8 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
       annotations,
       blobs: [...new Set(blobs)],
       manifests: [],
+      config,
+      layers,
     };
   }
   if (INDEX_TYPES.has(mediaType)) {

@@ -4,7 +4,9 @@ import { digestOf, parseDigest, tryParseDigest } from '../oci/digest';
 import { isTag } from '../oci/names';
 import { readLimitedBody } from '../http/body';
 import { sendEmpty } from '../http/respond';
-import { MissingReferences } from '../catalog/catalog';
+import { MissingReferences, type StoredManifest } from '../catalog/catalog';
+import { artifactRecordFor } from '../artifacts/ingest';
+import { assertArtifactQuota, assertTagMayChange } from './governance-checks';
 import { parseManifest } from './manifest-parser';
 import type { Services } from './services';
 import type { RequestContext } from '../http/context';
@@ -28,11 +30,25 @@ async function manifestUnknown(s: Services, repository: string, reference: strin
   return new OciError('MANIFEST_UNKNOWN', 'manifest unknown', { repository, reference });
 }
 
+/**
+ * Retired artifacts are served only to those who may approve in the repository (to inspect or restore
+ * them), never to ordinary readers; deprecated ones are served with a warning a client can surface.
+ */
+function lifecycleHeaders(s: Services, repository: string, m: StoredManifest, res: ServerResponse, ctx: RequestContext): void {
+  const why = m.stageReason ? `: ${m.stageReason.replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'").slice(0, 200)}` : '';
+  if (m.stage === 'retired' && !(ctx.auth?.can('approve', repository) ?? true)) {
+    throw new OciError('DENIED', `${repository}@${m.digest} is retired and no longer served${why}`, { stage: 'retired', digest: m.digest });
+  }
+  res.setHeader('Warning', `299 cairn "${m.stage}${why}"`);
+  res.setHeader('Cairn-Lifecycle-Stage', m.stage!);
+}
+
 /** GET and HEAD /v2/<name>/manifests/<reference>. */
 export async function getManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   parseReference(reference);
   const m = await s.catalog.getManifest(repository, reference);
   if (!m) throw await manifestUnknown(s, repository, reference);
+  if (m.stage === 'retired' || m.stage === 'deprecated') lifecycleHeaders(s, repository, m, res, ctx);
   res.statusCode = 200;
   res.setHeader('Content-Type', m.mediaType);
   res.setHeader('Content-Length', String(m.size));
@@ -61,6 +77,10 @@ export async function putManifest(s: Services, repository: string, reference: st
   }
   // For the audit trail: where the tag pointed before this push moves it.
   const previous = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
+  const { record } = await artifactRecordFor(s, ctx, repository, parsed);
+  if ('tag' in ref) await assertTagMayChange(s, ctx, repository, ref.tag, previous, digest);
+  const isNew = previous !== digest && !(await s.catalog.getManifest(repository, digest));
+  if (isNew) await assertArtifactQuota(s, ctx, repository, digest);
   try {
     await s.catalog.putManifest(
       repository,
@@ -74,6 +94,7 @@ export async function putManifest(s: Services, repository: string, reference: st
         annotations: parsed.annotations,
         blobs: parsed.blobs,
         manifests: parsed.manifests,
+        artifact: record,
       },
       'tag' in ref ? ref.tag : undefined,
     );
@@ -93,7 +114,14 @@ export async function putManifest(s: Services, repository: string, reference: st
     repository,
     digest,
     ...('tag' in ref ? { tag: ref.tag } : {}),
-    detail: { mediaType: parsed.mediaType, size: content.length, ...(previous && previous !== digest ? { previousDigest: previous } : {}), ...(parsed.subject ? { subject: parsed.subject.digest } : {}) },
+    detail: {
+      mediaType: parsed.mediaType,
+      size: content.length,
+      kind: record.kind,
+      ...(previous && previous !== digest ? { previousDigest: previous } : {}),
+      ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+      ...(record.edges.length ? { lineage: record.edges.map((e) => `${e.relation} ${e.repository ? `${e.repository}@` : ''}${e.digest}`).join(', ').slice(0, 2000) } : {}),
+    },
   });
   res.setHeader('Location', `/v2/${repository}/manifests/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
@@ -105,6 +133,8 @@ export async function putManifest(s: Services, repository: string, reference: st
 export async function deleteManifest(s: Services, repository: string, reference: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const ref = parseReference(reference);
   const tagged = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
+  if ('tag' in ref) await assertTagMayChange(s, ctx, repository, ref.tag, tagged, undefined);
+  else for (const tag of await s.artifacts.tags(repository, ref.digest)) await assertTagMayChange(s, ctx, repository, tag, ref.digest, undefined);
   const deleted = 'digest' in ref ? await s.catalog.deleteManifest(repository, ref.digest) : await s.catalog.deleteTag(repository, ref.tag);
   if (!deleted) throw await manifestUnknown(s, repository, reference);
   await auditChange(s, ctx, 'digest' in ref ? { type: 'manifest.delete', action: 'delete', repository, digest: ref.digest } : { type: 'tag.delete', action: 'delete', repository, tag: ref.tag, ...(tagged ? { digest: tagged } : {}) });

@@ -4,7 +4,6 @@ import { assertRepositoryName } from '../oci/names';
 import type { RequestContext } from '../http/context';
 import type { Services } from './services';
 import type { Requirement } from '../http/access-gate';
-import type { Action } from '../auth/principal';
 import { getBase } from './base';
 import { deleteBlob, getBlob } from './blobs';
 import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from './uploads';
@@ -12,18 +11,19 @@ import { deleteManifest, getManifest, putManifest } from './manifests';
 import { listTags } from './tags';
 import { listReferrers } from './referrers';
 import { listRepositories } from './repositories';
+import { CAIRN_ROUTES } from '../artifacts/api/routes';
+import { repo } from './requirements';
 
-type Handler = (s: Services, p: string[], req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<void> | void;
+export type Handler = (s: Services, p: string[], req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<void> | void;
 
-interface Route {
+export interface Route {
   name: string;
   pattern: RegExp;
   methods: Record<string, Handler>;
   /** What the access gate must establish before a method's handler runs. */
-  needs: (method: string, p: string[]) => Requirement;
+  needs: (method: string, p: string[], ctx: RequestContext) => Requirement;
 }
 
-const repo = (actions: Action[], upload = false) => (_m: string, p: string[]): Requirement => ({ kind: 'repository', name: p[0]!, actions, upload });
 
 
 /*
@@ -32,6 +32,8 @@ const repo = (actions: Action[], upload = false) => (_m: string, p: string[]): R
  * Upload routes come first because `…/blobs/uploads/` would otherwise read as a blob named "uploads".
  */
 const ROUTES: Route[] = [
+  // Cairn's own API, under names no repository can have (a path component never starts with _).
+  ...CAIRN_ROUTES,
   { name: 'base', pattern: /^\/v2\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getBase(res), HEAD: (_s, _p, _req, res) => getBase(res) } },
   { name: 'catalog', pattern: /^\/v2\/_catalog$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => listRepositories(s, ctx, res) } },
   {
@@ -101,7 +103,7 @@ export async function dispatch(s: Services, req: IncomingMessage, res: ServerRes
       });
     }
     if (params.length > 0) assertRepositoryName(params[0]!);
-    await s.gate.enter(req, ctx, route.needs(req.method!, params));
+    await s.gate.enter(req, ctx, route.needs(req.method!, params, ctx));
     await handler(s, params, req, res, ctx);
     return;
   }

@@ -9,6 +9,9 @@ import type { VerifiedBlobs } from './verified-blobs';
 import type { AccessGate } from '../http/access-gate';
 import type { AuditLog } from '../audit/audit-log';
 import type { Quarantine } from '../integrity/quarantine';
+import type { ArtifactIndex } from '../catalog/artifact-index';
+import type { Governance } from '../policy/governance';
+import type { IdentityStore } from '../auth/identity-store';
 
 /** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
 export interface Services {
@@ -23,4 +26,8 @@ export interface Services {
   gate: AccessGate;
   audit: AuditLog;
   quarantine: Quarantine;
+  artifacts: ArtifactIndex;
+  /** Users, robots and the resource labels (sensitivity) governance reads. */
+  identities: IdentityStore;
+  governance: Governance;
 }

@@ -11,6 +11,7 @@ import type { UploadSession } from '../sessions/upload-session-store';
 import { parseChunkRange } from './ranges';
 import type { Services } from './services';
 import { auditChange } from './audit-trail';
+import { assertByteQuota } from './governance-checks';
 
 /** How long a request holds an upload's write lease; renewed while a long chunk streams in. */
 const LEASE_MS = 60_000;
@@ -206,6 +207,12 @@ async function commit(s: Services, ctx: RequestContext, repository: string, id: 
     await cancel(s, id);
     throw new OciError('DIGEST_INVALID', 'uploaded content does not match the digest', { expected: digest.value, actual, size });
   }
+  try {
+    await assertByteQuota(s, ctx, repository, digest.value, size);
+  } catch (err) {
+    await cancel(s, id);
+    throw err;
+  }
   // A push of a quarantined blob (verified above) replaces the corrupt stored copy instead of keeping it.
   const replacing = await s.quarantine.has(digest.value);
   await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
@@ -232,6 +239,7 @@ export async function startUpload(s: Services, repository: string, req: Incoming
     // Mounting reads the source: without pull there, it is an ordinary upload (and says nothing about it).
     if (from !== undefined && (ctx.auth?.can('pull', from) ?? true)) {
       const link = await s.catalog.getBlobLink(from, digest.value);
+      if (link) await assertByteQuota(s, ctx, repository, link.digest, link.size);
       if (link && (await mountBlob(s, repository, link))) {
         await auditChange(s, ctx, { type: 'blob.mount', action: 'push', repository, digest: digest.value, detail: { from: from, size: link.size } });
         sendBlobCreated(res, repository, digest.value);
@@ -244,6 +252,8 @@ export async function startUpload(s: Services, repository: string, req: Incoming
     return;
   }
 
+  // A namespace already at its quota is told so before the client sends the bytes.
+  await assertByteQuota(s, ctx, repository, undefined, 0);
   const id = randomUUID();
   await s.blobs.stageCreate(id);
   await s.sessions.create({ id, repository, owner: ctx.auth?.principal.kind === 'anonymous' ? undefined : ctx.auth?.principal.id });

@@ -11,7 +11,7 @@ export const BUILTIN_POLICY_DIR = path.join(__dirname, '..', '..', 'policies');
 export function ensurePolicyDir(dir: string): boolean {
   if (existsSync(dir)) return false;
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(BUILTIN_POLICY_DIR).filter((x) => x.endsWith('.cedar'))) {
+  for (const f of readdirSync(BUILTIN_POLICY_DIR).filter((x) => x.endsWith('.cedar') || x === 'governance.yaml')) {
     cpSync(path.join(BUILTIN_POLICY_DIR, f), path.join(dir, f));
   }
   return true;

@@ -1,0 +1,37 @@
+import type { ServerResponse } from 'node:http';
+import { OciError } from '../../oci/errors';
+import { sendJson } from '../../http/respond';
+import type { Services } from '../../distribution/services';
+import { quotaFor } from '../../policy/governance';
+import { listSchemas, schemaFile } from '../schemas';
+
+/** GET /v2/_cairn/schemas: the JSON Schemas configs are validated against on push. */
+export function getSchemas(res: ServerResponse): void {
+  sendJson(res, 200, { schemas: listSchemas().map((x) => ({ mediaType: x.mediaType, url: `/v2/_cairn/schemas/${x.schema}` })) });
+}
+
+export function getSchema(name: string, res: ServerResponse): void {
+  const text = schemaFile(name);
+  if (!text) throw new OciError('UNSUPPORTED', 'no such schema', { schema: name.slice(0, 100) }, { status: 404 });
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/schema+json');
+  res.end(text);
+}
+
+async function quotaView(s: Services, q: { namespace: string; maxBytes?: number; maxArtifacts?: number }) {
+  const used = await s.artifacts.usage(q.namespace);
+  return { namespace: q.namespace, maxBytes: q.maxBytes ?? null, usedBytes: used.bytes, maxArtifacts: q.maxArtifacts ?? null, usedArtifacts: used.artifacts };
+}
+
+/** GET /v2/_cairn/quotas: every namespace quota with its usage. */
+export async function getQuotas(s: Services, res: ServerResponse): Promise<void> {
+  const quotas = [];
+  for (const q of s.governance.current().quotas) quotas.push(await quotaView(s, q));
+  sendJson(res, 200, { quotas });
+}
+
+/** GET /v2/<name>/_cairn/quota: the quota that applies to a repository, with its namespace's usage. */
+export async function getRepositoryQuota(s: Services, repository: string, res: ServerResponse): Promise<void> {
+  const q = quotaFor(s.governance.current(), repository);
+  sendJson(res, 200, { repository, quota: q ? await quotaView(s, q) : null });
+}

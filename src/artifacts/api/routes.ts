@@ -1,0 +1,51 @@
+import type { Route } from '../../distribution/router';
+import { repo } from '../../distribution/requirements';
+import { actionFor } from '../../policy/lifecycle-rules';
+import { getArtifact } from './artifact';
+import { getImpact, getLineage } from './lineage';
+import { markCompromised, moveLifecycle, targetStage } from './lifecycle';
+import { search } from './search';
+import { getQuotas, getRepositoryQuota, getSchema, getSchemas } from './info';
+
+/**
+ * Cairn's API beside the distribution API, guarded by the same gate: registry-wide resources under
+ * /v2/_cairn/, per-artifact ones under /v2/<name>/_cairn/ (no repository path component starts with _).
+ */
+export const CAIRN_ROUTES: Route[] = [
+  { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getSchemas(res) } },
+  { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/[^/]+$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res, ctx) => getSchema(ctx.path.slice(ctx.path.lastIndexOf('/') + 1), res) } },
+  { name: 'cairn-search', pattern: /^\/v2\/_cairn\/search$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => search(s, ctx, res) } },
+  { name: 'cairn-quotas', pattern: /^\/v2\/_cairn\/quotas$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res) => getQuotas(s, res) } },
+  {
+    name: 'cairn-artifact',
+    pattern: /^\/v2\/(.+)\/_cairn\/artifacts\/([^/]+)$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res, ctx) => getArtifact(s, p[0]!, p[1]!, ctx, res) },
+  },
+  {
+    name: 'cairn-lineage',
+    pattern: /^\/v2\/(.+)\/_cairn\/lineage\/([^/]+)$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res, ctx) => getLineage(s, p[0]!, p[1]!, ctx, res) },
+  },
+  {
+    name: 'cairn-impact',
+    pattern: /^\/v2\/(.+)\/_cairn\/impact\/([^/]+)$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res, ctx) => getImpact(s, p[0]!, p[1]!, ctx, res) },
+  },
+  {
+    name: 'cairn-lifecycle',
+    pattern: /^\/v2\/(.+)\/_cairn\/lifecycle\/([^/]+)$/,
+    // Publishing moves need push, approving, deprecating and retiring need approve (see policies/).
+    needs: (m, p, ctx) => repo(['pull', actionFor(targetStage(ctx))])(m, p),
+    methods: { POST: (s, p, req, res, ctx) => moveLifecycle(s, p[0]!, p[1]!, req, res, ctx) },
+  },
+  {
+    name: 'cairn-compromised',
+    pattern: /^\/v2\/(.+)\/_cairn\/compromised\/([^/]+)$/,
+    needs: repo(['pull', 'approve']),
+    methods: { POST: (s, p, req, res, ctx) => markCompromised(s, p[0]!, p[1]!, req, res, ctx) },
+  },
+  { name: 'cairn-quota', pattern: /^\/v2\/(.+)\/_cairn\/quota$/, needs: repo(['pull']), methods: { GET: (s, p, _req, res) => getRepositoryQuota(s, p[0]!, res) } },
+];

@@ -1,0 +1,229 @@
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
+import type { Database } from './schema';
+import type { ArtifactIndex, ArtifactView, LineageEdge, SearchQuery, Transition } from './artifact-index';
+
+type Row = Database['artifacts'] & { repository: string };
+type Q = SelectQueryBuilder<Database & { a: Database['artifacts']; r: Database['repositories'] }, 'a' | 'r', Row>;
+
+const num = (v: unknown): number => Number(v);
+
+function view(r: Row): ArtifactView {
+  return {
+    id: num(r.id),
+    repository: r.repository,
+    digest: r.digest,
+    kind: r.kind,
+    family: r.family,
+    name: r.name,
+    version: r.version,
+    framework: r.framework,
+    license: r.license,
+    sensitivity: r.sensitivity,
+    stage: r.stage,
+    stageReason: r.stage_reason,
+    stageBy: r.stage_by,
+    stageAt: r.stage_at === null ? null : num(r.stage_at),
+    pushedBy: r.pushed_by,
+    compromised: r.compromised_at === null ? null : { at: num(r.compromised_at), reason: r.compromised_reason ?? '' },
+    totalSize: num(r.total_size),
+    metadata: JSON.parse(r.metadata) as Record<string, unknown>,
+    createdAt: num(r.created_at),
+  };
+}
+
+/** Chunks an IN list: SQLite allows at most 32,766 parameters a statement, PostgreSQL 65,535. */
+function chunks<T>(xs: T[], n = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+export class KyselyArtifactIndex implements ArtifactIndex {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  private base(): Q {
+    return this.db
+      .selectFrom('artifacts as a')
+      .innerJoin('repositories as r', 'r.id', 'a.repository_id')
+      .selectAll('a')
+      .select('r.name as repository') as unknown as Q;
+  }
+
+  private idOf(repository: string, digest: string) {
+    return this.db
+      .selectFrom('artifacts as a')
+      .innerJoin('repositories as r', 'r.id', 'a.repository_id')
+      .select('a.id')
+      .where('r.name', '=', repository)
+      .where('a.digest', '=', digest);
+  }
+
+  async get(repository: string, digest: string): Promise<ArtifactView | undefined> {
+    const r = await this.base().where('r.name', '=', repository).where('a.digest', '=', digest).executeTakeFirst();
+    return r ? view(r) : undefined;
+  }
+
+  async byDigests(digests: string[]): Promise<ArtifactView[]> {
+    const out: ArtifactView[] = [];
+    for (const c of chunks([...new Set(digests)])) out.push(...(await this.base().where('a.digest', 'in', c).orderBy('a.id').execute()).map(view));
+    return out;
+  }
+
+  async approvals(artifactId: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('approvals').select('principal').where('artifact_id', '=', artifactId).orderBy('approved_at').execute();
+    return rows.map((r) => r.principal);
+  }
+
+  async tags(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .select('t.name')
+      .where('r.name', '=', repository)
+      .where('t.digest', '=', digest)
+      .orderBy('t.name')
+      .execute();
+    return rows.map((r) => r.name);
+  }
+
+  async transition(repository: string, digest: string, t: Transition): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      const row = await trx
+        .selectFrom('artifacts as a')
+        .innerJoin('repositories as r', 'r.id', 'a.repository_id')
+        .select(['a.id', 'a.stage'])
+        .where('r.name', '=', repository)
+        .where('a.digest', '=', digest)
+        .executeTakeFirst();
+      if (!row || row.stage !== t.from) return false;
+      const id = num(row.id);
+      // The compare-and-set itself: a concurrent move makes this update match nothing.
+      const moved = await trx
+        .updateTable('artifacts')
+        .set({ stage: t.to, ...(t.to !== t.from ? { stage_reason: t.reason ?? null, stage_by: t.by, stage_at: now } : {}) })
+        .where('id', '=', id)
+        .where('stage', '=', t.from)
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) !== 1) return false;
+      if (t.clearApprovals) await trx.deleteFrom('approvals').where('artifact_id', '=', id).execute();
+      if (t.approval) {
+        const r = await trx
+          .insertInto('approvals')
+          .values({ artifact_id: id, principal: t.approval, approved_at: now })
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        if (Number(r.numInsertedOrUpdatedRows ?? 0) !== 1) throw new Error('approval already recorded');
+      }
+      return true;
+    });
+  }
+
+  async markCompromised(repository: string, digest: string, reason: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('artifacts')
+      .set({ compromised_at: at, compromised_reason: reason })
+      .where('id', '=', this.idOf(repository, digest))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async edgesFrom(nodes: { repository: string; digest: string }[]): Promise<LineageEdge[]> {
+    const out: LineageEdge[] = [];
+    const wanted = new Set(nodes.map((n) => `${n.repository}@${n.digest}`));
+    for (const c of chunks([...new Set(nodes.map((n) => n.digest))])) {
+      const rows = await this.db
+        .selectFrom('lineage_edges as e')
+        .innerJoin('artifacts as a', 'a.id', 'e.artifact_id')
+        .innerJoin('repositories as r', 'r.id', 'a.repository_id')
+        .select(['r.name as repository', 'a.digest', 'e.relation', 'e.target_repository', 'e.target_digest'])
+        .where('a.digest', 'in', c)
+        .orderBy('a.id')
+        .orderBy('e.relation')
+        .orderBy('e.target_digest')
+        .execute();
+      for (const r of rows) {
+        if (!wanted.has(`${r.repository}@${r.digest}`)) continue;
+        out.push({ from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } });
+      }
+    }
+    return out;
+  }
+
+  async edgesTo(digests: string[]): Promise<LineageEdge[]> {
+    const out: LineageEdge[] = [];
+    for (const c of chunks([...new Set(digests)])) {
+      const rows = await this.db
+        .selectFrom('lineage_edges as e')
+        .innerJoin('artifacts as a', 'a.id', 'e.artifact_id')
+        .innerJoin('repositories as r', 'r.id', 'a.repository_id')
+        .select(['r.name as repository', 'a.digest', 'e.relation', 'e.target_repository', 'e.target_digest'])
+        .where('e.target_digest', 'in', c)
+        .orderBy('a.id')
+        .execute();
+      for (const r of rows) out.push({ from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } });
+    }
+    return out;
+  }
+
+  async search(q: SearchQuery): Promise<ArtifactView[]> {
+    let s = this.base();
+    if (q.kind) s = s.where('a.kind', '=', q.kind);
+    if (q.family) s = s.where('a.family', '=', q.family);
+    if (q.framework) s = s.where('a.framework', '=', q.framework);
+    if (q.license) s = s.where('a.license', '=', q.license);
+    if (q.stage) s = s.where('a.stage', '=', q.stage);
+    if (q.compromised !== undefined) s = s.where('a.compromised_at', q.compromised ? 'is not' : 'is', null);
+    if (q.repository) s = s.where(sql<string>`substr(r.name, 1, ${q.repository.length})`, '=', q.repository);
+    if (q.text) {
+      // LIKE with the wildcards of the text escaped: a substring match, the same on both engines.
+      const like = `%${q.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      s = s.where((eb) => eb.or([eb(sql`lower(a.name)`, 'like', sql`${like} escape '\\'`), eb(sql`lower(r.name)`, 'like', sql`${like} escape '\\'`)]));
+    }
+    for (const an of q.annotations ?? []) {
+      s = s.where(({ exists, selectFrom }) => {
+        let sub = selectFrom('artifact_annotations as aa').select(sql`1`.as('one')).whereRef('aa.artifact_id', '=', 'a.id').where('aa.key', '=', an.key);
+        if (an.value !== undefined) sub = sub.where('aa.value', '=', an.value);
+        return exists(sub);
+      });
+    }
+    for (const m of q.metrics ?? []) {
+      s = s.where(({ exists, selectFrom }) => exists(selectFrom('artifact_metrics as am').select(sql`1`.as('one')).whereRef('am.artifact_id', '=', 'a.id').where('am.name', '=', m.name).where('am.value', m.op, m.value)));
+    }
+    if (q.references) {
+      const target = q.references;
+      s = s.where(({ exists, selectFrom }) => exists(selectFrom('lineage_edges as le').select(sql`1`.as('one')).whereRef('le.artifact_id', '=', 'a.id').where('le.target_digest', '=', target)));
+    }
+    if (q.after !== undefined) s = s.where('a.id', '>', q.after);
+    return (await s.orderBy('a.id').limit(q.limit).execute()).map(view);
+  }
+
+  async usage(namespace: string): Promise<{ bytes: number; artifacts: number }> {
+    const inNamespace = sql<string>`substr(r.name, 1, ${namespace.length})`;
+    const bytes = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select(sql<string | number | null>`sum(rb.size)`.as('bytes'))
+      .where(inNamespace, '=', namespace)
+      .executeTakeFirst();
+    const count = await this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(sql<string | number>`count(*)`.as('n'))
+      .where(inNamespace, '=', namespace)
+      .executeTakeFirst();
+    return { bytes: Number(bytes?.bytes ?? 0), artifacts: Number(count?.n ?? 0) };
+  }
+
+  async staleDrafts(cutoff: number, limit: number): Promise<ArtifactView[]> {
+    const rows = await this.base()
+      .where('a.stage', '=', 'draft')
+      .where('a.kind', 'in', ['model', 'dataset'])
+      .where('a.created_at', '<', cutoff)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('lineage_edges as le').select(sql`1`.as('one')).whereRef('le.target_digest', '=', 'a.digest'))))
+      .orderBy('a.created_at')
+      .limit(limit)
+      .execute();
+    return rows.map(view);
+  }
+}

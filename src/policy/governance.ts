@@ -1,0 +1,190 @@
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { BUILTIN_POLICY_DIR } from './defaults';
+
+export const STAGES = ['draft', 'candidate', 'approved', 'deprecated', 'retired'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const REQUIRABLE_FIELDS = ['name', 'version', 'licenses', 'creators', 'datasets', 'baseModel', 'trainingCode', 'pipeline', 'framework', 'description'] as const;
+
+const pattern = z.string().min(1).max(300);
+const LifecycleRule = z
+  .object({
+    repositories: z.array(pattern).min(1).default(['**']),
+    fourEyes: z.boolean().default(true),
+    approvals: z.number().int().min(1).max(10).default(1),
+    requiredFields: z.array(z.enum(REQUIRABLE_FIELDS)).default([]),
+    metrics: z.record(z.string().min(1), z.object({ min: z.number().optional(), max: z.number().optional() }).strict()).default({}),
+    requiredSignatures: z.number().int().min(0).default(0),
+    requiredAttestations: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+const Window = z
+  .object({
+    days: z.array(z.number().int().min(0).max(6)).min(1).default([1, 2, 3, 4, 5]),
+    fromHour: z.number().int().min(0).max(23),
+    toHour: z.number().int().min(1).max(24),
+    timezone: z.string().default('UTC'),
+  })
+  .strict()
+  .refine((w) => w.fromHour < w.toHour, { message: 'fromHour must be before toHour' })
+  .refine((w) => isTimeZone(w.timezone), { message: 'unknown timezone' });
+const GovernanceSchema = z
+  .object({
+    lifecycle: z.array(LifecycleRule).default([{}]),
+    sensitive: z
+      .object({ labels: z.array(z.string().min(1)).default(['sensitive', 'restricted']), approvals: z.number().int().min(1).max(10).default(2), window: Window.optional() })
+      .strict()
+      .default({}),
+    immutableTags: z.array(z.object({ repositories: z.array(pattern).min(1).default(['**']), tags: z.string().min(1).refine(isRegExp, { message: 'not a valid regular expression' }) }).strict()).default([]),
+    retention: z.array(z.object({ repositories: z.array(pattern).min(1).default(['**']), draftsOlderThanDays: z.number().positive() }).strict()).default([]),
+    quotas: z
+      .array(
+        z
+          .object({ namespace: z.string().regex(/^[a-z0-9]+([._/-][a-z0-9]+)*\/$/, 'a namespace ends with /, e.g. ml/'), maxBytes: z.number().int().positive().optional(), maxArtifacts: z.number().int().positive().optional() })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+
+export type GovernanceRules = z.output<typeof GovernanceSchema>;
+export type LifecycleRule = z.output<typeof LifecycleRule>;
+
+function isRegExp(s: string): boolean {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class GovernanceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GovernanceError';
+  }
+}
+
+export function parseGovernance(text: string, source: string): GovernanceRules {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text) ?? {};
+  } catch (err) {
+    throw new GovernanceError(`${source}: not valid YAML: ${(err as Error).message}`);
+  }
+  const r = GovernanceSchema.safeParse(doc);
+  if (!r.success) throw new GovernanceError(`${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+/** `*` within a path segment, `**` across segments; anchored. */
+export function repositoryMatches(patternText: string, repository: string): boolean {
+  const re = patternText
+    .split('**')
+    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+    .join('.*');
+  return new RegExp(`^${re}$`).test(repository);
+}
+
+export const GOVERNANCE_FILE = 'governance.yaml';
+
+/**
+ * The rules in force, from `<policyDir>/governance.yaml` (the built-in file when there is none), checked
+ * for changes at most every `reloadSeconds`. A file that no longer parses keeps the previous rules in
+ * force and is reported, like the Cedar policies beside it.
+ */
+export class Governance {
+  private rules: GovernanceRules;
+  private mtime = 0;
+  private checkedAt = 0;
+
+  constructor(
+    private readonly policyDir: string | undefined,
+    private readonly reloadSeconds: number,
+    private readonly onError: (message: string) => void = () => {},
+  ) {
+    const { rules, mtime } = this.read();
+    this.rules = rules;
+    this.mtime = mtime;
+    this.checkedAt = Date.now();
+  }
+
+  get file(): string {
+    const own = this.policyDir ? path.join(this.policyDir, GOVERNANCE_FILE) : undefined;
+    if (own) {
+      try {
+        statSync(own);
+        return own;
+      } catch {
+        // Fall through to the built-in rules.
+      }
+    }
+    return path.join(BUILTIN_POLICY_DIR, GOVERNANCE_FILE);
+  }
+
+  private read(): { rules: GovernanceRules; mtime: number } {
+    const file = this.file;
+    const mtime = statSync(file).mtimeMs;
+    return { rules: parseGovernance(readFileSync(file, 'utf8'), file), mtime };
+  }
+
+  current(): GovernanceRules {
+    const now = Date.now();
+    if (now - this.checkedAt >= this.reloadSeconds * 1000) {
+      this.checkedAt = now;
+      try {
+        const mtime = statSync(this.file).mtimeMs;
+        if (mtime !== this.mtime) {
+          const r = this.read();
+          this.rules = r.rules;
+          this.mtime = r.mtime;
+        }
+      } catch (err) {
+        this.onError(`governance rules not reloaded, the previous ones stay in force: ${(err as Error).message}`);
+      }
+    }
+    return this.rules;
+  }
+
+  /** For tests and `cairn policy check`: rules given directly. */
+  static of(rules: GovernanceRules): Governance {
+    const g = Object.create(Governance.prototype) as Governance;
+    Object.assign(g, { rules, mtime: 0, checkedAt: Number.MAX_SAFE_INTEGER, policyDir: undefined, reloadSeconds: Infinity, onError: () => {} });
+    return g;
+  }
+}
+
+export function lifecycleRuleFor(rules: GovernanceRules, repository: string): LifecycleRule {
+  return rules.lifecycle.find((r) => r.repositories.some((p) => repositoryMatches(p, repository))) ?? LifecycleRule.parse({});
+}
+
+export function immutableTag(rules: GovernanceRules, repository: string, tag: string): string | undefined {
+  const r = rules.immutableTags.find((t) => t.repositories.some((p) => repositoryMatches(p, repository)) && new RegExp(t.tags).test(tag));
+  return r?.tags;
+}
+
+export function quotaFor(rules: GovernanceRules, repository: string): GovernanceRules['quotas'][number] | undefined {
+  // The most specific namespace wins.
+  return rules.quotas.filter((q) => repository.startsWith(q.namespace)).sort((a, b) => b.namespace.length - a.namespace.length)[0];
+}
+
+/** Weekday (0 = Sunday) and hour at `now` in a time zone. */
+export function localTime(now: Date, timeZone: string): { weekday: number; hour: number } {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: 'numeric', hourCycle: 'h23' }).formatToParts(now);
+  const wd = parts.find((p) => p.type === 'weekday')!.value;
+  const hour = Number(parts.find((p) => p.type === 'hour')!.value);
+  return { weekday: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(wd), hour };
+}

@@ -7,6 +7,7 @@ import type { RequestContext } from '../http/context';
 import { classify } from './media-types';
 import { CONFIG_SCHEMAS, validateConfig } from './schemas';
 import { extractMetadata, lineageEdges, MetadataProblem, type ArtifactMetadata } from './metadata';
+import { configProblemMessage, metadataProblemMessage } from './check';
 
 /** A config larger than this is not a config: refused for the types Cairn validates, ignored otherwise. */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -57,7 +58,7 @@ export async function artifactRecordFor(s: Services, ctx: RequestContext, reposi
     if (validated && bytes) {
       const problems = validateConfig(configType!, bytes);
       if (problems.length) {
-        throw new OciError('MANIFEST_INVALID', `config (${configType}) is invalid: ${problems.map((x) => `${x.field} ${x.message}`).join('; ')}`, { field: problems[0]!.field, problems });
+        throw new OciError('MANIFEST_INVALID', configProblemMessage(configType!, problems), { field: problems[0]!.field, problems });
       }
     }
     config = parseJson(bytes);
@@ -76,7 +77,7 @@ export async function artifactRecordFor(s: Services, ctx: RequestContext, reposi
       ci: principal?.federated ? { iss: principal.federated.issuer, sub: principal.federated.subject, ...(principal.federated.claims ?? {}) } : undefined,
     });
   } catch (err) {
-    if (err instanceof MetadataProblem) throw new OciError('MANIFEST_INVALID', `${err.field}: ${err.message}`, { field: err.field });
+    if (err instanceof MetadataProblem) throw new OciError('MANIFEST_INVALID', metadataProblemMessage(err), { field: err.field });
     throw err;
   }
   const totalSize = (p.config?.size ?? 0) + (p.layers ?? []).reduce((n, l) => n + l.size, 0);

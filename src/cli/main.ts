@@ -7,6 +7,9 @@ import { sweepExpiredUploads } from '../maintenance/upload-janitor';
 import { adminCommands } from './admin';
 import { policyCommands } from './policy';
 import { auditCommands } from './audit';
+import { transferCommands } from './transfer';
+import { artifactMaintenanceCommands } from './artifact-maintenance';
+import { registryCommands } from './registry-commands';
 import { withBackends } from './with-backends';
 import { createAuditLog } from '../audit';
 import { createQuarantine } from '../integrity';
@@ -110,8 +113,11 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   adminCommands(program, (o) => configFrom(o));
-  policyCommands(program, (o) => configFrom(o));
+  const policy = policyCommands(program, (o) => configFrom(o));
+  artifactMaintenanceCommands(program, policy, (o) => configFrom(o));
+  registryCommands(program);
   auditCommands(program, (o) => configFrom(o));
+  transferCommands(program);
 
   await program.parseAsync(argv);
 }

@@ -28,8 +28,8 @@ function resourceOf(s: string): AuthzResource {
  * bindings and labels in the configured database) and prints the decision with the policies that made
  * it; `--expect allow|deny` turns it into a check for CI. `cairn policy validate` checks the directory.
  */
-export function policyCommands(program: Command, load: ConfigLoader): void {
-  const policy = program.command('policy').description('check and test the Cedar policies');
+export function policyCommands(program: Command, load: ConfigLoader): Command {
+  const policy = program.command('policy').description('check and test the Cedar policies and the governance rules');
   policy.option('-c, --config <file>', 'YAML configuration file');
 
   const authorizerFor = async (cmd: Command, o: { policyDir?: string; db?: boolean }): Promise<{ a: CedarAuthorizer; done: () => Promise<void> }> => {
@@ -114,4 +114,5 @@ export function policyCommands(program: Command, load: ConfigLoader): void {
         process.stdout.write('policies are valid\n');
       }),
     );
+  return policy;
 }

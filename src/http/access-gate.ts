@@ -16,7 +16,7 @@ import type { AuditLog } from '../audit/audit-log';
 export type Requirement =
   | { kind: 'base' }
   | { kind: 'catalog' }
-  | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean };
+  | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean; browse?: boolean };
 
 const OPEN: AuthState = { principal: { ...ANONYMOUS, id: 'auth-disabled', name: 'auth-disabled' }, expired: false, can: () => true };
 
@@ -138,7 +138,10 @@ export class AccessGate {
       expired,
       can: (action, repository) => {
         const k = `${action} ${repository}`;
-        if (!cache.has(k)) cache.set(k, decide(action, { type: 'repository', name: repository }) && (!claims || need.kind === 'catalog' || hasAccess(claims.access, 'repository', repository, action)));
+        // Listings (the catalog, lineage graphs) show what policy lets the principal see in other
+        // repositories; the token's scopes bound only the repository the request is about.
+        const listing = need.kind === 'catalog' || (need.kind === 'repository' && need.browse === true && repository !== need.name);
+        if (!cache.has(k)) cache.set(k, decide(action, { type: 'repository', name: repository }) && (!claims || listing || hasAccess(claims.access, 'repository', repository, action)));
         return cache.get(k)!;
       },
     };

@@ -1,5 +1,5 @@
 import type { Route } from '../../distribution/router';
-import { repo } from '../../distribution/requirements';
+import { browse, repo } from '../../distribution/requirements';
 import { actionFor } from '../../policy/lifecycle-rules';
 import { getArtifact } from './artifact';
 import { getImpact, getLineage } from './lineage';
@@ -19,19 +19,19 @@ export const CAIRN_ROUTES: Route[] = [
   {
     name: 'cairn-artifact',
     pattern: /^\/v2\/(.+)\/_cairn\/artifacts\/([^/]+)$/,
-    needs: repo(['pull']),
+    needs: browse(['pull']),
     methods: { GET: (s, p, _req, res, ctx) => getArtifact(s, p[0]!, p[1]!, ctx, res) },
   },
   {
     name: 'cairn-lineage',
     pattern: /^\/v2\/(.+)\/_cairn\/lineage\/([^/]+)$/,
-    needs: repo(['pull']),
+    needs: browse(['pull']),
     methods: { GET: (s, p, _req, res, ctx) => getLineage(s, p[0]!, p[1]!, ctx, res) },
   },
   {
     name: 'cairn-impact',
     pattern: /^\/v2\/(.+)\/_cairn\/impact\/([^/]+)$/,
-    needs: repo(['pull']),
+    needs: browse(['pull']),
     methods: { GET: (s, p, _req, res, ctx) => getImpact(s, p[0]!, p[1]!, ctx, res) },
   },
   {

@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import { random, sha256 } from '../conformance/client';
 import { OidcFederation } from '../../src/auth/oidc';
 import type { TestRegistry } from '../helpers/server';
+import { pushModel } from '../helpers/ml-artifacts';
 import { accessOf, bearer, policiesNow, startAuthRegistry, storeOf, token, tokenResponse } from '../helpers/auth';
 
 /** A minimal OpenID provider on loopback: discovery and JWKS, keys made here; it counts what it is asked. */
@@ -62,6 +63,24 @@ describe('OIDC federation: CI jobs and Kubernetes service accounts log in with t
     const blob = random(1000);
     expect((await fetch(`${reg.url}/v2/ml/ci/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob, headers: bearer(t) })).status).toBe(201);
     expect(idp.requests).toEqual(expect.arrayContaining(['/.well-known/openid-configuration', '/jwks']));
+  });
+
+  it('enriches the provenance of what a CI job pushes with the claims of its ID token', async () => {
+    const ci = { ...gha, sha: '0123abcd', run_id: '4242', workflow_ref: 'org/models/.github/workflows/release.yml@refs/heads/main', actor: 'octocat' };
+    const t = await token(reg.url, 'oidc', await idToken(ci), ['repository:ml/provenance:pull,push']);
+    const pushed = await pushModel(reg.url, 'ml/provenance', 'v1', { 'org.cairn.metrics': '{"accuracy":0.9}' }, bearer(t));
+    expect(pushed.status).toBe(201);
+    const a = (await (await fetch(`${reg.url}/v2/ml/provenance/_cairn/artifacts/v1`, { headers: bearer(t) })).json()) as { pushedBy: string; metadata: Record<string, unknown> };
+    expect(a.pushedBy).toBe('oidc:gha-main');
+    expect(a.metadata.ci).toMatchObject({ iss: idp.issuer, sub: 'repo:org/models:ref:refs/heads/main', repository: 'org/models', sha: '0123abcd', run_id: '4242', workflow_ref: ci.workflow_ref, actor: 'octocat' });
+    // Not stated in the annotations, so taken from the CI identity.
+    expect(a.metadata.trainingCode).toEqual({ repository: 'org/models', commit: '0123abcd' });
+    expect(a.metadata.pipeline).toEqual({ id: '4242' });
+    // What the publisher states wins over the claims.
+    const stated = await pushModel(reg.url, 'ml/provenance', 'v2', { 'org.cairn.training.commit': 'feedbeef' }, bearer(t));
+    expect(stated.status).toBe(201);
+    const b = (await (await fetch(`${reg.url}/v2/ml/provenance/_cairn/artifacts/v2`, { headers: bearer(t) })).json()) as { metadata: Record<string, unknown> };
+    expect(b.metadata.trainingCode).toEqual({ repository: 'org/models', commit: 'feedbeef' });
   });
 
   it('maps a Kubernetes service-account token to read access', async () => {

@@ -10,6 +10,9 @@ import { auditCommands } from './audit';
 import { transferCommands } from './transfer';
 import { artifactMaintenanceCommands } from './artifact-maintenance';
 import { registryCommands } from './registry-commands';
+import { pruneDrafts } from '../maintenance/retention';
+import { createArtifactIndex } from '../catalog';
+import { Governance } from '../policy/governance';
 import { withBackends } from './with-backends';
 import { createAuditLog } from '../audit';
 import { createQuarantine } from '../integrity';
@@ -58,7 +61,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'YAML configuration file')
     .option('--grace <seconds>', 'never collect anything touched more recently than this')
     .option('--dry-run', 'only count what would be scanned')
-    .action(async (opts: { config?: string; grace?: string; dryRun?: boolean }) => {
+    .option('--retention', 'first delete the drafts the retention rules of governance.yaml let go (see `cairn retention`)')
+    .action(async (opts: { config?: string; grace?: string; dryRun?: boolean; retention?: boolean }) => {
       const config = configFrom(opts, opts.grace !== undefined ? { gc: { graceSeconds: Number(opts.grace) } } : {});
       const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
       const backends = await openBackends(config);
@@ -68,6 +72,10 @@ export async function main(argv: string[]): Promise<void> {
         try {
           // Removed bytes are state changes too: each collected blob is in the audit log.
           const audit = createAuditLog(config, backends.catalog, logger, { sign: false });
+          const retained = opts.retention
+            ? await pruneDrafts({ artifacts: createArtifactIndex(backends.catalog), catalog: backends.catalog, audit }, new Governance(config.auth.policyDir, Infinity).current(), Date.now(), { dryRun: opts.dryRun })
+            : undefined;
+          if (retained) process.stdout.write(`${JSON.stringify({ draftsDeleted: retained.deleted.length, draftsKept: retained.kept.length })}\n`);
           r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, {
             dryRun: opts.dryRun,
             onCollected: async (digest, size) => void (await audit.append({ type: 'gc.collect', identity: 'system', action: 'delete', digest, detail: { size } })),

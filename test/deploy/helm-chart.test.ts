@@ -72,7 +72,7 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     const gc = r.one('CronJob');
     expect(gc.spec.concurrencyPolicy).toBe('Forbid');
     const gcEnv = resolveEnv(container(r, 'CronJob'), r.objects.map((o) => o.object));
-    expect(container(r, 'CronJob').args).toEqual(['gc']);
+    expect(container(r, 'CronJob').args).toEqual(['gc', '--retention']);
     for (const k of ['CAIRN_STORAGE', 'CAIRN_DATABASE', 'CAIRN_SESSIONS', 'AWS_ACCESS_KEY_ID']) expect(gcEnv[k]).toBe(env[k]);
   });
 

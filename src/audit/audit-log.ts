@@ -67,6 +67,7 @@ export class AuditLog {
 
   async init(): Promise<void> {
     await this.catchUp();
+    await this.indexOlderEvents();
     const latest = await this.latestCheckpoint();
     this.lastSigned = latest?.size ?? -1;
   }
@@ -127,6 +128,8 @@ export class AuditLog {
           return { seq: seq++, event: text, leaf_hash: leafHash(Buffer.from(text)), created_at: now };
         });
         await trx.insertInto('audit_events').values(rows).execute();
+        const keys = batch.flatMap(({ event }, i) => indexKeys(event).map((key) => ({ key, seq: rows[i]!.seq })));
+        if (keys.length) await trx.insertInto('audit_index').values(keys).onConflict((oc) => oc.doNothing()).execute();
         await trx.updateTable('audit_head').set({ size: seq }).where('id', '=', 1).execute();
         return rows.map((r) => r.seq);
       });
@@ -211,17 +214,50 @@ export class AuditLog {
     return consistencyProof(this.leaves, from, to);
   }
 
-  /** Events about a repository, a digest or an identity (newest last), at most `limit`. */
+  /**
+   * Indexes the events appended before the index existed (or by a replica of an older version), once:
+   * every append indexes its own events, so only the range below the first indexed append is missing.
+   */
+  private async indexOlderEvents(): Promise<void> {
+    const head = await this.db.selectFrom('audit_index_head').select('indexed').where('id', '=', 1).executeTakeFirst();
+    const size = this.leaves.length;
+    for (let from = Number(head?.indexed ?? 0); from < size; from += 5000) {
+      const rows = await this.db.selectFrom('audit_events').select(['seq', 'event']).where('seq', '>=', from).where('seq', '<', Math.min(size, from + 5000)).orderBy('seq').execute();
+      const keys = rows.flatMap((r) => indexKeys(JSON.parse(r.event) as AuditEvent).map((key) => ({ key, seq: Number(r.seq) })));
+      await this.db.transaction().execute(async (trx) => {
+        for (let i = 0; i < keys.length; i += 500) await trx.insertInto('audit_index').values(keys.slice(i, i + 500)).onConflict((oc) => oc.doNothing()).execute();
+        await trx.updateTable('audit_index_head').set({ indexed: Math.min(size, from + 5000) }).where('id', '=', 1).where('indexed', '<', Math.min(size, from + 5000)).execute();
+      });
+    }
+  }
+
+  /** Events about a repository, a digest or an identity (oldest first), at most `limit`; from the index. */
   async search(q: { repository?: string; digest?: string; identity?: string; limit?: number }): Promise<AuditEvent[]> {
-    let query = this.db.selectFrom('audit_events').select('event').orderBy('seq');
-    // The canonical JSON puts each field as "name":"value": a LIKE narrows (its _ and % wildcards only
-    // widen the match), and the parse below decides.
+    // The most selective key leads; the others are checked on the parsed events.
+    const lead = q.digest !== undefined ? `d:${q.digest}` : q.identity !== undefined ? `i:${q.identity}` : q.repository !== undefined ? `r:${q.repository}` : undefined;
+    let query = lead === undefined ? this.db.selectFrom('audit_events as e').select('e.event').orderBy('e.seq') : this.db.selectFrom('audit_index as x').innerJoin('audit_events as e', 'e.seq', 'x.seq').select('e.event').where('x.key', '=', lead).orderBy('x.seq');
+    // The canonical JSON puts each field as "name":"value": a LIKE narrows the rest (its _ and %
+    // wildcards only widen the match), and the parse below decides.
     for (const [k, v] of Object.entries({ repository: q.repository, digest: q.digest, identity: q.identity })) {
-      if (v !== undefined) query = query.where('event', 'like', `%"${k}":${JSON.stringify(v)}%`);
+      if (v !== undefined && lead !== `${k[0]}:${v}`) query = query.where('e.event', 'like', `%"${k}":${JSON.stringify(v)}%`);
     }
     const rows = await query.limit(q.limit ?? 1000).execute();
     return rows
       .map((r) => JSON.parse(r.event) as AuditEvent)
-      .filter((e) => (q.repository === undefined || e.repository === q.repository) && (q.digest === undefined || e.digest === q.digest) && (q.identity === undefined || e.identity === q.identity));
+      .filter((e) => (q.repository === undefined || e.repository === q.repository) && (q.digest === undefined || e.digest === q.digest || e.detail?.subject === q.digest || e.detail?.previousDigest === q.digest) && (q.identity === undefined || e.identity === q.identity));
   }
+}
+
+/** The index keys of an event: what an investigator looks events up by. */
+function indexKeys(e: Pick<NewEvent, 'digest' | 'repository' | 'identity' | 'detail'>): string[] {
+  const keys: string[] = [];
+  if (e.digest) keys.push(`d:${e.digest}`);
+  if (e.repository) keys.push(`r:${e.repository}`);
+  if (e.identity) keys.push(`i:${e.identity}`);
+  // A manifest push names its subject and previous digest too: they are about those artifacts as well.
+  for (const k of ['subject', 'previousDigest'] as const) {
+    const v = e.detail?.[k];
+    if (typeof v === 'string' && v !== e.digest) keys.push(`d:${v}`);
+  }
+  return keys.filter((k) => k.length <= 600);
 }

@@ -131,6 +131,14 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
          select repository_id, digest, 'other', 'oci', 'draft', 'unknown', size, '{}', created_at from manifests`,
     ];
   },
+  // An index of the audit log by digest, repository and identity (the log itself stays append-only and
+  // unchanged): the impact query asks for the events of every artifact it reaches. `indexed` is how many
+  // events the index covers; the log fills in older ones at start.
+  (d) => [
+    `create table audit_index (key text not null, seq ${types(d).big} not null, primary key (key, seq))`,
+    `create table audit_index_head (id integer primary key, indexed ${types(d).big} not null)`,
+    `insert into audit_index_head (id, indexed) values (1, 0)`,
+  ],
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

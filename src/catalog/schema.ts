@@ -81,6 +81,9 @@ export interface Database {
   audit_events: { seq: number; event: string; leaf_hash: Buffer; created_at: number };
   /** The log's size, locked by each append so that sequence numbers are dense across replicas. */
   audit_head: { id: number; size: number };
+  /** Which events mention a digest (`d:`), repository (`r:`) or identity (`i:`); derived, rebuildable. */
+  audit_index: { key: string; seq: number };
+  audit_index_head: { id: number; indexed: number };
   /** Signed checkpoints (C2SP signed notes) as they were issued. */
   audit_checkpoints: { size: number; root_hash: Buffer; note: string; created_at: number };
   /** Blobs whose stored bytes were found not to match their digest: not served until pushed again. */

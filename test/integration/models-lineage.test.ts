@@ -175,6 +175,28 @@ describe.each(profiles)('models, datasets and lineage (%o)', (profile) => {
       expect([bad, r.status, r.body.errors[0].code]).toEqual([bad, 400, 'UNSUPPORTED']);
     }
     expect((await get('/v2/search/m0/_cairn/lineage/v1?direction=sideways')).status).toBe(400);
+    expect((await get('/v2/search/m0/_cairn/lineage/v1?depth=-1')).status).toBe(400);
+    expect((await get('/v2/search/m0/_cairn/lineage/sha256:abc')).body.errors[0].code).toBe('MANIFEST_INVALID');
+    expect((await get('/v2/Search/m0/_cairn/artifacts/v1')).body.errors[0].code).toBe('NAME_INVALID');
+    const post = async (p: string, body?: string) => {
+      const r = await fetch(`${base}${p}`, { method: 'POST', ...(body !== undefined ? { body } : {}) });
+      return { status: r.status, body: (await r.json()) as Json };
+    };
+    for (const [p, body] of [
+      ['/v2/search/m0/_cairn/lifecycle/v1?to=shipped', undefined],
+      ['/v2/search/m0/_cairn/lifecycle/v1', undefined],
+      ['/v2/search/m0/_cairn/lifecycle/v1?to=candidate', '{not json'],
+      ['/v2/search/m0/_cairn/lifecycle/v1?to=candidate', JSON.stringify({ reason: 'x'.repeat(1001) })],
+      ['/v2/search/m0/_cairn/lifecycle/v1?to=candidate', JSON.stringify({ reason: 42 })],
+      ['/v2/search/m0/_cairn/compromised/v1', undefined],
+    ] as const) {
+      const r = await post(p, body);
+      expect([p, body?.slice(0, 20), r.status, r.body.errors[0].code]).toEqual([p, body?.slice(0, 20), 400, 'UNSUPPORTED']);
+    }
+    expect((await post('/v2/search/m0/_cairn/lifecycle/nope?to=candidate')).body.errors[0].code).toBe('MANIFEST_UNKNOWN');
+    expect((await fetch(`${base}/v2/search/m0/_cairn/lifecycle/v1?to=candidate`)).status).toBe(405);
+    // Unchanged by all of that.
+    expect((await get('/v2/search/m0/_cairn/artifacts/v1')).body.stage).toBe('draft');
     expect((await get('/v2/search/m0/_cairn/artifacts/nope')).body.errors[0].code).toBe('MANIFEST_UNKNOWN');
   });
 });

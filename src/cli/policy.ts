@@ -76,10 +76,11 @@ export function policyCommands(program: Command, load: ConfigLoader): Command {
     .option('--mfa', 'the request was authenticated with a second factor', false)
     .option('--ip <address>', 'source address', '127.0.0.1')
     .option('--time <iso>', 'when the request happens (default now)')
+    .option('--stage <stage>', 'for a lifecycle move: the stage asked for (context.targetStage)')
     .option('--policy-dir <dir>', 'policies to test (default: the configured directory)')
     .option('--no-db', 'ignore the role bindings and labels in the database')
     .option('--expect <decision>', 'exit 1 unless the decision is allow or deny')
-    .action((o: { principal: string; action: string; resource: string; groups: string; mfa: boolean; ip: string; time?: string; policyDir?: string; db?: boolean; expect?: string }, cmd: Command) =>
+    .action((o: { principal: string; action: string; resource: string; groups: string; mfa: boolean; ip: string; time?: string; stage?: string; policyDir?: string; db?: boolean; expect?: string }, cmd: Command) =>
       guard(async () => {
         if (!(ACTIONS as readonly string[]).includes(o.action)) throw new PolicyError(`--action must be one of ${ACTIONS.join(', ')}`);
         if (o.expect !== undefined && o.expect !== 'allow' && o.expect !== 'deny') throw new PolicyError('--expect must be allow or deny');
@@ -88,7 +89,7 @@ export function policyCommands(program: Command, load: ConfigLoader): Command {
         const { a, done } = await authorizerFor(cmd, o);
         try {
           const groups = o.groups.split(',').map((g) => g.trim()).filter(Boolean);
-          const d = a.authorize({ principal: principalOf(o.principal, groups, o.mfa), action: o.action as Action, resource: resourceOf(o.resource), context: { sourceIp: o.ip, now } });
+          const d = a.authorize({ principal: principalOf(o.principal, groups, o.mfa), action: o.action as Action, resource: resourceOf(o.resource), context: { sourceIp: o.ip, now, ...(o.stage ? { targetStage: o.stage } : {}) } });
           const decision = d.allowed ? 'allow' : 'deny';
           process.stdout.write(`${decision.toUpperCase()} ${o.principal} ${o.action} ${o.resource}\n`);
           process.stdout.write(d.policies.length ? `decided by: ${d.policies.join(', ')}\n` : 'decided by: no policy applies (default deny)\n');

@@ -16,7 +16,7 @@ import type { AuditLog } from '../audit/audit-log';
 export type Requirement =
   | { kind: 'base' }
   | { kind: 'catalog' }
-  | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean; browse?: boolean };
+  | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean; browse?: boolean; targetStage?: string };
 
 const OPEN: AuthState = { principal: { ...ANONYMOUS, id: 'auth-disabled', name: 'auth-disabled' }, expired: false, can: () => true };
 
@@ -93,8 +93,8 @@ export class AccessGate {
     const expired = claims !== undefined && claims.expiresAt <= Date.now();
     if (principal.kind !== 'anonymous') await this.limit(`id:${principal.id}`, this.config.rateLimits.perIdentity, 'identity');
 
-    const decide = (action: Action, resource: AuthzResource): boolean => {
-      const d = a.authorizer.authorize({ principal, action, resource, context: { sourceIp: ip } });
+    const decide = (action: Action, resource: AuthzResource, targetStage?: string): boolean => {
+      const d = a.authorizer.authorize({ principal, action, resource, context: { sourceIp: ip, ...(targetStage ? { targetStage } : {}) } });
       const name = resource.type === 'registry' ? 'registry' : resource.name;
       (ctx.decisions ??= []).push({ action, resource: name, allowed: d.allowed, policies: d.policies });
       this.metrics.authorizations.labels(action, d.allowed ? 'allow' : 'deny').inc();
@@ -122,7 +122,7 @@ export class AccessGate {
       if (!claims || !hasAccess(claims.access, 'registry', 'catalog', '*')) throw this.challenge(req, 'listing repositories needs a token for registry:catalog:*', scope, claims ? 'insufficient_scope' : undefined);
     } else {
       for (const action of need.actions) {
-        if (!decide(action, { type: 'repository', name: need.name })) {
+        if (!decide(action, { type: 'repository', name: need.name }, action === 'pull' ? undefined : need.targetStage)) {
           if (!claims) throw this.challenge(req, 'authentication required', scope);
           throw new OciError('DENIED', `${principal.id} may not ${action} ${need.name}`, { action, repository: need.name });
         }

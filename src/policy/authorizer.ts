@@ -7,7 +7,8 @@ export interface AuthzRequest {
   principal: Principal;
   action: Action;
   resource: AuthzResource;
-  context: { sourceIp: string; now?: Date };
+  /** targetStage: for lifecycle moves, the stage asked for (policies may allow some moves and not others). */
+  context: { sourceIp: string; now?: Date; targetStage?: string };
 }
 
 export interface Decision {

@@ -154,7 +154,7 @@ export class CedarAuthorizer implements Authorizer {
       this.decisionsAt = now;
     }
     const p = r.principal;
-    const key = `${p.id}|${p.groups.join(',')}|${p.mfa}|${p.federated?.subject ?? ''}|${r.action}|${r.resource.type}|${'name' in r.resource ? r.resource.name : ''}|${r.context.sourceIp}`;
+    const key = `${p.id}|${p.groups.join(',')}|${p.mfa}|${p.federated?.subject ?? ''}|${r.action}|${r.resource.type}|${'name' in r.resource ? r.resource.name : ''}|${r.context.sourceIp}|${r.context.targetStage ?? ''}`;
     let d = this.decisions.get(key);
     if (!d) {
       d = this.decide(r);
@@ -177,6 +177,7 @@ export class CedarAuthorizer implements Authorizer {
         hour: now.getUTCHours(),
         weekday: now.getUTCDay(),
         now: Math.floor(now.getTime() / 1000),
+        ...(r.context.targetStage ? { targetStage: r.context.targetStage } : {}),
       },
       preparsedSchemaName: 'cairn',
       validateRequest: true,

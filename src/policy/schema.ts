@@ -32,6 +32,7 @@ namespace Cairn {
     "hour": Long,
     "weekday": Long,
     "now": Long,
+    "targetStage"?: String,
   };
 
   action pull, push, delete, tag, approve appliesTo {

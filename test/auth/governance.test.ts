@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestRegistry } from '../helpers/server';
 import { addUser, bearer, startAuthRegistry, storeOf, token } from '../helpers/auth';
@@ -194,6 +194,30 @@ describe('lifecycle governance: four eyes, sensitive approvals and windows, metr
     const one = await fetch(`${base}/v2/quota/a/_cairn/quota`, { headers: h });
     expect(((await one.json()) as Json).quota.namespace).toBe('quota/');
     expect((await events('quota/a', 'governance.denied')).map((e) => e.detail?.rule)).toEqual(['quota', 'quota']);
+  });
+
+  it('lets Cedar policies decide which lifecycle moves an identity may make (context.targetStage)', async () => {
+    const file = path.join(reg.config.auth.policyDir, 'leads.cedar');
+    await writeFile(file, `@id("only-leads-retire")
+forbid (principal, action == Cairn::Action::"approve", resource)
+when { context has targetStage && context.targetStage == "retired" }
+unless { principal in Cairn::Group::"ml-leads" };
+`);
+    await reg.registry.auth!.authorizer.load();
+    try {
+      await addUser(reg, 'lea', pw, ['ml-leads'], [['approver', 'ml/']]);
+      await pushModel(base, 'ml/staged', 'v1', { 'org.cairn.metrics': '{"accuracy":0.95}' }, await as('alice', 'ml/staged'));
+      await move('alice', 'ml/staged', 'v1', 'candidate');
+      expect((await move('bob', 'ml/staged', 'v1', 'approved')).status).toBe(200);
+      expect((await move('bob', 'ml/staged', 'v1', 'deprecated')).status).toBe(200);
+      const bob = await fetch(`${base}/v2/ml/staged/_cairn/lifecycle/v1?to=retired`, { method: 'POST', headers: await as('bob', 'ml/staged') });
+      expect(bob.status).toBe(403);
+      expect((await events('ml/staged', 'access.denied')).at(-1)?.detail?.policies).toBe('only-leads-retire');
+      expect((await move('lea', 'ml/staged', 'v1', 'retired')).status).toBe(200);
+    } finally {
+      await rm(file);
+      await reg.registry.auth!.authorizer.load();
+    }
   });
 
   it('keeps the previous rules when the file becomes invalid', async () => {

@@ -38,7 +38,10 @@ export const CAIRN_ROUTES: Route[] = [
     name: 'cairn-lifecycle',
     pattern: /^\/v2\/(.+)\/_cairn\/lifecycle\/([^/]+)$/,
     // Publishing moves need push, approving, deprecating and retiring need approve (see policies/).
-    needs: (m, p, ctx) => repo(['pull', actionFor(targetStage(ctx))])(m, p),
+    needs: (m, p, ctx) => {
+      const to = targetStage(ctx);
+      return { ...repo(['pull', actionFor(to)])(m, p), targetStage: to };
+    },
     methods: { POST: (s, p, req, res, ctx) => moveLifecycle(s, p[0]!, p[1]!, req, res, ctx) },
   },
   {

@@ -1,6 +1,6 @@
 import { OciError } from '../oci/errors';
 import { digestOf } from '../oci/digest';
-import { parseManifest } from '../distribution/manifest-parser';
+import { parseManifest, type ParsedManifest } from '../distribution/manifest-parser';
 import type { GovernanceRules } from '../policy/governance';
 import { approvalReadiness } from '../policy/lifecycle-rules';
 import { CONFIG_SCHEMAS, validateConfig, type SchemaProblem } from './schemas';
@@ -13,6 +13,22 @@ export function configProblemMessage(configType: string, problems: SchemaProblem
 
 export function metadataProblemMessage(p: MetadataProblem): string {
   return `${p.field}: ${p.message}`;
+}
+
+/** The metadata of a parsed manifest and its config document; throws MetadataProblem. */
+export function metadataOfManifest(p: ParsedManifest, config: unknown, pushedBy: string, ci?: Record<string, string>): ArtifactMetadata {
+  const configType = p.config?.mediaType;
+  return extractMetadata({
+    mediaType: p.mediaType,
+    // For an image manifest without artifactType, the parser reports the config type as artifactType.
+    artifactType: p.artifactType === configType ? undefined : p.artifactType,
+    configMediaType: configType,
+    config,
+    annotations: p.annotations,
+    layers: p.layers ?? [],
+    pushedBy,
+    ...(ci ? { ci } : {}),
+  });
 }
 
 export interface CheckResult {
@@ -56,15 +72,7 @@ export function checkArtifact(input: { manifest: Buffer; config?: Buffer; reposi
     }
   }
   try {
-    out.metadata = extractMetadata({
-      mediaType: parsed.mediaType,
-      artifactType: parsed.artifactType === configType ? undefined : parsed.artifactType,
-      configMediaType: configType,
-      config,
-      annotations: parsed.annotations,
-      layers: parsed.layers ?? [],
-      pushedBy: input.publisher ?? 'local',
-    });
+    out.metadata = metadataOfManifest(parsed, config, input.publisher ?? 'local');
   } catch (err) {
     if (!(err instanceof MetadataProblem)) throw err;
     out.errors.push(metadataProblemMessage(err));

@@ -6,8 +6,8 @@ import type { Services } from '../distribution/services';
 import type { RequestContext } from '../http/context';
 import { classify } from './media-types';
 import { CONFIG_SCHEMAS, validateConfig } from './schemas';
-import { extractMetadata, lineageEdges, MetadataProblem, type ArtifactMetadata } from './metadata';
-import { configProblemMessage, metadataProblemMessage } from './check';
+import { lineageEdges, MetadataProblem, type ArtifactMetadata } from './metadata';
+import { configProblemMessage, metadataOfManifest, metadataProblemMessage } from './check';
 
 /** A config larger than this is not a config: refused for the types Cairn validates, ignored otherwise. */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -66,16 +66,8 @@ export async function artifactRecordFor(s: Services, ctx: RequestContext, reposi
   const principal = ctx.auth?.principal;
   let metadata: ArtifactMetadata;
   try {
-    metadata = extractMetadata({
-      mediaType: p.mediaType,
-      artifactType: p.artifactType === configType ? undefined : p.artifactType,
-      configMediaType: configType,
-      config,
-      annotations: p.annotations,
-      layers: p.layers ?? [],
-      pushedBy: principal?.id ?? 'anonymous',
-      ci: principal?.federated ? { iss: principal.federated.issuer, sub: principal.federated.subject, ...(principal.federated.claims ?? {}) } : undefined,
-    });
+    const ci = principal?.federated ? { iss: principal.federated.issuer, sub: principal.federated.subject, ...(principal.federated.claims ?? {}) } : undefined;
+    metadata = metadataOfManifest(p, config, principal?.id ?? 'anonymous', ci);
   } catch (err) {
     if (err instanceof MetadataProblem) throw new OciError('MANIFEST_INVALID', metadataProblemMessage(err), { field: err.field });
     throw err;

@@ -31,6 +31,10 @@ function view(r: Row): ArtifactView {
   };
 }
 
+function edgeOf(r: { repository: string; digest: string; relation: string; target_repository: string | null; target_digest: string }): LineageEdge {
+  return { from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } };
+}
+
 /** Chunks an IN list: SQLite allows at most 32,766 parameters a statement, PostgreSQL 65,535. */
 function chunks<T>(xs: T[], n = 500): T[][] {
   const out: T[][] = [];
@@ -128,24 +132,20 @@ export class KyselyArtifactIndex implements ArtifactIndex {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  private edges() {
+    return this.db
+      .selectFrom('lineage_edges as e')
+      .innerJoin('artifacts as a', 'a.id', 'e.artifact_id')
+      .innerJoin('repositories as r', 'r.id', 'a.repository_id')
+      .select(['r.name as repository', 'a.digest', 'e.relation', 'e.target_repository', 'e.target_digest']);
+  }
+
   async edgesFrom(nodes: { repository: string; digest: string }[]): Promise<LineageEdge[]> {
     const out: LineageEdge[] = [];
     const wanted = new Set(nodes.map((n) => `${n.repository}@${n.digest}`));
     for (const c of chunks([...new Set(nodes.map((n) => n.digest))])) {
-      const rows = await this.db
-        .selectFrom('lineage_edges as e')
-        .innerJoin('artifacts as a', 'a.id', 'e.artifact_id')
-        .innerJoin('repositories as r', 'r.id', 'a.repository_id')
-        .select(['r.name as repository', 'a.digest', 'e.relation', 'e.target_repository', 'e.target_digest'])
-        .where('a.digest', 'in', c)
-        .orderBy('a.id')
-        .orderBy('e.relation')
-        .orderBy('e.target_digest')
-        .execute();
-      for (const r of rows) {
-        if (!wanted.has(`${r.repository}@${r.digest}`)) continue;
-        out.push({ from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } });
-      }
+      const rows = await this.edges().where('a.digest', 'in', c).orderBy('a.id').orderBy('e.relation').orderBy('e.target_digest').execute();
+      for (const r of rows) if (wanted.has(`${r.repository}@${r.digest}`)) out.push(edgeOf(r));
     }
     return out;
   }
@@ -153,15 +153,8 @@ export class KyselyArtifactIndex implements ArtifactIndex {
   async edgesTo(digests: string[]): Promise<LineageEdge[]> {
     const out: LineageEdge[] = [];
     for (const c of chunks([...new Set(digests)])) {
-      const rows = await this.db
-        .selectFrom('lineage_edges as e')
-        .innerJoin('artifacts as a', 'a.id', 'e.artifact_id')
-        .innerJoin('repositories as r', 'r.id', 'a.repository_id')
-        .select(['r.name as repository', 'a.digest', 'e.relation', 'e.target_repository', 'e.target_digest'])
-        .where('e.target_digest', 'in', c)
-        .orderBy('a.id')
-        .execute();
-      for (const r of rows) out.push({ from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } });
+      const rows = await this.edges().where('e.target_digest', 'in', c).orderBy('a.id').execute();
+      for (const r of rows) out.push(edgeOf(r));
     }
     return out;
   }

@@ -43,7 +43,11 @@ describe('lifecycle governance: four eyes, sensitive approvals and windows, metr
     const r = await fetch(`${base}/v2/${repo}/_cairn/lifecycle/${ref}?to=${to}`, { method: 'POST', headers: await as(user, repo), ...(reason ? { body: JSON.stringify({ reason }) } : {}) });
     return { status: r.status, body: (await r.json()) as Json };
   };
-  const events = async (repository: string, type: string): Promise<AuditEvent[]> => (await reg.registry.audit.search({ repository })).filter((e) => e.type === type);
+  const events = async (repository: string, type: string): Promise<AuditEvent[]> => {
+    // Denials by policy are recorded without holding the response: let them land first.
+    await reg.registry.audit.flush();
+    return (await reg.registry.audit.search({ repository })).filter((e) => e.type === type);
+  };
   const writeRules = async (text: string) => {
     await writeFile(path.join(reg.config.auth.policyDir, 'governance.yaml'), text);
     // Reloaded within policyReloadSeconds (1 s here); a new mtime is what it looks for.

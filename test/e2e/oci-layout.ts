@@ -12,7 +12,7 @@ export interface Layout {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Writes an OCI image layout (image-spec "oci-layout") with one manifest tagged `ref`. */
-export async function writeLayout(dir: string, ref: string, opts: { configMediaType?: string; artifactType?: string; layerMediaType?: string } = {}): Promise<Layout> {
+export async function writeLayout(dir: string, ref: string, opts: { configMediaType?: string; artifactType?: string; layerMediaType?: string; config?: object } = {}): Promise<Layout> {
   const blobs = new Map<string, Buffer>();
   await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   const put = async (b: Buffer) => {
@@ -21,7 +21,7 @@ export async function writeLayout(dir: string, ref: string, opts: { configMediaT
     await writeFile(path.join(dir, 'blobs', 'sha256', hex), b);
     return { digest: `sha256:${hex}`, size: b.length };
   };
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, note: randomBytes(4).toString('hex') }));
+  const config = Buffer.from(JSON.stringify(opts.config ?? { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, note: randomBytes(4).toString('hex') }));
   const c = await put(config);
   const l1 = await put(randomBytes(300_000));
   const l2 = await put(randomBytes(70_000));

@@ -48,7 +48,7 @@ describe('the cairn command', () => {
     expect(err()).toContain(`password: ${password}`);
     // The password never reaches the JSON log.
     expect(out()).not.toContain(password);
-    expect((await readdir(path.join(dir, 'policies'))).sort()).toEqual(['base.cedar', 'roles.cedar']);
+    expect((await readdir(path.join(dir, 'policies'))).sort()).toEqual(['base.cedar', 'governance.yaml', 'roles.cedar']);
     // The embedded backends put their files under the data directory.
     expect((await stat(path.join(dir, 'cairn.db'))).isFile()).toBe(true);
     expect((await stat(path.join(dir, 'blobs'))).isDirectory()).toBe(true);

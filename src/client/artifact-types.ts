@@ -26,6 +26,8 @@ export const MANIFEST_ACCEPT = [
 /** The layer annotations that name a layer's file; CRI-O image volumes and `cairn pull` use them. */
 export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
 export const FILEPATH_ANNOTATION = 'org.cncf.model.filepath';
+/** The same, from ModelPack before its CNCF rename; read, never written. */
+export const LEGACY_FILEPATH_ANNOTATION = 'org.cnai.model.filepath';
 
 const CODE = new Set(['.py', '.ipynb', '.sh', '.js', '.ts', '.go', '.r']);
 const CONFIG = new Set(['.json', '.yaml', '.yml', '.txt', '.model', '.vocab']);

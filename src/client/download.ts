@@ -91,6 +91,10 @@ export async function downloadBlob(client: RegistryClient, repository: string, b
   let lastError: Error | undefined;
 
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    if (attempt > 1) {
+      reporter.info(`${label}: ${lastError?.message ?? 'transfer broken'}; retrying (${attempt}/${MAX_ATTEMPTS})`);
+      await new Promise((r) => setTimeout(r, 1000 * (attempt - 1)));
+    }
     // Never write through a link: a planted `<file>.partial` symlink must not redirect our bytes.
     const existing = await sizeOf(partial);
     if (existing && (!existing.regular || existing.size > blob.size)) await rm(partial, { force: true, recursive: true });
@@ -113,6 +117,7 @@ export async function downloadBlob(client: RegistryClient, repository: string, b
         // The registry's blob is shorter than our partial file claims: that file is not this blob.
         res.body.resume();
         await rm(partial, { force: true });
+        lastError = new Error('the partial file is longer than the blob; starting over');
         continue;
       }
       if (res.status !== 200 && res.status !== 206) {

@@ -89,6 +89,7 @@ export function datasetConfig(meta: ArtifactMetadata, layers: PackedLayer[]): ob
       sources: meta.sources,
       derivedFrom: meta.derivedFrom,
       preprocessing: meta.preprocessing.map((s) => defined({ ...s })),
+      splits: meta.splits,
     }),
     files: layers.map((l) => ({ path: l.file.relPath, digest: l.descriptor.digest, size: l.descriptor.size })),
     ...meta.extensions,

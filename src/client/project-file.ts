@@ -34,7 +34,8 @@ const ProjectFileSchema = z
     preprocessing: z.array(step),
     sensitivity: z.string().min(1),
     records: z.number().int().nonnegative(),
-    sources: z.array(z.object({ uri: z.string().min(1), digest: z.string().optional() }).strict()),
+    sources: z.array(z.object({ uri: z.string().min(1), digest: z.string().optional(), description: z.string().optional() }).strict()),
+    splits: z.record(z.object({ records: z.number().int().nonnegative().optional(), files: z.array(z.string()).optional() }).strict()),
     training: z.object({ repository: z.string().min(1).optional(), commit: z.string().min(1).optional() }).strict(),
     annotations: z.record(z.union([z.string(), z.number(), z.boolean()]).transform(String)),
   })

@@ -34,7 +34,9 @@ export interface ArtifactMetadata {
   pipelineUrl?: string;
   pipelineId?: string;
   records?: number;
-  sources?: { uri: string; digest?: string }[];
+  sources?: { uri: string; digest?: string; description?: string }[];
+  /** Dataset splits (train / test …) from cairn.yaml. */
+  splits?: Record<string, { records?: number; files?: string[] }>;
   /** `--annotation k=v` and cairn.yaml `annotations`: added last, so they win. */
   annotations: Record<string, string>;
   extensions: Record<string, unknown>;
@@ -155,6 +157,7 @@ export function resolveMetadata(input: { flags: MetadataFlags; file?: ProjectFil
     pipelineId: ci.pipelineId,
     records: file.records,
     sources: file.sources,
+    splits: file.splits,
     annotations,
     extensions: file.extensions ?? {},
   };

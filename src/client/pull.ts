@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { ArtifactTypes, FILEPATH_ANNOTATION, MANIFEST_ACCEPT, TITLE_ANNOTATION } from './artifact-types';
+import { ArtifactTypes, FILEPATH_ANNOTATION, LEGACY_FILEPATH_ANNOTATION, MANIFEST_ACCEPT, TITLE_ANNOTATION } from './artifact-types';
 import { resolveCredentials } from './credentials';
 import { downloadBlob } from './download';
 import { formatBytes, type Reporter } from './progress';
@@ -69,7 +69,7 @@ function plan(layers: Layer[], what: string): { layer: Layer; rel: string }[] {
   const seen = new Set<string>();
   return layers.map((layer) => {
     const a = layer.annotations ?? {};
-    const raw = a[FILEPATH_ANNOTATION] ?? a[TITLE_ANNOTATION];
+    const raw = a[FILEPATH_ANNOTATION] ?? a[LEGACY_FILEPATH_ANNOTATION] ?? a[TITLE_ANNOTATION];
     if (raw === undefined) throw new PackError(`${what}: layer ${layer.digest} names no file (${FILEPATH_ANNOTATION} or ${TITLE_ANNOTATION}); it is not a file artifact`);
     if (a['io.deis.oras.content.unpack'] === 'true') {
       throw new PackError(`${what}: layer "${raw}" is a packed directory archive (oras); cairn pull restores file layers only — use oras pull for it`);

@@ -30,7 +30,7 @@ export interface UploadResult {
 }
 
 /** Transient trouble (network, 429, 5xx) is retried this many times in a row before giving up. */
-const MAX_RETRIES = 8;
+const MAX_RETRIES = 10;
 const READ_SIZE = 1 << 20;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -181,7 +181,7 @@ async function chunked(client: RegistryClient, repository: string, blob: BlobSou
       }
       // Out of order, or a previous (killed) request still holds the upload: continue where the registry is.
       if (res.status === 416) {
-        await retryLater(registryErrorOf(res).serverMessage, 500);
+        await retryLater(registryErrorOf(res).serverMessage, Math.min(500 * 2 ** failures, 10_000));
         const offset = offsetFromRange(res.headers.range, start);
         if (offset !== undefined) {
           state = { ...state, location: res.headers.location ?? state.location, offset };

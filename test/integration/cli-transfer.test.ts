@@ -6,6 +6,13 @@ import { addUser, startAuthRegistry, token } from '../helpers/auth';
 import { cairn, cleanEnv, metricValue, sha256OfFile, startCairn, waitFor, writeBigFile } from '../helpers/cli-transfer';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { sha256 } from './http-client';
+import { ciProvenance } from '../../src/client/provenance';
+import { modelLayerType } from '../../src/client/artifact-types';
+import { parseChallenge } from '../../src/client/auth-challenge';
+import { safeRelativePath } from '../../src/client/pull';
+import { parseReference, parseRegistry } from '../../src/client/reference';
+import { expectOk, RegistryClient, RegistryError } from '../../src/client/registry-client';
+import { offsetFromRange } from '../../src/client/upload';
 
 const USER = 'mia';
 const PASSWORD = 'mia-password-1234';
@@ -435,5 +442,86 @@ describe('cairn push / pull (the client side)', () => {
     const r = await cairn(['pull', `${host}/ml/never:v9`, path.join(tmp, 'o')], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/fetching ml\/never:v9: (MANIFEST_UNKNOWN|NAME_UNKNOWN)/);
+  });
+
+  it('RegistryClient: one login per scope, tokens reused, OCI errors with code, message and detail', async () => {
+    const before = await metricValue(reg.url, 'cairn_authentications_total', { method: 'password', result: 'success' });
+    const client = new RegistryClient({ baseUrl: reg.url, credentials: { username: USER, password: PASSWORD } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await client.request('GET', '/v2/ml/nothing-here/tags/list', { scope: 'repository:ml/nothing-here:pull' });
+        expect(r.status).toBe(404);
+      }
+      const catalog = expectOk(await client.request('GET', '/v2/_catalog', { scope: 'registry:catalog:*', query: { n: '5' } }));
+      expect(JSON.parse(catalog.body.toString()).repositories).toEqual(expect.any(Array));
+      // Two scopes, two token requests: the rest came from the cache.
+      expect(await metricValue(reg.url, 'cairn_authentications_total', { method: 'password', result: 'success' })).toBe(before + 2);
+
+      const missing = await client.request('GET', '/v2/ml/nothing-here/manifests/v1', { scope: 'repository:ml/nothing-here:pull' });
+      let err: unknown;
+      try {
+        expectOk(missing, 'fetching ml/nothing-here:v1');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(RegistryError);
+      expect(err).toMatchObject({ status: 404, code: expect.stringMatching(/^(MANIFEST_UNKNOWN|NAME_UNKNOWN)$/) });
+      expect((err as Error).message).toMatch(/^fetching ml\/nothing-here:v1: (MANIFEST_UNKNOWN|NAME_UNKNOWN): .+ \(detail: \{.*\}\) \[HTTP 404\]$/);
+
+      // Outside the user's roles: the token is issued without the action, and the registry denies.
+      const denied = await client.request('GET', '/v2/other/x/tags/list', { scope: 'repository:other/x:pull' });
+      expect(denied.status).toBe(403);
+      expect(() => expectOk(denied)).toThrow(/DENIED: .*may not pull other\/x/);
+    } finally {
+      client.close();
+    }
+    const wrong = new RegistryClient({ baseUrl: reg.url, credentials: { username: USER, password: 'wrong-password-1' } });
+    await expect(wrong.request('GET', '/v2/ml/x/tags/list', { scope: 'repository:ml/x:pull' })).rejects.toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    wrong.close();
+  });
+});
+
+describe('client pieces', () => {
+  it('parses references, choosing HTTP only for loopback or on request', () => {
+    expect(parseReference('registry.example.com/ml/bert:v1')).toEqual({ registry: 'registry.example.com', baseUrl: 'https://registry.example.com', repository: 'ml/bert', tag: 'v1' });
+    expect(parseReference('localhost:5000/ml/bert@sha256:' + 'a'.repeat(64))).toEqual({ registry: 'localhost:5000', baseUrl: 'http://localhost:5000', repository: 'ml/bert', digest: 'sha256:' + 'a'.repeat(64) });
+    expect(parseReference('127.0.0.1:5000/a/b/c:1.0').baseUrl).toBe('http://127.0.0.1:5000');
+    expect(parseReference('lab.internal:8080/x:y', { plainHttp: true }).baseUrl).toBe('http://lab.internal:8080');
+    expect(parseReference('[::1]:5000/x:y').baseUrl).toBe('http://[::1]:5000');
+    expect(parseReference('r.example/x')).toEqual({ registry: 'r.example', baseUrl: 'https://r.example', repository: 'x' });
+    expect(() => parseReference('ml/bert:v1')).toThrow(/does not start with a registry host/);
+    expect(() => parseReference('r.example/ML/Bert:v1')).toThrow(/not a valid repository name/);
+    expect(() => parseReference('r.example/ml/bert:-bad')).toThrow(/not a valid tag/);
+    expect(() => parseReference('r.example/ml/bert@sha256:abc')).toThrow(/not a valid digest/);
+    expect(() => parseReference('https://r.example/ml/bert:v1')).toThrow(/without a scheme/);
+    expect(parseRegistry('http://lab:5000/')).toEqual({ registry: 'lab:5000', baseUrl: 'http://lab:5000' });
+  });
+
+  it('refuses unsafe pull paths and reads upload ranges and challenges as the registry writes them', () => {
+    expect(safeRelativePath('a/./b//c.bin')).toBe('a/b/c.bin');
+    for (const bad of ['', '/etc/passwd', '../x', 'a/../../x', 'a/..', 'C:/x', 'a\\..\\x', 'x.partial', 'a\0b']) expect(safeRelativePath(bad)).toBeUndefined();
+    expect(offsetFromRange('0-0')).toBe(0);
+    expect(offsetFromRange('0-0', 0)).toBe(1);
+    expect(offsetFromRange('0-1023')).toBe(1024);
+    expect(offsetFromRange(undefined)).toBeUndefined();
+    expect(parseChallenge('Bearer realm="http://r/token",service="cairn",scope="repository:ml/bert:pull,push",error="insufficient_scope"')).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'http://r/token', service: 'cairn', scope: 'repository:ml/bert:pull,push', error: 'insufficient_scope' },
+    });
+    expect(parseChallenge('Basic realm="cairn"')).toEqual({ scheme: 'basic', params: { realm: 'cairn' } });
+  });
+
+  it('classifies model files and reads CI provenance', () => {
+    expect(['README', 'readme.txt', 'LICENSE-MIT', 'docs/card.md', 'paper.PDF'].map(modelLayerType)).toEqual(Array(5).fill('application/vnd.cncf.model.doc.v1.raw'));
+    expect(['a.py', 'n.ipynb', 'run.sh', 'x.R'].map(modelLayerType)).toEqual(Array(4).fill('application/vnd.cncf.model.code.v1.raw'));
+    expect(['c.json', 'c.yaml', 'v.txt', 'sp.model', 'w.vocab'].map(modelLayerType)).toEqual(Array(5).fill('application/vnd.cncf.model.weight.config.v1.raw'));
+    expect(['w.safetensors', 'w.gguf', 'noext', 'w.weird'].map(modelLayerType)).toEqual(Array(4).fill('application/vnd.cncf.model.weight.v1.raw'));
+    expect(ciProvenance({ CI_PROJECT_URL: 'https://gitlab.com/g/p', CI_COMMIT_SHA: 'c0ffee', CI_PIPELINE_URL: 'https://gitlab.com/g/p/-/pipelines/7', CI_PIPELINE_ID: '7' })).toEqual({
+      repository: 'https://gitlab.com/g/p',
+      commit: 'c0ffee',
+      pipelineUrl: 'https://gitlab.com/g/p/-/pipelines/7',
+      pipelineId: '7',
+    });
+    expect(ciProvenance({})).toEqual({});
   });
 });

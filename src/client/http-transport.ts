@@ -31,7 +31,7 @@ export class HttpTransport {
         req.end(body);
       } else {
         const stream = body as Readable;
-        stream.once('error', (err) => req.destroy(err));
+        stream.on('error', (err) => req.destroy(err));
         stream.pipe(req);
       }
     });

@@ -4,6 +4,7 @@
  * storage) side by side on loopback, same machine, same run, plus a bare Node server as the ceiling.
  * Prints each figure, Cairn/Distribution ratios and the targets; writes .bench/results.json.
  * With radosgw installed it adds the scale-out profile (bench/scale-out.js); BENCH_SCALEOUT=off skips it.
+ * Then the search profile (bench/search.js: 100,000 artifacts, SQLite and PostgreSQL); BENCH_SEARCH=off skips it.
  * Loopback only; every loop is bounded.
  */
 const { spawn, spawnSync } = require('node:child_process');
@@ -13,6 +14,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { request } = require('./http');
 const { measureScaleOut } = require('./scale-out');
+const { measureSearch } = require('./search');
 const { authenticate, MiB, BLOB, median, freePort, waitUp, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes } = require('./transfers');
 
 const ROOT = path.join(__dirname, '..');
@@ -116,6 +118,9 @@ async function main() {
     log('Cairn scale-out (2 replicas, S3 on Ceph RGW + PostgreSQL + Redis):');
     so = await measureScaleOut({ file, runs: RUNS, tmp, log, start, root: ROOT });
   }
+  let search;
+  if (process.env.BENCH_SEARCH === 'off') log('search profile skipped (BENCH_SEARCH=off)');
+  else search = await measureSearch({ tmp, log });
 
   const rows = [
     ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, d.pushMiBs, 1.3, 'ratio'],
@@ -162,11 +167,12 @@ async function main() {
     }
     lines.push(`| finishing a 1 GiB chunked upload (server-side compose of 64 parts, s) | | ${so.commitSeconds.toFixed(1)} | | | | |`);
   }
+  if (search) lines.push('', ...search.lines);
   process.stdout.write(`\n${lines.join('\n')}\n\nmedians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`);
   await fsp.mkdir(path.join(ROOT, '.bench'), { recursive: true });
   await fsp.writeFile(
     path.join(ROOT, '.bench', 'results.json'),
-    JSON.stringify({ date: new Date().toISOString(), runs: RUNS, bareMiBs, cairn: c, distribution: d, scaleOut: so, results }, null, 2),
+    JSON.stringify({ date: new Date().toISOString(), runs: RUNS, bareMiBs, cairn: c, distribution: d, scaleOut: so, search: search && search.results, results }, null, 2),
   );
 }
 

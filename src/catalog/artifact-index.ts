@@ -33,7 +33,7 @@ export interface LineageEdge {
 }
 
 export interface SearchQuery {
-  /** Substring of the name or repository. */
+  /** Words the name or repository has, each matched as a prefix of a word (`bert` finds ml/bert-base). */
   text?: string;
   kind?: string;
   family?: string;

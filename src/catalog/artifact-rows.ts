@@ -1,9 +1,10 @@
 import type { Transaction } from 'kysely';
 import type { ArtifactRecord } from './catalog';
 import type { Database } from './schema';
+import { terms } from './kysely-artifact-index';
 
 /** Writes an artifact's row, annotations, metrics and lineage edges, inside the manifest's transaction. */
-export async function insertArtifact(trx: Transaction<Database>, repositoryId: number, digest: string, a: ArtifactRecord, now: number): Promise<void> {
+export async function insertArtifact(trx: Transaction<Database>, repositoryId: number, repository: string, digest: string, a: ArtifactRecord, now: number): Promise<void> {
   const row = await trx
     .insertInto('artifacts')
     .values({
@@ -34,6 +35,8 @@ export async function insertArtifact(trx: Transaction<Database>, repositoryId: n
   const id = Number(row.id);
   const annotations = Object.entries(a.annotations).filter(([k, v]) => k.length <= 256 && v.length <= 4096);
   if (annotations.length) await trx.insertInto('artifact_annotations').values(annotations.map(([key, value]) => ({ artifact_id: id, key, value }))).execute();
+  const words = terms(`${repository} ${a.name ?? ''}`);
+  if (words.length) await trx.insertInto('artifact_terms').values(words.map((term) => ({ term, artifact_id: id }))).execute();
   const metrics = Object.entries(a.metrics);
   if (metrics.length) await trx.insertInto('artifact_metrics').values(metrics.map(([name, value]) => ({ artifact_id: id, name, value }))).execute();
   if (a.edges.length) {

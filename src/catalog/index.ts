@@ -11,8 +11,8 @@ import type { ArtifactIndex } from './artifact-index';
 import { KyselyArtifactIndex } from './kysely-artifact-index';
 
 /** The artifact index lives in the catalog's database, on the catalog's own connection. */
-export function createArtifactIndex(catalog: Catalog): ArtifactIndex {
-  if (catalog instanceof KyselyCatalog) return new KyselyArtifactIndex(catalog.db);
+export function createArtifactIndex(catalog: Catalog, options: { selectiveBelow?: number } = {}): ArtifactIndex {
+  if (catalog instanceof KyselyCatalog) return new KyselyArtifactIndex(catalog.db, options.selectiveBelow);
   throw new Error(`no artifact index for catalog ${catalog.kind}`);
 }
 

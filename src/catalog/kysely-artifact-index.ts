@@ -35,6 +35,21 @@ function edgeOf(r: { repository: string; digest: string; relation: string; targe
   return { from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } };
 }
 
+const SELECTIVE = 2000;
+
+/**
+ * The upper bound of names starting with `prefix`: names are ASCII and compare bytewise (COLLATE "C"
+ * on PostgreSQL), so a range on the name's own index replaces substr(), which neither planner can use.
+ */
+export function prefixEnd(prefix: string): string {
+  return `${prefix}\uffff`;
+}
+
+/** The words a name is found by: lower-case, split on the separators names use. */
+export function terms(text: string): string[] {
+  return [...new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 0 && w.length <= 64))].slice(0, 8);
+}
+
 /** Chunks an IN list: SQLite allows at most 32,766 parameters a statement, PostgreSQL 65,535. */
 function chunks<T>(xs: T[], n = 500): T[][] {
   const out: T[][] = [];
@@ -43,7 +58,11 @@ function chunks<T>(xs: T[], n = 500): T[][] {
 }
 
 export class KyselyArtifactIndex implements ArtifactIndex {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** Side filters matching fewer artifacts than this drive the query from their own index. */
+    private readonly selectiveBelow = SELECTIVE,
+  ) {}
 
   private base(): Q {
     return this.db
@@ -159,6 +178,17 @@ export class KyselyArtifactIndex implements ArtifactIndex {
     return out;
   }
 
+  /**
+   * Whether a side filter (terms, metrics, annotations, lineage) matches few artifacts. A selective one
+   * drives the query from its own index (`a.id in (…)`); a broad one is checked per artifact while the
+   * artifacts are walked in id order, which stops at the page size. Neither shape suits both cases, and
+   * the engines' planners do not choose between them well (docs/performance.md).
+   */
+  private async selective(q: SelectQueryBuilder<Database, keyof Database, { artifact_id: number }>): Promise<boolean> {
+    const rows = await q.limit(this.selectiveBelow).execute();
+    return rows.length < this.selectiveBelow;
+  }
+
   async search(q: SearchQuery): Promise<ArtifactView[]> {
     let s = this.base();
     if (q.kind) s = s.where('a.kind', '=', q.kind);
@@ -167,43 +197,50 @@ export class KyselyArtifactIndex implements ArtifactIndex {
     if (q.license) s = s.where('a.license', '=', q.license);
     if (q.stage) s = s.where('a.stage', '=', q.stage);
     if (q.compromised !== undefined) s = s.where('a.compromised_at', q.compromised ? 'is not' : 'is', null);
-    if (q.repository) s = s.where(sql<string>`substr(r.name, 1, ${q.repository.length})`, '=', q.repository);
-    if (q.text) {
-      // LIKE with the wildcards of the text escaped: a substring match, the same on both engines.
-      const like = `%${q.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      s = s.where((eb) => eb.or([eb(sql`lower(a.name)`, 'like', sql`${like} escape '\\'`), eb(sql`lower(r.name)`, 'like', sql`${like} escape '\\'`)]));
+    if (q.repository) s = s.where('r.name', '>=', q.repository).where('r.name', '<', prefixEnd(q.repository));
+
+    // Each side filter is a subquery over its own table, keyed by artifact_id.
+    const sides: SelectQueryBuilder<Database, keyof Database, { artifact_id: number }>[] = [];
+    const words = terms(q.text ?? '');
+    // Text without a word in it (punctuation only) matches no name.
+    if (q.text !== undefined && words.length === 0) return [];
+    for (const word of words) {
+      sides.push(this.db.selectFrom('artifact_terms').select('artifact_id').where('term', '>=', word).where('term', '<', prefixEnd(word)) as never);
     }
     for (const an of q.annotations ?? []) {
-      s = s.where(({ exists, selectFrom }) => {
-        let sub = selectFrom('artifact_annotations as aa').select(sql`1`.as('one')).whereRef('aa.artifact_id', '=', 'a.id').where('aa.key', '=', an.key);
-        if (an.value !== undefined) sub = sub.where('aa.value', '=', an.value);
-        return exists(sub);
-      });
+      let sub = this.db.selectFrom('artifact_annotations').select('artifact_id').where('key', '=', an.key);
+      if (an.value !== undefined) sub = sub.where('value', '=', an.value);
+      sides.push(sub as never);
     }
-    for (const m of q.metrics ?? []) {
-      s = s.where(({ exists, selectFrom }) => exists(selectFrom('artifact_metrics as am').select(sql`1`.as('one')).whereRef('am.artifact_id', '=', 'a.id').where('am.name', '=', m.name).where('am.value', m.op, m.value)));
-    }
-    if (q.references) {
-      const target = q.references;
-      s = s.where(({ exists, selectFrom }) => exists(selectFrom('lineage_edges as le').select(sql`1`.as('one')).whereRef('le.artifact_id', '=', 'a.id').where('le.target_digest', '=', target)));
+    for (const m of q.metrics ?? []) sides.push(this.db.selectFrom('artifact_metrics').select('artifact_id').where('name', '=', m.name).where('value', m.op, m.value) as never);
+    if (q.references) sides.push(this.db.selectFrom('lineage_edges').select('artifact_id').where('target_digest', '=', q.references) as never);
+    for (const side of sides) {
+      if (await this.selective(side)) {
+        s = s.where('a.id', 'in', side as never);
+      } else {
+        // Correlated: the subquery's own index on (artifact_id, …) answers it per artifact.
+        s = s.where(({ exists }) => exists((side as SelectQueryBuilder<Database, keyof Database, { artifact_id: number }>).where(sql.ref('artifact_id'), '=', sql.ref('a.id')) as never));
+      }
     }
     if (q.after !== undefined) s = s.where('a.id', '>', q.after);
     return (await s.orderBy('a.id').limit(q.limit).execute()).map(view);
   }
 
   async usage(namespace: string): Promise<{ bytes: number; artifacts: number }> {
-    const inNamespace = sql<string>`substr(r.name, 1, ${namespace.length})`;
+    const end = prefixEnd(namespace);
     const bytes = await this.db
       .selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .select(sql<string | number | null>`sum(rb.size)`.as('bytes'))
-      .where(inNamespace, '=', namespace)
+      .where('r.name', '>=', namespace)
+      .where('r.name', '<', end)
       .executeTakeFirst();
     const count = await this.db
       .selectFrom('manifests as m')
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')
       .select(sql<string | number>`count(*)`.as('n'))
-      .where(inNamespace, '=', namespace)
+      .where('r.name', '>=', namespace)
+      .where('r.name', '<', end)
       .executeTakeFirst();
     return { bytes: Number(bytes?.bytes ?? 0), artifacts: Number(count?.n ?? 0) };
   }

@@ -172,7 +172,7 @@ export class KyselyCatalog implements Catalog {
             .onConflict((oc) => oc.doNothing())
             .execute();
         }
-        if (m.artifact) await insertArtifact(trx, repositoryId, m.digest, m.artifact, now);
+        if (m.artifact) await insertArtifact(trx, repositoryId, repository, m.digest, m.artifact, now);
       }
       if (tag !== undefined) {
         await trx

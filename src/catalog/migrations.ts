@@ -124,6 +124,13 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
          relation text not null, target_repository text, target_digest text not null,
          primary key (artifact_id, relation, target_digest))`,
       `create index lineage_edges_target on lineage_edges (target_digest)`,
+      // The words of names and repositories, for search by word prefix from an index (a substring LIKE
+      // reads every row).
+      `create table artifact_terms (term text not null, artifact_id ${t.ref} not null references artifacts (id) on delete cascade,
+         primary key (term, artifact_id))`,
+      `create index artifact_terms_artifact on artifact_terms (artifact_id, term)`,
+      `create index artifact_metrics_artifact on artifact_metrics (artifact_id, name, value)`,
+      `create index lineage_edges_artifact on lineage_edges (artifact_id, target_digest)`,
       `create table approvals (artifact_id ${t.ref} not null references artifacts (id) on delete cascade,
          principal text not null, approved_at ${t.big} not null, primary key (artifact_id, principal))`,
       // Manifests pushed before this version: known by kind "other" until pushed again.

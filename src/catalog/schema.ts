@@ -113,6 +113,7 @@ export interface Database {
   };
   artifact_annotations: { artifact_id: number; key: string; value: string };
   artifact_metrics: { artifact_id: number; name: string; value: number };
+  artifact_terms: { term: string; artifact_id: number };
   /** What an artifact names by digest (datasets, base model, sources, subject): the lineage graph. */
   lineage_edges: { artifact_id: number; relation: string; target_repository: string | null; target_digest: string };
   /** Approvals of a candidate, one per identity (four eyes: counted, and never the publisher's). */

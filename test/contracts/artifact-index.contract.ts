@@ -72,6 +72,29 @@ export function artifactIndexContract(name: string, make: () => Promise<{ catalo
       expect((await index.staleDrafts(Date.now() + 1000, 100)).map((a) => a.digest)).toContain(m);
     });
 
+    it('answers side filters the same whether they drive the query or are checked per artifact', async () => {
+      const ds = await put('p/data', { kind: 'dataset' });
+      for (let i = 0; i < 5; i++) await put(`p/m${i}`, { name: `resnet-${i}`, metrics: { acc: i / 10 }, annotations: { team: i % 2 ? 'x' : 'y' }, edges: i < 3 ? [{ relation: 'trained-on', digest: ds }] : [] });
+      const broad = createArtifactIndex(catalog, { selectiveBelow: 1 });
+      const narrow = createArtifactIndex(catalog, { selectiveBelow: 1_000_000 });
+      const queries: Parameters<ArtifactIndex['search']>[0][] = [
+        { text: 'resnet', limit: 10 },
+        { text: 'res 3', limit: 10 },
+        { metrics: [{ name: 'acc', op: '>=', value: 0.2 }], limit: 10 },
+        { annotations: [{ key: 'team', value: 'x' }], metrics: [{ name: 'acc', op: '<', value: 0.35 }], limit: 10 },
+        { references: ds, limit: 2 },
+        { references: ds, text: 'p', limit: 10, after: 0 },
+      ];
+      for (const q of queries) {
+        const a = (await broad.search({ repository: 'p/', ...q })).map((x) => x.repository);
+        const b = (await narrow.search({ repository: 'p/', ...q })).map((x) => x.repository);
+        expect([q, a]).toEqual([q, b]);
+        expect(a.length).toBeGreaterThan(0);
+      }
+      expect((await broad.search({ repository: 'p/', text: 'res 3', limit: 10 })).map((x) => x.name)).toEqual(['resnet-3']);
+      expect((await broad.search({ repository: 'p/', references: ds, limit: 10 })).map((x) => x.repository)).toEqual(['p/m0', 'p/m1', 'p/m2']);
+    });
+
     it('searches by every indexed field, pages by cursor, and reports namespace usage', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) ids.push(await put(`s/r${i}`, { name: `net-${i}`, framework: i % 2 ? 'jax' : 'pytorch', license: i < 2 ? 'MIT' : 'Apache-2.0', annotations: { team: i < 2 ? 'a' : 'b' }, metrics: { acc: 0.5 + i / 10 } }));

@@ -92,8 +92,11 @@ export class CedarAuthorizer implements Authorizer {
    * thing in a burst (a pull of many layers, a load test) is decided once. Cleared on every reload and
    * every second, so policy and time-window changes take effect at once.
    */
-  private decisions = new Map<string, Decision>();
-  private decisionsAt = 0;
+  // Never reassigned, and a double from the start: a field whose map or representation changes while
+  // authorize() runs invalidates its optimised code mid-call, and that lazy deoptimisation crashed
+  // Node 20's V8 under load (docs/performance.md).
+  private readonly decisions = new Map<string, Decision>();
+  private decisionsAt = Date.now();
 
   constructor(
     private readonly dir: string,
@@ -126,7 +129,7 @@ export class CedarAuthorizer implements Authorizer {
     if (parsed.type === 'failure') throw new PolicyError(parsed.errors.map((e) => e.message).join('; '));
     this.labels = new Map(labels.map((l) => [l.name, l]));
     this.signature = signature;
-    this.decisions = new Map();
+    this.decisions.clear();
     this.warnings = problems;
     for (const p of problems) this.logger?.warn({ policyDir: this.dir }, p);
     const summary = { sha256: createHash('sha256').update(signature).digest('hex'), policies: Object.keys(sources.staticPolicies).length, templates: Object.keys(sources.templates).length, bindings: links.length };
@@ -150,11 +153,14 @@ export class CedarAuthorizer implements Authorizer {
     if (r.context.now) return this.decide(r);
     const now = Date.now();
     if (now - this.decisionsAt >= 1000 || this.decisions.size > 10_000) {
-      this.decisions = new Map();
+      this.decisions.clear();
       this.decisionsAt = now;
     }
     const p = r.principal;
-    const key = `${p.id}|${p.groups.join(',')}|${p.mfa}|${p.federated?.subject ?? ''}|${r.action}|${r.resource.type}|${'name' in r.resource ? r.resource.name : ''}|${r.context.sourceIp}|${r.context.targetStage ?? ''}`;
+    let groups = '';
+    for (let i = 0; i < p.groups.length; i++) groups += `${p.groups[i]},`;
+    const name = r.resource.type === 'registry' ? '' : r.resource.name;
+    const key = `${p.id}|${groups}|${p.mfa}|${p.federated?.subject ?? ''}|${r.action}|${r.resource.type}|${name}|${r.context.sourceIp}|${r.context.targetStage ?? ''}`;
     let d = this.decisions.get(key);
     if (!d) {
       d = this.decide(r);
@@ -184,8 +190,15 @@ export class CedarAuthorizer implements Authorizer {
       preparsedPolicySetId: this.setId,
       entities,
     });
-    if (answer.type === 'failure') return { allowed: false, policies: [], errors: answer.errors.map((e) => e.message) };
+    // Plain loops on this path: it runs for every repository a listing shows, and a V8 deoptimisation
+    // inside an inlined Array callback here crashed Node 20 under load (docs/performance.md).
+    const errors: string[] = [];
+    if (answer.type === 'failure') {
+      for (const e of answer.errors) errors.push(e.message);
+      return { allowed: false, policies: [], errors };
+    }
     const d = answer.response;
-    return { allowed: d.decision === 'allow', policies: d.diagnostics.reason, errors: d.diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`) };
+    for (const e of d.diagnostics.errors) errors.push(`${e.policyId}: ${e.error.message}`);
+    return { allowed: d.decision === 'allow', policies: d.diagnostics.reason, errors };
   }
 }

@@ -36,11 +36,21 @@ export function scopeUid(scope: string): EntityUidJson | undefined {
   return scope.endsWith('/') ? { type: 'Cairn::Namespace', id: scope } : { type: 'Cairn::Repository', id: scope };
 }
 
+function groupUids(groups: string[]): EntityUidJson[] {
+  const out: EntityUidJson[] = [];
+  for (const g of groups) out.push({ type: 'Cairn::Group', id: g });
+  return out;
+}
+
 /** `ml/team/bert` → [`ml/`, `ml/team/`]. */
 function namespacesOf(repository: string): string[] {
   const parts = repository.split('/');
   const out: string[] = [];
-  for (let i = 1; i < parts.length; i++) out.push(`${parts.slice(0, i).join('/')}/`);
+  let prefix = '';
+  for (let i = 0; i < parts.length - 1; i++) {
+    prefix += `${parts[i]}/`;
+    out.push(prefix);
+  }
   return out;
 }
 
@@ -62,7 +72,7 @@ export function requestEntities(principal: Principal, resource: AuthzResource, l
   entities.push({
     uid: p,
     attrs: attrs as EntityJson['attrs'],
-    parents: principal.kind === 'anonymous' ? [] : principal.groups.map((g) => ({ type: 'Cairn::Group', id: g })),
+    parents: principal.kind === 'anonymous' ? [] : groupUids(principal.groups),
   });
   entities.push({ uid: REGISTRY, attrs: {}, parents: [] });
   if (resource.type === 'registry') return { principal: p, resource: REGISTRY, entities };

@@ -10,6 +10,8 @@ import { createBlobStore } from './storage';
 import { createSessionStore } from './sessions';
 import { createArtifactIndex, createCatalog } from './catalog';
 import { Governance } from './policy/governance';
+import { TrustStore } from './signing/trust-store';
+import { createSignatureStore } from './signing';
 import { UploadHashes } from './distribution/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { Services } from './distribution/services';
@@ -103,15 +105,17 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   }
   const gate = new AccessGate(auth, config, metrics, logger, audit);
   let governance: Governance;
+  let trust: TrustStore;
   try {
     governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
+    trust = new TrustStore(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
   } catch (err) {
     await auth?.close();
     await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
     throw err;
   }
   const artifacts = createArtifactIndex(backends.catalog);
-  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), artifacts, governance, ...backends };
+  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), artifacts, governance, trust, signatures: createSignatureStore(backends.catalog), ...backends };
   audit.start();
   const stopScrubber = startScrubber(services);
 

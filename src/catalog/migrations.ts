@@ -146,6 +146,19 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     `create table audit_index_head (id integer primary key, indexed ${types(d).big} not null)`,
     `insert into audit_index_head (id, indexed) values (1, 0)`,
   ],
+  // The verification of each signature and attestation (a referrer holding a Sigstore bundle), against
+  // the trust material of trust_version; re-checked when that changes.
+  (d) => {
+    const t = types(d);
+    return [
+      `create table signature_checks (artifact_id ${t.ref} primary key references artifacts (id) on delete cascade,
+         repository_id ${t.ref} not null, subject_digest text not null, bundle_digest text not null,
+         predicate_type text, builder text, verified integer not null, reason text,
+         key_name text, key_fingerprint text, issuer text, subject text, signed_at ${t.big},
+         checked_at ${t.big} not null, trust_version text not null)`,
+      `create index signature_checks_subject on signature_checks (repository_id, subject_digest)`,
+    ];
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -116,6 +116,24 @@ export interface Database {
   artifact_terms: { term: string; artifact_id: number };
   /** What an artifact names by digest (datasets, base model, sources, subject): the lineage graph. */
   lineage_edges: { artifact_id: number; relation: string; target_repository: string | null; target_digest: string };
+  /** How each signature or attestation referrer verified, against which trust material. */
+  signature_checks: {
+    artifact_id: number;
+    repository_id: number;
+    subject_digest: string;
+    bundle_digest: string;
+    predicate_type: string | null;
+    builder: string | null;
+    verified: number;
+    reason: string | null;
+    key_name: string | null;
+    key_fingerprint: string | null;
+    issuer: string | null;
+    subject: string | null;
+    signed_at: number | null;
+    checked_at: number;
+    trust_version: string;
+  };
   /** Approvals of a candidate, one per identity (four eyes: counted, and never the publisher's). */
   approvals: { artifact_id: number; principal: string; approved_at: number };
   /** Attributes of namespaces and repositories that policies read (owner team, sensitivity label). */

@@ -7,6 +7,8 @@ import { sendEmpty } from '../http/respond';
 import { MissingReferences, type StoredManifest } from '../catalog/catalog';
 import { artifactRecordFor } from '../artifacts/ingest';
 import { assertArtifactQuota, assertTagMayChange } from './governance-checks';
+import { enforceTrustOnPull } from '../signing/enforce';
+import { ingestSignature } from '../signing/ingest';
 import { parseManifest } from './manifest-parser';
 import type { Services } from './services';
 import type { RequestContext } from '../http/context';
@@ -49,6 +51,7 @@ export async function getManifest(s: Services, repository: string, reference: st
   const m = await s.catalog.getManifest(repository, reference);
   if (!m) throw await manifestUnknown(s, repository, reference);
   if (m.stage === 'retired' || m.stage === 'deprecated') lifecycleHeaders(s, repository, m, res, ctx);
+  await enforceTrustOnPull(s, repository, m, req.method, res, ctx);
   res.statusCode = 200;
   res.setHeader('Content-Type', m.mediaType);
   res.setHeader('Content-Length', String(m.size));
@@ -123,6 +126,7 @@ export async function putManifest(s: Services, repository: string, reference: st
       ...(record.edges.length ? { lineage: record.edges.map((e) => `${e.relation} ${e.repository ? `${e.repository}@` : ''}${e.digest}`).join(', ').slice(0, 2000) } : {}),
     },
   });
+  if (record.kind === 'signature' || record.kind === 'attestation') await ingestSignature(s, ctx, repository, digest, parsed);
   res.setHeader('Location', `/v2/${repository}/manifests/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   if (parsed.subject) res.setHeader('OCI-Subject', parsed.subject.digest);

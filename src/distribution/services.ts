@@ -12,6 +12,8 @@ import type { Quarantine } from '../integrity/quarantine';
 import type { ArtifactIndex } from '../catalog/artifact-index';
 import type { Governance } from '../policy/governance';
 import type { IdentityStore } from '../auth/identity-store';
+import type { TrustStore } from '../signing/trust-store';
+import type { SignatureStore } from '../signing/signature-store';
 
 /** What the distribution handlers work with: only interfaces, never a file system, Redis or SQL directly. */
 export interface Services {
@@ -27,6 +29,9 @@ export interface Services {
   audit: AuditLog;
   quarantine: Quarantine;
   artifacts: ArtifactIndex;
+  /** Trust material and policies for signatures (trust.yaml), and the stored verifications. */
+  trust: TrustStore;
+  signatures: SignatureStore;
   /** Users, robots and the resource labels (sensitivity) governance reads. */
   identities: IdentityStore;
   governance: Governance;

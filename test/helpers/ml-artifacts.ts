@@ -42,7 +42,9 @@ export async function pushArtifact(base: string, repo: string, ref: string, o: P
     ...(o.annotations ? { annotations: o.annotations } : {}),
   };
   const body = Buffer.from(JSON.stringify(manifest));
-  const response = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', ...o.headers }, body });
+  // `@digest`: pushed by its own digest, as referrers are.
+  const target = ref === '@digest' ? sha256(body) : ref;
+  const response = await fetch(`${base}/v2/${repo}/manifests/${target}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', ...o.headers }, body });
   return { status: response.status, digest: sha256(body), body: await response.text(), response };
 }
 

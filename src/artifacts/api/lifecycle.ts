@@ -10,6 +10,8 @@ import { STAGES, type Stage } from '../../policy/governance';
 import { evaluateTransition } from '../../policy/lifecycle-rules';
 import type { ArtifactMetadata } from '../metadata';
 import { describeArtifact, resolveArtifact } from './resolve';
+import { trustReport } from '../../signing/enforce';
+import { evidenceOf } from '../../signing/trust-evaluation';
 
 export function targetStage(ctx: RequestContext): Stage {
   const to = ctx.query.get('to') ?? '';
@@ -58,6 +60,7 @@ export async function moveLifecycle(s: Services, repository: string, reference: 
   const from = a.stage as Stage;
   const actor = ctx.auth?.principal.id ?? 'anonymous';
   const approvals = from === 'candidate' ? await s.artifacts.approvals(a.id) : [];
+  const trust = await trustReport(s, repository, a.digest);
   const verdict = evaluateTransition(s.governance.current(), {
     repository,
     from,
@@ -68,7 +71,19 @@ export async function moveLifecycle(s: Services, repository: string, reference: 
     approvals,
     sensitivity: await sensitivityOf(s, repository),
     now: new Date(),
+    evidence: evidenceOf(trust),
   });
+  // A repository whose trust policy is enforced approves only what satisfies it.
+  if (verdict.ok && to === 'approved' && from === 'candidate' && trust.mode === 'enforce' && !trust.satisfied) {
+    throw await governanceDenied(s, ctx, {
+      rule: 'trust-policy',
+      action: 'approve',
+      repository,
+      digest: a.digest,
+      message: `cannot approve ${repository}@${a.digest}: the trust policy requires ${trust.missing.join('; ')}`,
+      detail: { from, to, missing: trust.missing.join('; ').slice(0, 1000) },
+    });
+  }
   if (!verdict.ok) {
     throw await governanceDenied(s, ctx, {
       rule: verdict.problems[0]!.rule,

@@ -5,6 +5,7 @@ import { getArtifact } from './artifact';
 import { getImpact, getLineage } from './lineage';
 import { markCompromised, moveLifecycle, targetStage } from './lifecycle';
 import { search } from './search';
+import { getVerification } from './verify';
 import { getQuotas, getRepositoryQuota, getSchema, getSchemas } from './info';
 
 /**
@@ -49,6 +50,12 @@ export const CAIRN_ROUTES: Route[] = [
     pattern: /^\/v2\/(.+)\/_cairn\/compromised\/([^/]+)$/,
     needs: repo(['pull', 'approve']),
     methods: { POST: (s, p, req, res, ctx) => markCompromised(s, p[0]!, p[1]!, req, res, ctx) },
+  },
+  {
+    name: 'cairn-verify',
+    pattern: /^\/v2\/(.+)\/_cairn\/verify\/([^/]+)$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res) => getVerification(s, p[0]!, p[1]!, res) },
   },
   { name: 'cairn-quota', pattern: /^\/v2\/(.+)\/_cairn\/quota$/, needs: repo(['pull']), methods: { GET: (s, p, _req, res) => getRepositoryQuota(s, p[0]!, res) } },
 ];

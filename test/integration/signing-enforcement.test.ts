@@ -1,0 +1,139 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestRegistry, type TestRegistry } from '../helpers/server';
+import { pushModel } from '../helpers/ml-artifacts';
+import { attachBundle, p256, signStatement } from '../helpers/sign-bundle';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const SIGN = 'https://sigstore.dev/cosign/sign/v1';
+const SLSA = 'https://slsa.dev/provenance/v1';
+const provenance = (builder: string) => ({ buildDefinition: { buildType: 'https://ci.example/train/v1', externalParameters: {} }, runDetails: { builder: { id: builder } } });
+
+describe('signatures verified on push, trust policy enforced on pull', () => {
+  let reg: TestRegistry;
+  let dir: string;
+  const release = p256();
+  const stranger = p256();
+  const trust = (revoked = '') => `
+keys:
+  - name: release
+    publicKeyFile: release.pub
+policies:
+  - repositories: ["prod/**"]
+    mode: enforce
+    signers: [{ key: release }]
+    attestations:
+      - predicateType: ${SLSA}
+        builder: "https://ci.example/builders/*"
+  - repositories: ["audit/**"]
+    mode: audit
+    signers: [{ key: release }]
+${revoked}`;
+  const setTrust = async (text: string) => {
+    await writeFile(path.join(dir, 'trust.yaml'), text);
+    await new Promise((r) => setTimeout(r, 1300));
+  };
+  const get = async (p: string, method = 'GET') => {
+    const r = await fetch(`${reg.url}${p}`, { method });
+    return { status: r.status, headers: r.headers, body: method === 'HEAD' ? {} : ((await r.json()) as Json) };
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-trust-'));
+    await writeFile(path.join(dir, 'release.pub'), release.pem);
+    await writeFile(path.join(dir, 'trust.yaml'), trust());
+    reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } });
+  });
+  afterAll(async () => {
+    await reg.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('denies in enforce mode what is unsigned, wrongly signed, unproven or tampered, saying what is missing; serves what satisfies the policy', async () => {
+    const m = await pushModel(reg.url, 'prod/model', 'v1');
+    const subject = { digest: m.digest, size: Buffer.byteLength(JSON.stringify({})) };
+    const manifestSize = Number((await fetch(`${reg.url}/v2/prod/model/manifests/v1`, { method: 'HEAD' })).headers.get('content-length'));
+    subject.size = manifestSize;
+
+    const unsigned = await get('/v2/prod/model/manifests/v1');
+    expect(unsigned.status).toBe(403);
+    expect(unsigned.body.errors[0].code).toBe('DENIED');
+    expect(unsigned.body.errors[0].detail.missing).toEqual([`a verified signature by key release`, `a verified ${SLSA} attestation by key release from builder https://ci.example/builders/*`]);
+    // HEAD still answers: signing needs the digest of what it signs.
+    expect((await get('/v2/prod/model/manifests/v1', 'HEAD')).status).toBe(200);
+
+    // Signed by a key nobody trusts: stored, recorded as not verified, still denied.
+    const strangerSig = await attachBundle(reg.url, 'prod/model', subject, await signStatement(stranger, m.digest, SIGN), SIGN);
+    expect(strangerSig.status).toBe(201);
+    let report = (await get(`/v2/prod/model/_cairn/verify/v1`)).body;
+    expect(report).toMatchObject({ mode: 'enforce', satisfied: false });
+    expect(report.signatures).toEqual([expect.objectContaining({ digest: strangerSig.digest, verified: false, accepted: false, why: expect.stringMatching(/key that is not trusted/) })]);
+
+    // A tampered bundle (payload changed after signing) is not verified either.
+    const good = await signStatement(release, m.digest, SIGN);
+    const tampered = JSON.parse(JSON.stringify(good));
+    tampered.dsseEnvelope.payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: m.digest.slice(7) } }], predicateType: SIGN, predicate: { evil: true } })).toString('base64');
+    await attachBundle(reg.url, 'prod/model', subject, tampered, SIGN);
+    report = (await get(`/v2/prod/model/_cairn/verify/v1`)).body;
+    expect(report.signatures.find((x: Json) => x.verified === false && /does not verify/.test(x.why))).toBeDefined();
+
+    // The release key's signature: the signature part is satisfied, the provenance still missing.
+    await attachBundle(reg.url, 'prod/model', subject, good, SIGN);
+    const noProvenance = await get('/v2/prod/model/manifests/v1');
+    expect(noProvenance.status).toBe(403);
+    expect(noProvenance.body.errors[0].detail.missing).toEqual([`a verified ${SLSA} attestation by key release from builder https://ci.example/builders/*`]);
+
+    // Provenance from a builder the policy does not allow: still missing.
+    await attachBundle(reg.url, 'prod/model', subject, await signStatement(release, m.digest, SLSA, provenance('https://evil.example/builder')), SLSA);
+    expect((await get('/v2/prod/model/manifests/v1')).status).toBe(403);
+
+    // And from the right one: served.
+    await attachBundle(reg.url, 'prod/model', subject, await signStatement(release, m.digest, SLSA, provenance('https://ci.example/builders/gpu')), SLSA);
+    const ok = await get('/v2/prod/model/manifests/v1');
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('cairn-trust')).toBe('satisfied');
+    report = (await get(`/v2/prod/model/_cairn/verify/v1`)).body;
+    expect(report).toMatchObject({ satisfied: true, missing: [] });
+    expect(report.signatures.filter((x: Json) => x.accepted).map((x: Json) => [x.predicateType, x.signer.key, x.builder ?? null])).toEqual([
+      [SIGN, 'release', null],
+      [SLSA, 'release', 'https://evil.example/builder'],
+      [SLSA, 'release', 'https://ci.example/builders/gpu'],
+    ]);
+    // The signatures themselves stay readable (a verifier needs them), and every push was recorded.
+    expect((await get(`/v2/prod/model/referrers/${m.digest}`)).body.manifests).toHaveLength(5);
+    const events = (await reg.registry.audit.search({ repository: 'prod/model' })).filter((e) => e.type === 'signature.verify');
+    expect(events.map((e) => e.detail?.verified)).toEqual([false, false, true, true, true]);
+
+    // Revoking the release key: the same artifact is denied again, and says why.
+    await setTrust(trust('revoked:\n  keys: [release]'));
+    const revoked = await get('/v2/prod/model/manifests/v1');
+    expect(revoked.status).toBe(403);
+    report = (await get(`/v2/prod/model/_cairn/verify/v1`)).body;
+    expect(report.signatures.filter((x: Json) => x.verified).every((x: Json) => x.accepted === false && x.why === 'key release is revoked')).toBe(true);
+    await setTrust(trust());
+    expect((await get('/v2/prod/model/manifests/v1')).status).toBe(200);
+  });
+
+  it('serves and flags in audit mode, with an audit event', async () => {
+    const m = await pushModel(reg.url, 'audit/model', 'v1');
+    const r = await get('/v2/audit/model/manifests/v1');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('cairn-trust')).toBe('unsatisfied; a verified signature by key release');
+    await reg.registry.audit.flush();
+    const v = (await reg.registry.audit.search({ digest: m.digest })).filter((e) => e.type === 'trust.violation');
+    expect(v).toEqual([expect.objectContaining({ decision: 'allow', detail: expect.objectContaining({ mode: 'audit' }) })]);
+    // Outside any policy: nothing checked, nothing flagged.
+    await pushModel(reg.url, 'free/model', 'v1');
+    expect((await get('/v2/free/model/manifests/v1')).headers.get('cairn-trust')).toBeNull();
+  });
+
+  it('records a malformed bundle as unverified instead of refusing it', async () => {
+    const m = await pushModel(reg.url, 'prod/broken', 'v1');
+    const size = Number((await fetch(`${reg.url}/v2/prod/broken/manifests/v1`, { method: 'HEAD' })).headers.get('content-length'));
+    const r = await attachBundle(reg.url, 'prod/broken', { digest: m.digest, size }, { mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', garbage: true }, SIGN);
+    expect(r.status).toBe(201);
+    const report = (await get('/v2/prod/broken/_cairn/verify/v1')).body;
+    expect(report.signatures[0]).toMatchObject({ verified: false, why: expect.stringMatching(/not a Sigstore bundle/) });
+  });
+});

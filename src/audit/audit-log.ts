@@ -60,6 +60,23 @@ export class AuditLog {
     return this.options.origin;
   }
 
+  /** The Ed25519 key that signs checkpoints (and registry receipts); absent where this process only verifies. */
+  get signingKey(): KeyObject | undefined {
+    return this.options.key;
+  }
+
+  /**
+   * Where an appended event sits in the log right now: the tree size, its root and the inclusion proof of
+   * the event's leaf, computed together so they agree.
+   */
+  async proofOf(seq: number): Promise<{ size: number; root: Hash; leaf: Hash; proof: Hash[] }> {
+    await this.flush();
+    await this.catchUp();
+    const size = this.leaves.length;
+    if (seq >= size) throw new AuditLogError(`event ${seq} is not in the log`);
+    return { size, root: this.range.root(), leaf: this.leaves[seq]!, proof: inclusionProof(this.leaves, seq, size) };
+  }
+
   /** The note verifier string anyone needs to check checkpoints offline. */
   get verifier(): string {
     return verifierKey(this.options.origin, this.publicKey);

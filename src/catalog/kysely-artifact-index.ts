@@ -191,7 +191,8 @@ export class KyselyArtifactIndex implements ArtifactIndex {
 
   async search(q: SearchQuery): Promise<ArtifactView[]> {
     let s = this.base();
-    if (q.kind) s = s.where('a.kind', '=', q.kind);
+    // Registry receipts are found by asking for them, not among what people pushed.
+    s = q.kind ? s.where('a.kind', '=', q.kind) : s.where('a.kind', '<>', 'receipt');
     if (q.family) s = s.where('a.family', '=', q.family);
     if (q.framework) s = s.where('a.framework', '=', q.framework);
     if (q.license) s = s.where('a.license', '=', q.license);
@@ -235,12 +236,15 @@ export class KyselyArtifactIndex implements ArtifactIndex {
       .where('r.name', '>=', namespace)
       .where('r.name', '<', end)
       .executeTakeFirst();
+    // Receipts the registry attaches are not the namespace's artifacts.
     const count = await this.db
       .selectFrom('manifests as m')
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .leftJoin('artifacts as a', (j) => j.onRef('a.repository_id', '=', 'm.repository_id').onRef('a.digest', '=', 'm.digest'))
       .select(sql<string | number>`count(*)`.as('n'))
       .where('r.name', '>=', namespace)
       .where('r.name', '<', end)
+      .where((eb) => eb.or([eb('a.kind', 'is', null), eb('a.kind', '<>', 'receipt')]))
       .executeTakeFirst();
     return { bytes: Number(bytes?.bytes ?? 0), artifacts: Number(count?.n ?? 0) };
   }

@@ -116,6 +116,11 @@ export const ConfigSchema = z
         pulls: z.boolean().default(true),
         /** Where each new checkpoint is also written: a directory, or an http(s) URL it is POSTed to. */
         witness: z.string().min(1).optional(),
+        /**
+         * Sign a receipt for every manifest push (an in-toto statement with the pusher, time, source and
+         * the push's place in this log with its inclusion proof), attached as a referrer of the manifest.
+         */
+        receipts: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -15,8 +15,8 @@ export function requestFields(s: Services, ctx: RequestContext): Pick<NewEvent, 
 }
 
 /** Appends a state change and waits until it is durable: the client's success means it is in the log. */
-export async function auditChange(s: Services, ctx: RequestContext, event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId'>): Promise<void> {
-  await s.audit.append({ ...requestFields(s, ctx), ...event });
+export async function auditChange(s: Services, ctx: RequestContext, event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId'>): Promise<number> {
+  return s.audit.append({ ...requestFields(s, ctx), ...event });
 }
 
 /** Per registry: the pulls already recorded in the current window (identity, source, repository, digest). */

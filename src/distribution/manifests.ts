@@ -9,6 +9,7 @@ import { artifactRecordFor } from '../artifacts/ingest';
 import { assertArtifactQuota, assertTagMayChange } from './governance-checks';
 import { enforceTrustOnPull } from '../signing/enforce';
 import { ingestSignature } from '../signing/ingest';
+import { issueReceipt } from '../signing/receipts';
 import { parseManifest } from './manifest-parser';
 import type { Services } from './services';
 import type { RequestContext } from '../http/context';
@@ -111,7 +112,7 @@ export async function putManifest(s: Services, repository: string, reference: st
     }
     throw err;
   }
-  await auditChange(s, ctx, {
+  const seq = await auditChange(s, ctx, {
     type: 'manifest.push',
     action: 'push',
     repository,
@@ -127,6 +128,14 @@ export async function putManifest(s: Services, repository: string, reference: st
     },
   });
   if (record.kind === 'signature' || record.kind === 'attestation') await ingestSignature(s, ctx, repository, digest, parsed);
+  if (!parsed.subject) {
+    // The push is committed and in the log; a receipt that cannot be issued is logged, not the client's failure.
+    const receipt = await issueReceipt(s, ctx, { repository, digest, mediaType: parsed.mediaType, size: content.length, ...('tag' in ref ? { tag: ref.tag } : {}) }, seq).catch((err) => {
+      ctx.logger.error({ err: (err as Error).message, repository, digest }, 'receipt not issued');
+      return undefined;
+    });
+    if (receipt) res.setHeader('Cairn-Receipt', receipt);
+  }
   res.setHeader('Location', `/v2/${repository}/manifests/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   if (parsed.subject) res.setHeader('OCI-Subject', parsed.subject.digest);

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { createPublicKey } from 'node:crypto';
 import { OciError } from '../../oci/errors';
 import { sendJson } from '../../http/respond';
 import type { Services } from '../../distribution/services';
@@ -34,4 +35,13 @@ export async function getQuotas(s: Services, res: ServerResponse): Promise<void>
 export async function getRepositoryQuota(s: Services, repository: string, res: ServerResponse): Promise<void> {
   const q = quotaFor(s.governance.current(), repository);
   sendJson(res, 200, { repository, quota: q ? await quotaView(s, q) : null });
+}
+
+/** GET /v2/_cairn/receipts/key: the public key receipts (and audit checkpoints) are signed with, PEM. */
+export function getReceiptKey(s: Services, res: ServerResponse): void {
+  const key = s.audit.signingKey;
+  if (!key) throw new OciError('UNSUPPORTED', 'this registry signs no receipts (no audit signing key)', undefined, { status: 404 });
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/x-pem-file');
+  res.end(createPublicKey(key).export({ format: 'pem', type: 'spki' }));
 }

@@ -6,7 +6,7 @@ import { getImpact, getLineage } from './lineage';
 import { markCompromised, moveLifecycle, targetStage } from './lifecycle';
 import { search } from './search';
 import { getVerification } from './verify';
-import { getQuotas, getRepositoryQuota, getSchema, getSchemas } from './info';
+import { getQuotas, getReceiptKey, getRepositoryQuota, getSchema, getSchemas } from './info';
 
 /**
  * Cairn's API beside the distribution API, guarded by the same gate: registry-wide resources under
@@ -16,6 +16,7 @@ export const CAIRN_ROUTES: Route[] = [
   { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getSchemas(res) } },
   { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/[^/]+$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res, ctx) => getSchema(ctx.path.slice(ctx.path.lastIndexOf('/') + 1), res) } },
   { name: 'cairn-search', pattern: /^\/v2\/_cairn\/search$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => search(s, ctx, res) } },
+  { name: 'cairn-receipts', pattern: /^\/v2\/_cairn\/receipts\/key$/, needs: () => ({ kind: 'base' }), methods: { GET: (s, _p, _req, res) => getReceiptKey(s, res) } },
   { name: 'cairn-quotas', pattern: /^\/v2\/_cairn\/quotas$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res) => getQuotas(s, res) } },
   {
     name: 'cairn-artifact',

@@ -1,0 +1,128 @@
+import { createHash, createPublicKey, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DSSEBundleBuilder } from '@sigstore/sign';
+import { bundleToJSON } from '@sigstore/bundle';
+import type { Services } from '../distribution/services';
+import type { RequestContext } from '../http/context';
+import { requestFields } from '../distribution/audit-trail';
+import { verifyInclusion } from '../audit/merkle';
+import { IN_TOTO_PAYLOAD_TYPE, verifyBundle, type BundleCheck } from './bundle-verify';
+import { keyHints } from './trust-config';
+
+export const RECEIPT_TYPE = 'application/vnd.cairn.receipt.v1+json';
+export const RECEIPT_PREDICATE = 'https://cairn.dev/receipt/v1';
+const EMPTY = Buffer.from('{}');
+
+export interface ReceiptPredicate {
+  registry: string;
+  repository: string;
+  tag?: string;
+  mediaType: string;
+  pushedBy: string;
+  source?: string;
+  time: string;
+  auditLog: { origin: string; index: number; treeSize: number; rootHash: string; leafHash: string; inclusionProof: string[] };
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Stores a small blob the registry itself writes, linked in the repository. */
+async function putBlob(s: Services, repository: string, bytes: Buffer): Promise<string> {
+  const digest = sha256(bytes);
+  const id = randomUUID();
+  await s.blobs.stageCreate(id);
+  try {
+    await s.blobs.stageAppend(id, 0, Readable.from([bytes]), () => undefined);
+    await s.catalog.linkBlob(repository, { digest, size: bytes.length }, async () => void (await s.blobs.stageCommit(id, digest)));
+  } catch (err) {
+    await s.blobs.stageDelete(id).catch(() => undefined);
+    throw err;
+  }
+  return digest;
+}
+
+/** A DSSE bundle over the receipt statement, signed with the registry's key. */
+async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPredicate): Promise<unknown> {
+  const pub = createPublicKey(key);
+  const signer = {
+    sign: async (data: Buffer) => ({
+      signature: sign(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, key),
+      key: { $case: 'publicKey' as const, publicKey: pub.export({ format: 'pem', type: 'spki' }).toString(), hint: keyHints(pub).hints[0]! },
+    }),
+  };
+  const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: predicate.repository, digest: { sha256: digest.split(':')[1] } }], predicateType: RECEIPT_PREDICATE, predicate };
+  return bundleToJSON(await new DSSEBundleBuilder({ signer, witnesses: [] }).create({ data: Buffer.from(JSON.stringify(statement)), type: IN_TOTO_PAYLOAD_TYPE }));
+}
+
+/**
+ * After a manifest push is in the audit log: the registry's signed receipt of it (who, when, from where,
+ * and where in the log, with the inclusion proof), attached as a referrer of the manifest. Receipts are
+ * not issued for referrers (signatures, receipts): they would only multiply.
+ */
+export async function issueReceipt(s: Services, ctx: RequestContext, m: { repository: string; digest: string; mediaType: string; size: number; tag?: string }, seq: number): Promise<string | undefined> {
+  const key = s.audit.signingKey;
+  if (!s.config.audit.receipts || !key) return undefined;
+  const at = await s.audit.proofOf(seq);
+  const fields = requestFields(s, ctx);
+  const predicate: ReceiptPredicate = {
+    registry: s.audit.origin,
+    repository: m.repository,
+    ...(m.tag ? { tag: m.tag } : {}),
+    mediaType: m.mediaType,
+    pushedBy: fields.identity ?? 'anonymous',
+    ...(fields.source ? { source: fields.source } : {}),
+    time: new Date().toISOString(),
+    auditLog: { origin: s.audit.origin, index: seq, treeSize: at.size, rootHash: at.root.toString('hex'), leafHash: at.leaf.toString('hex'), inclusionProof: at.proof.map((h) => h.toString('hex')) },
+  };
+  const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
+  const configDigest = await putBlob(s, m.repository, EMPTY);
+  const bundleDigest = await putBlob(s, m.repository, bundle);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: RECEIPT_TYPE,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: EMPTY.length },
+      layers: [{ mediaType: RECEIPT_TYPE, digest: bundleDigest, size: bundle.length }],
+      subject: { mediaType: m.mediaType, digest: m.digest, size: m.size },
+      annotations: { 'org.opencontainers.image.created': predicate.time, 'dev.cairn.receipt.audit-index': String(seq) },
+    }),
+  );
+  const digest = sha256(manifest);
+  await s.catalog.putManifest(m.repository, {
+    digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: manifest.length,
+    content: manifest,
+    artifactType: RECEIPT_TYPE,
+    subject: m.digest,
+    annotations: { 'org.opencontainers.image.created': predicate.time },
+    // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
+    blobs: [configDigest, bundleDigest],
+    manifests: [],
+    artifact: { kind: 'receipt', family: 'oci', pushedBy: 'system', totalSize: EMPTY.length + bundle.length, metadata: '{}', annotations: {}, metrics: {}, edges: [] },
+  });
+  // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
+  await s.audit.append({ ...fields, type: 'manifest.push', action: 'push', repository: m.repository, digest, decision: 'allow', detail: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, kind: 'receipt', subject: m.digest } });
+  return digest;
+}
+
+export interface ReceiptCheck extends BundleCheck {
+  receipt?: ReceiptPredicate;
+}
+
+/**
+ * Checks a receipt offline: the registry's signature over it (its public key), that it is about this
+ * manifest, and that the inclusion proof leads from the push's leaf to the root it names (which a signed
+ * checkpoint of the same size, or a consistency proof to a later one, then anchors).
+ */
+export function verifyReceipt(bundleJson: unknown, subjectDigest: string, registryKey: KeyObject): ReceiptCheck {
+  const check = verifyBundle(bundleJson, subjectDigest, { keys: [{ name: 'registry', key: registryKey, ...keyHints(registryKey) }], trustedRoots: [] });
+  if (!check.verified) return check;
+  if (check.predicateType !== RECEIPT_PREDICATE) return { ...check, verified: false, reason: `not a Cairn receipt (predicate ${check.predicateType})` };
+  const r = check.statement?.predicate as ReceiptPredicate | undefined;
+  const log = r?.auditLog;
+  if (!log || !Array.isArray(log.inclusionProof)) return { ...check, verified: false, reason: 'the receipt has no audit log position' };
+  const ok = verifyInclusion(Buffer.from(log.leafHash, 'hex'), log.index, log.treeSize, log.inclusionProof.map((h) => Buffer.from(h, 'hex')), Buffer.from(log.rootHash, 'hex'));
+  return ok ? { ...check, receipt: r } : { ...check, verified: false, reason: 'the inclusion proof does not lead to the root the receipt names' };
+}

@@ -8,6 +8,7 @@ import { adminCommands } from './admin';
 import { policyCommands } from './policy';
 import { auditCommands } from './audit';
 import { transferCommands } from './transfer';
+import { signingCommands } from './signing-commands';
 import { artifactMaintenanceCommands } from './artifact-maintenance';
 import { registryCommands } from './registry-commands';
 import { pruneDrafts } from '../maintenance/retention';
@@ -126,6 +127,7 @@ export async function main(argv: string[]): Promise<void> {
   registryCommands(program);
   auditCommands(program, (o) => configFrom(o));
   transferCommands(program);
+  signingCommands(program);
 
   await program.parseAsync(argv);
 }

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { MANIFEST_ACCEPT } from '../artifact-types';
+import { configDir } from '../credentials';
+import { Reporter } from '../progress';
+import { formatReference, type Reference } from '../reference';
+import { expectOk, type RegistryClient } from '../registry-client';
+import { uploadBlob } from '../upload';
+import { SigningError } from './errors';
+import { OCI_INDEX, sha256Digest, type BundleReferrer, type Descriptor } from './referrer-manifest';
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The descriptor of the manifest a reference names. A tag is resolved here, once: everything after
+ * signs and checks the digest, so a tag moved in between cannot swap what gets signed. The digest is
+ * computed from the bytes received, not taken from a header.
+ */
+export async function resolveSubject(client: RegistryClient, ref: Reference, scope: string): Promise<Descriptor> {
+  const target = ref.digest ?? ref.tag;
+  if (!target) throw new SigningError(`${formatReference(ref)}: name a tag or a digest (repo:tag or repo@sha256:…)`);
+  const res = await client.request('GET', `/v2/${ref.repository}/manifests/${target}`, { scope, headers: { Accept: MANIFEST_ACCEPT } });
+  if (res.status === 404) throw new SigningError(`${formatReference(ref)} does not exist on ${ref.registry}`);
+  expectOk(res, `reading the manifest of ${formatReference(ref)}`);
+  if (res.body.length > MAX_MANIFEST_BYTES) throw new SigningError(`${formatReference(ref)}: the manifest is larger than 4 MiB`);
+  const digest = sha256Digest(res.body);
+  if (ref.digest && ref.digest !== digest) throw new SigningError(`${formatReference(ref)}: the registry sent a manifest whose digest is ${digest}`);
+  const echoed = res.headers['docker-content-digest'];
+  if (echoed && echoed.startsWith('sha256:') && echoed !== digest) throw new SigningError(`${formatReference(ref)}: the registry says ${echoed} but sent bytes hashing to ${digest}`);
+  const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim() || mediaTypeOf(res.body);
+  return { mediaType, digest, size: res.body.length };
+}
+
+function mediaTypeOf(body: Buffer): string {
+  try {
+    const m = (JSON.parse(body.toString('utf8')) as { mediaType?: unknown }).mediaType;
+    if (typeof m === 'string') return m;
+  } catch {
+    // fall through
+  }
+  throw new SigningError('the registry sent a manifest without a media type');
+}
+
+/** Uploads the empty config and the bundle, then the manifest by its digest (a referrer has no tag). */
+export async function pushReferrer(client: RegistryClient, repository: string, referrer: BundleReferrer, bundleJson: Buffer, config: Buffer, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const opts = { chunkSize: 64 * 1024 * 1024, stateDir: path.join(configDir(env), 'uploads'), reporter: new Reporter({ quiet: true }) };
+  await uploadBlob(client, repository, { ...referrer.config, label: 'empty config', data: config }, opts);
+  await uploadBlob(client, repository, { ...referrer.bundle, label: 'Sigstore bundle', data: bundleJson }, opts);
+  const res = await client.request('PUT', `/v2/${repository}/manifests/${referrer.digest}`, {
+    scope: `repository:${repository}:pull,push`,
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+    body: referrer.manifest,
+  });
+  expectOk(res, `pushing the signature manifest to ${repository}`);
+}
+
+/** GET /v2/<repo>/referrers/<digest>, unfiltered as cosign asks (a server's filter is only a hint). */
+export async function listReferrers(client: RegistryClient, repository: string, digest: string, scope: string): Promise<Descriptor[]> {
+  const res = await client.request('GET', `/v2/${repository}/referrers/${digest}`, { scope, headers: { Accept: OCI_INDEX } });
+  if (res.status === 404) throw new SigningError(`${repository}: the registry does not offer the referrers API (GET /v2/<name>/referrers/<digest> answered 404)`);
+  expectOk(res, `listing the referrers of ${repository}@${digest}`);
+  let index: { manifests?: unknown };
+  try {
+    index = JSON.parse(res.body.toString('utf8')) as { manifests?: unknown };
+  } catch {
+    throw new SigningError(`${repository}@${digest}: the referrers answer is not JSON`);
+  }
+  return Array.isArray(index.manifests) ? (index.manifests as Descriptor[]) : [];
+}
+
+/** A manifest or blob by digest, its bytes checked against the digest (the registry is not trusted for content). */
+export async function fetchVerified(client: RegistryClient, repository: string, kind: 'manifests' | 'blobs', digest: string, scope: string, accept?: string): Promise<Buffer> {
+  const res = await client.request('GET', `/v2/${repository}/${kind}/${digest}`, { scope, ...(accept ? { headers: { Accept: accept } } : {}) });
+  expectOk(res, `reading ${kind === 'blobs' ? 'blob' : 'manifest'} ${digest} of ${repository}`);
+  const actual = sha256Digest(res.body);
+  if (actual !== digest) throw new SigningError(`${repository}: ${digest} arrived as bytes hashing to ${actual}`);
+  return res.body;
+}

@@ -12,6 +12,7 @@ import { createArtifactIndex, createCatalog } from './catalog';
 import { Governance } from './policy/governance';
 import { TrustStore } from './signing/trust-store';
 import { createSignatureStore } from './signing';
+import { startTrustRechecker } from './signing/recheck';
 import { UploadHashes } from './distribution/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { Services } from './distribution/services';
@@ -118,6 +119,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), artifacts, governance, trust, signatures: createSignatureStore(backends.catalog), ...backends };
   audit.start();
   const stopScrubber = startScrubber(services);
+  const stopRechecker = startTrustRechecker(services);
 
   const listener = createRequestListener(services, {
     ready: async () => {
@@ -181,6 +183,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
       (closing ??= (async () => {
         await stopJanitor();
         await stopScrubber();
+        await stopRechecker();
         stopTlsWatch();
         // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace
         // period (a chunk cut short is not lost: the client resumes from the acknowledged offset).

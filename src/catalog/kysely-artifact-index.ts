@@ -235,6 +235,19 @@ export class KyselyArtifactIndex implements ArtifactIndex {
       .select(sql<string | number | null>`sum(rb.size)`.as('bytes'))
       .where('r.name', '>=', namespace)
       .where('r.name', '<', end)
+      // The blobs of the registry's own receipts are not the namespace's storage.
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('manifest_blobs as mb')
+              .innerJoin('artifacts as ra', (j) => j.onRef('ra.repository_id', '=', 'mb.repository_id').onRef('ra.digest', '=', 'mb.manifest_digest'))
+              .select(sql`1`.as('one'))
+              .whereRef('mb.repository_id', '=', 'rb.repository_id')
+              .whereRef('mb.blob_digest', '=', 'rb.digest')
+              .where('ra.kind', '=', 'receipt'),
+          ),
+        ),
+      )
       .executeTakeFirst();
     // Receipts the registry attaches are not the namespace's artifacts.
     const count = await this.db

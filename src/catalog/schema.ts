@@ -125,6 +125,8 @@ export interface Database {
     predicate_type: string | null;
     builder: string | null;
     verified: number;
+    /** Verified, and by no revoked key or identity, when it was checked. */
+    accepted: number;
     reason: string | null;
     key_name: string | null;
     key_fingerprint: string | null;

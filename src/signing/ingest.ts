@@ -2,7 +2,8 @@ import type { ParsedManifest } from '../distribution/manifest-parser';
 import type { Services } from '../distribution/services';
 import type { RequestContext } from '../http/context';
 import { auditChange } from '../distribution/audit-trail';
-import { BUNDLE_MEDIA_TYPE_PREFIX, verifyBundle } from './bundle-verify';
+import { BUNDLE_MEDIA_TYPE_PREFIX, verifyBundle, type BundleCheck } from './bundle-verify';
+import { revokedWhy } from './trust-evaluation';
 import type { TrustConfig } from './trust-config';
 
 const MAX_BUNDLE_BYTES = 1 << 20;
@@ -26,7 +27,7 @@ async function readSmall(s: Services, digest: string): Promise<Buffer | undefine
 }
 
 /** Verifies one stored bundle against the trust material and records the result. */
-export async function checkBundle(s: Services, trust: TrustConfig, repository: string, digest: string, subjectDigest: string, bundleDigest: string): Promise<ReturnType<typeof verifyBundle>> {
+export async function checkBundle(s: Services, trust: TrustConfig, repository: string, digest: string, subjectDigest: string, bundleDigest: string): Promise<BundleCheck & { accepted: boolean }> {
   const bytes = await readSmall(s, bundleDigest).catch(() => undefined);
   let json: unknown;
   try {
@@ -35,8 +36,9 @@ export async function checkBundle(s: Services, trust: TrustConfig, repository: s
     json = undefined;
   }
   const check = json === undefined ? { verified: false, reason: bytes ? 'the bundle is not JSON' : 'the bundle is missing or over 1 MiB' } : verifyBundle(json, subjectDigest, trust);
-  await s.signatures.record(repository, digest, subjectDigest, bundleDigest, check, trust.version);
-  return check;
+  const accepted = check.verified && !revokedWhy(trust, { keyName: check.signer?.keyName ?? null, keyFingerprint: check.signer?.keyFingerprint ?? null, issuer: check.signer?.issuer ?? null, subject: check.signer?.subject ?? null });
+  await s.signatures.record(repository, digest, subjectDigest, bundleDigest, check, accepted, trust.version);
+  return { ...check, accepted };
 }
 
 /**

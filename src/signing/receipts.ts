@@ -27,7 +27,7 @@ export interface ReceiptPredicate {
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** Stores a small blob the registry itself writes, linked in the repository. */
-async function putBlob(s: Services, repository: string, bytes: Buffer): Promise<string> {
+async function putBlob(s: Services, repository: string, bytes: Buffer, requestId: string): Promise<string> {
   const digest = sha256(bytes);
   const id = randomUUID();
   await s.blobs.stageCreate(id);
@@ -38,6 +38,8 @@ async function putBlob(s: Services, repository: string, bytes: Buffer): Promise<
     await s.blobs.stageDelete(id).catch(() => undefined);
     throw err;
   }
+  // Every link is in the log (`cairn audit verify` checks the catalog against it), the registry's own too.
+  await s.audit.append({ type: 'blob.push', identity: 'system', action: 'push', repository, digest, requestId, detail: { size: bytes.length, upload: 'receipt' } });
   return digest;
 }
 
@@ -75,8 +77,8 @@ export async function issueReceipt(s: Services, ctx: RequestContext, m: { reposi
     auditLog: { origin: s.audit.origin, index: seq, treeSize: at.size, rootHash: at.root.toString('hex'), leafHash: at.leaf.toString('hex'), inclusionProof: at.proof.map((h) => h.toString('hex')) },
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
-  const configDigest = await putBlob(s, m.repository, EMPTY);
-  const bundleDigest = await putBlob(s, m.repository, bundle);
+  const configDigest = await putBlob(s, m.repository, EMPTY, ctx.id);
+  const bundleDigest = await putBlob(s, m.repository, bundle, ctx.id);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -103,7 +105,7 @@ export async function issueReceipt(s: Services, ctx: RequestContext, m: { reposi
     artifact: { kind: 'receipt', family: 'oci', pushedBy: 'system', totalSize: EMPTY.length + bundle.length, metadata: '{}', annotations: {}, metrics: {}, edges: [] },
   });
   // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
-  await s.audit.append({ ...fields, type: 'manifest.push', action: 'push', repository: m.repository, digest, decision: 'allow', detail: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, kind: 'receipt', subject: m.digest } });
+  await s.audit.append({ identity: 'system', requestId: ctx.id, type: 'manifest.push', action: 'push', repository: m.repository, digest, decision: 'allow', detail: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, kind: 'receipt', subject: m.digest } });
   return digest;
 }
 

@@ -12,6 +12,7 @@ export interface SignatureRecord {
   predicateType: string | null;
   builder: string | null;
   verified: boolean;
+  accepted: boolean;
   reason: string | null;
   keyName: string | null;
   keyFingerprint: string | null;
@@ -33,7 +34,7 @@ export function builderOf(check: BundleCheck): string | null {
 export class SignatureStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async record(repository: string, digest: string, subjectDigest: string, bundleDigest: string, check: BundleCheck, trustVersion: string): Promise<void> {
+  async record(repository: string, digest: string, subjectDigest: string, bundleDigest: string, check: BundleCheck, accepted: boolean, trustVersion: string): Promise<void> {
     const row = await this.db
       .selectFrom('artifacts as a')
       .innerJoin('repositories as r', 'r.id', 'a.repository_id')
@@ -48,6 +49,7 @@ export class SignatureStore {
       predicate_type: check.predicateType ?? null,
       builder: builderOf(check),
       verified: check.verified ? 1 : 0,
+      accepted: accepted ? 1 : 0,
       reason: check.reason?.slice(0, 1000) ?? null,
       key_name: check.signer?.keyName ?? null,
       key_fingerprint: check.signer?.keyFingerprint ?? null,
@@ -103,6 +105,7 @@ function toRecord(r: Row): SignatureRecord {
     predicateType: r.predicate_type,
     builder: r.builder,
     verified: Number(r.verified) === 1,
+    accepted: Number(r.accepted) === 1,
     reason: r.reason,
     keyName: r.key_name,
     keyFingerprint: r.key_fingerprint,

@@ -12,14 +12,14 @@ export interface TrustReport {
   satisfied: boolean;
   /** What is missing, one line each, for a DENIED detail and `cairn verify`. */
   missing: string[];
-  signatures: (SignatureRecord & { accepted: boolean; why?: string })[];
+  signatures: (SignatureRecord & { why?: string })[];
 }
 
 function describeSigner(s: SignerRule): string {
   return 'key' in s ? `key ${s.key}` : `${s.subject} from ${s.issuer}`;
 }
 
-function revokedWhy(c: TrustConfig, r: SignatureRecord): string | undefined {
+export function revokedWhy(c: TrustConfig, r: Pick<SignatureRecord, 'keyName' | 'keyFingerprint' | 'issuer' | 'subject'>): string | undefined {
   if (r.keyName && (c.revoked.keys.includes(r.keyName) || (r.keyFingerprint && c.revoked.keys.includes(r.keyFingerprint)))) return `key ${r.keyName} is revoked`;
   if (r.issuer && r.subject && c.revoked.identities.some((i) => i.issuer === r.issuer && repositoryMatchesGlob(i.subject, r.subject!))) return `identity ${r.subject} is revoked`;
   return undefined;

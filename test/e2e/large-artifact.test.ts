@@ -132,7 +132,7 @@ describe('a 1 GiB model artifact pushed in chunks, with a referrer, and pulled b
 
     const refs = await request(reg.url, 'GET', `/v2/${repo}/referrers/${manifestDigest}`, {});
     const index = JSON.parse((await drain(refs)).toString()) as { manifests: { artifactType: string; annotations: object }[] };
-    expect(index.manifests).toEqual([
+    expect(index.manifests.filter((m) => m.artifactType !== 'application/vnd.cairn.receipt.v1+json')).toEqual([
       expect.objectContaining({ artifactType: 'application/vnd.cairn.eval-report.v1+json', annotations: { 'org.example.accuracy': '0.91' } }),
     ]);
     // Registry and test share this process: a blob held in memory anywhere would show as ~1 GiB here.

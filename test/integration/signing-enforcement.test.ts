@@ -101,7 +101,7 @@ ${revoked}`;
       [SLSA, 'release', 'https://ci.example/builders/gpu'],
     ]);
     // The signatures themselves stay readable (a verifier needs them), and every push was recorded.
-    expect((await get(`/v2/prod/model/referrers/${m.digest}`)).body.manifests).toHaveLength(5);
+    expect((await get(`/v2/prod/model/referrers/${m.digest}?artifactType=application/vnd.dev.sigstore.bundle.v0.3%2Bjson`)).body.manifests).toHaveLength(5);
     const events = (await reg.registry.audit.search({ repository: 'prod/model' })).filter((e) => e.type === 'signature.verify');
     expect(events.map((e) => e.detail?.verified)).toEqual([false, false, true, true, true]);
 
@@ -111,8 +111,21 @@ ${revoked}`;
     expect(revoked.status).toBe(403);
     report = (await get(`/v2/prod/model/_cairn/verify/v1`)).body;
     expect(report.signatures.filter((x: Json) => x.verified).every((x: Json) => x.accepted === false && x.why === 'key release is revoked')).toBe(true);
+    // The background re-check records each signature whose standing changed.
+    const rechecks = async (accepted: boolean) => {
+      for (let i = 0; i < 50; i++) {
+        await reg.registry.audit.flush();
+        const found = (await reg.registry.audit.search({ repository: 'prod/model' })).filter((e) => e.type === 'signature.recheck' && e.detail?.accepted === accepted);
+        if (found.length >= 3) return found;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error('no re-check events');
+    };
+    const revokedEvents = await rechecks(false);
+    expect(revokedEvents[0]).toMatchObject({ identity: 'system', decision: 'deny', detail: { verified: true, accepted: false, wasAccepted: true, reason: 'key release is revoked' } });
     await setTrust(trust());
     expect((await get('/v2/prod/model/manifests/v1')).status).toBe(200);
+    expect((await rechecks(true))[0]).toMatchObject({ decision: 'allow', detail: { accepted: true, wasAccepted: false } });
   });
 
   it('serves and flags in audit mode, with an audit event', async () => {

@@ -1,0 +1,81 @@
+import { randomUUID } from 'node:crypto';
+import type { Services } from '../distribution/services';
+import { checkBundle } from './ingest';
+import { revokedWhy } from './trust-evaluation';
+
+const LEASE_MS = 120_000;
+const BATCH = 200;
+
+/**
+ * Re-verifies stored signatures against the trust material in force: those checked under another
+ * version of it (a key added, revoked, a root updated), or every one (`all`, the periodic pass: a
+ * certificate or key may have expired meanwhile). Each signature whose standing changed is an audit
+ * event (`signature.recheck`), and enforcement follows at once, since pulls read the stored checks.
+ */
+export async function recheckSignatures(s: Services, opts: { all?: boolean } = {}): Promise<{ checked: number; changed: number }> {
+  const trust = s.trust.current();
+  let checked = 0;
+  let changed = 0;
+  let after = 0;
+  for (;;) {
+    const batch = opts.all ? await s.signatures.all(after, BATCH) : await s.signatures.stale(trust.version, BATCH);
+    if (batch.length === 0) break;
+    for (const before of batch) {
+      if ('id' in before) after = (before as { id: number }).id;
+      const check = await checkBundle(s, trust, before.repository, before.digest, before.subjectDigest, before.bundleDigest);
+      checked++;
+      if (check.accepted === before.accepted && check.verified === before.verified) continue;
+      changed++;
+      await s.audit.append({
+        type: 'signature.recheck',
+        identity: 'system',
+        action: 'pull',
+        repository: before.repository,
+        digest: before.digest,
+        decision: check.accepted ? 'allow' : 'deny',
+        detail: {
+          subject: before.subjectDigest,
+          verified: check.verified,
+          accepted: check.accepted,
+          wasAccepted: before.accepted,
+          trustVersion: trust.version,
+          ...(check.reason ? { reason: check.reason.slice(0, 300) } : !check.accepted ? { reason: (revokedWhy(trust, { keyName: check.signer?.keyName ?? null, keyFingerprint: check.signer?.keyFingerprint ?? null, issuer: check.signer?.issuer ?? null, subject: check.signer?.subject ?? null }) ?? 'not accepted').slice(0, 300) } : {}),
+        },
+      });
+    }
+    if (!opts.all && batch.length < BATCH) break;
+  }
+  return { checked, changed };
+}
+
+/**
+ * In the background, one replica at a time: when trust.yaml changes, the signatures checked under the
+ * previous material are re-checked; every `recheckSeconds`, all of them.
+ */
+export function startTrustRechecker(s: Services): () => Promise<void> {
+  const holder = randomUUID();
+  let running: Promise<void> | undefined;
+  let lastFull = Date.now();
+  const tick = () => {
+    running ??= (async () => {
+      const trust = s.trust.current();
+      const full = Date.now() - lastFull >= trust.recheckSeconds * 1000;
+      if (!(await s.catalog.acquireLease('trust-recheck', holder, LEASE_MS))) return;
+      try {
+        const r = await recheckSignatures(s, { all: full });
+        if (full) lastFull = Date.now();
+        if (r.checked) s.logger.info({ event: 'trust-recheck', ...r, full }, 'signatures re-checked');
+      } finally {
+        await s.catalog.releaseLease('trust-recheck', holder).catch(() => undefined);
+      }
+    })()
+      .catch((err) => s.logger.error({ err: (err as Error).message }, 'signature re-check failed'))
+      .finally(() => (running = undefined));
+  };
+  const timer = setInterval(tick, Math.max(1, s.config.auth.policyReloadSeconds) * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { TestRegistry } from '../helpers/server';
 import { addUser, bearer, startAuthRegistry, storeOf, token } from '../helpers/auth';
 import { pushArtifact, pushBlobTo, pushModel, sha256 } from '../helpers/ml-artifacts';
+import { attachBundle, p256, signStatement } from '../helpers/sign-bundle';
 import type { AuditEvent } from '../../src/audit/events';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -221,6 +222,27 @@ unless { principal in Cairn::Group::"ml-leads" };
     } finally {
       await rm(file);
       await reg.registry.auth!.authorizer.load();
+    }
+  });
+
+  it('approves in a repository with an enforced trust policy only what satisfies it', async () => {
+    const release = p256();
+    await writeFile(path.join(reg.config.auth.policyDir, 'release.pub'), release.pem);
+    await writeFile(path.join(reg.config.auth.policyDir, 'trust.yaml'), `keys: [{ name: release, publicKeyFile: release.pub }]\npolicies:\n  - repositories: ["ml/signed/**"]\n    mode: enforce\n    signers: [{ key: release }]\n`);
+    await new Promise((r) => setTimeout(r, 1300));
+    try {
+      const h = await as('alice', 'ml/signed/m');
+      const m = await pushModel(base, 'ml/signed/m', 'v1', { 'org.cairn.metrics': '{"accuracy":0.95}' }, h);
+      await move('alice', 'ml/signed/m', 'v1', 'candidate');
+      const unsigned = await move('bob', 'ml/signed/m', 'v1', 'approved');
+      expect(unsigned.status).toBe(403);
+      expect(unsigned.body.errors[0].detail.rule).toBe('trust-policy');
+      expect(unsigned.body.errors[0].message).toMatch(/requires a verified signature by key release/);
+      const size = Number((await fetch(`${base}/v2/ml/signed/m/manifests/v1`, { method: 'HEAD', headers: h })).headers.get('content-length'));
+      expect((await attachBundle(base, 'ml/signed/m', { digest: m.digest, size }, await signStatement(release, m.digest, 'https://sigstore.dev/cosign/sign/v1'), 'https://sigstore.dev/cosign/sign/v1', h)).status).toBe(201);
+      expect((await move('bob', 'ml/signed/m', 'v1', 'approved')).status).toBe(200);
+    } finally {
+      await rm(path.join(reg.config.auth.policyDir, 'trust.yaml'));
     }
   });
 

@@ -77,6 +77,18 @@ function printReport(r: VerifyReport, json: boolean): void {
     }
   }
   for (const s of r.signatures.filter((x) => !x.verified)) process.stderr.write(`not verified: ${s.referrer}: ${s.reason ?? 'unknown reason'}\n`);
+  if (r.receipts) {
+    for (const x of r.receipts) {
+      if (x.verified && !json) process.stdout.write(`Receipt ${r.repository}@${r.digest}: pushed by ${x.receipt!.pushedBy} at ${x.receipt!.time}${x.receipt!.source ? ` from ${x.receipt!.source}` : ''}, audit log entry ${x.receipt!.auditLog.index} of ${x.receipt!.auditLog.treeSize} (inclusion proof verified) [${x.referrer}]\n`);
+      if (!x.verified) process.stderr.write(`receipt not verified: ${x.referrer}: ${x.reason ?? 'unknown reason'}\n`);
+    }
+    if (!r.receipts.some((x) => x.verified)) {
+      process.stderr.write(`cairn: no valid registry receipt on ${r.repository}@${r.digest}\n`);
+      process.exitCode = 1;
+    }
+    // Only receipts were asked for: no signature is expected.
+    if (r.checked === 0 && r.verifiedCount === 0 && r.receipts.some((x) => x.verified) && process.exitCode !== 1) return;
+  }
   if (r.verifiedCount === 0) {
     process.stderr.write(`cairn: no valid signature on ${r.repository}@${r.digest}: ${r.checked === 0 ? 'no matching Sigstore bundle among its referrers' : `${r.checked} bundle(s) checked, none verified`}\n`);
     process.exitCode = 1;
@@ -125,12 +137,13 @@ export function signingCommands(program: Command): void {
     .option('--certificate-oidc-issuer-regexp <re>', 'keyless: a regular expression the whole issuer must match')
     .option('--type <uri|name>', 'only attestations of this predicate type (a URI or a cosign name)')
     .option('-o, --output <format>', 'text (one line per verified signature) or json (the full report)', 'text')
+    .option('--registry-key <file|env://VAR>', "the registry's receipt key (GET /v2/_cairn/receipts/key): also check its signed receipt of the push, offline; repeatable", collect, [])
     .option('--plain-http', 'talk HTTP to the registry, not HTTPS (default only for localhost)')
     .action(
       run(
         async (
           reference: string,
-          f: { key: string[]; trustedRoot: string[]; certificateIdentity?: string; certificateIdentityRegexp?: string; certificateOidcIssuer?: string; certificateOidcIssuerRegexp?: string; type?: string; output: string; plainHttp?: boolean },
+          f: { key: string[]; trustedRoot: string[]; certificateIdentity?: string; certificateIdentityRegexp?: string; certificateOidcIssuer?: string; certificateOidcIssuerRegexp?: string; type?: string; output: string; registryKey: string[]; plainHttp?: boolean },
         ) => {
           if (f.output !== 'text' && f.output !== 'json') throw new SigningError(`--output ${f.output}: expected text or json`);
           const report = await verifyArtifact(reference, {
@@ -139,6 +152,7 @@ export function signingCommands(program: Command): void {
             identity: { identity: f.certificateIdentity, identityRegexp: f.certificateIdentityRegexp, issuer: f.certificateOidcIssuer, issuerRegexp: f.certificateOidcIssuerRegexp },
             predicateType: f.type ? resolvePredicateType(f.type) : undefined,
             plainHttp: f.plainHttp,
+            registryKeys: f.registryKey,
           });
           printReport(report, f.output === 'json');
         },

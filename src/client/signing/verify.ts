@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { verifyBundle, type BundleCheck } from '../../signing/bundle-verify';
+import { RECEIPT_TYPE, verifyReceipt, type ReceiptPredicate } from '../../signing/receipts';
 import { keyHints, type TrustedKey } from '../../signing/trust-config';
 import { resolveCredentials } from '../credentials';
 import { parseReference } from '../reference';
@@ -26,6 +27,15 @@ export interface VerifyOptions {
   /** Only attestations of this predicate type. */
   predicateType?: string;
   plainHttp?: boolean;
+  /** The registry's receipt public key (PEM files or env://VAR): check its receipts of the push too. */
+  registryKeys?: string[];
+}
+
+export interface ReceiptReport {
+  referrer: string;
+  verified: boolean;
+  reason?: string;
+  receipt?: ReceiptPredicate;
 }
 
 export interface SignatureReport extends Omit<BundleCheck, 'statement'> {
@@ -41,6 +51,8 @@ export interface VerifyReport {
   checked: number;
   verifiedCount: number;
   signatures: SignatureReport[];
+  /** Present when registry keys were given. */
+  receipts?: ReceiptReport[];
 }
 
 const MAX_BUNDLE_BYTES = 1024 * 1024;
@@ -66,7 +78,7 @@ async function loadTrust(opts: VerifyOptions, env: NodeJS.ProcessEnv): Promise<{
       throw new SigningError(`--trusted-root ${file}: not JSON (expected a Sigstore trusted_root.json)`);
     }
   }
-  if (keys.length === 0 && trustedRoots.length === 0) throw new SigningError('nothing to verify against: give --key <public key> or --trusted-root <trusted_root.json> with --certificate-identity and --certificate-oidc-issuer');
+  if (keys.length === 0 && trustedRoots.length === 0 && !opts.registryKeys?.length) throw new SigningError('nothing to verify against: give --key <public key> or --trusted-root <trusted_root.json> with --certificate-identity and --certificate-oidc-issuer');
   const id = opts.identity;
   if (trustedRoots.length > 0 && (!(id.identity || id.identityRegexp) || !(id.issuer || id.issuerRegexp))) {
     // As cosign: a keyless signature proves only that *someone* with an OIDC account signed; who must be said.
@@ -97,7 +109,7 @@ function identityProblem(check: BundleCheck, id: IdentityMatch): string | undefi
 }
 
 /** The bundle of one referrer, checked as cosign does: one bundle layer, the right subject. */
-async function bundleOf(client: RegistryClient, repository: string, subjectDigest: string, d: Descriptor, scope: string): Promise<{ bundle?: unknown; problem?: string }> {
+async function bundleOf(client: RegistryClient, repository: string, subjectDigest: string, d: Descriptor, scope: string, layerPrefix = BUNDLE_MEDIA_TYPE_PREFIX): Promise<{ bundle?: unknown; problem?: string }> {
   let manifest: { layers?: Descriptor[]; subject?: Descriptor };
   try {
     manifest = JSON.parse((await fetchVerified(client, repository, 'manifests', d.digest, scope, OCI_MANIFEST)).toString('utf8')) as typeof manifest;
@@ -105,8 +117,8 @@ async function bundleOf(client: RegistryClient, repository: string, subjectDiges
     return { problem: `the referrer manifest cannot be read: ${(err as Error).message}` };
   }
   if (manifest.subject?.digest !== subjectDigest) return { problem: `the referrer's subject is ${manifest.subject?.digest ?? 'missing'}, not ${subjectDigest}` };
-  const layers = (manifest.layers ?? []).filter((l) => typeof l?.mediaType === 'string' && l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
-  if (layers.length !== 1) return { problem: `expected exactly one Sigstore bundle layer, found ${layers.length}` };
+  const layers = (manifest.layers ?? []).filter((l) => typeof l?.mediaType === 'string' && l.mediaType.startsWith(layerPrefix));
+  if (layers.length !== 1) return { problem: `expected exactly one ${layerPrefix} layer, found ${layers.length}` };
   const layer = layers[0]!;
   if (typeof layer.size !== 'number' || layer.size > MAX_BUNDLE_BYTES) return { problem: `the bundle layer is larger than ${MAX_BUNDLE_BYTES} bytes` };
   try {
@@ -128,7 +140,9 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
   try {
     const scope = `repository:${ref.repository}:pull`;
     const subject = await resolveSubject(client, ref, scope);
-    const referrers = (await listReferrers(client, ref.repository, subject.digest, scope)).filter((d) => typeof d.artifactType === 'string' && d.artifactType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
+    // Only the registry's receipt asked for (--registry-key alone): no signature to check.
+    const signaturesAsked = trust.keys.length > 0 || trust.trustedRoots.length > 0;
+    const referrers = signaturesAsked ? (await listReferrers(client, ref.repository, subject.digest, scope)).filter((d) => typeof d.artifactType === 'string' && d.artifactType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) : [];
     const signatures: SignatureReport[] = [];
     for (const d of referrers) {
       // The annotation is a cheap pre-filter only; the verified statement's type decides below.
@@ -144,7 +158,24 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
       const who = check.verified ? identityProblem(check, opts.identity) : undefined;
       signatures.push({ referrer: d.digest, ...check, ...(who ? { verified: false, reason: who } : {}) });
     }
-    return { repository: ref.repository, digest: subject.digest, checked: signatures.length, verifiedCount: signatures.filter((s) => s.verified).length, signatures };
+    let receipts: ReceiptReport[] | undefined;
+    if (opts.registryKeys?.length) {
+      const registryKeys = await Promise.all(opts.registryKeys.map(async (spec) => parsePublicKey(await readKeyText(spec, env))));
+      receipts = [];
+      for (const d of await listReferrers(client, ref.repository, subject.digest, scope)) {
+        if (d.artifactType !== RECEIPT_TYPE) continue;
+        const { bundle, problem } = await bundleOf(client, ref.repository, subject.digest, d, scope, RECEIPT_TYPE);
+        if (problem) {
+          receipts.push({ referrer: d.digest, verified: false, reason: problem });
+          continue;
+        }
+        // Any of the given keys (a rotated registry key, say) may have signed it.
+        const checks = registryKeys.map((k) => verifyReceipt(bundle, subject.digest, k));
+        const ok = checks.find((c) => c.verified);
+        receipts.push(ok ? { referrer: d.digest, verified: true, receipt: ok.receipt! } : { referrer: d.digest, verified: false, reason: checks[0]?.reason ?? 'not verified' });
+      }
+    }
+    return { repository: ref.repository, digest: subject.digest, checked: signatures.length, verifiedCount: signatures.filter((s) => s.verified).length, signatures, ...(receipts ? { receipts } : {}) };
   } finally {
     client.close();
   }

@@ -152,7 +152,7 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     const t = types(d);
     return [
       `create table signature_checks (artifact_id ${t.ref} primary key references artifacts (id) on delete cascade,
-         repository_id ${t.ref} not null, subject_digest text not null, bundle_digest text not null,
+         repository_id ${t.ref} not null, subject_digest text not null, bundle_digest text not null, format text not null,
          predicate_type text, builder text, verified integer not null, accepted integer not null, reason text,
          key_name text, key_fingerprint text, issuer text, subject text, signed_at ${t.big},
          checked_at ${t.big} not null, trust_version text not null)`,

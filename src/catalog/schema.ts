@@ -122,6 +122,8 @@ export interface Database {
     repository_id: number;
     subject_digest: string;
     bundle_digest: string;
+    /** bundle (Sigstore), cosign-sig or cosign-att (cosign v2's tag scheme). */
+    format: string;
     predicate_type: string | null;
     builder: string | null;
     verified: number;

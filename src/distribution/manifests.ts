@@ -8,7 +8,7 @@ import { MissingReferences, type StoredManifest } from '../catalog/catalog';
 import { artifactRecordFor } from '../artifacts/ingest';
 import { assertArtifactQuota, assertTagMayChange } from './governance-checks';
 import { enforceTrustOnPull } from '../signing/enforce';
-import { ingestSignature } from '../signing/ingest';
+import { ingestSignature, signatureOf } from '../signing/ingest';
 import { issueReceipt } from '../signing/receipts';
 import { parseManifest } from './manifest-parser';
 import type { Services } from './services';
@@ -127,8 +127,9 @@ export async function putManifest(s: Services, repository: string, reference: st
       ...(record.edges.length ? { lineage: record.edges.map((e) => `${e.relation} ${e.repository ? `${e.repository}@` : ''}${e.digest}`).join(', ').slice(0, 2000) } : {}),
     },
   });
-  if (record.kind === 'signature' || record.kind === 'attestation') await ingestSignature(s, ctx, repository, digest, parsed);
-  if (!parsed.subject) {
+  const signature = signatureOf(parsed, 'tag' in ref ? ref.tag : undefined);
+  if (signature) await ingestSignature(s, ctx, repository, digest, parsed, 'tag' in ref ? ref.tag : undefined);
+  if (!parsed.subject && !signature) {
     // The push is committed and in the log; a receipt that cannot be issued is logged, not the client's failure.
     const receipt = await issueReceipt(s, ctx, { repository, digest, mediaType: parsed.mediaType, size: content.length, ...('tag' in ref ? { tag: ref.tag } : {}) }, seq).catch((err) => {
       ctx.logger.error({ err: (err as Error).message, repository, digest }, 'receipt not issued');

@@ -1,18 +1,26 @@
-import type { ParsedManifest } from '../distribution/manifest-parser';
+import type { Descriptor, ParsedManifest } from '../distribution/manifest-parser';
 import type { Services } from '../distribution/services';
 import type { RequestContext } from '../http/context';
 import { auditChange } from '../distribution/audit-trail';
 import { BUNDLE_MEDIA_TYPE_PREFIX, verifyBundle, type BundleCheck } from './bundle-verify';
+import { legacySubject, verifyLegacyLayer, type LegacyFormat } from './cosign-legacy';
 import { revokedWhy } from './trust-evaluation';
 import type { TrustConfig } from './trust-config';
 
 const MAX_BUNDLE_BYTES = 1 << 20;
+export type SignatureFormat = 'bundle' | LegacyFormat;
 
 /** The Sigstore bundle layer of a referrer, as cosign and `cairn sign` push it. */
-export function bundleLayerOf(p: ParsedManifest): { digest: string; size: number } | undefined {
+export function bundleLayerOf(p: Pick<ParsedManifest, 'subject' | 'layers'>): Descriptor | undefined {
   if (!p.subject) return undefined;
   const layers = (p.layers ?? []).filter((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX));
   return layers.length === 1 ? layers[0] : undefined;
+}
+
+/** What a pushed manifest signs, and in which format; undefined when it is no signature. */
+export function signatureOf(p: ParsedManifest, tag: string | undefined): { subject: string; format: SignatureFormat } | undefined {
+  if (bundleLayerOf(p) && p.subject) return { subject: p.subject.digest, format: 'bundle' };
+  return legacySubject(tag, p.subject?.digest, p.layers ?? []);
 }
 
 async function readSmall(s: Services, digest: string): Promise<Buffer | undefined> {
@@ -26,30 +34,58 @@ async function readSmall(s: Services, digest: string): Promise<Buffer | undefine
   return Buffer.concat(parts);
 }
 
-/** Verifies one stored bundle against the trust material and records the result. */
-export async function checkBundle(s: Services, trust: TrustConfig, repository: string, digest: string, subjectDigest: string, bundleDigest: string): Promise<BundleCheck & { accepted: boolean }> {
-  const bytes = await readSmall(s, bundleDigest).catch(() => undefined);
-  let json: unknown;
-  try {
-    json = bytes ? JSON.parse(bytes.toString('utf8')) : undefined;
-  } catch {
-    json = undefined;
+async function verifyLayers(s: Services, trust: TrustConfig, layers: Descriptor[], subject: string, format: SignatureFormat): Promise<BundleCheck> {
+  let last: BundleCheck = { verified: false, reason: 'no signature layer' };
+  for (const layer of format === 'bundle' ? layers.filter((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) : layers) {
+    const bytes = await readSmall(s, layer.digest).catch(() => undefined);
+    if (!bytes) {
+      last = { verified: false, reason: 'the signature layer is missing or over 1 MiB' };
+      continue;
+    }
+    if (format === 'bundle') {
+      let json: unknown;
+      try {
+        json = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        return { verified: false, reason: 'the bundle is not JSON' };
+      }
+      return verifyBundle(json, subject, trust);
+    }
+    // A cosign v2 manifest may carry several signatures: one verified by a trusted key is enough.
+    last = verifyLegacyLayer(format, layer, bytes, subject, trust.keys);
+    if (last.verified) return last;
   }
-  const check = json === undefined ? { verified: false, reason: bytes ? 'the bundle is not JSON' : 'the bundle is missing or over 1 MiB' } : verifyBundle(json, subjectDigest, trust);
+  return last;
+}
+
+/**
+ * Verifies a stored signature manifest against the trust material and records the result (re-read from
+ * the catalog, so a re-check sees exactly what was pushed).
+ */
+export async function checkSignatureManifest(s: Services, trust: TrustConfig, repository: string, digest: string, subject: string, format: SignatureFormat): Promise<BundleCheck & { accepted: boolean }> {
+  const stored = await s.catalog.getManifest(repository, digest);
+  let layers: Descriptor[] = [];
+  try {
+    layers = (JSON.parse(stored?.content.toString('utf8') ?? '{}') as { layers?: Descriptor[] }).layers ?? [];
+  } catch {
+    layers = [];
+  }
+  const check = await verifyLayers(s, trust, layers, subject, format);
   const accepted = check.verified && !revokedWhy(trust, { keyName: check.signer?.keyName ?? null, keyFingerprint: check.signer?.keyFingerprint ?? null, issuer: check.signer?.issuer ?? null, subject: check.signer?.subject ?? null });
-  await s.signatures.record(repository, digest, subjectDigest, bundleDigest, check, accepted, trust.version);
+  await s.signatures.record(repository, digest, subject, layers[0]?.digest ?? '', format, check, accepted, trust.version);
   return { ...check, accepted };
 }
 
 /**
- * On push of a signature or attestation: verify it and record the result, never refusing it (a
- * well-formed signature Cairn cannot verify today may verify under tomorrow's trust material).
+ * On push of a signature or attestation (a Sigstore bundle referrer, or cosign v2's tag scheme): verify
+ * it and record the result, never refusing it (a well-formed signature Cairn cannot verify today may
+ * verify under tomorrow's trust material).
  */
-export async function ingestSignature(s: Services, ctx: RequestContext, repository: string, digest: string, p: ParsedManifest): Promise<void> {
-  const layer = bundleLayerOf(p);
-  if (!layer || !p.subject) return;
+export async function ingestSignature(s: Services, ctx: RequestContext, repository: string, digest: string, p: ParsedManifest, tag: string | undefined): Promise<void> {
+  const sig = signatureOf(p, tag);
+  if (!sig) return;
   const trust = s.trust.current();
-  const check = await checkBundle(s, trust, repository, digest, p.subject.digest, layer.digest);
+  const check = await checkSignatureManifest(s, trust, repository, digest, sig.subject, sig.format);
   await auditChange(s, ctx, {
     type: 'signature.verify',
     action: 'push',
@@ -57,7 +93,8 @@ export async function ingestSignature(s: Services, ctx: RequestContext, reposito
     digest,
     decision: check.verified ? 'allow' : 'deny',
     detail: {
-      subject: p.subject.digest,
+      subject: sig.subject,
+      format: sig.format,
       verified: check.verified,
       ...(check.predicateType ? { predicateType: check.predicateType } : {}),
       ...(check.signer?.keyName ? { key: check.signer.keyName } : {}),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../distribution/services';
-import { checkBundle } from './ingest';
+import { checkSignatureManifest, type SignatureFormat } from './ingest';
 import { revokedWhy } from './trust-evaluation';
 
 const LEASE_MS = 120_000;
@@ -22,7 +22,7 @@ export async function recheckSignatures(s: Services, opts: { all?: boolean } = {
     if (batch.length === 0) break;
     for (const before of batch) {
       if ('id' in before) after = (before as { id: number }).id;
-      const check = await checkBundle(s, trust, before.repository, before.digest, before.subjectDigest, before.bundleDigest);
+      const check = await checkSignatureManifest(s, trust, before.repository, before.digest, before.subjectDigest, before.format as SignatureFormat);
       checked++;
       if (check.accepted === before.accepted && check.verified === before.verified) continue;
       changed++;

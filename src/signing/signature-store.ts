@@ -9,6 +9,7 @@ export interface SignatureRecord {
   digest: string;
   subjectDigest: string;
   bundleDigest: string;
+  format: string;
   predicateType: string | null;
   builder: string | null;
   verified: boolean;
@@ -34,7 +35,7 @@ export function builderOf(check: BundleCheck): string | null {
 export class SignatureStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async record(repository: string, digest: string, subjectDigest: string, bundleDigest: string, check: BundleCheck, accepted: boolean, trustVersion: string): Promise<void> {
+  async record(repository: string, digest: string, subjectDigest: string, bundleDigest: string, format: string, check: BundleCheck, accepted: boolean, trustVersion: string): Promise<void> {
     const row = await this.db
       .selectFrom('artifacts as a')
       .innerJoin('repositories as r', 'r.id', 'a.repository_id')
@@ -46,6 +47,7 @@ export class SignatureStore {
     const values = {
       subject_digest: subjectDigest,
       bundle_digest: bundleDigest,
+      format,
       predicate_type: check.predicateType ?? null,
       builder: builderOf(check),
       verified: check.verified ? 1 : 0,
@@ -102,6 +104,7 @@ function toRecord(r: Row): SignatureRecord {
     digest: r.digest,
     subjectDigest: r.subject_digest,
     bundleDigest: r.bundle_digest,
+    format: r.format,
     predicateType: r.predicate_type,
     builder: r.builder,
     verified: Number(r.verified) === 1,

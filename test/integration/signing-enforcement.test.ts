@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
-import { pushModel } from '../helpers/ml-artifacts';
+import { sign } from 'node:crypto';
+import { pushBlobTo, pushModel, sha256 } from '../helpers/ml-artifacts';
 import { attachBundle, p256, signStatement } from '../helpers/sign-bundle';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -126,6 +127,36 @@ ${revoked}`;
     await setTrust(trust());
     expect((await get('/v2/prod/model/manifests/v1')).status).toBe(200);
     expect((await rechecks(true))[0]).toMatchObject({ decision: 'allow', detail: { accepted: true, wasAccepted: false } });
+  });
+
+  it('verifies cosign v2\'s tag scheme too: a simple-signing .sig and a DSSE .att with trusted keys', async () => {
+    const m = await pushModel(reg.url, 'prod/legacy', 'v1');
+    const hex = m.digest.slice(7);
+    const put = async (tag: string, layer: Buffer, mediaType: string, annotations: Record<string, string>) => {
+      const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+      for (const b of [config, layer]) expect((await pushBlobTo(reg.url, 'prod/legacy', b)).status).toBe(201);
+      const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType, digest: sha256(layer), size: layer.length, annotations }] };
+      return fetch(`${reg.url}/v2/prod/legacy/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: JSON.stringify(manifest) });
+    };
+    const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': 'registry/prod/legacy' }, image: { 'docker-manifest-digest': m.digest }, type: 'cosign container image signature' }, optional: null }));
+    // A signature by an untrusted key first, then the release key's.
+    expect((await put(`sha256-${hex}.sig`, payload, 'application/vnd.dev.cosign.simplesigning.v1+json', { 'dev.cosignproject.cosign/signature': sign('sha256', payload, stranger.privateKey).toString('base64') })).status).toBe(201);
+    let report = (await get('/v2/prod/legacy/_cairn/verify/v1')).body;
+    expect(report.signatures[0]).toMatchObject({ verified: false, why: expect.stringMatching(/not trusted/) });
+    expect((await put(`sha256-${hex}.sig`, payload, 'application/vnd.dev.cosign.simplesigning.v1+json', { 'dev.cosignproject.cosign/signature': sign('sha256', payload, release.privateKey).toString('base64') })).status).toBe(201);
+    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: hex } }], predicateType: SLSA, predicate: provenance('https://ci.example/builders/cpu') }));
+    const pae = Buffer.concat([Buffer.from(`DSSEv1 28 application/vnd.in-toto+json ${statement.length} `), statement]);
+    const envelope = Buffer.from(JSON.stringify({ payloadType: 'application/vnd.in-toto+json', payload: statement.toString('base64'), signatures: [{ keyid: '', sig: sign('sha256', pae, release.privateKey).toString('base64') }] }));
+    expect((await put(`sha256-${hex}.att`, envelope, 'application/vnd.dsse.envelope.v1+json', { predicateType: SLSA })).status).toBe(201);
+    report = (await get('/v2/prod/legacy/_cairn/verify/v1')).body;
+    expect(report).toMatchObject({ satisfied: true });
+    expect(report.signatures.filter((x: Json) => x.accepted).map((x: Json) => [x.predicateType ?? null, x.signer.key])).toEqual([[null, 'release'], [SLSA, 'release']]);
+    expect((await get('/v2/prod/legacy/manifests/v1')).status).toBe(200);
+    // A payload altered after signing does not verify.
+    const altered = Buffer.from(payload.toString().replace('cosign container image signature', 'cosign container image signaturE'));
+    expect((await put(`sha256-${hex}.sig`, altered, 'application/vnd.dev.cosign.simplesigning.v1+json', { 'dev.cosignproject.cosign/signature': sign('sha256', payload, release.privateKey).toString('base64') })).status).toBe(201);
+    report = (await get('/v2/prod/legacy/_cairn/verify/v1')).body;
+    expect(report.signatures.some((x: Json) => !x.verified && /altered/.test(x.why))).toBe(true);
   });
 
   it('serves and flags in audit mode, with an audit event', async () => {

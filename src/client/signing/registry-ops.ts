@@ -20,6 +20,18 @@ export async function resolveSubject(client: RegistryClient, ref: Reference, sco
   if (!target) throw new SigningError(`${formatReference(ref)}: name a tag or a digest (repo:tag or repo@sha256:…)`);
   const res = await client.request('GET', `/v2/${ref.repository}/manifests/${target}`, { scope, headers: { Accept: MANIFEST_ACCEPT } });
   if (res.status === 404) throw new SigningError(`${formatReference(ref)} does not exist on ${ref.registry}`);
+  if (res.status === 403 && /"trustPolicy"/.test(res.body.toString('utf8'))) {
+    // A registry enforcing a trust policy serves an unsigned manifest to nobody, but answers HEAD: the
+    // digest it names there is what gets signed (as cosign signs what the registry resolves).
+    const head = await client.request('HEAD', `/v2/${ref.repository}/manifests/${target}`, { scope, headers: { Accept: MANIFEST_ACCEPT } });
+    expectOk(head, `reading the manifest of ${formatReference(ref)}`);
+    const digest = head.headers['docker-content-digest'];
+    const size = Number(head.headers['content-length']);
+    const mediaType = (head.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (!digest?.startsWith('sha256:') || !Number.isSafeInteger(size) || !mediaType) throw new SigningError(`${formatReference(ref)}: the registry withholds the manifest and its HEAD answer names no digest, size and media type`);
+    if (ref.digest && ref.digest !== digest) throw new SigningError(`${formatReference(ref)}: the registry says its digest is ${digest}`);
+    return { mediaType, digest, size };
+  }
   expectOk(res, `reading the manifest of ${formatReference(ref)}`);
   if (res.body.length > MAX_MANIFEST_BYTES) throw new SigningError(`${formatReference(ref)}: the manifest is larger than 4 MiB`);
   const digest = sha256Digest(res.body);

@@ -1,26 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import YAML from 'yaml';
 import type { TestRegistry } from '../helpers/server';
+import { cairn } from '../helpers/cli';
 import { addUser, startAuthRegistry } from '../helpers/auth';
 import { modelConfig, pushDataset, pushModel, sha256, MODEL_CONFIG } from '../helpers/ml-artifacts';
 import { bearer, token } from '../helpers/auth';
-
-const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
-const run = promisify(execFile);
-
-async function cairn(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('cairn policy check, promote, lineage, impact, search and retention', () => {
   let reg: TestRegistry;

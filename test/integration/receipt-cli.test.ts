@@ -1,23 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { generateKeyPairSync } from 'node:crypto';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { pushModel } from '../helpers/ml-artifacts';
+import { cairn as cairnCli } from '../helpers/cli';
 
-const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
-const run = promisify(execFile);
-async function cairn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [bin, ...args], { env: { ...process.env, CAIRN_CONFIG_DIR: os.tmpdir() }, timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cairn = (args: string[]) => cairnCli(args, { CAIRN_CONFIG_DIR: os.tmpdir() });
 
 describe('cairn verify --registry-key: the registry\'s receipt of a push, checked offline', () => {
   let reg: TestRegistry;

@@ -2,20 +2,15 @@ import { createHash } from 'node:crypto';
 import { rfc3339 } from './statement';
 
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
-/** cosign accepts any layer whose media type starts with this (older and newer bundle versions). */
-export const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
+// cosign accepts any layer whose media type starts with this (older and newer bundle versions).
+export { BUNDLE_MEDIA_TYPE_PREFIX } from '../../signing/bundle-verify';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const EMPTY_CONFIG_TYPE = 'application/vnd.oci.empty.v1+json';
 export const EMPTY_CONFIG = Buffer.from('{}');
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
+import type { Descriptor } from '../../distribution/manifest-parser';
+export type { Descriptor };
 
 export function sha256Digest(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;

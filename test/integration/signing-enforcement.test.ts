@@ -27,6 +27,12 @@ policies:
     attestations:
       - predicateType: ${SLSA}
         builder: "https://ci.example/builders/*"
+  - repositories: ["audit/strict/**"]
+    mode: audit
+    signers: [{ key: release }]
+    attestations:
+      - predicateType: ${SLSA}
+        builder: "https://ci.example/builders/*"
   - repositories: ["audit/**"]
     mode: audit
     signers: [{ key: release }]
@@ -170,6 +176,36 @@ ${revoked}`;
     // Outside any policy: nothing checked, nothing flagged.
     await pushModel(reg.url, 'free/model', 'v1');
     expect((await get('/v2/free/model/manifests/v1')).headers.get('cairn-trust')).toBeNull();
+  });
+
+  it('in audit mode serves each case the enforce mode denies, flagged with what is missing', async () => {
+    const cases: [string, (digest: string, size: number) => Promise<unknown>, string][] = [
+      ['unsigned', async () => undefined, `a verified signature by key release; a verified ${SLSA} attestation by key release from builder https://ci.example/builders/*`],
+      ['untrusted', async (d, size) => attachBundle(reg.url, 'audit/strict/untrusted', { digest: d, size }, await signStatement(stranger, d, SIGN), SIGN), `a verified signature by key release; a verified ${SLSA}`],
+      [
+        'tampered',
+        async (d, size) => {
+          const b = await signStatement(release, d, SIGN);
+          const t = JSON.parse(JSON.stringify(b));
+          t.dsseEnvelope.payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'x', digest: { sha256: d.slice(7) } }], predicateType: SIGN, predicate: { x: 1 } })).toString('base64');
+          return attachBundle(reg.url, 'audit/strict/tampered', { digest: d, size }, t, SIGN);
+        },
+        'a verified signature by key release',
+      ],
+      ['noprovenance', async (d, size) => attachBundle(reg.url, 'audit/strict/noprovenance', { digest: d, size }, await signStatement(release, d, SIGN), SIGN), `a verified ${SLSA} attestation by key release from builder https://ci.example/builders/*`],
+    ];
+    for (const [name, sign, missing] of cases) {
+      const repo = `audit/strict/${name}`;
+      const m = await pushModel(reg.url, repo, 'v1');
+      const size = Number((await fetch(`${reg.url}/v2/${repo}/manifests/v1`, { method: 'HEAD' })).headers.get('content-length'));
+      await sign(m.digest, size);
+      const r = await fetch(`${reg.url}/v2/${repo}/manifests/v1`);
+      expect([name, r.status]).toEqual([name, 200]);
+      expect(r.headers.get('cairn-trust')).toContain(`unsatisfied; ${missing}`);
+      await reg.registry.audit.flush();
+      const flagged = (await reg.registry.audit.search({ digest: m.digest })).filter((e) => e.type === 'trust.violation');
+      expect([name, flagged.length, flagged[0]?.decision]).toEqual([name, 1, 'allow']);
+    }
   });
 
   it('records a malformed bundle as unverified instead of refusing it', async () => {

@@ -6,10 +6,10 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema';
 import type { Logger } from '../http/logger';
 import { canonicalJson } from './canonical-json';
-import { CompactRange } from './compact-range';
+import { MerkleTree } from './merkle-tree';
 import { loadPrivateKey, rawPublicKey, signCheckpoint, verifierKey } from './checkpoint';
 import type { AuditEvent, NewEvent } from './events';
-import { consistencyProof, inclusionProof, leafHash, type Hash } from './merkle';
+import { leafHash, type Hash } from './merkle';
 
 export interface StoredEntry {
   seq: number;
@@ -35,15 +35,14 @@ export function loadOrCreateAuditKey(file: string): KeyObject {
  * The append-only audit log in the catalog database. Appends are grouped: callers' events are queued
  * and written every few milliseconds in one transaction that takes the log head's lock, so sequence
  * numbers are dense and ordered across replicas. Leaf hashes are kept in memory (32 bytes an event) with
- * a compact range for O(log n) roots; checkpoints are signed every `checkpointMs` while the log grows.
+ * a Merkle tree keeping its perfect subtrees for O(log² n) roots and proofs; checkpoints are signed every `checkpointMs` while the log grows.
  */
 export class AuditLog {
   private queue: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private leaves: Hash[] = [];
-  private range = new CompactRange();
+  private tree = new MerkleTree();
   private lastSigned = -1;
   readonly publicKey: Buffer;
 
@@ -72,9 +71,9 @@ export class AuditLog {
   async proofOf(seq: number): Promise<{ size: number; root: Hash; leaf: Hash; proof: Hash[] }> {
     await this.flush();
     await this.catchUp();
-    const size = this.leaves.length;
+    const size = this.tree.size;
     if (seq >= size) throw new AuditLogError(`event ${seq} is not in the log`);
-    return { size, root: this.range.root(), leaf: this.leaves[seq]!, proof: inclusionProof(this.leaves, seq, size) };
+    return { size, root: this.tree.root(), leaf: this.tree.leaf(seq), proof: this.tree.inclusionProof(seq, size) };
   }
 
   /** The note verifier string anyone needs to check checkpoints offline. */
@@ -158,14 +157,13 @@ export class AuditLog {
 
   /** Loads the leaf hashes other replicas appended since this one last looked. */
   async catchUp(): Promise<number> {
-    const rows = await this.db.selectFrom('audit_events').select(['seq', 'leaf_hash']).where('seq', '>=', this.leaves.length).orderBy('seq').execute();
+    const rows = await this.db.selectFrom('audit_events').select(['seq', 'leaf_hash']).where('seq', '>=', this.tree.size).orderBy('seq').execute();
     for (const r of rows) {
-      if (Number(r.seq) !== this.leaves.length) throw new AuditLogError(`audit log has a gap at ${this.leaves.length}`);
+      if (Number(r.seq) !== this.tree.size) throw new AuditLogError(`audit log has a gap at ${this.tree.size}`);
       const h = bytes(r.leaf_hash);
-      this.leaves.push(h);
-      this.range.append(h);
+      this.tree.append(h);
     }
-    return this.leaves.length;
+    return this.tree.size;
   }
 
   async size(): Promise<number> {
@@ -179,7 +177,7 @@ export class AuditLog {
     const size = await this.catchUp();
     if (size === this.lastSigned || size === 0) return undefined;
     if (!this.options.key) throw new AuditLogError('no audit signing key: checkpoints cannot be signed here');
-    const root = this.range.root();
+    const root = this.tree.root();
     const note = signCheckpoint({ origin: this.options.origin, size, root }, this.options.origin, this.options.key);
     const inserted = await this.db
       .insertInto('audit_checkpoints')
@@ -221,14 +219,14 @@ export class AuditLog {
 
   async inclusionProof(index: number, size: number): Promise<Hash[]> {
     await this.catchUp();
-    if (size > this.leaves.length) throw new AuditLogError(`the log has only ${this.leaves.length} entries`);
-    return inclusionProof(this.leaves, index, size);
+    if (size > this.tree.size) throw new AuditLogError(`the log has only ${this.tree.size} entries`);
+    return this.tree.inclusionProof(index, size);
   }
 
   async consistencyProof(from: number, to: number): Promise<Hash[]> {
     await this.catchUp();
-    if (to > this.leaves.length) throw new AuditLogError(`the log has only ${this.leaves.length} entries`);
-    return consistencyProof(this.leaves, from, to);
+    if (to > this.tree.size) throw new AuditLogError(`the log has only ${this.tree.size} entries`);
+    return this.tree.consistencyProof(from, to);
   }
 
   /**
@@ -237,7 +235,7 @@ export class AuditLog {
    */
   private async indexOlderEvents(): Promise<void> {
     const head = await this.db.selectFrom('audit_index_head').select('indexed').where('id', '=', 1).executeTakeFirst();
-    const size = this.leaves.length;
+    const size = this.tree.size;
     for (let from = Number(head?.indexed ?? 0); from < size; from += 5000) {
       const rows = await this.db.selectFrom('audit_events').select(['seq', 'event']).where('seq', '>=', from).where('seq', '<', Math.min(size, from + 5000)).orderBy('seq').execute();
       const keys = rows.flatMap((r) => indexKeys(JSON.parse(r.event) as AuditEvent).map((key) => ({ key, seq: Number(r.seq) })));

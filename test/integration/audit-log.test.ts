@@ -9,7 +9,7 @@ import { verifyAuditLog } from '../../src/audit/verify';
 import { adoptCatalog } from '../../src/audit/adopt';
 import { openCheckpoint } from '../../src/audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle';
-import { CompactRange } from '../../src/audit/compact-range';
+import { MerkleTree } from '../../src/audit/merkle-tree';
 import { startTestRegistry, type BackendProfile, type TestRegistry } from '../helpers/server';
 import { Client, repoName } from '../conformance/client';
 
@@ -181,9 +181,8 @@ describe.each(PROFILES)('the audit log on %s', (_name, profile) => {
         await s.db.deleteFrom('audit_checkpoints').execute();
         await s.db.updateTable('audit_head').set({ size: size - 3 }).execute();
         // The registry carries on; new events take the old numbers and a new checkpoint is signed.
-        const log = s.reg.registry.audit as unknown as { leaves: unknown[]; range: unknown; lastSigned: number };
-        log.leaves = [];
-        log.range = new CompactRange();
+        const log = s.reg.registry.audit as unknown as { tree: unknown; lastSigned: number };
+        log.tree = new MerkleTree();
         log.lastSigned = -1;
         for (let i = 0; i < 4; i++) await s.reg.registry.audit.append({ type: 'login', identity: 'user:mallory', decision: 'allow' });
         await s.reg.registry.audit.checkpoint();
@@ -213,9 +212,8 @@ describe.each(PROFILES)('the audit log on %s', (_name, profile) => {
       await s.db.deleteFrom('audit_checkpoints').execute();
       await s.db.deleteFrom('audit_events').execute();
       await s.db.updateTable('audit_head').set({ size: 0 }).execute();
-      const log = s.reg.registry.audit as unknown as { leaves: unknown[]; range: unknown; lastSigned: number };
-      log.leaves = [];
-      log.range = new CompactRange();
+      const log = s.reg.registry.audit as unknown as { tree: unknown; lastSigned: number };
+      log.tree = new MerkleTree();
       log.lastSigned = -1;
       const before = await verifyAuditLog(s.db, { origin: s.reg.registry.audit.origin, publicKey: s.reg.registry.audit.publicKey });
       expect(before.ok).toBe(false);

@@ -15,10 +15,11 @@ const path = require('node:path');
 const { request } = require('./http');
 const { measureScaleOut } = require('./scale-out');
 const { measureSearch } = require('./search');
-const { authenticate, MiB, BLOB, median, freePort, waitUp, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes } = require('./transfers');
+const { authenticate, MiB, BLOB, median, freePort, waitUp, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes, manifestPushes } = require('./transfers');
 
 const ROOT = path.join(__dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS || 3);
+const PUTS = Number(process.env.BENCH_PUTS || 300);
 const children = [];
 let tmp;
 
@@ -58,9 +59,11 @@ async function measure(name, base, pid, file) {
   await pushSmallImage(base, repo);
   const rps = wrk(`${base}/v2/${repo}/manifests/latest`);
   log(`  ${name} manifest GET: ${rps.toFixed(0)} req/s`);
+  const putRps = await manifestPushes(base, repo, PUTS);
+  log(`  ${name} manifest PUT (sequential, new manifest each): ${putRps.toFixed(0)} req/s`);
   const conc = await concurrentPushes(base, `bench/${name}-c`, tmp);
   log(`  ${name} 20 concurrent 50 MiB pushes: ${conc.toFixed(0)} MiB/s`);
-  return { pushMiBs: median(r.mono), chunkedMiBs: median(r.chunked), pullMiBs: median(r.pull), manifestRps: rps, concurrentMiBs: conc, peakRssMB: peakRssMB(pid), runs: r };
+  return { pushMiBs: median(r.mono), chunkedMiBs: median(r.chunked), pullMiBs: median(r.pull), manifestRps: rps, manifestPutRps: putRps, concurrentMiBs: conc, peakRssMB: peakRssMB(pid), runs: r };
 }
 
 async function main() {
@@ -111,6 +114,21 @@ async function main() {
   const d = await measure('distribution', du, dist.pid, file);
   log('Cairn:');
   const c = await measure('cairn', cu, cairn.pid, file);
+  // What signed receipts cost a push: the same server without them, same run.
+  const pr = await freePort();
+  const noReceiptsData = path.join(tmp, 'cairn-noreceipts');
+  start('cairn-noreceipts', process.execPath, [path.join(ROOT, 'bin', 'cairn.js'), 'serve', '--config', benchConfig], {
+    CAIRN_LISTEN: `127.0.0.1:${pr}`,
+    CAIRN_DATA_DIR: noReceiptsData,
+    CAIRN_LOG_LEVEL: 'warn',
+    CAIRN_TOKEN_TTL: '3600',
+    CAIRN_AUDIT_RECEIPTS: 'false',
+  });
+  const ru = `http://127.0.0.1:${pr}`;
+  await waitUp(ru);
+  await authenticate([ru], noReceiptsData, ['bench/cairn-nr']);
+  const noReceiptPutRps = await manifestPushes(ru, 'bench/cairn-nr', PUTS);
+  log(`  Cairn without receipts, manifest PUT: ${noReceiptPutRps.toFixed(0)} req/s`);
   let so;
   if (process.env.BENCH_SCALEOUT === 'off') log('scale-out profile skipped (BENCH_SCALEOUT=off)');
   else if (spawnSync('radosgw', ['--version']).status !== 0) log('scale-out profile skipped: radosgw is not installed (Debian: radosgw ceph-mon ceph-osd uuid-runtime)');
@@ -127,6 +145,8 @@ async function main() {
     ['chunked push 1 GiB, 16 MiB chunks (MiB/s)', c.chunkedMiBs, d.chunkedMiBs, 1.3, 'ratio'],
     ['pull 1 GiB (MiB/s)', c.pullMiBs, d.pullMiBs, 1.0, 'ratio'],
     ['manifest GET by tag, 32 connections (req/s)', c.manifestRps, d.manifestRps, 5.0, 'ratio'],
+    ['manifest PUT, sequential, with receipts (req/s)', c.manifestPutRps, d.manifestPutRps, null, 'ratio'],
+    ['manifest PUT, sequential, receipts off (req/s)', noReceiptPutRps, d.manifestPutRps, null, 'ratio'],
     ['20 concurrent 50 MiB pushes (MiB/s)', c.concurrentMiBs, d.concurrentMiBs, null, 'ratio'],
     ['server peak RSS (MB)', c.peakRssMB, d.peakRssMB, 300, 'max'],
   ];

@@ -125,6 +125,31 @@ async function pushSmallImage(base, repo) {
   if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
 }
 
+/**
+ * Sequential manifest PUTs (each a new manifest under a new tag, the blobs already there): what a push
+ * costs beyond its bytes, receipts and audit included. Returns requests a second.
+ */
+async function manifestPushes(base, repo, n) {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', bench: 'puts' }));
+  const d = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+  const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
+  const b = await request(base, 'PUT', withDigest(location(open), d), { 'Content-Length': config.length }, config);
+  if (b.status !== 201) throw new Error(`blob ${b.status}`);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d, size: config.length },
+      layers: [],
+      annotations: { 'org.example.n': String(i) },
+    });
+    const r = await request(base, 'PUT', `/v2/${repo}/manifests/t${i}`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
+    if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
+  }
+  return n / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
 function wrk(url) {
   const auth = Object.entries(defaultHeaders(url)).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
   const out = execFileSync('wrk', ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', ...auth, url], { encoding: 'utf8', timeout: 60000 });
@@ -175,4 +200,5 @@ async function authenticate(bases, dataDir, repositories) {
 }
 
 module.exports = {
+  manifestPushes,
   authenticate, MiB, BLOB, CHUNK, median, seconds, location, withDigest, freePort, waitUp, hashFile, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes };

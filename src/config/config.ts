@@ -194,6 +194,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_AUDIT_KEY_FILE: { key: ['audit', 'keyFile'], type: 'string' },
   CAIRN_AUDIT_WITNESS: { key: ['audit', 'witness'], type: 'string' },
   CAIRN_AUDIT_PULLS: { key: ['audit', 'pulls'], type: 'bool' },
+  CAIRN_AUDIT_RECEIPTS: { key: ['audit', 'receipts'], type: 'bool' },
   CAIRN_AUDIT_ORIGIN: { key: ['audit', 'origin'], type: 'string' },
   CAIRN_SCRUB_RATE: { key: ['integrity', 'scrubBytesPerSecond'], type: 'int' },
   CAIRN_SCRUB_INTERVAL: { key: ['integrity', 'scrubIntervalSeconds'], type: 'int' },

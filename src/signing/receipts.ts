@@ -26,9 +26,14 @@ export interface ReceiptPredicate {
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/** Stores a small blob the registry itself writes, linked in the repository. */
-async function putBlob(s: Services, repository: string, bytes: Buffer, requestId: string): Promise<string> {
+/**
+ * Stores a small blob the registry itself writes, linked in the repository (once: a link already there is
+ * kept). Resolves with the digest and the audit append of the link, which the caller awaits with the
+ * others, so that they share one group commit.
+ */
+async function putBlob(s: Services, repository: string, bytes: Buffer, requestId: string): Promise<{ digest: string; logged: Promise<unknown> }> {
   const digest = sha256(bytes);
+  if (await s.catalog.getBlobLink(repository, digest)) return { digest, logged: Promise.resolve() };
   const id = randomUUID();
   await s.blobs.stageCreate(id);
   try {
@@ -39,8 +44,7 @@ async function putBlob(s: Services, repository: string, bytes: Buffer, requestId
     throw err;
   }
   // Every link is in the log (`cairn audit verify` checks the catalog against it), the registry's own too.
-  await s.audit.append({ type: 'blob.push', identity: 'system', action: 'push', repository, digest, requestId, detail: { size: bytes.length, upload: 'receipt' } });
-  return digest;
+  return { digest, logged: s.audit.append({ type: 'blob.push', identity: 'system', action: 'push', repository, digest, requestId, detail: { size: bytes.length, upload: 'receipt' } }) };
 }
 
 /** A DSSE bundle over the receipt statement, signed with the registry's key. */
@@ -77,8 +81,9 @@ export async function issueReceipt(s: Services, ctx: RequestContext, m: { reposi
     auditLog: { origin: s.audit.origin, index: seq, treeSize: at.size, rootHash: at.root.toString('hex'), leafHash: at.leaf.toString('hex'), inclusionProof: at.proof.map((h) => h.toString('hex')) },
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
-  const configDigest = await putBlob(s, m.repository, EMPTY, ctx.id);
-  const bundleDigest = await putBlob(s, m.repository, bundle, ctx.id);
+  const [config, bundleBlob] = await Promise.all([putBlob(s, m.repository, EMPTY, ctx.id), putBlob(s, m.repository, bundle, ctx.id)]);
+  const configDigest = config.digest;
+  const bundleDigest = bundleBlob.digest;
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -105,7 +110,8 @@ export async function issueReceipt(s: Services, ctx: RequestContext, m: { reposi
     artifact: { kind: 'receipt', family: 'oci', pushedBy: 'system', totalSize: EMPTY.length + bundle.length, metadata: '{}', annotations: {}, metrics: {}, edges: [] },
   });
   // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
-  await s.audit.append({ identity: 'system', requestId: ctx.id, type: 'manifest.push', action: 'push', repository: m.repository, digest, decision: 'allow', detail: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, kind: 'receipt', subject: m.digest } });
+  // One group commit for the links and the manifest (the log keeps their order).
+  await Promise.all([config.logged, bundleBlob.logged, s.audit.append({ identity: 'system', requestId: ctx.id, type: 'manifest.push', action: 'push', repository: m.repository, digest, decision: 'allow', detail: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, kind: 'receipt', subject: m.digest } })]);
   return digest;
 }
 

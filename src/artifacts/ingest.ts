@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { OciError } from '../oci/errors';
+import { readSmallBlob } from '../storage/read-small';
 import type { ArtifactRecord } from '../catalog/catalog';
 import type { ParsedManifest } from '../distribution/manifest-parser';
 import type { Services } from '../distribution/services';
@@ -20,14 +21,8 @@ async function readConfig(s: Services, repository: string, digest: string, size:
   if (!(await s.catalog.getBlobLink(repository, digest))) {
     throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references content the repository does not have', { repository, blobs: [digest] });
   }
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of await s.blobs.read(digest)) {
-    total += (chunk as Buffer).length;
-    if (total > MAX_CONFIG_BYTES) return undefined;
-    parts.push(chunk as Buffer);
-  }
-  const bytes = Buffer.concat(parts);
+  const bytes = await readSmallBlob(s.blobs, digest, MAX_CONFIG_BYTES);
+  if (!bytes) return undefined;
   // The stored bytes are checked like any read: a config altered at rest must not be believed.
   const [algorithm, hex] = digest.split(':') as [string, string];
   if (createHash(algorithm).update(bytes).digest('hex') !== hex) throw new OciError('MANIFEST_INVALID', 'the stored config does not match its digest; push it again', { digest });

@@ -2,6 +2,7 @@ import type { Descriptor, ParsedManifest } from '../distribution/manifest-parser
 import type { Services } from '../distribution/services';
 import type { RequestContext } from '../http/context';
 import { auditChange } from '../distribution/audit-trail';
+import { readSmallBlob } from '../storage/read-small';
 import { BUNDLE_MEDIA_TYPE_PREFIX, verifyBundle, type BundleCheck } from './bundle-verify';
 import { legacySubject, verifyLegacyLayer, type LegacyFormat } from './cosign-legacy';
 import { revokedWhy } from './trust-evaluation';
@@ -23,21 +24,10 @@ export function signatureOf(p: ParsedManifest, tag: string | undefined): { subje
   return legacySubject(tag, p.subject?.digest, p.layers ?? []);
 }
 
-async function readSmall(s: Services, digest: string): Promise<Buffer | undefined> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of await s.blobs.read(digest)) {
-    n += (chunk as Buffer).length;
-    if (n > MAX_BUNDLE_BYTES) return undefined;
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
-}
-
 async function verifyLayers(s: Services, trust: TrustConfig, layers: Descriptor[], subject: string, format: SignatureFormat): Promise<BundleCheck> {
   let last: BundleCheck = { verified: false, reason: 'no signature layer' };
   for (const layer of format === 'bundle' ? layers.filter((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) : layers) {
-    const bytes = await readSmall(s, layer.digest).catch(() => undefined);
+    const bytes = await readSmallBlob(s.blobs, layer.digest, MAX_BUNDLE_BYTES).catch(() => undefined);
     if (!bytes) {
       last = { verified: false, reason: 'the signature layer is missing or over 1 MiB' };
       continue;

@@ -9,21 +9,17 @@ export const ArtifactTypes = {
   cnaiModelManifest: 'application/vnd.cnai.model.manifest.v1+json',
   cnaiModelConfig: 'application/vnd.cnai.model.config.v1+json',
   kitopsConfig: 'application/vnd.kitops.modelkit.config.v1+json',
-  dockerAiConfigPrefix: 'application/vnd.docker.ai.model.config.',
   datasetManifest: 'application/vnd.cairn.dataset.manifest.v1+json',
   datasetConfig: 'application/vnd.cairn.dataset.config.v1+json',
   datasetFile: 'application/vnd.cairn.dataset.file.v1.raw',
+  modelWeight: 'application/vnd.cncf.model.weight.v1.raw',
+  modelWeightConfig: 'application/vnd.cncf.model.weight.config.v1.raw',
+  modelDoc: 'application/vnd.cncf.model.doc.v1.raw',
+  modelCode: 'application/vnd.cncf.model.code.v1.raw',
 } as const;
 
 export type ArtifactKind = 'model' | 'dataset' | 'image' | 'index' | 'signature' | 'attestation' | 'other';
 export type ArtifactFamily = 'modelpack' | 'modelpack-cnai' | 'kitops' | 'docker-ai' | 'cairn-dataset' | 'oci';
-
-/** The config media types whose documents are validated against a published schema on push. */
-export const VALIDATED_CONFIGS: Record<string, 'model' | 'dataset'> = {
-  [ArtifactTypes.modelConfig]: 'model',
-  [ArtifactTypes.cnaiModelConfig]: 'model',
-  [ArtifactTypes.datasetConfig]: 'dataset',
-};
 
 /** Where a layer's file path is carried, newest name first. */
 export const FILEPATH_ANNOTATIONS = ['org.cncf.model.filepath', 'org.cnai.model.filepath', 'org.opencontainers.image.title'] as const;

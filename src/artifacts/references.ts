@@ -21,7 +21,3 @@ export function parseArtifactRef(input: string): ArtifactRef | undefined {
   if (repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')) repository = repository.slice(first.length + 1);
   return isRepositoryName(repository) ? { repository, digest: parsed.value } : undefined;
 }
-
-export function formatRef(r: ArtifactRef): string {
-  return r.repository ? `${r.repository}@${r.digest}` : r.digest;
-}

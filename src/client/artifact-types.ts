@@ -1,33 +1,20 @@
 import path from 'node:path';
+import { MediaTypes } from '../oci/media-types';
+import { ArtifactTypes as ServerArtifactTypes, FILEPATH_ANNOTATIONS } from '../artifacts/media-types';
 
-/** The media types `cairn push` writes (CNCF ModelPack for models, Cairn's own for datasets). */
-export const ArtifactTypes = {
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  modelManifest: 'application/vnd.cncf.model.manifest.v1+json',
-  modelConfig: 'application/vnd.cncf.model.config.v1+json',
-  modelWeight: 'application/vnd.cncf.model.weight.v1.raw',
-  modelWeightConfig: 'application/vnd.cncf.model.weight.config.v1.raw',
-  modelDoc: 'application/vnd.cncf.model.doc.v1.raw',
-  modelCode: 'application/vnd.cncf.model.code.v1.raw',
-  datasetManifest: 'application/vnd.cairn.dataset.manifest.v1+json',
-  datasetConfig: 'application/vnd.cairn.dataset.config.v1+json',
-  datasetFile: 'application/vnd.cairn.dataset.file.v1.raw',
-} as const;
+/** The media types `cairn push` writes (CNCF ModelPack for models, Cairn's own for datasets): the registry's own. */
+export const ArtifactTypes = { ...ServerArtifactTypes, ociManifest: MediaTypes.ociManifest, ociIndex: MediaTypes.ociIndex } as const;
 
 /** What a client that reads manifests accepts (an index is recognised to refuse it clearly). */
 export const MANIFEST_ACCEPT = [
   ArtifactTypes.ociManifest,
   ArtifactTypes.ociIndex,
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
+  MediaTypes.dockerManifest,
+  MediaTypes.dockerManifestList,
 ].join(', ');
 
 /** The layer annotations that name a layer's file; CRI-O image volumes and `cairn pull` use them. */
-export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
-export const FILEPATH_ANNOTATION = 'org.cncf.model.filepath';
-/** The same, from ModelPack before its CNCF rename; read, never written. */
-export const LEGACY_FILEPATH_ANNOTATION = 'org.cnai.model.filepath';
+export const [FILEPATH_ANNOTATION, LEGACY_FILEPATH_ANNOTATION, TITLE_ANNOTATION] = FILEPATH_ANNOTATIONS;
 
 const CODE = new Set(['.py', '.ipynb', '.sh', '.js', '.ts', '.go', '.r']);
 const CONFIG = new Set(['.json', '.yaml', '.yml', '.txt', '.model', '.vocab']);

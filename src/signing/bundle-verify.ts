@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails, TrustedRoot, type PublicKey } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, type Signer } from '@sigstore/verify';
@@ -118,8 +118,4 @@ export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: 
     // @sigstore/verify throws VerificationError, and a plain TypeError on some malformed input.
     return { ...base, reason: `the signature does not verify: ${(err as Error).message}` };
   }
-}
-
-export function digestOfBytes(b: Buffer): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }

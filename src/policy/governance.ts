@@ -90,13 +90,22 @@ export function parseGovernance(text: string, source: string): GovernanceRules {
   return r.data;
 }
 
+const compiled = new Map<string, RegExp>();
+
 /** `*` within a path segment, `**` across segments; anchored. */
 export function repositoryMatches(patternText: string, repository: string): boolean {
-  const re = patternText
-    .split('**')
-    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
-    .join('.*');
-  return new RegExp(`^${re}$`).test(repository);
+  // Patterns come from the policy files, so they are few; a manifest GET under a trust policy asks.
+  let re = compiled.get(patternText);
+  if (!re) {
+    const source = patternText
+      .split('**')
+      .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+      .join('.*');
+    re = new RegExp(`^${source}$`);
+    if (compiled.size > 10_000) compiled.clear();
+    compiled.set(patternText, re);
+  }
+  return re.test(repository);
 }
 
 export const GOVERNANCE_FILE = 'governance.yaml';
@@ -171,8 +180,20 @@ export function lifecycleRuleFor(rules: GovernanceRules, repository: string): Li
   return rules.lifecycle.find((r) => r.repositories.some((p) => repositoryMatches(p, repository))) ?? LifecycleRule.parse({});
 }
 
+const tagPatterns = new Map<string, RegExp>();
+
+function tagPattern(source: string): RegExp {
+  let re = tagPatterns.get(source);
+  if (!re) {
+    re = new RegExp(source);
+    if (tagPatterns.size > 1000) tagPatterns.clear();
+    tagPatterns.set(source, re);
+  }
+  return re;
+}
+
 export function immutableTag(rules: GovernanceRules, repository: string, tag: string): string | undefined {
-  const r = rules.immutableTags.find((t) => t.repositories.some((p) => repositoryMatches(p, repository)) && new RegExp(t.tags).test(tag));
+  const r = rules.immutableTags.find((t) => t.repositories.some((p) => repositoryMatches(p, repository)) && tagPattern(t.tags).test(tag));
   return r?.tags;
 }
 

@@ -1,8 +1,9 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { BUILTIN_POLICY_DIR } from './defaults';
+import { existing, ReloadingFile } from './reloading-file';
 
 export const STAGES = ['draft', 'candidate', 'approved', 'deprecated', 'retired'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -115,64 +116,15 @@ export const GOVERNANCE_FILE = 'governance.yaml';
  * for changes at most every `reloadSeconds`. A file that no longer parses keeps the previous rules in
  * force and is reported, like the Cedar policies beside it.
  */
-export class Governance {
-  private rules: GovernanceRules;
-  private mtime = 0;
-  private checkedAt = 0;
-
-  constructor(
-    private readonly policyDir: string | undefined,
-    private readonly reloadSeconds: number,
-    private readonly onError: (message: string) => void = () => {},
-  ) {
-    const { rules, mtime } = this.read();
-    this.rules = rules;
-    this.mtime = mtime;
-    this.checkedAt = Date.now();
-  }
-
-  get file(): string {
-    const own = this.policyDir ? path.join(this.policyDir, GOVERNANCE_FILE) : undefined;
-    if (own) {
-      try {
-        statSync(own);
-        return own;
-      } catch {
-        // Fall through to the built-in rules.
-      }
-    }
-    return path.join(BUILTIN_POLICY_DIR, GOVERNANCE_FILE);
-  }
-
-  private read(): { rules: GovernanceRules; mtime: number } {
-    const file = this.file;
-    const mtime = statSync(file).mtimeMs;
-    return { rules: parseGovernance(readFileSync(file, 'utf8'), file), mtime };
-  }
-
-  current(): GovernanceRules {
-    const now = Date.now();
-    if (now - this.checkedAt >= this.reloadSeconds * 1000) {
-      this.checkedAt = now;
-      try {
-        const mtime = statSync(this.file).mtimeMs;
-        if (mtime !== this.mtime) {
-          const r = this.read();
-          this.rules = r.rules;
-          this.mtime = r.mtime;
-        }
-      } catch (err) {
-        this.onError(`governance rules not reloaded, the previous ones stay in force: ${(err as Error).message}`);
-      }
-    }
-    return this.rules;
-  }
-
-  /** For tests and `cairn policy check`: rules given directly. */
-  static of(rules: GovernanceRules): Governance {
-    const g = Object.create(Governance.prototype) as Governance;
-    Object.assign(g, { rules, mtime: 0, checkedAt: Number.MAX_SAFE_INTEGER, policyDir: undefined, reloadSeconds: Infinity, onError: () => {} });
-    return g;
+export class Governance extends ReloadingFile<GovernanceRules> {
+  constructor(policyDir: string | undefined, reloadSeconds: number, onError: (message: string) => void = () => {}) {
+    super(
+      () => existing(policyDir ? path.join(policyDir, GOVERNANCE_FILE) : undefined) ?? path.join(BUILTIN_POLICY_DIR, GOVERNANCE_FILE),
+      (file) => parseGovernance(readFileSync(file!, 'utf8'), file!),
+      reloadSeconds,
+      'governance rules',
+      onError,
+    );
   }
 }
 

@@ -44,10 +44,22 @@ export async function assertTagMayChange(s: Services, ctx: RequestContext, repos
   });
 }
 
-/** Refuses a new manifest when its namespace already holds as many as its quota allows. */
-export async function assertArtifactQuota(s: Services, ctx: RequestContext, repository: string, digest: string): Promise<void> {
+/**
+ * Before a manifest is deleted: none of the tags that go with it may be immutable. Nothing is read when
+ * no tag is immutable anywhere.
+ */
+export async function assertTagsMayGo(s: Services, ctx: RequestContext, repository: string, digest: string): Promise<void> {
+  if (s.governance.current().immutableTags.length === 0) return;
+  for (const tag of await s.artifacts.tags(repository, digest)) await assertTagMayChange(s, ctx, repository, tag, digest, undefined);
+}
+
+/**
+ * Refuses a new manifest when its namespace already holds as many as its quota allows. `isNew` is asked
+ * only where a quota applies: a push elsewhere pays nothing.
+ */
+export async function assertArtifactQuota(s: Services, ctx: RequestContext, repository: string, digest: string, isNew: () => Promise<boolean>): Promise<void> {
   const q = quotaFor(s.governance.current(), repository);
-  if (!q?.maxArtifacts) return;
+  if (!q?.maxArtifacts || !(await isNew())) return;
   const used = await s.artifacts.usage(q.namespace);
   if (used.artifacts < q.maxArtifacts) return;
   throw await governanceDenied(s, ctx, {

@@ -6,7 +6,7 @@ import { readLimitedBody } from '../http/body';
 import { sendEmpty } from '../http/respond';
 import { MissingReferences, type StoredManifest } from '../catalog/catalog';
 import { artifactRecordFor } from '../artifacts/ingest';
-import { assertArtifactQuota, assertTagMayChange } from './governance-checks';
+import { assertArtifactQuota, assertTagMayChange, assertTagsMayGo } from './governance-checks';
 import { enforceTrustOnPull } from '../signing/enforce';
 import { ingestSignature, signatureOf } from '../signing/ingest';
 import { issueReceipt } from '../signing/receipts';
@@ -83,8 +83,7 @@ export async function putManifest(s: Services, repository: string, reference: st
   const previous = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
   const { record } = await artifactRecordFor(s, ctx, repository, parsed);
   if ('tag' in ref) await assertTagMayChange(s, ctx, repository, ref.tag, previous, digest);
-  const isNew = previous !== digest && !(await s.catalog.getManifest(repository, digest));
-  if (isNew) await assertArtifactQuota(s, ctx, repository, digest);
+  await assertArtifactQuota(s, ctx, repository, digest, async () => previous !== digest && !(await s.catalog.getManifest(repository, digest)));
   try {
     await s.catalog.putManifest(
       repository,
@@ -128,7 +127,7 @@ export async function putManifest(s: Services, repository: string, reference: st
     },
   });
   const signature = signatureOf(parsed, 'tag' in ref ? ref.tag : undefined);
-  if (signature) await ingestSignature(s, ctx, repository, digest, parsed, 'tag' in ref ? ref.tag : undefined);
+  if (signature) await ingestSignature(s, ctx, repository, digest, signature);
   if (!parsed.subject && !signature) {
     // The push is committed and in the log; a receipt that cannot be issued is logged, not the client's failure.
     const receipt = await issueReceipt(s, ctx, { repository, digest, mediaType: parsed.mediaType, size: content.length, ...('tag' in ref ? { tag: ref.tag } : {}) }, seq).catch((err) => {
@@ -148,7 +147,7 @@ export async function deleteManifest(s: Services, repository: string, reference:
   const ref = parseReference(reference);
   const tagged = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
   if ('tag' in ref) await assertTagMayChange(s, ctx, repository, ref.tag, tagged, undefined);
-  else for (const tag of await s.artifacts.tags(repository, ref.digest)) await assertTagMayChange(s, ctx, repository, tag, ref.digest, undefined);
+  else await assertTagsMayGo(s, ctx, repository, ref.digest);
   const deleted = 'digest' in ref ? await s.catalog.deleteManifest(repository, ref.digest) : await s.catalog.deleteTag(repository, ref.tag);
   if (!deleted) throw await manifestUnknown(s, repository, reference);
   await auditChange(s, ctx, 'digest' in ref ? { type: 'manifest.delete', action: 'delete', repository, digest: ref.digest } : { type: 'tag.delete', action: 'delete', repository, tag: ref.tag, ...(tagged ? { digest: tagged } : {}) });

@@ -71,9 +71,7 @@ export async function checkSignatureManifest(s: Services, trust: TrustConfig, re
  * it and record the result, never refusing it (a well-formed signature Cairn cannot verify today may
  * verify under tomorrow's trust material).
  */
-export async function ingestSignature(s: Services, ctx: RequestContext, repository: string, digest: string, p: ParsedManifest, tag: string | undefined): Promise<void> {
-  const sig = signatureOf(p, tag);
-  if (!sig) return;
+export async function ingestSignature(s: Services, ctx: RequestContext, repository: string, digest: string, sig: { subject: string; format: SignatureFormat }): Promise<void> {
   const trust = s.trust.current();
   const check = await checkSignatureManifest(s, trust, repository, digest, sig.subject, sig.format);
   await auditChange(s, ctx, {

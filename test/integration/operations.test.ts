@@ -1,5 +1,6 @@
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { errorCode, pushBlob, random } from './http-client';
+import { waitFor } from '../helpers/cli-transfer';
 
 describe('operations endpoints', () => {
   let reg: TestRegistry;
@@ -32,15 +33,28 @@ describe('operations endpoints', () => {
     const g = await fetch(`${reg.url}/v2/ops/metrics/blobs/${digest}`);
     expect(Buffer.from(await g.arrayBuffer()).equals(data)).toBe(true);
     await fetch(`${reg.url}/v2/ops/metrics/blobs/sha256:${'0'.repeat(64)}`);
-    const m = await fetch(`${reg.url}/metrics`);
-    expect(m.status).toBe(200);
-    const text = await m.text();
-    expect(text).toMatch(/cairn_http_requests_total\{route="blob",method="GET",status="200"\} 1/);
-    expect(text).toMatch(/cairn_http_requests_total\{route="blob",method="GET",status="404"\} 1/);
-    expect(text).toMatch(/cairn_bytes_received_total\{route="upload"\} 12345/);
-    expect(text).toMatch(/cairn_bytes_sent_total\{route="blob"\} 12345/);
-    expect(text).toMatch(/cairn_upload_duration_seconds_count\{kind="monolithic"\} 1/);
-    expect(text).toMatch(/cairn_http_request_duration_seconds_bucket/);
+    const expected = [
+      /cairn_http_requests_total\{route="blob",method="GET",status="200"\} 1/,
+      /cairn_http_requests_total\{route="blob",method="GET",status="404"\} 1/,
+      /cairn_bytes_received_total\{route="upload"\} 12345/,
+      /cairn_bytes_sent_total\{route="blob"\} 12345/,
+      /cairn_upload_duration_seconds_count\{kind="monolithic"\} 1/,
+      /cairn_http_request_duration_seconds_bucket/,
+    ];
+    // A request is counted when the server sees its response finish, which on a loaded machine can come
+    // after the client already holds every byte: wait for the counters rather than race them.
+    let text = '';
+    await waitFor(
+      async () => {
+        const m = await fetch(`${reg.url}/metrics`);
+        expect(m.status).toBe(200);
+        text = await m.text();
+        return expected.every((re) => re.test(text)) ? true : undefined;
+      },
+      10_000,
+      'the request counters',
+    ).catch(() => undefined);
+    for (const re of expected) expect(text).toMatch(re);
   });
 
   it('answers unknown paths and methods with OCI errors', async () => {

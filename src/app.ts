@@ -13,6 +13,7 @@ import { Governance } from './policy/governance';
 import { TrustStore } from './signing/trust-store';
 import { createSignatureStore } from './signing';
 import { startTrustRechecker } from './signing/recheck';
+import { registryTufRoots } from './signing/tuf-roots';
 import { UploadHashes } from './distribution/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { Services } from './distribution/services';
@@ -109,7 +110,10 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   let trust: TrustStore;
   try {
     governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
-    trust = new TrustStore(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
+    trust = new TrustStore(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message), registryTufRoots(config.dataDir, { metrics, logger, audit }));
+    // Serving before the TUF roots are in hand would deny keyless-signed artifacts for no reason; an
+    // unreachable mirror costs at most its timeout, and the cache answers when it is still valid.
+    if (trust.current().tuf.length) await trust.tuf.refresh(trust.current().tuf, { initial: true });
   } catch (err) {
     await auth?.close();
     await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
@@ -120,6 +124,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   audit.start();
   const stopScrubber = startScrubber(services);
   const stopRechecker = startTrustRechecker(services);
+  const stopTufRefresh = trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds);
 
   const listener = createRequestListener(services, {
     ready: async () => {
@@ -184,6 +189,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
         await stopJanitor();
         await stopScrubber();
         await stopRechecker();
+        await stopTufRefresh();
         stopTlsWatch();
         // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace
         // period (a chunk cut short is not lost: the client resumes from the acknowledged offset).

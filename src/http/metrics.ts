@@ -15,6 +15,8 @@ export class Metrics {
   readonly scrubbedBlobs: Counter;
   readonly scrubbedBytes: Counter;
   readonly scrubLastFullPass: Gauge;
+  readonly trustRootFetched: Gauge<'mirror'>;
+  readonly trustRootFailures: Counter<'mirror'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_' });
@@ -73,6 +75,18 @@ export class Metrics {
     this.scrubLastFullPass = new Gauge({
       name: 'cairn_scrub_last_full_pass_timestamp_seconds',
       help: 'When the scrubber last finished a full pass over the stored blobs (alert on time() minus this)',
+      registers: [this.registry],
+    });
+    this.trustRootFetched = new Gauge({
+      name: 'cairn_trust_root_fetched_timestamp_seconds',
+      help: 'When a TUF mirror last gave a verified Sigstore trusted root (alert on time() minus this)',
+      labelNames: ['mirror'],
+      registers: [this.registry],
+    });
+    this.trustRootFailures = new Counter({
+      name: 'cairn_trust_root_fetch_failures_total',
+      help: 'Failed fetches of a Sigstore trusted root through TUF, by mirror',
+      labelNames: ['mirror'],
       registers: [this.registry],
     });
     this.rateLimited = new Counter({

@@ -80,7 +80,7 @@ function statementOf(b: Bundle, subjectDigest: string): { statement?: BundleChec
  * inclusion, a trusted time); then what @sigstore/verify leaves to its caller: the payload type and that
  * the statement is about this artifact. Never throws: anything malformed is a reason.
  */
-export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: { keys: TrustedKey[]; trustedRoots: { json: unknown }[] }): BundleCheck {
+export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: { keys: TrustedKey[]; trustedRoots: { json: unknown }[]; rootProblems?: string[] }): BundleCheck {
   let b: Bundle;
   try {
     b = bundleFromJSON(bundleJson);
@@ -103,7 +103,10 @@ export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: 
       new Verifier(toTrustMaterial(EMPTY_ROOT, { [hint]: pk }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(b));
       return { ...base, verified: true, signer: { keyName: key.name, keyFingerprint: key.fingerprint } };
     }
-    if (trust.trustedRoots.length === 0) return { ...base, reason: 'signed with a certificate (keyless), and no Sigstore trusted root is configured' };
+    if (trust.trustedRoots.length === 0) {
+      const why = trust.rootProblems?.length ? trust.rootProblems.join('; ') : 'no Sigstore trusted root is configured';
+      return { ...base, reason: `signed with a certificate (keyless), and ${why}` };
+    }
     let last = 'no trusted root verifies it';
     for (const root of trust.trustedRoots) {
       try {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { repositoryMatches } from '../policy/governance';
+import type { TufSource } from './tuf-roots';
 
 /**
  * trust.yaml, beside the Cedar policies and governance.yaml: which keys and Sigstore roots are trusted,
@@ -38,6 +39,22 @@ const TrustSchema = z
       .default([]),
     /** Sigstore trusted_root.json files (the public-good instance, or a private Fulcio / Rekor / TSA). */
     trustedRoots: z.array(z.string().min(1)).default([]),
+    /**
+     * Sigstore trusted roots fetched through TUF and refreshed: the public-good instance
+     * (https://tuf-repo-cdn.sigstore.dev, whose initial root @sigstore/tuf ships) or a private one
+     * with its initial root.json.
+     */
+    tuf: z
+      .array(
+        z
+          .object({
+            mirror: z.string().url().refine((u) => /^https?:\/\//.test(u), { message: 'an http(s) URL' }),
+            root: z.string().min(1).optional(),
+            refreshSeconds: z.number().int().min(1).default(86_400),
+          })
+          .strict(),
+      )
+      .default([]),
     policies: z.array(Policy).default([]),
     revoked: z
       .object({ keys: z.array(z.string()).default([]), identities: z.array(z.object({ issuer: z.string(), subject: z.string() }).strict()).default([]) })
@@ -63,6 +80,10 @@ export interface TrustedKey {
 export interface TrustConfig {
   keys: TrustedKey[];
   trustedRoots: { file: string; json: unknown }[];
+  /** Where more trusted roots come from, through TUF (merged in by the trust store). */
+  tuf: TufSource[];
+  /** Why a configured source gives no root now: told with a keyless signature that cannot be verified. */
+  rootProblems: string[];
   policies: TrustPolicy[];
   revoked: { keys: string[]; identities: { issuer: string; subject: string }[] };
   recheckSeconds: number;
@@ -140,11 +161,22 @@ export function parseTrustConfig(text: string, source: string, baseDir: string):
       throw new TrustConfigError(`${source}: trusted root ${f}: ${(err as Error).message}`);
     }
   });
+  const tuf = c.tuf.map((t) => {
+    const root = t.root ? path.resolve(baseDir, t.root) : undefined;
+    if (root) {
+      try {
+        readFileSync(root);
+      } catch (err) {
+        throw new TrustConfigError(`${source}: TUF root for ${t.mirror}: ${(err as Error).message}`);
+      }
+    }
+    return { mirror: t.mirror.replace(/\/+$/, ''), ...(root ? { root } : {}), refreshSeconds: t.refreshSeconds };
+  });
   const version = createHash('sha256')
     .update(JSON.stringify({ c, keys: keys.map((k) => k.fingerprint), roots: trustedRoots.map((t) => t.json) }))
     .digest('hex')
     .slice(0, 16);
-  return { keys, trustedRoots, policies: c.policies, revoked: c.revoked, recheckSeconds: c.recheckSeconds, version };
+  return { keys, trustedRoots, tuf, rootProblems: [], policies: c.policies, revoked: c.revoked, recheckSeconds: c.recheckSeconds, version };
 }
 
 /** The first policy whose patterns match the repository. */

@@ -80,7 +80,7 @@ function statementOf(b: Bundle, subjectDigest: string): { statement?: BundleChec
  * inclusion, a trusted time); then what @sigstore/verify leaves to its caller: the payload type and that
  * the statement is about this artifact. Never throws: anything malformed is a reason.
  */
-export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: { keys: TrustedKey[]; trustedRoots: { json: unknown }[]; rootProblems?: string[] }): BundleCheck {
+export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: TrustMaterial): BundleCheck {
   let b: Bundle;
   try {
     b = bundleFromJSON(bundleJson);
@@ -92,33 +92,45 @@ export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: 
   if (s.problem) return { ...base, reason: s.problem };
   if (s.statement && typeof s.statement.predicateType !== 'string') return { ...base, reason: 'the statement has no predicateType' };
 
+  const v = verifySignedEntity(b, trust);
+  return 'reason' in v ? { ...base, reason: v.reason } : { ...base, verified: true, signer: v.signer };
+}
+
+export type TrustMaterial = { keys: TrustedKey[]; trustedRoots: { json: unknown }[]; rootProblems?: string[] };
+
+/**
+ * The signature of a bundle against the trusted keys (by the bundle's key hint) or, for a certificate,
+ * against the trusted roots (Fulcio chain, SCT, Rekor inclusion proof or promise, a trusted time).
+ * `artifact`: the signed bytes of a message signature, when they are not the subject itself.
+ */
+export function verifySignedEntity(b: Bundle, trust: TrustMaterial, artifact?: Buffer): { signer: SignerIdentity } | { reason: string } {
   const vm = b.verificationMaterial.content;
   try {
     if (vm.$case === 'publicKey') {
       const hint = vm.publicKey.hint;
       const key = trust.keys.find((k) => k.hints.includes(hint));
-      if (!key) return { ...base, reason: `signed by a key that is not trusted (hint ${hint || 'none'})` };
+      if (!key) return { reason: `signed by a key that is not trusted (hint ${hint || 'none'})` };
       const pk = publicKeyOf(key);
-      if (!pk) return { ...base, reason: `key ${key.name} has an unsupported type` };
-      new Verifier(toTrustMaterial(EMPTY_ROOT, { [hint]: pk }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(b));
-      return { ...base, verified: true, signer: { keyName: key.name, keyFingerprint: key.fingerprint } };
+      if (!pk) return { reason: `key ${key.name} has an unsupported type` };
+      new Verifier(toTrustMaterial(EMPTY_ROOT, { [hint]: pk }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(b, artifact));
+      return { signer: { keyName: key.name, keyFingerprint: key.fingerprint } };
     }
     if (trust.trustedRoots.length === 0) {
       const why = trust.rootProblems?.length ? trust.rootProblems.join('; ') : 'no Sigstore trusted root is configured';
-      return { ...base, reason: `signed with a certificate (keyless), and ${why}` };
+      return { reason: `signed with a certificate (keyless), and ${why}` };
     }
     let last = 'no trusted root verifies it';
     for (const root of trust.trustedRoots) {
       try {
-        const signer: Signer = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(root.json)), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(b));
-        return { ...base, verified: true, signer: { ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}), ...(signer.identity?.subjectAlternativeName ? { subject: signer.identity.subjectAlternativeName } : {}) } };
+        const signer: Signer = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(root.json)), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(b, artifact));
+        return { signer: { ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}), ...(signer.identity?.subjectAlternativeName ? { subject: signer.identity.subjectAlternativeName } : {}) } };
       } catch (err) {
         last = (err as Error).message;
       }
     }
-    return { ...base, reason: `the certificate or its transparency-log proof does not verify: ${last}` };
+    return { reason: `the certificate or its transparency-log proof does not verify: ${last}` };
   } catch (err) {
     // @sigstore/verify throws VerificationError, and a plain TypeError on some malformed input.
-    return { ...base, reason: `the signature does not verify: ${(err as Error).message}` };
+    return { reason: `the signature does not verify: ${(err as Error).message}` };
   }
 }

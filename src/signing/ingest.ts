@@ -42,7 +42,7 @@ async function verifyLayers(s: Services, trust: TrustConfig, layers: Descriptor[
       return verifyBundle(json, subject, trust);
     }
     // A cosign v2 manifest may carry several signatures: one verified by a trusted key is enough.
-    last = verifyLegacyLayer(format, layer, bytes, subject, trust.keys);
+    last = verifyLegacyLayer(format, layer, bytes, subject, trust);
     if (last.verified) return last;
   }
   return last;

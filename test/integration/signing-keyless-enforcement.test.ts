@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
-import { pushModel } from '../helpers/ml-artifacts';
+import { pushBlobTo, pushModel, sha256 } from '../helpers/ml-artifacts';
+import { cosignV2Keyless } from '../helpers/cosign-v2-keyless';
 import { startSigstoreMock, type SigstoreMock } from '../helpers/sigstore-mock';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -69,5 +70,56 @@ ${revoked}`;
     await writeFile(path.join(dir, 'trust.yaml'), trust(`revoked:\n  identities: [{ issuer: "${ISSUER}", subject: "https://github.com/acme/vision/*" }]`));
     await new Promise((r) => setTimeout(r, 1300));
     expect((await fetch(`${reg.url}/v2/keyless/good/manifests/${good.digest}`)).status).toBe(403);
+  });
+  it("verifies cosign v2's keyless tag scheme: a .sig with a Fulcio certificate and a Rekor entry, and a keyless .att", async () => {
+    // The test before revoked the release workflow's identity; trust it again.
+    await writeFile(path.join(dir, 'trust.yaml'), trust());
+    await new Promise((r) => setTimeout(r, 1300));
+    const m = await pushModel(reg.url, 'keyless/v2', 'v1');
+    const hex = m.digest.slice(7);
+    const put = async (tag: string, layer: Buffer, mediaType: string, annotations: Record<string, string>) => {
+      const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+      for (const b of [config, layer]) expect((await pushBlobTo(reg.url, 'keyless/v2', b)).status).toBe(201);
+      const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType, digest: sha256(layer), size: layer.length, annotations }] };
+      const r = await fetch(`${reg.url}/v2/keyless/v2/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: JSON.stringify(manifest) });
+      expect(r.status).toBe(201);
+      return r.headers.get('docker-content-digest')!;
+    };
+    const report = async () => (await (await fetch(`${reg.url}/v2/keyless/v2/_cairn/verify/v1`)).json()) as Json;
+    const byDigest = async (d: string) => (await report()).signatures.find((x: Json) => x.digest === d);
+    const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': 'registry/keyless/v2' }, image: { 'docker-manifest-digest': m.digest }, type: 'cosign container image signature' }, optional: null }));
+    const SIMPLE = 'application/vnd.dev.cosign.simplesigning.v1+json';
+
+    // An untrusted identity first: it verifies (the certificate chains to the trusted root) but is not accepted.
+    const evil = await cosignV2Keyless(mock, { sub: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main', iss: ISSUER }, 'sig', payload);
+    const evilDigest = await put(`sha256-${hex}.sig`, evil.bytes, SIMPLE, evil.annotations);
+    expect(await byDigest(evilDigest)).toMatchObject({ verified: true, signer: { subject: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER } });
+    expect((await fetch(`${reg.url}/v2/keyless/v2/manifests/v1`)).status).toBe(403);
+
+    const good = await cosignV2Keyless(mock, { sub: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', iss: ISSUER }, 'sig', payload);
+    const goodDigest = await put(`sha256-${hex}.sig`, good.bytes, SIMPLE, good.annotations);
+    expect(await byDigest(goodDigest)).toMatchObject({ verified: true, accepted: true, signedAt: expect.any(String), signer: { subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER } });
+    expect((await fetch(`${reg.url}/v2/keyless/v2/manifests/v1`)).status).toBe(200);
+
+    // Tampering with any part is caught: the payload, the log's promise, the certificate.
+    const altered = Buffer.from(payload.toString().replace('cosign container image signature', 'cosign container image signaturE'));
+    const cases: [string, Buffer, Record<string, string>, RegExp][] = [
+      ['payload', altered, good.annotations, /does not verify/],
+      ['promise', payload, { ...good.annotations, 'dev.sigstore.cosign/bundle': good.annotations['dev.sigstore.cosign/bundle']!.replace(/"SignedEntryTimestamp":"[A-Za-z0-9+/]{8}/, '"SignedEntryTimestamp":"AAAAAAAA') }, /does not verify/],
+      ['certificate', payload, { ...good.annotations, 'dev.sigstore.cosign/certificate': evil.annotations['dev.sigstore.cosign/certificate']! }, /does not verify/],
+      ['no log entry', payload, { ...good.annotations, 'dev.sigstore.cosign/bundle': '' }, /no transparency-log entry/],
+      ['garbage certificate', payload, { ...good.annotations, 'dev.sigstore.cosign/certificate': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, /certificate annotation does not parse/],
+    ];
+    for (const [what, bytes, annotations, why] of cases) {
+      const d = await put(`sha256-${hex}.sig`, bytes, SIMPLE, annotations);
+      const sig = await byDigest(d);
+      expect([what, sig.verified, sig.why]).toEqual([what, false, expect.stringMatching(why)]);
+    }
+
+    // A keyless attestation (DSSE envelope, Rekor intoto entry).
+    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'keyless/v2', digest: { sha256: hex } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: { buildDefinition: { buildType: 'x' }, runDetails: { builder: { id: 'https://github.com/acme/builder' } } } }));
+    const att = await cosignV2Keyless(mock, { sub: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', iss: ISSUER }, 'att', statement);
+    const attDigest = await put(`sha256-${hex}.att`, att.bytes, 'application/vnd.dsse.envelope.v1+json', { ...att.annotations, predicateType: 'https://slsa.dev/provenance/v1' });
+    expect(await byDigest(attDigest)).toMatchObject({ verified: true, predicateType: 'https://slsa.dev/provenance/v1', signer: { subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main' } });
   });
 });

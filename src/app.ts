@@ -18,6 +18,7 @@ import { UploadHashes } from './distribution/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { Services } from './distribution/services';
 import { startUploadJanitor } from './maintenance/upload-janitor';
+import { startRetention } from './maintenance/retention';
 import type { BlobStore } from './storage/blob-store';
 import type { UploadSessionStore } from './sessions/upload-session-store';
 import type { Catalog } from './catalog/catalog';
@@ -124,6 +125,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   audit.start();
   const stopScrubber = startScrubber(services);
   const stopRechecker = startTrustRechecker(services);
+  const stopRetention = startRetention(services);
   const stopTufRefresh = trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds);
 
   const listener = createRequestListener(services, {
@@ -189,6 +191,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
         await stopJanitor();
         await stopScrubber();
         await stopRechecker();
+        await stopRetention();
         await stopTufRefresh();
         stopTlsWatch();
         // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace

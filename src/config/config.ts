@@ -63,6 +63,8 @@ export const ConfigSchema = z
       .object({
         /** A blob or link younger than this is never collected: it may belong to a push still in progress. */
         graceSeconds: z.number().int().nonnegative().default(3600),
+        /** How often `serve` prunes old drafts under governance.yaml's retention rules; 0: only `cairn retention`. */
+        retentionIntervalSeconds: z.number().int().nonnegative().default(3600),
       })
       .strict()
       .default({}),
@@ -179,6 +181,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_BLOB_REDIRECT: { key: ['blobs', 'redirect'], type: 'bool' },
   CAIRN_BLOB_REDIRECT_TTL: { key: ['blobs', 'redirectTtlSeconds'], type: 'int' },
   CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },
+  CAIRN_RETENTION_INTERVAL: { key: ['gc', 'retentionIntervalSeconds'], type: 'int' },
   CAIRN_SHUTDOWN_GRACE: { key: ['shutdownGraceSeconds'], type: 'int' },
   CAIRN_AUTH: { key: ['auth', 'mode'], type: 'string' },
   CAIRN_AUTH_SERVICE: { key: ['auth', 'service'], type: 'string' },

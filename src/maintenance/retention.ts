@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { ArtifactIndex } from '../catalog/artifact-index';
+import type { Services } from '../distribution/services';
 import type { Catalog } from '../catalog/catalog';
 import type { AuditLog } from '../audit/audit-log';
 import { immutableTag, repositoryMatches, type GovernanceRules } from '../policy/governance';
@@ -37,4 +39,39 @@ export async function pruneDrafts(deps: { artifacts: ArtifactIndex; catalog: Cat
     out.deleted.push({ repository: a.repository, digest: a.digest, ageDays });
   }
   return out;
+}
+
+const LEASE_MS = 600_000;
+
+/**
+ * Retention inside `serve`: every `gc.retentionIntervalSeconds`, one replica at a time (a catalog lease),
+ * the rules of governance.yaml in force prune old drafts, as `cairn retention` does. Their bytes go with
+ * the next garbage collection, which stays an operator's decision (`cairn gc`).
+ */
+export function startRetention(s: Services): () => Promise<void> {
+  const every = s.config.gc.retentionIntervalSeconds;
+  if (every === 0) return async () => undefined;
+  const holder = randomUUID();
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    const rules = s.governance.current();
+    if (rules.retention.length === 0) return;
+    running ??= (async () => {
+      if (!(await s.catalog.acquireLease('retention', holder, LEASE_MS))) return;
+      try {
+        const r = await pruneDrafts({ artifacts: s.artifacts, catalog: s.catalog, audit: s.audit }, rules, Date.now());
+        if (r.deleted.length || r.kept.length) s.logger.info({ event: 'retention', deleted: r.deleted.length, kept: r.kept.length }, 'old drafts pruned');
+      } finally {
+        await s.catalog.releaseLease('retention', holder).catch(() => undefined);
+      }
+    })()
+      .catch((err) => s.logger.error({ err: (err as Error).message }, 'retention pass failed'))
+      .finally(() => (running = undefined));
+  };
+  const timer = setInterval(tick, every * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

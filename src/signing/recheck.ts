@@ -50,20 +50,25 @@ export async function recheckSignatures(s: Services, opts: { all?: boolean } = {
 
 /**
  * In the background, one replica at a time: when trust.yaml changes, the signatures checked under the
- * previous material are re-checked; every `recheckSeconds`, all of them.
+ * previous material are re-checked; when a trusted root from TUF changes, and every `recheckSeconds`,
+ * all of them.
  */
 export function startTrustRechecker(s: Services): () => Promise<void> {
   const holder = randomUUID();
   let running: Promise<void> | undefined;
   let lastFull = Date.now();
+  let lastRoots = s.trust.current().rootsStamp;
   const tick = () => {
     running ??= (async () => {
       const trust = s.trust.current();
-      const full = Date.now() - lastFull >= trust.recheckSeconds * 1000;
+      const full = trust.rootsStamp !== lastRoots || Date.now() - lastFull >= trust.recheckSeconds * 1000;
       if (!(await s.catalog.acquireLease('trust-recheck', holder, LEASE_MS))) return;
       try {
         const r = await recheckSignatures(s, { all: full });
-        if (full) lastFull = Date.now();
+        if (full) {
+          lastFull = Date.now();
+          lastRoots = trust.rootsStamp;
+        }
         if (r.checked) s.logger.info({ event: 'trust-recheck', ...r, full }, 'signatures re-checked');
       } finally {
         await s.catalog.releaseLease('trust-recheck', holder).catch(() => undefined);

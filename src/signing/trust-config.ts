@@ -84,6 +84,8 @@ export interface TrustConfig {
   tuf: TufSource[];
   /** Why a configured source gives no root now: told with a keyless signature that cannot be verified. */
   rootProblems: string[];
+  /** A digest of the roots fetched through TUF ('' for none): a change re-checks every signature. */
+  rootsStamp: string;
   policies: TrustPolicy[];
   revoked: { keys: string[]; identities: { issuer: string; subject: string }[] };
   recheckSeconds: number;
@@ -176,7 +178,7 @@ export function parseTrustConfig(text: string, source: string, baseDir: string):
     .update(JSON.stringify({ c, keys: keys.map((k) => k.fingerprint), roots: trustedRoots.map((t) => t.json) }))
     .digest('hex')
     .slice(0, 16);
-  return { keys, trustedRoots, tuf, rootProblems: [], policies: c.policies, revoked: c.revoked, recheckSeconds: c.recheckSeconds, version };
+  return { keys, trustedRoots, tuf, rootProblems: [], rootsStamp: '', policies: c.policies, revoked: c.revoked, recheckSeconds: c.recheckSeconds, version };
 }
 
 /** The first policy whose patterns match the repository. */

@@ -7,8 +7,9 @@ import type { TufRoots } from './tuf-roots';
 /**
  * The trust configuration in force, re-read when trust.yaml changes (checked at most every
  * `reloadSeconds`), with the Sigstore roots its TUF sources gave merged in. A file that no longer parses
- * keeps the previous configuration and is reported. A new root from TUF changes the version, as an edit
- * of trust.yaml does, so the signatures checked under the old one are checked again.
+ * keeps the previous configuration and is reported. A new root from TUF changes `rootsStamp`, not the
+ * version: replicas fetch on their own schedules, and a version they disagree on for hours would have
+ * them re-check each other's results back and forth; the rechecker makes one full pass instead.
  */
 export class TrustStore extends ReloadingFile<TrustConfig> {
   private merged: { base: TrustConfig; generation: number; value: TrustConfig } | undefined;
@@ -36,10 +37,7 @@ export class TrustStore extends ReloadingFile<TrustConfig> {
       ...base,
       trustedRoots: [...base.trustedRoots, ...fetched.map(({ file, json }) => ({ file, json }))],
       rootProblems: problems,
-      version: createHash('sha256')
-        .update([base.version, ...fetched.map((f) => f.digest)].join('\n'))
-        .digest('hex')
-        .slice(0, 16),
+      rootsStamp: fetched.length ? createHash('sha256').update(fetched.map((f) => f.digest).join('\n')).digest('hex').slice(0, 16) : '',
     };
     this.merged = { base, generation, value };
     return value;

@@ -85,13 +85,13 @@ export class TufRoots {
    * time, since they share the cache directory. `initial` accepts unexpired cached metadata without
    * asking the mirror, so a start does not wait on the network when it need not.
    */
-  refresh(sources: TufSource[], opts: { initial?: boolean; now?: number } = {}): Promise<void> {
+  refresh(sources: TufSource[], opts: { initial?: boolean } = {}): Promise<void> {
     this.running ??= this.refreshDue(sources, opts).finally(() => (this.running = undefined));
     return this.running;
   }
 
-  private async refreshDue(sources: TufSource[], opts: { initial?: boolean; now?: number }): Promise<void> {
-    const now = opts.now ?? Date.now();
+  private async refreshDue(sources: TufSource[], opts: { initial?: boolean }): Promise<void> {
+    const now = Date.now();
     for (const s of sources) {
       const key = tufSourceKey(s);
       const e = this.entries.get(key) ?? { mirror: s.mirror, nextAt: 0 };

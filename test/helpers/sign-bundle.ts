@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { DSSEBundleBuilder } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
 import { keyHints } from '../../src/signing/trust-config';
-import { pushArtifact } from './ml-artifacts';
+import { pushArtifact, pushBlobTo, sha256 } from './ml-artifacts';
 
 export function p256(): { privateKey: KeyObject; publicKey: KeyObject; pem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -33,4 +33,15 @@ export async function attachBundle(base: string, repo: string, subject: { digest
     annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': predicateType },
     headers,
   });
+}
+
+/** Pushes a cosign v2 tag-scheme manifest (`sha256-<hex>.sig` / `.att`): one layer with its annotations. */
+export async function putLegacySignature(base: string, repo: string, tag: string, layer: Buffer, mediaType: string, annotations: Record<string, string>): Promise<Response> {
+  const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  for (const b of [config, layer]) {
+    const r = await pushBlobTo(base, repo, b);
+    if (r.status !== 201) throw new Error(`blob push: ${r.status}`);
+  }
+  const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType, digest: sha256(layer), size: layer.length, annotations }] };
+  return fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: JSON.stringify(manifest) });
 }

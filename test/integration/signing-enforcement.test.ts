@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { sign } from 'node:crypto';
-import { pushBlobTo, pushModel, sha256 } from '../helpers/ml-artifacts';
-import { attachBundle, p256, signStatement } from '../helpers/sign-bundle';
+import { pushModel } from '../helpers/ml-artifacts';
+import { attachBundle, p256, putLegacySignature, signStatement } from '../helpers/sign-bundle';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const SIGN = 'https://sigstore.dev/cosign/sign/v1';
@@ -138,12 +138,7 @@ ${revoked}`;
   it('verifies cosign v2\'s tag scheme too: a simple-signing .sig and a DSSE .att with trusted keys', async () => {
     const m = await pushModel(reg.url, 'prod/legacy', 'v1');
     const hex = m.digest.slice(7);
-    const put = async (tag: string, layer: Buffer, mediaType: string, annotations: Record<string, string>) => {
-      const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
-      for (const b of [config, layer]) expect((await pushBlobTo(reg.url, 'prod/legacy', b)).status).toBe(201);
-      const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType, digest: sha256(layer), size: layer.length, annotations }] };
-      return fetch(`${reg.url}/v2/prod/legacy/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: JSON.stringify(manifest) });
-    };
+    const put = (tag: string, layer: Buffer, mediaType: string, annotations: Record<string, string>) => putLegacySignature(reg.url, 'prod/legacy', tag, layer, mediaType, annotations);
     const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': 'registry/prod/legacy' }, image: { 'docker-manifest-digest': m.digest }, type: 'cosign container image signature' }, optional: null }));
     // A signature by an untrusted key first, then the release key's.
     expect((await put(`sha256-${hex}.sig`, payload, 'application/vnd.dev.cosign.simplesigning.v1+json', { 'dev.cosignproject.cosign/signature': sign('sha256', payload, stranger.privateKey).toString('base64') })).status).toBe(201);

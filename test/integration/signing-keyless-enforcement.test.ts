@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
-import { pushBlobTo, pushModel, sha256 } from '../helpers/ml-artifacts';
+import { pushModel } from '../helpers/ml-artifacts';
+import { putLegacySignature } from '../helpers/sign-bundle';
 import { cosignV2Keyless } from '../helpers/cosign-v2-keyless';
 import { startSigstoreMock, type SigstoreMock } from '../helpers/sigstore-mock';
 
@@ -78,10 +79,7 @@ ${revoked}`;
     const m = await pushModel(reg.url, 'keyless/v2', 'v1');
     const hex = m.digest.slice(7);
     const put = async (tag: string, layer: Buffer, mediaType: string, annotations: Record<string, string>) => {
-      const config = Buffer.from(JSON.stringify({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
-      for (const b of [config, layer]) expect((await pushBlobTo(reg.url, 'keyless/v2', b)).status).toBe(201);
-      const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType, digest: sha256(layer), size: layer.length, annotations }] };
-      const r = await fetch(`${reg.url}/v2/keyless/v2/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: JSON.stringify(manifest) });
+      const r = await putLegacySignature(reg.url, 'keyless/v2', tag, layer, mediaType, annotations);
       expect(r.status).toBe(201);
       return r.headers.get('docker-content-digest')!;
     };

@@ -3,6 +3,7 @@ import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails, TrustedRoot, type PublicKey } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, type Signer } from '@sigstore/verify';
 import type { TrustedKey } from './trust-config';
+import { isModelSigning, modelSigningProblem, type ArtifactFile } from './model-signing';
 
 export const BUNDLE_MEDIA_TYPE_PREFIX = 'application/vnd.dev.sigstore.bundle';
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
@@ -51,8 +52,11 @@ function signedAt(b: Bundle): string | undefined {
   return t ? new Date(Number(t) * 1000).toISOString() : undefined;
 }
 
-/** The statement of a DSSE bundle, checked the way @sigstore/verify does not: type, and subject. */
-function statementOf(b: Bundle, subjectDigest: string): { statement?: BundleCheck['statement']; problem?: string } {
+/**
+ * The statement of a DSSE bundle, checked the way @sigstore/verify does not: type, and subject (for an
+ * OpenSSF model signature, which names no OCI digest: the artifact's files).
+ */
+function statementOf(b: Bundle, subjectDigest: string, files: ArtifactFile[] | undefined): { statement?: BundleCheck['statement']; problem?: string } {
   if (b.content.$case !== 'dsseEnvelope') {
     const d = b.content.messageSignature.messageDigest;
     const hex = d ? Buffer.from(d.digest).toString('hex') : undefined;
@@ -66,6 +70,10 @@ function statementOf(b: Bundle, subjectDigest: string): { statement?: BundleChec
   } catch {
     return { problem: 'the payload is not an in-toto statement (not JSON)' };
   }
+  if (statement && isModelSigning(statement.predicateType)) {
+    const problem = modelSigningProblem(statement, files);
+    return problem ? { statement, problem } : { statement };
+  }
   const [algorithm, hex] = subjectDigest.split(':') as [string, string];
   const names = statement?.subject ?? [];
   if (!Array.isArray(names) || !names.some((s) => s?.digest?.[algorithm] === hex)) {
@@ -78,16 +86,17 @@ function statementOf(b: Bundle, subjectDigest: string): { statement?: BundleChec
  * Verifies a Sigstore bundle as a signature of `subjectDigest`: the signature itself against the trusted
  * keys (by the bundle's key hint) or, for a certificate, against the trusted roots (Fulcio chain, Rekor
  * inclusion, a trusted time); then what @sigstore/verify leaves to its caller: the payload type and that
- * the statement is about this artifact. Never throws: anything malformed is a reason.
+ * the statement is about this artifact (`subjectFiles`: the artifact's file layers, which a model
+ * signature is compared with). Never throws: anything malformed is a reason.
  */
-export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: TrustMaterial): BundleCheck {
+export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: TrustMaterial, subjectFiles?: ArtifactFile[]): BundleCheck {
   let b: Bundle;
   try {
     b = bundleFromJSON(bundleJson);
   } catch (err) {
     return { verified: false, reason: `not a Sigstore bundle: ${(err as Error).message}` };
   }
-  const s = statementOf(b, subjectDigest);
+  const s = statementOf(b, subjectDigest, subjectFiles);
   const base: BundleCheck = { verified: false, ...(s.statement ? { statement: s.statement, predicateType: s.statement.predicateType } : {}), ...(signedAt(b) ? { signedAt: signedAt(b) } : {}) };
   if (s.problem) return { ...base, reason: s.problem };
   if (s.statement && typeof s.statement.predicateType !== 'string') return { ...base, reason: 'the statement has no predicateType' };

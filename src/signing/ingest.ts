@@ -5,6 +5,7 @@ import { auditChange } from '../distribution/audit-trail';
 import { readSmallBlob } from '../storage/read-small';
 import { BUNDLE_MEDIA_TYPE_PREFIX, verifyBundle, type BundleCheck } from './bundle-verify';
 import { legacySubject, verifyLegacyLayer, type LegacyFormat } from './cosign-legacy';
+import { artifactFiles, type ArtifactFile } from './model-signing';
 import { revokedWhy } from './trust-evaluation';
 import type { TrustConfig } from './trust-config';
 
@@ -24,7 +25,18 @@ export function signatureOf(p: ParsedManifest, tag: string | undefined): { subje
   return legacySubject(tag, p.subject?.digest, p.layers ?? []);
 }
 
-async function verifyLayers(s: Services, trust: TrustConfig, layers: Descriptor[], subject: string, format: SignatureFormat): Promise<BundleCheck> {
+/** The file layers of the signed artifact (a model signature is compared with them); undefined when it is not here. */
+async function subjectFiles(s: Services, repository: string, subject: string): Promise<ArtifactFile[] | undefined> {
+  const m = await s.catalog.getManifest(repository, subject);
+  if (!m) return undefined;
+  try {
+    return artifactFiles((JSON.parse(m.content.toString('utf8')) as { layers?: Descriptor[] }).layers ?? []);
+  } catch {
+    return [];
+  }
+}
+
+async function verifyLayers(s: Services, trust: TrustConfig, repository: string, layers: Descriptor[], subject: string, format: SignatureFormat): Promise<BundleCheck> {
   let last: BundleCheck = { verified: false, reason: 'no signature layer' };
   for (const layer of format === 'bundle' ? layers.filter((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) : layers) {
     const bytes = await readSmallBlob(s.blobs, layer.digest, MAX_BUNDLE_BYTES).catch(() => undefined);
@@ -39,7 +51,7 @@ async function verifyLayers(s: Services, trust: TrustConfig, layers: Descriptor[
       } catch {
         return { verified: false, reason: 'the bundle is not JSON' };
       }
-      return verifyBundle(json, subject, trust);
+      return verifyBundle(json, subject, trust, await subjectFiles(s, repository, subject));
     }
     // A cosign v2 manifest may carry several signatures: one verified by a trusted key is enough.
     last = verifyLegacyLayer(format, layer, bytes, subject, trust);
@@ -60,7 +72,7 @@ export async function checkSignatureManifest(s: Services, trust: TrustConfig, re
   } catch {
     layers = [];
   }
-  const check = await verifyLayers(s, trust, layers, subject, format);
+  const check = await verifyLayers(s, trust, repository, layers, subject, format);
   const accepted = check.verified && !revokedWhy(trust, { keyName: check.signer?.keyName ?? null, keyFingerprint: check.signer?.keyFingerprint ?? null, issuer: check.signer?.issuer ?? null, subject: check.signer?.subject ?? null });
   await s.signatures.record(repository, digest, subject, layers[0]?.digest ?? '', format, check, accepted, trust.version);
   return { ...check, accepted };

@@ -11,11 +11,15 @@ export function p256(): { privateKey: KeyObject; publicKey: KeyObject; pem: stri
 
 /** A v0.3 DSSE bundle over an in-toto statement about `digest`, signed with a local key as cosign does. */
 export async function signStatement(key: { privateKey: KeyObject; publicKey: KeyObject }, digest: string, predicateType: string, predicate: unknown = {}): Promise<Record<string, unknown>> {
+  return signInTotoStatement(key, { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'artifact', digest: { sha256: digest.split(':')[1] } }], predicateType, predicate });
+}
+
+/** A v0.3 DSSE bundle over any in-toto statement, signed with a local key. */
+export async function signInTotoStatement(key: { privateKey: KeyObject; publicKey: KeyObject }, statement: object): Promise<Record<string, unknown>> {
   const hint = keyHints(key.publicKey).hints[0]!;
   const signer = {
     sign: async (data: Buffer) => ({ signature: sign('sha256', data, key.privateKey), key: { $case: 'publicKey' as const, publicKey: key.publicKey.export({ format: 'pem', type: 'spki' }).toString(), hint } }),
   };
-  const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'artifact', digest: { sha256: digest.split(':')[1] } }], predicateType, predicate };
   const bundle = await new DSSEBundleBuilder({ signer, witnesses: [] }).create({ data: Buffer.from(JSON.stringify(statement)), type: 'application/vnd.in-toto+json' });
   return bundleToJSON(bundle) as unknown as Record<string, unknown>;
 }

@@ -15,7 +15,7 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
  * signs and checks the digest, so a tag moved in between cannot swap what gets signed. The digest is
  * computed from the bytes received, not taken from a header.
  */
-export async function resolveSubject(client: RegistryClient, ref: Reference, scope: string): Promise<Descriptor> {
+export async function resolveSubject(client: RegistryClient, ref: Reference, scope: string): Promise<Descriptor & { layers?: LayerDescriptor[] }> {
   const target = ref.digest ?? ref.tag;
   if (!target) throw new SigningError(`${formatReference(ref)}: name a tag or a digest (repo:tag or repo@sha256:…)`);
   const res = await client.request('GET', `/v2/${ref.repository}/manifests/${target}`, { scope, headers: { Accept: MANIFEST_ACCEPT } });
@@ -39,7 +39,19 @@ export async function resolveSubject(client: RegistryClient, ref: Reference, sco
   const echoed = res.headers['docker-content-digest'];
   if (echoed && echoed.startsWith('sha256:') && echoed !== digest) throw new SigningError(`${formatReference(ref)}: the registry says ${echoed} but sent bytes hashing to ${digest}`);
   const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim() || mediaTypeOf(res.body);
-  return { mediaType, digest, size: res.body.length };
+  return { mediaType, digest, size: res.body.length, layers: layersOf(res.body) };
+}
+
+type LayerDescriptor = Descriptor & { annotations?: Record<string, string> };
+
+/** The layers a manifest lists (an OpenSSF model signature is compared with its files). */
+function layersOf(body: Buffer): LayerDescriptor[] {
+  try {
+    const layers = (JSON.parse(body.toString('utf8')) as { layers?: unknown }).layers;
+    return Array.isArray(layers) ? layers.filter((l): l is LayerDescriptor => typeof l?.digest === 'string' && typeof l?.mediaType === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 function mediaTypeOf(body: Buffer): string {

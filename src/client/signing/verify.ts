@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { verifyBundle, type BundleCheck } from '../../signing/bundle-verify';
+import { artifactFiles } from '../../signing/model-signing';
 import { RECEIPT_TYPE, verifyReceipt, type ReceiptPredicate } from '../../signing/receipts';
 import { keyHints, type TrustedKey } from '../../signing/trust-config';
 import { resolveCredentials } from '../credentials';
@@ -153,7 +154,7 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
         signatures.push({ referrer: d.digest, verified: false, reason: problem });
         continue;
       }
-      const check = verifyBundle(bundle, subject.digest, trust);
+      const check = verifyBundle(bundle, subject.digest, trust, subject.layers ? artifactFiles(subject.layers) : undefined);
       if (opts.predicateType && check.predicateType !== opts.predicateType) continue;
       const who = check.verified ? identityProblem(check, opts.identity) : undefined;
       signatures.push({ referrer: d.digest, ...check, ...(who ? { verified: false, reason: who } : {}) });

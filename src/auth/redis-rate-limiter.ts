@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { MemoryRateLimiter, type RateDecision, type RateLimiter, type RateRule } from './rate-limiter';
+import type { RateDecision, RateLimiter, RateRule } from './rate-limiter';
 
 // KEYS[1] bucket; ARGV: perSecond, burst, cost, ttlMs. The clock is Redis's own (TIME), so replicas with
 // skewed clocks still share one bucket fairly.
@@ -59,10 +59,4 @@ export class RedisRateLimiter implements RateLimiter {
     )) as [number, string];
     return allowed === 1 ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(Number(wait))) };
   }
-}
-
-/** `memory` or a Redis URL. */
-export function createRateLimiter(url: string): RateLimiter {
-  if (url === 'memory') return new MemoryRateLimiter();
-  return new RedisRateLimiter(url);
 }

@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/audit-log';
 import { CredentialChecker } from './login';
 import { OidcFederation } from './oidc';
 import type { RateLimiter } from './rate-limiter';
-import { createRateLimiter } from './redis-rate-limiter';
+import { createRateLimiter } from './rate-limiter';
 import { RevocationCheck } from './revocation';
 import { KeyRing } from './signing-keys';
 import { TokenService } from './tokens';

@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import type { Catalog } from './catalog';
 import type { Database } from './schema';
 import { KyselyCatalog } from './kysely-catalog';
@@ -16,9 +15,6 @@ export function createArtifactIndex(catalog: Catalog, options: { selectiveBelow?
   throw new Error(`no artifact index for catalog ${catalog.kind}`);
 }
 
-// bigint (int8) columns hold millisecond timestamps and sizes, all well inside 2^53.
-pg.types.setTypeParser(20, (v: string) => Number(v));
-
 function sqliteConnection(file: string, readonly: boolean): BetterSqlite3.Database {
   const db = new BetterSqlite3(file, { readonly, fileMustExist: readonly });
   db.pragma('busy_timeout = 5000');
@@ -30,7 +26,10 @@ function sqliteConnection(file: string, readonly: boolean): BetterSqlite3.Databa
   return db;
 }
 
-/** `sqlite:///absolute/path/cairn.db` (the embedded default) or `postgres://user@host:port/db`. */
+/**
+ * `sqlite:///absolute/path/cairn.db` (the embedded default) or `postgres://user@host:port/db` (the
+ * PostgreSQL driver is loaded only then).
+ */
 export function createCatalog(url: string): Catalog {
   if (url.startsWith('sqlite://')) {
     const file = path.resolve(decodeURIComponent(url.slice('sqlite://'.length)));
@@ -40,6 +39,9 @@ export function createCatalog(url: string): Catalog {
     return new KyselyCatalog('sqlite', db, () => sqliteHotReads(sqliteConnection(file, true)));
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
+    const pg = require('pg') as typeof import('pg');
+    // bigint (int8) columns hold millisecond timestamps and sizes, all well inside 2^53.
+    pg.types.setTypeParser(20, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: url, max: 10 });
     // An idle connection the server closes (restart, failover) must not crash the registry; the pool
     // replaces it on the next query.

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { getTrustedRoot } from '@sigstore/tuf';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AuditLog } from '../audit/audit-log';
 import type { Logger } from '../http/logger';
@@ -98,6 +97,8 @@ export class TufRoots {
       this.entries.set(key, e);
       if (e.nextAt > now) continue;
       try {
+        // Loaded on first use: most registries configure no TUF source, and the client pulls in an HTTP stack.
+        const { getTrustedRoot } = require('@sigstore/tuf') as typeof import('@sigstore/tuf');
         const root = await getTrustedRoot({
           mirrorURL: s.mirror,
           ...(s.root ? { rootPath: s.root } : {}),

@@ -29,7 +29,7 @@ export function artifactFiles(layers: Descriptor[]): ArtifactFile[] {
   for (const l of layers) {
     const name = FILEPATH_ANNOTATIONS.map((a) => l.annotations?.[a]).find((v) => typeof v === 'string' && v.length > 0);
     if (!name || !l.digest.startsWith('sha256:')) continue;
-    out.push({ name: name.replace(/^\.\//, ''), sha256: l.digest.slice(7), archive: /\.tar(\b|\+|$)|tar\+gzip|tar\+zstd/.test(l.mediaType) });
+    out.push({ name: name.replace(/^\.\//, ''), sha256: l.digest.slice(7), archive: /\.tar(\+|$)/.test(l.mediaType) });
   }
   return out;
 }

@@ -84,9 +84,10 @@ rgw data = ${dir}/rgw
 `,
   );
   const children: ChildProcess[] = [];
-  const daemon = (cmd: string, args: string[]) => {
+  const daemon = (cmd: string, args: string[]): ChildProcess => {
     const c = spawn(cmd, ['-c', conf, '-f', ...args], { stdio: 'ignore' });
     children.push(c);
+    return c;
   };
   const stop = async () => {
     for (const c of children.reverse()) c.kill('SIGKILL');
@@ -100,7 +101,23 @@ rgw data = ${dir}/rgw
     const osdUuid = randomUUID();
     await waitFor('ceph-mon', async () => (await exec('ceph', ['-c', conf, 'osd', 'new', osdUuid, '0'], { timeout: 10_000 })).stdout.trim() === '0', 30_000);
     await exec('ceph-osd', ['-c', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid], { timeout: 60_000 });
-    daemon('ceph-osd', ['-i', '0']);
+    // Ceph's own start-up race: now and then the OSD's first command reaches the monitor before the OSD
+    // has the monitor map ("handle_command on fsid 0000… != …", 'wrong fsid' in the OSD's log), and
+    // the OSD gives up. Started again, it finds the map; the gateway starts once the OSD is up.
+    let osd = daemon('ceph-osd', ['-i', '0']);
+    await waitFor(
+      'ceph-osd',
+      async () => {
+        if (osd.exitCode !== null || osd.signalCode !== null) {
+          process.stderr.write(`rgw: ceph-osd exited during start-up (${osd.exitCode ?? osd.signalCode}); starting it again\n`);
+          osd = daemon('ceph-osd', ['-i', '0']);
+          return false;
+        }
+        const stat = JSON.parse((await exec('ceph', ['-c', conf, 'osd', 'stat', '-f', 'json'], { timeout: 10_000 })).stdout) as { num_up_osds?: number };
+        return stat.num_up_osds === 1;
+      },
+      90_000,
+    );
     daemon('radosgw', ['-n', 'client.rgw']);
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await waitFor('radosgw', async () => (await fetch(endpoint)).status === 200, 120_000);

@@ -107,6 +107,16 @@ export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: 
 
 export type TrustMaterial = { keys: TrustedKey[]; trustedRoots: { json: unknown }[]; rootProblems?: string[] };
 
+/** Parsed once per trusted root in force: a re-check pass verifies every stored signature against it. */
+const rootMaterial = new WeakMap<object, ReturnType<typeof toTrustMaterial>>();
+function materialOf(json: unknown): ReturnType<typeof toTrustMaterial> {
+  const cached = typeof json === 'object' && json !== null ? rootMaterial.get(json) : undefined;
+  if (cached) return cached;
+  const m = toTrustMaterial(TrustedRoot.fromJSON(json));
+  if (typeof json === 'object' && json !== null) rootMaterial.set(json, m);
+  return m;
+}
+
 /**
  * The signature of a bundle against the trusted keys (by the bundle's key hint) or, for a certificate,
  * against the trusted roots (Fulcio chain, SCT, Rekor inclusion proof or promise, a trusted time).
@@ -131,7 +141,7 @@ export function verifySignedEntity(b: Bundle, trust: TrustMaterial, artifact?: B
     let last = 'no trusted root verifies it';
     for (const root of trust.trustedRoots) {
       try {
-        const signer: Signer = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(root.json)), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(b, artifact));
+        const signer: Signer = new Verifier(materialOf(root.json), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(b, artifact));
         return { signer: { ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}), ...(signer.identity?.subjectAlternativeName ? { subject: signer.identity.subjectAlternativeName } : {}) } };
       } catch (err) {
         last = (err as Error).message;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
+import { parseYamlDocument } from './yaml-document';
 import { z } from 'zod';
 import { BUILTIN_POLICY_DIR } from './defaults';
 import { existing, ReloadingFile } from './reloading-file';
@@ -80,15 +80,7 @@ export class GovernanceError extends Error {
 }
 
 export function parseGovernance(text: string, source: string): GovernanceRules {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text) ?? {};
-  } catch (err) {
-    throw new GovernanceError(`${source}: not valid YAML: ${(err as Error).message}`);
-  }
-  const r = GovernanceSchema.safeParse(doc);
-  if (!r.success) throw new GovernanceError(`${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ')}`);
-  return r.data;
+  return parseYamlDocument(GovernanceSchema, text, source, (m) => new GovernanceError(m));
 }
 
 const compiled = new Map<string, RegExp>();

@@ -1,9 +1,9 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createPublicKey, createHash, type KeyObject } from 'node:crypto';
 import path from 'node:path';
-import YAML from 'yaml';
 import { z } from 'zod';
 import { repositoryMatches } from '../policy/governance';
+import { parseYamlDocument } from '../policy/yaml-document';
 import type { TufSource } from './tuf-roots';
 
 /**
@@ -109,31 +109,8 @@ export function keyHints(key: KeyObject): { hints: string[]; fingerprint: string
   return { fingerprint, hints: [createHash('sha256').update(der).digest('base64'), createHash('sha256').update(pem).digest('hex'), fingerprint] };
 }
 
-/** Reads trust.yaml from the policy directory; none means nothing is trusted and nothing enforced. */
-export function loadTrustConfig(policyDir: string | undefined): TrustConfig {
-  const file = policyDir ? path.join(policyDir, TRUST_FILE) : undefined;
-  let text = '';
-  if (file) {
-    try {
-      statSync(file);
-      text = readFileSync(file, 'utf8');
-    } catch {
-      text = '';
-    }
-  }
-  return parseTrustConfig(text, file ?? 'trust.yaml', policyDir ?? '.');
-}
-
 export function parseTrustConfig(text: string, source: string, baseDir: string): TrustConfig {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text) ?? {};
-  } catch (err) {
-    throw new TrustConfigError(`${source}: not valid YAML: ${(err as Error).message}`);
-  }
-  const r = TrustSchema.safeParse(doc);
-  if (!r.success) throw new TrustConfigError(`${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ')}`);
-  const c = r.data;
+  const c = parseYamlDocument(TrustSchema, text, source, (m) => new TrustConfigError(m));
   const keys: TrustedKey[] = c.keys.map((k) => {
     let pem: string;
     try {

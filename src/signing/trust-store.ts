@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { existing, ReloadingFile } from '../policy/reloading-file';
-import { loadTrustConfig, TRUST_FILE, type TrustConfig } from './trust-config';
+import { readFileSync } from 'node:fs';
+import { parseTrustConfig, TRUST_FILE, type TrustConfig } from './trust-config';
 import type { TufRoots } from './tuf-roots';
 
 /**
@@ -20,7 +21,14 @@ export class TrustStore extends ReloadingFile<TrustConfig> {
     onError: (message: string) => void,
     readonly tuf: TufRoots,
   ) {
-    super(() => existing(policyDir ? path.join(policyDir, TRUST_FILE) : undefined), () => loadTrustConfig(policyDir), reloadSeconds, 'trust configuration', onError);
+    // No trust.yaml: nothing is trusted and nothing enforced.
+    super(
+      () => existing(policyDir ? path.join(policyDir, TRUST_FILE) : undefined),
+      (file) => parseTrustConfig(file ? readFileSync(file, 'utf8') : '', file ?? TRUST_FILE, policyDir ?? '.'),
+      reloadSeconds,
+      'trust configuration',
+      onError,
+    );
   }
 
   override current(): TrustConfig {

@@ -93,31 +93,22 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
 
   const validFor = { start: new Date(clock.getTime() - 24 * 3600 * 1000) };
   const der = (b: ArrayBufferView) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  // The transparency log and the CT log are described alike: a P-256 key and the id clients know it by.
+  const log = (publicKey: Buffer | Uint8Array, keyId: Buffer) => ({
+    baseUrl: url,
+    hashAlgorithm: HashAlgorithm.SHA2_256,
+    publicKey: { rawBytes: Buffer.from(publicKey), keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256, validFor },
+    logId: { keyId },
+    checkpointKeyId: undefined,
+    operator: 'cairn-test',
+  });
   const trustedRoot = TrustedRoot.toJSON({
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [
-      {
-        baseUrl: url,
-        hashAlgorithm: HashAlgorithm.SHA2_256,
-        publicKey: { rawBytes: tlog.publicKey, keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256, validFor },
-        logId: { keyId: sha256(tlog.publicKey) },
-        checkpointKeyId: undefined,
-        operator: 'cairn-test',
-      },
-    ],
+    tlogs: [log(tlog.publicKey, sha256(tlog.publicKey))],
     certificateAuthorities: [
       { subject: { organization: 'sigstore.mock', commonName: 'sigstore' }, uri: url, certChain: { certificates: [{ rawBytes: der(ca.rootCertificate) }] }, validFor, operator: 'cairn-test' },
     ],
-    ctlogs: [
-      {
-        baseUrl: url,
-        hashAlgorithm: HashAlgorithm.SHA2_256,
-        publicKey: { rawBytes: ctlog.publicKey, keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256, validFor },
-        logId: { keyId: der(ctlog.logID) },
-        checkpointKeyId: undefined,
-        operator: 'cairn-test',
-      },
-    ],
+    ctlogs: [log(ctlog.publicKey, der(ctlog.logID))],
     timestampAuthorities: [
       {
         subject: { organization: 'sigstore.mock', commonName: 'tsa' },

@@ -7,6 +7,7 @@ import { OciError } from '../oci/errors';
 import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { BlobNotFound } from '../storage/blob-store';
 import { parseRangeHeader } from './ranges';
+import { LengthGuard, LengthMismatch } from './length-guard';
 import type { Services } from './services';
 import { auditChange, auditPull } from './audit-trail';
 import { reportIntegrityFailure } from '../integrity/alerts';
@@ -119,8 +120,10 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
       res.end();
     } else {
       const source = await s.blobs.read(digest.value, range);
-      if (verify) await pipeline(source, new VerifyingStream(digest, onMismatch, onMatch), res);
-      else await pipeline(source, res);
+      // The link's size bounds what is sent; a store that ends early or runs long cuts the response.
+      const guard = new LengthGuard(length);
+      if (verify) await pipeline(source, guard, new VerifyingStream(digest, onMismatch, onMatch), res);
+      else await pipeline(source, guard, res);
     }
   } catch (err) {
     if (err instanceof BlobNotFound && !res.headersSent) {
@@ -130,6 +133,8 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
     }
     // The status line is sent; all that is left is to cut the connection so the client sees a failed transfer.
     res.destroy();
+    // A store whose object ended cleanly but early (or ran long) holds the wrong bytes: quarantine it.
+    if (err instanceof LengthMismatch) onMismatch(`(${err.message})`);
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       s.logger.warn({ err, repository, digest: digest.value }, 'blob download aborted');
     }

@@ -6,7 +6,7 @@ import { OciError } from '../oci/errors';
 import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { assertRepositoryName } from '../oci/names';
 import { queryParam } from '../http/query';
-import { BlobNotFound, StageOffsetMismatch } from '../storage/blob-store';
+import { BlobNotFound, StageOffsetMismatch, StoredSizeMismatch, type AppendResult } from '../storage/blob-store';
 import type { UploadSession } from '../sessions/upload-session-store';
 import { parseChunkRange } from './ranges';
 import type { Services } from './services';
@@ -53,6 +53,16 @@ function rangeMismatch(repository: string, id: string, offset: number, message: 
 
 /** The client went away mid-body: there is nobody to answer. */
 class ClientGone extends Error {}
+
+/** The store failed to keep what it was given (S3 refused a part, the disk is full): say so, retryably. */
+function storeFailed(error: Error, detail: Record<string, unknown>): OciError {
+  return new OciError('UNAVAILABLE', `storage did not keep the upload: ${error.message}`, detail);
+}
+
+/** A failed append: the client gone (nobody to answer) or the store at fault (a 503 the client sees). */
+function appendFailure(result: AppendResult, detail: Record<string, unknown>): Error {
+  return result.failed === 'store' ? storeFailed(result.error!, detail) : new ClientGone(result.error!.message);
+}
 
 function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
@@ -177,7 +187,7 @@ async function appendBody(s: Services, repository: string, session: UploadSessio
   if (hashed === result.size - offset) s.hashes.set(session.id, hash, result.size);
   else s.hashes.delete(session.id);
   session.offset = result.size;
-  if (result.error) throw new ClientGone(result.error.message);
+  if (result.error) throw appendFailure(result, { upload: session.id, offset: result.size });
   if (expected !== undefined && result.size - offset !== expected) {
     throw rangeMismatch(repository, session.id, result.size, 'received a different length than Content-Range announced', {
       announced: expected,
@@ -215,10 +225,18 @@ async function commit(s: Services, ctx: RequestContext, repository: string, id: 
   }
   // A push of a quarantined blob (verified above) replaces the corrupt stored copy instead of keeping it.
   const replacing = await s.quarantine.has(digest.value);
-  await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
-    if (replacing) await s.blobs.delete(digest.value);
-    await s.blobs.stageCommit(id, digest.value);
-  });
+  try {
+    await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
+      if (replacing) await s.blobs.delete(digest.value);
+      // The store proves it holds `size` bytes before anything is linked or acknowledged.
+      await s.blobs.stageCommit(id, digest.value, size);
+    });
+  } catch (err) {
+    if (!(err instanceof StoredSizeMismatch)) throw err;
+    await cancel(s, id);
+    s.logger.error({ upload: id, digest: digest.value, expected: err.expected, stored: err.stored }, 'storage did not keep a verified upload');
+    throw storeFailed(err, { digest: digest.value, size, stored: err.stored });
+  }
   if (replacing) await s.quarantine.clear(digest.value);
   s.verified.mark(digest.value);
   await s.sessions.delete(id);
@@ -284,7 +302,7 @@ async function monolithicUpload(s: Services, ctx: RequestContext, repository: st
     const hash = await s.hashes.at(id, 0);
     const result = await s.blobs.stageAppend(id, 0, req, (chunk) => hash.update(chunk));
     s.metrics.bytesReceived.labels('upload').inc(result.size);
-    if (result.error) throw new ClientGone(result.error.message);
+    if (result.error) throw appendFailure(result, { digest: digest.value });
     s.hashes.set(id, hash, result.size);
     await commit(s, ctx, repository, id, result.size, digest, openedAt, 'monolithic');
   } catch (err) {

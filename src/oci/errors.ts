@@ -19,6 +19,10 @@ export const ERROR_STATUS = {
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
   RANGE_INVALID: 416,
+  /** Distribution's errcode.ErrorCodeUnknown: a fault of the registry itself. */
+  UNKNOWN: 500,
+  /** Distribution's errcode.ErrorCodeUnavailable: a backend is down or did not keep what it was given; retry. */
+  UNAVAILABLE: 503,
 } as const;
 
 export type OciErrorCode = keyof typeof ERROR_STATUS;

@@ -38,7 +38,7 @@ async function putBlob(s: Services, repository: string, bytes: Buffer, requestId
   await s.blobs.stageCreate(id);
   try {
     await s.blobs.stageAppend(id, 0, Readable.from([bytes]), () => undefined);
-    await s.catalog.linkBlob(repository, { digest, size: bytes.length }, async () => void (await s.blobs.stageCommit(id, digest)));
+    await s.catalog.linkBlob(repository, { digest, size: bytes.length }, async () => void (await s.blobs.stageCommit(id, digest, bytes.length)));
   } catch (err) {
     await s.blobs.stageDelete(id).catch(() => undefined);
     throw err;

@@ -30,6 +30,8 @@ export interface AppendResult {
   size: number;
   /** Set when the source failed (client went away) or a write failed; the staged data stays consistent with size. */
   error?: Error;
+  /** Which side failed: the client's body ('source') or the store ('store': disk full, S3 refused). */
+  failed?: 'source' | 'store';
 }
 
 /** Thrown by stageAppend when the staged size is not the offset the caller expected. */
@@ -37,6 +39,17 @@ export class StageOffsetMismatch extends Error {
   constructor(readonly actual: number, readonly expected: number) {
     super(`staged upload is at ${actual} bytes, not ${expected}`);
     this.name = 'StageOffsetMismatch';
+  }
+}
+
+/**
+ * Thrown by stageCommit when what the store holds is not what was sent: the store did not keep the
+ * bytes it was given. Nothing stays visible under the digest; the push must fail.
+ */
+export class StoredSizeMismatch extends Error {
+  constructor(readonly key: string, readonly expected: number, readonly stored: number, why?: string) {
+    super(`the store kept ${stored} bytes of ${expected} for ${key}${why ? ` (${why})` : ''}`);
+    this.name = 'StoredSizeMismatch';
   }
 }
 
@@ -105,10 +118,13 @@ export interface BlobStore {
    */
   stageRead(id: string, end?: number, start?: number): Promise<Readable>;
   /**
-   * Makes the staged bytes the blob `digest` (the caller has verified the digest) and removes the
-   * staged upload. When the blob already exists the staged copy is simply dropped. Throws BlobNotFound.
+   * Makes the staged bytes the blob `digest` (the caller has verified the digest of `size` bytes) and
+   * removes the staged upload. No commit without proof: the staged and then the stored object must hold
+   * exactly `size` bytes, else StoredSizeMismatch is thrown and nothing is left under the digest. When a
+   * blob of that digest and size already exists the staged copy is simply dropped; one of another size
+   * (a copy stored wrong) is replaced. Throws BlobNotFound.
    */
-  stageCommit(id: string, digest: string): Promise<BlobInfo>;
+  stageCommit(id: string, digest: string, size: number): Promise<BlobInfo>;
   /** Removes a staged upload; a no-op when absent. */
   stageDelete(id: string): Promise<void>;
   /** Every staged upload, for the janitor that removes expired ones. */

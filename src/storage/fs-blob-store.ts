@@ -5,6 +5,7 @@ import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/dig
 import { STAGE_ID, assertStageId, storedDigest } from './keys';
 import {
   BlobNotFound,
+  StoredSizeMismatch,
   StageOffsetMismatch,
   type AppendResult,
   type BlobInfo,
@@ -241,9 +242,9 @@ export class FsBlobStore implements BlobStore {
     if (writeError) {
       // The disk refused (full?): drop whatever part of the failed write landed, back to the last good size.
       await fh.truncate(size).catch(() => undefined);
-      return { size, error: writeError };
+      return { size, error: writeError, failed: 'store' };
     }
-    return sourceError ? { size, error: sourceError } : { size };
+    return sourceError ? { size, error: sourceError, failed: 'source' } : { size };
   }
 
   async stageRead(id: string, end?: number, start = 0): Promise<Readable> {
@@ -255,7 +256,7 @@ export class FsBlobStore implements BlobStore {
     return fh.createReadStream({ start, end: end === undefined ? undefined : end - 1, highWaterMark: READ_CHUNK, autoClose: true });
   }
 
-  async stageCommit(id: string, digest: string): Promise<BlobInfo> {
+  async stageCommit(id: string, digest: string, size: number): Promise<BlobInfo> {
     const from = this.stagePath(id);
     const to = this.blobPath(storedDigest(digest));
     let staged;
@@ -265,15 +266,17 @@ export class FsBlobStore implements BlobStore {
       if (isMissing(err)) throw new BlobNotFound(id);
       throw err;
     }
+    if (staged.size !== size) throw new StoredSizeMismatch(`staged upload ${id}`, size, staged.size);
     const existing = await stat(to).catch(() => undefined);
-    if (existing) {
+    if (existing?.size === size) {
       // Same digest, same bytes: keep the stored copy.
       await rm(from, { force: true });
-      return { digest, size: existing.size };
+      return { digest, size };
     }
+    // Absent, or stored wrong (another size): the verified staged bytes take its place atomically.
     await mkdir(path.dirname(to), { recursive: true });
     await rename(from, to);
-    return { digest, size: staged.size };
+    return { digest, size };
   }
 
   async stageDelete(id: string): Promise<void> {

@@ -1,7 +1,9 @@
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
 import { STAGE_ID, assertStageId, storedDigest } from './keys';
+import { ByteBudget } from './byte-budget';
+import { S3Multipart, S3WriteFailed, composable } from './s3-multipart';
 import {
   BlobNotFound,
   StageOffsetMismatch,
@@ -10,6 +12,7 @@ import {
   type BlobStore,
   type ByteRange,
   type StagedUpload,
+  StoredSizeMismatch,
 } from './blob-store';
 
 export interface S3Options {
@@ -23,20 +26,12 @@ export interface S3Options {
   pathStyle?: boolean;
 }
 
-/** S3's smallest multipart part: compose needs every source but the last to be at least this big. */
-const MIN_PART = 5 * 1024 * 1024;
-/** Parts are buffered in memory by the client while they upload: keep them small. */
-const PART_SIZE = 8 * 1024 * 1024;
 const MARKER = 'open';
-/** S3 allows 10 000 parts per multipart upload; the client splits each compose source into parts of at most 5 TiB / 9 999. */
-const MAX_PARTS = 10_000;
-const MAX_COPY_PART = (5 * 1024 ** 4) / (MAX_PARTS - 1);
-
-/** Whether the segments can become the blob by a server-side compose (else they are streamed through once). */
-export function composable(sizes: number[]): boolean {
-  if (sizes.slice(0, -1).some((n) => n < MIN_PART)) return false;
-  return sizes.reduce((parts, n) => parts + Math.max(1, Math.ceil(n / MAX_COPY_PART)), 0) <= MAX_PARTS;
-}
+/**
+ * What the part buffers of all uploads in this process may hold at once (docs/operations.md): 16 parts
+ * of 8 MiB. More concurrent pushes wait for a buffer, reading their clients more slowly meanwhile.
+ */
+const PART_MEMORY = 128 * 1024 * 1024;
 
 function isNotFound(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -56,6 +51,7 @@ export class S3BlobStore implements BlobStore {
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly region: string;
+  private readonly multipart: S3Multipart;
 
   constructor(o: S3Options) {
     const u = new URL(o.endpoint);
@@ -67,8 +63,8 @@ export class S3BlobStore implements BlobStore {
       secretKey: o.secretKey,
       region: o.region ?? 'us-east-1',
       pathStyle: o.pathStyle ?? true,
-      partSize: PART_SIZE,
     });
+    this.multipart = new S3Multipart(this.client, o.bucket, new ByteBudget(PART_MEMORY));
     this.bucket = o.bucket;
     this.prefix = o.prefix ?? '';
     this.region = o.region ?? 'us-east-1';
@@ -187,43 +183,26 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * Streams the chunk up as one segment object. When the client goes away midway, what did arrive is
-   * stored as the segment, as the file system keeps it. If S3 itself fails, the segment is not stored
-   * and the upload stays at `offset`; onWritten has then seen bytes that were not kept, which the caller
-   * detects by comparing counts (and re-hashes from the staged bytes).
+   * Streams the chunk up as one segment object (a multipart upload of parts held in memory one at a
+   * time, its stored size checked). When the client goes away midway, what did arrive is stored as the
+   * segment, as the file system keeps it. If S3 itself fails, the segment is not stored and the upload
+   * stays at `offset`; onWritten has then seen bytes that were not kept, which the caller detects by
+   * comparing counts (and re-hashes from the staged bytes).
    */
   async stageAppend(id: string, offset: number, source: AsyncIterable<Buffer>, onWritten: (chunk: Buffer) => void): Promise<AppendResult> {
     const size = await this.stageSize(id);
     if (size === undefined) throw new BlobNotFound(id);
     if (size !== offset) throw new StageOffsetMismatch(size, offset);
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    let sent = 0;
-    let sourceError: Error | undefined;
-    const pump = (async () => {
-      try {
-        for await (const chunk of source) {
-          onWritten(chunk);
-          sent += chunk.length;
-          if (!body.write(chunk)) await new Promise((r) => body.once('drain', r));
-        }
-        body.end();
-      } catch (err) {
-        // The client went away: store what did arrive as the segment, so the upload can resume after it.
-        sourceError = err as Error;
-        body.end();
-      }
-    })();
     const key = `${this.stageDir(id)}${String(offset).padStart(16, '0')}`;
+    // Stopping early must not destroy a request body: the client is still owed an answer.
+    const body = source instanceof Readable ? source.iterator({ destroyOnReturn: false }) : source;
     try {
-      await this.client.putObject(this.bucket, key, body);
+      const r = await this.multipart.putStream(key, body, onWritten);
+      return r.sourceError ? { size: offset + r.size, error: r.sourceError, failed: 'source' } : { size: offset + r.size };
     } catch (err) {
-      await pump;
-      await this.client.removeObject(this.bucket, key).catch(() => undefined);
-      return { size: offset, error: sourceError ?? (err as Error) };
+      if (err instanceof S3WriteFailed || err instanceof StoredSizeMismatch) return { size: offset, error: err, failed: 'store' };
+      throw err;
     }
-    await pump;
-    if (sent === 0) await this.client.removeObject(this.bucket, key).catch(() => undefined);
-    return sourceError ? { size: offset + sent, error: sourceError } : { size: offset + sent };
   }
 
   async stageRead(id: string, end?: number, start = 0): Promise<Readable> {
@@ -247,34 +226,41 @@ export class S3BlobStore implements BlobStore {
     );
   }
 
-  async stageCommit(id: string, digest: string): Promise<BlobInfo> {
+  async stageCommit(id: string, digest: string, size: number): Promise<BlobInfo> {
     const segs = await this.segments(id);
     if (!segs) throw new BlobNotFound(id);
-    const size = segs.reduce((n, s) => n + s.size, 0);
+    const staged = segs.reduce((n, s) => n + s.size, 0);
+    if (staged !== size) throw new StoredSizeMismatch(`staged upload ${id}`, size, staged);
     const key = this.blobKey(storedDigest(digest));
     const existing = await this.stat(digest);
-    if (!existing) {
+    // A copy of another size was stored wrong (by a registry before the proof below existed): replace it.
+    if (existing?.size !== size) {
       if (segs.length === 0) {
         await this.client.putObject(this.bucket, key, Buffer.alloc(0), 0);
+        await this.multipart.verify(key, 0);
       } else if (composable(segs.map((s) => s.size))) {
-        // One segment is a plain server-side copy up to 5 GiB; beyond that, and for several segments,
-        // an UploadPartCopy per source range. Either way no byte passes through the registry again.
-        await this.client.composeObject(
-          new Minio.CopyDestinationOptions({ Bucket: this.bucket, Object: key }),
-          segs.map((s) => new Minio.CopySourceOptions({ Bucket: this.bucket, Object: s.key })),
-        );
+        // Server-side: no byte passes through the registry again.
+        await this.multipart.compose(key, segs);
       } else {
         // Chunks under S3's 5 MiB part minimum, or more than 10 000 parts: stream them through once.
-        await this.client.putObject(this.bucket, key, await this.stageRead(id), size);
+        const r = await this.multipart.putStream(key, (await this.stageRead(id)) as AsyncIterable<Buffer>, () => undefined);
+        if (r.sourceError) throw r.sourceError;
+        if (r.size !== size) throw new StoredSizeMismatch(`staged upload ${id}`, size, r.size);
       }
     }
     await this.stageDelete(id);
-    return { digest, size: existing?.size ?? size };
+    return { digest, size };
   }
 
   async stageDelete(id: string): Promise<void> {
-    const keys = (await this.listKeys(this.stageDir(id))).map((i) => i.name!);
+    const dir = this.stageDir(id);
+    const keys = (await this.listKeys(dir)).map((i) => i.name!);
     if (keys.length) await this.client.removeObjects(this.bucket, keys);
+    // A segment whose writer died (a replica killed mid-chunk) is an unfinished multipart upload: its
+    // parts are invisible but stored, and billed, until aborted.
+    for await (const u of this.client.listIncompleteUploads(this.bucket, dir, true)) {
+      if (u.key && u.uploadId) await this.client.abortMultipartUpload(this.bucket, u.key, u.uploadId).catch(() => undefined);
+    }
   }
 
   async *stageList(): AsyncIterable<StagedUpload> {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BlobNotFound, StageOffsetMismatch, type BlobStore } from '../../src/storage/blob-store';
+import { BlobNotFound, StageOffsetMismatch, StoredSizeMismatch, type BlobStore } from '../../src/storage/blob-store';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -47,7 +47,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       const id = newId();
       await store.stageCreate(id);
       await store.stageAppend(id, 0, chunks(data, 1000), () => undefined);
-      await store.stageCommit(id, digest);
+      await store.stageCommit(id, digest, data.length);
       return digest;
     }
 
@@ -63,7 +63,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect(await store.stageSize(id)).toBe(10_000);
       expect(await store.stat(digest)).toBeUndefined();
       await expect(store.read(digest)).rejects.toBeInstanceOf(BlobNotFound);
-      expect(await store.stageCommit(id, digest)).toEqual({ digest, size: 10_000 });
+      expect(await store.stageCommit(id, digest, 10_000)).toEqual({ digest, size: 10_000 });
       expect(await store.stat(digest)).toEqual({ digest, size: 10_000 });
       expect((await collect(await store.read(digest))).equals(data)).toBe(true);
       expect(await store.stageSize(id)).toBeUndefined();
@@ -99,6 +99,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         seen += c.length;
       });
       expect(r.error?.message).toBe('client went away');
+      expect(r.failed).toBe('source');
       expect(r.size).toBeGreaterThanOrEqual(0);
       expect(r.size).toBeLessThanOrEqual(data.length);
       expect(await store.stageSize(id)).toBe(r.size);
@@ -123,10 +124,47 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       for (let i = 0; i < 64; i++) expected.update(piece);
       const digest = `sha256:${expected.digest('hex')}`;
       expect(`sha256:${hash.digest('hex')}`).toBe(digest);
-      await store.stageCommit(id, digest);
+      await store.stageCommit(id, digest, r.size);
       const check = createHash('sha256');
       for await (const c of await store.read(digest)) check.update(c as Buffer);
       expect(`sha256:${check.digest('hex')}`).toBe(digest);
+    });
+
+    it('commits nothing without proof: a staged size other than the bytes received fails and leaves nothing visible', async () => {
+      const data = randomBytes(7000);
+      const digest = sha256(data);
+      const id = newId();
+      await store.stageCreate(id);
+      await store.stageAppend(id, 0, chunks(data, 1000), () => undefined);
+      await expect(store.stageCommit(id, digest, 7001)).rejects.toBeInstanceOf(StoredSizeMismatch);
+      await expect(store.stageCommit(id, digest, 6999)).rejects.toMatchObject({ expected: 6999, stored: 7000 });
+      expect(await store.stat(digest)).toBeUndefined();
+      // The staged bytes are untouched: the right claim still commits them.
+      expect(await store.stageCommit(id, digest, 7000)).toEqual({ digest, size: 7000 });
+      expect((await collect(await store.read(digest))).equals(data)).toBe(true);
+    });
+
+    it('replaces a copy stored under the digest with another size by the verified bytes (repair by pushing again)', async () => {
+      const data = randomBytes(9000);
+      const digest = sha256(data);
+      // What an affected registry left behind: the digest of the whole, the bytes of its last half.
+      await put(data.subarray(4500), digest);
+      expect(await store.stat(digest)).toEqual({ digest, size: 4500 });
+      await put(data, digest);
+      expect(await store.stat(digest)).toEqual({ digest, size: 9000 });
+      expect((await collect(await store.read(digest))).equals(data)).toBe(true);
+    });
+
+    it('stores a multi-part stream of odd chunk sizes byte for byte (parts numbered in order)', async () => {
+      const data = randomBytes(21 * 1024 * 1024 + 12345);
+      const id = newId();
+      await store.stageCreate(id);
+      const r = await store.stageAppend(id, 0, chunks(data, 1_000_003), () => undefined);
+      expect(r).toEqual({ size: data.length });
+      await store.stageCommit(id, sha256(data), data.length);
+      const back = await collect(await store.read(sha256(data)));
+      expect(back.length).toBe(data.length);
+      expect(back.equals(data)).toBe(true);
     });
 
     it('stores a blob once whatever the number of commits (deduplication)', async () => {
@@ -135,7 +173,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       const id = newId();
       await store.stageCreate(id);
       await store.stageAppend(id, 0, chunks(data, 100), () => undefined);
-      expect(await store.stageCommit(id, digest)).toEqual({ digest, size: 500 });
+      expect(await store.stageCommit(id, digest, 500)).toEqual({ digest, size: 500 });
       expect(await store.stageSize(id)).toBeUndefined();
       const listed = [];
       for await (const b of store.list()) if (b.digest === digest) listed.push(b);
@@ -213,7 +251,7 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect(await store.stageSize(id)).toBeUndefined();
       await expect(store.stageAppend(id, 0, chunks(Buffer.from('x'), 1), () => undefined)).rejects.toBeInstanceOf(BlobNotFound);
       await expect(store.stageRead(id)).rejects.toBeInstanceOf(BlobNotFound);
-      await expect(store.stageCommit(id, sha256(Buffer.from('x')))).rejects.toBeInstanceOf(BlobNotFound);
+      await expect(store.stageCommit(id, sha256(Buffer.from('x')), 1)).rejects.toBeInstanceOf(BlobNotFound);
     });
 
     it('refuses ids and digests that could escape its namespace', async () => {

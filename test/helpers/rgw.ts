@@ -77,10 +77,13 @@ mon addr = v1:127.0.0.1:${monPort}
 osd data = ${dir}/osd
 osd objectstore = bluestore
 bluestore block create = true
-bluestore block size = 21474836480
+bluestore block size = 64424509440
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw data = ${dir}/rgw
+# Deleted objects' space back within seconds (the default waits 2 h): the large-push tests write tens of GiB.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
 `,
   );
   const children: ChildProcess[] = [];

@@ -1,0 +1,238 @@
+import type * as Minio from 'minio';
+import { ByteBudget } from './byte-budget';
+import { StoredSizeMismatch } from './blob-store';
+
+const MiB = 1024 * 1024;
+/** S3's smallest part: every part but the last must be at least this big. */
+export const MIN_PART = 5 * MiB;
+/** S3's largest part, and the largest object one CopyObject can copy. */
+export const MAX_PART = 5 * 1024 * MiB;
+export const MAX_PARTS = 10_000;
+
+/**
+ * The size of the n-th part (from 1) of a stream whose length is not known in advance: small parts
+ * while the stream is small, growing so that 10 000 parts still reach 2 TiB (8 MiB × 2 000 = 15.6 GiB,
+ * then 64 MiB × 4 000 = 250 GiB, then 512 MiB).
+ */
+export function partSizeFor(partNumber: number): number {
+  if (partNumber <= 2_000) return 8 * MiB;
+  if (partNumber <= 6_000) return 64 * MiB;
+  return 512 * MiB;
+}
+
+/** The byte ranges (inclusive) one source of `size` bytes is copied in: at most 5 GiB each, split evenly. */
+export function copyRanges(size: number): { start: number; end: number }[] {
+  const count = Math.max(1, Math.ceil(size / MAX_PART));
+  const base = Math.floor(size / count);
+  const ranges: { start: number; end: number }[] = [];
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    const length = base + (i < size % count ? 1 : 0);
+    ranges.push({ start, end: start + length - 1 });
+    start += length;
+  }
+  return ranges;
+}
+
+/** Whether sources of these sizes can become one object by server-side part copies. */
+export function composable(sizes: number[]): boolean {
+  if (sizes.slice(0, -1).some((n) => n < MIN_PART)) return false;
+  return sizes.reduce((parts, n) => parts + copyRanges(n).length, 0) <= MAX_PARTS;
+}
+
+/** An S3 request failed: the caller must not take it for its client going away. */
+export class S3WriteFailed extends Error {
+  constructor(message: string, override readonly cause: unknown) {
+    super(message);
+    this.name = 'S3WriteFailed';
+  }
+}
+
+function etagOf(res: { headers: Record<string, unknown> }, body = ''): string {
+  const header = res.headers.etag;
+  const raw = typeof header === 'string' && header ? header : /<ETag>([^<]*)<\/ETag>/.exec(body)?.[1] ?? '';
+  return raw.replace(/^(&quot;|&#34;|")|("|&quot;|&#34;)$/g, '');
+}
+
+async function readBody(res: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of res) text += chunk.toString();
+  return text;
+}
+
+/**
+ * The multipart writes the registry needs, done with the minio client's request primitives. Its
+ * helpers are not used for these because they lose data: `composeObject` numbers every range of a
+ * source with the source's index, so a source over ~550 MB is stored as its last range only (a 1 GiB
+ * blob became its last 512 MiB), and it swallows a failed part copy; `putObject` of a stream of unknown
+ * length waits for `drain` on a pipe nobody reads once a part fails. Every write here ends with the
+ * stored object's size checked against what was sent.
+ */
+export class S3Multipart {
+  constructor(
+    private readonly client: Minio.Client,
+    private readonly bucket: string,
+    private readonly budget: ByteBudget,
+  ) {}
+
+  private async request(method: string, key: string, query: string, payload: Buffer | string = '', headers: Record<string, string> = {}): Promise<{ headers: Record<string, unknown>; body: string }> {
+    const res = await this.client.makeRequestAsync({ method, bucketName: this.bucket, objectName: key, query, headers }, payload, [200]);
+    const body = await readBody(res);
+    // S3 may answer 200 and put the error in the body (UploadPartCopy, CompleteMultipartUpload).
+    if (/<Error>/.test(body)) {
+      const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? 'Error';
+      throw Object.assign(new Error(`S3 ${method} ${key}: ${code}: ${/<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? ''}`), { code });
+    }
+    return { headers: res.headers as Record<string, unknown>, body };
+  }
+
+  private async begin(key: string): Promise<string> {
+    return this.client.initiateNewMultipartUpload(this.bucket, key, {});
+  }
+
+  private async finish(key: string, uploadId: string, parts: { part: number; etag: string }[]): Promise<void> {
+    await this.client.completeMultipartUpload(this.bucket, key, uploadId, parts);
+  }
+
+  private async abort(key: string, uploadId: string): Promise<void> {
+    await this.client.abortMultipartUpload(this.bucket, key, uploadId).catch(() => undefined);
+  }
+
+  private async putPart(key: string, uploadId: string, part: number, bytes: Buffer): Promise<string> {
+    const res = await this.request('PUT', key, `partNumber=${part}&uploadId=${encodeURIComponent(uploadId)}`, bytes);
+    const etag = etagOf(res);
+    if (!etag) throw new Error(`S3 kept no ETag for part ${part} of ${key}`);
+    return etag;
+  }
+
+  /**
+   * Streams `source` into the object `key` in parts held in memory one at a time (each counted against
+   * the shared budget). `onChunk` sees each piece as it is read. When the source fails, what did arrive
+   * is stored (the caller resumes after it); when S3 fails, nothing is stored and S3WriteFailed is thrown.
+   * An empty source stores nothing.
+   */
+  async putStream(key: string, source: AsyncIterable<Buffer>, onChunk: (chunk: Buffer) => void): Promise<{ size: number; sourceError?: Error }> {
+    let uploadId: string | undefined;
+    const parts: { part: number; etag: string }[] = [];
+    let buf: Buffer | undefined;
+    let fill = 0;
+    let held = 0;
+    let size = 0;
+    let sourceError: Error | undefined;
+    const release = () => {
+      if (held) this.budget.give(held);
+      held = 0;
+      buf = undefined;
+    };
+    const flush = async () => {
+      try {
+        uploadId ??= await this.begin(key);
+        const part = parts.length + 1;
+        parts.push({ part, etag: await this.putPart(key, uploadId, part, buf!.subarray(0, fill)) });
+      } catch (err) {
+        throw new S3WriteFailed(`S3 refused part ${parts.length + 1} of ${key}: ${(err as Error).message}`, err);
+      } finally {
+        release();
+      }
+    };
+    try {
+      try {
+        for await (const chunk of source) {
+          onChunk(chunk);
+          size += chunk.length;
+          for (let off = 0; off < chunk.length; ) {
+            if (!buf) {
+              held = partSizeFor(parts.length + 1);
+              await this.budget.take(held);
+              buf = Buffer.allocUnsafeSlow(held);
+              fill = 0;
+            }
+            const n = chunk.copy(buf, fill, off);
+            fill += n;
+            off += n;
+            if (fill === buf.length) await flush();
+          }
+        }
+      } catch (err) {
+        if (err instanceof S3WriteFailed) throw err;
+        // The client went away: keep what arrived, so that the upload can resume after it.
+        sourceError = err as Error;
+      }
+      if (size === 0) return { size, sourceError };
+      try {
+        if (!uploadId) {
+          // It all fitted in one part: a plain PUT.
+          await this.request('PUT', key, '', buf!.subarray(0, fill));
+          release();
+        } else {
+          if (buf && fill > 0) await flush();
+          await this.finish(key, uploadId, parts);
+        }
+      } catch (err) {
+        throw err instanceof S3WriteFailed ? err : new S3WriteFailed(`S3 did not store ${key}: ${(err as Error).message}`, err);
+      }
+      await this.verify(key, size, uploadId ? parts.length : undefined);
+      return { size, sourceError };
+    } catch (err) {
+      release();
+      if (uploadId) await this.abort(key, uploadId);
+      throw err;
+    }
+  }
+
+  /**
+   * Makes `key` the concatenation of `sources` without the bytes passing through the registry: one
+   * CopyObject for a single source up to 5 GiB, else UploadPartCopy of ranges of at most 5 GiB, each
+   * numbered in order. The caller has checked composable().
+   */
+  async compose(key: string, sources: { key: string; size: number }[]): Promise<void> {
+    const size = sources.reduce((n, s) => n + s.size, 0);
+    const copySource = (k: string) => `/${this.bucket}/${encodeURI(k)}`;
+    if (sources.length === 1 && size <= MAX_PART) {
+      await this.request('PUT', key, '', '', { 'x-amz-copy-source': copySource(sources[0]!.key) });
+      await this.verify(key, size);
+      return;
+    }
+    const jobs = sources.flatMap((s) => copyRanges(s.size).map((r) => ({ source: s.key, ...r })));
+    const uploadId = await this.begin(key);
+    try {
+      const parts: { part: number; etag: string }[] = new Array(jobs.length);
+      let next = 0;
+      // A few copies at once: each is a server-side copy of up to 5 GiB, the registry only waits.
+      const worker = async () => {
+        while (next < jobs.length) {
+          const i = next++;
+          const job = jobs[i]!;
+          const res = await this.request('PUT', key, `partNumber=${i + 1}&uploadId=${encodeURIComponent(uploadId)}`, '', {
+            'x-amz-copy-source': copySource(job.source),
+            'x-amz-copy-source-range': `bytes=${job.start}-${job.end}`,
+          });
+          const etag = etagOf(res, res.body);
+          if (!etag) throw new Error(`S3 kept no ETag for copied part ${i + 1} of ${key}`);
+          parts[i] = { part: i + 1, etag };
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(4, jobs.length) }, worker));
+      await this.finish(key, uploadId, parts);
+    } catch (err) {
+      await this.abort(key, uploadId);
+      throw err;
+    }
+    await this.verify(key, size, jobs.length);
+  }
+
+  /**
+   * The proof before anything is acknowledged: the stored object has the size that was sent and, for a
+   * multipart object whose ETag says so, the number of parts that were sent. On a mismatch the object is
+   * removed (nothing wrong stays visible) and StoredSizeMismatch is thrown.
+   */
+  async verify(key: string, size: number, parts?: number): Promise<void> {
+    const st = await this.client.statObject(this.bucket, key);
+    const count = /-(\d+)$/.exec(st.etag ?? '')?.[1];
+    const partsOk = parts === undefined || count === undefined || Number(count) === parts;
+    if (st.size !== size || !partsOk) {
+      await this.client.removeObject(this.bucket, key).catch(() => undefined);
+      throw new StoredSizeMismatch(key, size, st.size, parts !== undefined && count !== undefined ? `${count} of ${parts} parts` : undefined);
+    }
+  }
+}

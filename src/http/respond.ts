@@ -42,8 +42,33 @@ export function sendError(err: unknown, req: IncomingMessage, res: ServerRespons
   res.statusCode = oci.status;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  // A body the handler did not read (too large, or refused before reading) must not be parsed as the
-  // next request on this connection; closing is cheaper than draining an unbounded body.
-  if (!req.complete) res.setHeader('Connection', 'close');
   res.end(req.method === 'HEAD' ? undefined : body);
+  if (!req.complete) drainThenClose(req);
+}
+
+/** What the registry reads and throws away of a body it answered early, before it cuts the connection. */
+const DRAIN_BYTES = 64 * 1024 * 1024;
+const DRAIN_MS = 30_000;
+
+/**
+ * A body the handler did not read to its end (refused before reading, or a store that failed midway)
+ * is still arriving. Closing at once makes the client's kernel see a reset while it is still sending,
+ * and many clients then report "connection reset" instead of the answer: so read and discard the rest,
+ * up to a bound in bytes and time, then cut the connection (unbounded input is never read).
+ */
+function drainThenClose(req: IncomingMessage): void {
+  let drained = 0;
+  const cut = () => req.socket?.destroy();
+  const timer = setTimeout(cut, DRAIN_MS);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) {
+      clearTimeout(timer);
+      cut();
+    }
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
 }

@@ -79,7 +79,7 @@ export function fetchAndCompare(url: string, seed: string, size: number, idleMs 
         return;
       }
       const expected = blobBytes(seed, size);
-      let pending = Buffer.alloc(0);
+      let pending: Buffer = Buffer.alloc(0);
       let matched = 0;
       let received = 0;
       let differs = false;

@@ -1,4 +1,5 @@
 import * as Minio from 'minio';
+import { scrubBlobs } from '../../src/integrity/scrub';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { testS3, uniqueBucket } from '../helpers/s3';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
@@ -113,6 +114,9 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
     for await (const b of blobBytes(seed, size / 2)) half.push(b);
     const hex = digest.slice('sha256:'.length);
     await direct.putObject(bucket, `sha256/${hex.slice(0, 2)}/${hex}`, Buffer.concat(half));
+    // The remedy docs/operations.md gives an operator of an affected version: scrub finds it on S3.
+    const scrub = await scrubBlobs(r.registry.services.blobs);
+    expect(scrub.corrupt).toEqual([{ digest, actual: await blobDigest(seed, size / 2) }]);
     const started = Date.now();
     const got = await fetchAndCompare(`${r.url}/v2/faults/short/blobs/${digest}`, seed, size, 30_000);
     // The client sees a broken transfer within seconds, not a connection idling until a timeout.

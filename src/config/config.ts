@@ -120,9 +120,15 @@ export const ConfigSchema = z
         witness: z.string().min(1).optional(),
         /**
          * Sign a receipt for every manifest push (an in-toto statement with the pusher, time, source and
-         * the push's place in this log with its inclusion proof), attached as a referrer of the manifest.
+         * the push's place in this log with its inclusion proof), served at
+         * GET /v2/<name>/_cairn/receipts/<digest>.
          */
         receipts: z.boolean().default(true),
+        /**
+         * Also list receipts in the OCI referrers API. Off by default: that list is what clients pushed
+         * (the official conformance suite and cosign-style tools count it).
+         */
+        receiptsAsReferrers: z.boolean().default(false),
       })
       .strict()
       .default({}),
@@ -198,6 +204,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_AUDIT_WITNESS: { key: ['audit', 'witness'], type: 'string' },
   CAIRN_AUDIT_PULLS: { key: ['audit', 'pulls'], type: 'bool' },
   CAIRN_AUDIT_RECEIPTS: { key: ['audit', 'receipts'], type: 'bool' },
+  CAIRN_AUDIT_RECEIPTS_AS_REFERRERS: { key: ['audit', 'receiptsAsReferrers'], type: 'bool' },
   CAIRN_AUDIT_ORIGIN: { key: ['audit', 'origin'], type: 'string' },
   CAIRN_SCRUB_RATE: { key: ['integrity', 'scrubBytesPerSecond'], type: 'int' },
   CAIRN_SCRUB_INTERVAL: { key: ['integrity', 'scrubIntervalSeconds'], type: 'int' },

@@ -17,13 +17,24 @@ import { auditChange, auditPull } from './audit-trail';
 
 type Reference = { digest: string } | { tag: string };
 
-/** A reference is a digest when it has an algorithm prefix, else it must be a tag. */
+/** A reference is a digest when it has an algorithm prefix, else it must be a tag (TAG_INVALID). */
 function parseReference(reference: string): Reference {
   if (reference.includes(':')) return { digest: parseDigest(reference).value };
   if (!isTag(reference)) {
-    throw new OciError('MANIFEST_INVALID', 'invalid tag', { tag: reference.slice(0, 200), rule: '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}' });
+    throw new OciError('TAG_INVALID', 'invalid tag', { tag: reference.slice(0, 200), rule: '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}' });
   }
   return { tag: reference };
+}
+
+/**
+ * For reads and deletes: a name that cannot be a tag names no manifest, so it is unknown (404), as
+ * Distribution and the official conformance suite have it; a malformed digest is still DIGEST_INVALID.
+ */
+function lookupReference(reference: string): Reference {
+  if (!reference.includes(':') && !isTag(reference)) {
+    throw new OciError('MANIFEST_UNKNOWN', 'manifest unknown: the reference is neither a valid tag nor a digest', { reference: reference.slice(0, 200) });
+  }
+  return parseReference(reference);
 }
 
 async function manifestUnknown(s: Services, repository: string, reference: string): Promise<OciError> {
@@ -48,7 +59,7 @@ function lifecycleHeaders(s: Services, repository: string, m: StoredManifest, re
 
 /** GET and HEAD /v2/<name>/manifests/<reference>. */
 export async function getManifest(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  parseReference(reference);
+  lookupReference(reference);
   const m = await s.catalog.getManifest(repository, reference);
   if (!m) throw await manifestUnknown(s, repository, reference);
   if (m.stage === 'retired' || m.stage === 'deprecated') lifecycleHeaders(s, repository, m, res, ctx);
@@ -144,7 +155,7 @@ export async function putManifest(s: Services, repository: string, reference: st
 
 /** DELETE /v2/<name>/manifests/<reference>: by digest, the manifest and its tags; by tag, only the tag. */
 export async function deleteManifest(s: Services, repository: string, reference: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  const ref = parseReference(reference);
+  const ref = lookupReference(reference);
   const tagged = 'tag' in ref ? (await s.catalog.getManifest(repository, ref.tag))?.digest : undefined;
   if ('tag' in ref) await assertTagMayChange(s, ctx, repository, ref.tag, tagged, undefined);
   else await assertTagsMayGo(s, ctx, repository, ref.digest);

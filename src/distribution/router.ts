@@ -10,6 +10,7 @@ import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload }
 import { deleteManifest, getManifest, putManifest } from './manifests';
 import { listTags } from './tags';
 import { listReferrers } from './referrers';
+import { queryParam } from '../http/query';
 import { listRepositories } from './repositories';
 import { CAIRN_ROUTES } from '../artifacts/api/routes';
 import { repo } from './requirements';
@@ -39,7 +40,11 @@ const ROUTES: Route[] = [
   {
     name: 'upload',
     pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/,
-    needs: repo(['push']),
+    // A mount reads its source: the challenge names the source's pull too, so the client's token covers it.
+    needs: (m, p, ctx) => {
+      const from = queryParam(ctx, 'mount') !== undefined ? queryParam(ctx, 'from') : undefined;
+      return { ...repo(['push'])(m, p), ...(from ? { mountFrom: from } : {}) };
+    },
     methods: { POST: (s, p, req, res, ctx) => startUpload(s, p[0]!, req, res, ctx) },
   },
   {

@@ -16,7 +16,25 @@ import type { AuditLog } from '../audit/audit-log';
 export type Requirement =
   | { kind: 'base' }
   | { kind: 'catalog' }
-  | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean; browse?: boolean; targetStage?: string };
+  /** Public material anyone may fetch without a token (verification keys). */
+  | { kind: 'public' }
+  | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean; browse?: boolean; targetStage?: string; mountFrom?: string };
+
+/**
+ * The scope a challenge names, as CNCF Distribution words it, so that a client that takes its token
+ * scope from the challenge (@sigstore/oci, containerd) gets a token for the whole operation: a push
+ * also reads (it HEADs blobs and GETs the manifest it pushed), and a mount reads its source. Cairn's
+ * `tag` rides on `push` in tokens.
+ */
+export function challengeScope(need: Requirement): string | undefined {
+  if (need.kind === 'catalog') return 'registry:catalog:*';
+  if (need.kind !== 'repository') return undefined;
+  const actions = new Set<string>(need.actions.map((a) => (a === 'tag' ? 'push' : a)));
+  if (actions.has('push')) actions.add('pull');
+  const rank = (a: string) => ['pull', 'push', 'delete'].indexOf(a) >>> 0;
+  const own = `repository:${need.name}:${[...actions].sort((a, b) => rank(a) - rank(b)).join(',')}`;
+  return need.mountFrom && need.mountFrom !== need.name ? `${own} repository:${need.mountFrom}:pull` : own;
+}
 
 const OPEN: AuthState = { principal: { ...ANONYMOUS, id: 'auth-disabled', name: 'auth-disabled' }, expired: false, can: () => true };
 
@@ -69,7 +87,11 @@ export class AccessGate {
     const ip = sourceAddress(req, this.config.auth.trustProxy);
     await this.limit(`addr:${ip}`, this.config.rateLimits.perAddress, 'address');
 
-    const scope = need.kind === 'repository' ? `repository:${need.name}:${need.actions.join(',')}` : need.kind === 'catalog' ? 'registry:catalog:*' : undefined;
+    if (need.kind === 'public') {
+      ctx.auth = { principal: ANONYMOUS, expired: false, can: () => false };
+      return;
+    }
+    const scope = challengeScope(need);
     let claims: TokenClaims | undefined;
     const header = req.headers.authorization;
     if (header !== undefined) {

@@ -35,8 +35,8 @@ export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: C
     res.type('text/plain; charset=utf-8').send(c.note);
   });
 
-  router.get('/audit/key', async (req, res) => {
-    await guard(req);
+  // Public: whoever verifies a checkpoint offline needs the key first, with or without an account.
+  router.get('/audit/key', (_req, res) => {
     res.json({ origin: log.origin, verifierKey: log.verifier, publicKey: log.publicKey.toString('base64'), algorithm: 'Ed25519' });
   });
 

@@ -19,6 +19,8 @@ export const ERROR_STATUS = {
   UNSUPPORTED: 405,
   TOOMANYREQUESTS: 429,
   RANGE_INVALID: 416,
+  /** Distribution's errcode.ErrorCodeTagInvalid: a manifest PUT under a reference that is not a valid tag. */
+  TAG_INVALID: 400,
   /** Distribution's errcode.ErrorCodeUnknown: a fault of the registry itself. */
   UNKNOWN: 500,
   /** Distribution's errcode.ErrorCodeUnavailable: a backend is down or did not keep what it was given; retry. */

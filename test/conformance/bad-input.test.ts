@@ -122,7 +122,12 @@ describe.each([
       ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': OCI_MANIFEST }, Buffer.from('\xff\xfe'), 400],
       ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(10 * 1024 * 1024) }, undefined, 413],
       ['GET', `/v2/${repo}/blobs/${'x'.repeat(5000)}`, {}, undefined, 400],
-      ['GET', `/v2/${repo}/manifests/${'a'.repeat(129)}`, {}, undefined, 400],
+      // Neither a tag nor a digest: no such manifest (as the official conformance suite expects); a PUT says why.
+      ['GET', `/v2/${repo}/manifests/${'a'.repeat(129)}`, {}, undefined, 404],
+      ['GET', `/v2/${repo}/manifests/.INVALID_MANIFEST_NAME`, {}, undefined, 404],
+      ['DELETE', `/v2/${repo}/manifests/.INVALID_MANIFEST_NAME`, {}, undefined, 404],
+      ['PUT', `/v2/${repo}/manifests/.INVALID_MANIFEST_NAME`, { 'Content-Type': OCI_MANIFEST }, img.body, 400],
+      ['GET', `/v2/${repo}/manifests/sha256:short`, {}, undefined, 400],
       ['GET', `/v2/${repo}/tags/list?n=-1`, {}, undefined, 400],
       ['GET', `/v2/${repo}/tags/list?n=1&n=2`, {}, undefined, 400],
       ['POST', `/v2/${repo}/blobs/uploads/?digest=sha256:short`, {}, Buffer.from('x'), 400],

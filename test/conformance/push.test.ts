@@ -252,7 +252,7 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     const r = await t.c.putManifest(repo, 'big', huge, 'application/vnd.example+json');
     await expectError(r, 413, 'MANIFEST_INVALID');
     await expectError(await t.c.fetch(`/v2/${repo}/manifests/big`), 404, ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN']);
-    await expectError(await t.c.putManifest(repo, 'bad tag!', { schemaVersion: 2 }), 400, 'MANIFEST_INVALID');
+    await expectError(await t.c.putManifest(repo, 'bad tag!', { schemaVersion: 2 }), 400, 'TAG_INVALID');
   });
 
   it('accepts a manifest of exactly the 4 MiB limit', async () => {

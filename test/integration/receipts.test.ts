@@ -19,8 +19,11 @@ describe('registry receipts: a signed statement of every manifest push, with its
     const receiptDigest = m.response.headers.get('cairn-receipt')!;
     expect(receiptDigest).toMatch(/^sha256:/);
 
-    const referrers = (await (await fetch(`${reg.url}/v2/rcpt/m/referrers/${m.digest}?artifactType=${encodeURIComponent(RECEIPT_TYPE)}`)).json()) as Json;
-    expect(referrers.manifests).toEqual([expect.objectContaining({ digest: receiptDigest, artifactType: RECEIPT_TYPE })]);
+    const receipts = (await (await fetch(`${reg.url}/v2/rcpt/m/_cairn/receipts/${m.digest}`)).json()) as Json;
+    expect(receipts.manifests).toEqual([expect.objectContaining({ digest: receiptDigest, artifactType: RECEIPT_TYPE })]);
+    // The OCI referrers list is what clients pushed: the receipt is not in it (audit.receiptsAsReferrers: false).
+    expect(((await (await fetch(`${reg.url}/v2/rcpt/m/referrers/${m.digest}`)).json()) as Json).manifests).toEqual([]);
+    expect(((await (await fetch(`${reg.url}/v2/rcpt/m/referrers/${m.digest}?artifactType=${encodeURIComponent(RECEIPT_TYPE)}`)).json()) as Json).manifests).toEqual([]);
     const manifest = (await (await fetch(`${reg.url}/v2/rcpt/m/manifests/${receiptDigest}`)).json()) as Json;
     expect(manifest.subject.digest).toBe(m.digest);
     const bundle = (await (await fetch(`${reg.url}/v2/rcpt/m/blobs/${manifest.layers[0].digest}`)).json()) as Json;
@@ -52,13 +55,25 @@ describe('registry receipts: a signed statement of every manifest push, with its
 
   it('issues none for referrers, keeps receipts out of search and quotas, and stays out of lineage', async () => {
     const m = await pushModel(reg.url, 'rcpt/n', 'v1');
-    const all = (await (await fetch(`${reg.url}/v2/rcpt/n/referrers/${m.digest}`)).json()) as Json;
+    const all = (await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/receipts/${m.digest}`)).json()) as Json;
     expect(all.manifests.map((x: Json) => x.artifactType)).toEqual([RECEIPT_TYPE]);
     // The receipt itself has no receipt.
     const receipt = all.manifests[0].digest;
-    expect(((await (await fetch(`${reg.url}/v2/rcpt/n/referrers/${receipt}`)).json()) as Json).manifests).toEqual([]);
+    expect(((await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/receipts/${receipt}`)).json()) as Json).manifests).toEqual([]);
     expect(((await (await fetch(`${reg.url}/v2/_cairn/search?repository=rcpt/n`)).json()) as Json).artifacts.map((a: Json) => a.kind)).toEqual(['model']);
     expect(((await (await fetch(`${reg.url}/v2/_cairn/search?repository=rcpt/n&kind=receipt`)).json()) as Json).artifacts).toHaveLength(1);
     expect(((await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/lineage/v1?direction=downstream`)).json()) as Json).downstream.edges).toEqual([]);
+  });
+
+  it('lists receipts among the referrers too when audit.receiptsAsReferrers is on (opt-in)', async () => {
+    const opted = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { audit: { receiptsAsReferrers: true } });
+    try {
+      const m = await pushModel(opted.url, 'rcpt/o', 'v1');
+      const receipt = m.response.headers.get('cairn-receipt');
+      const listed = (await (await fetch(`${opted.url}/v2/rcpt/o/referrers/${m.digest}`)).json()) as Json;
+      expect(listed.manifests).toEqual([expect.objectContaining({ digest: receipt, artifactType: RECEIPT_TYPE })]);
+    } finally {
+      await opted.close();
+    }
   });
 });

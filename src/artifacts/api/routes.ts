@@ -1,5 +1,6 @@
 import type { Route } from '../../distribution/router';
 import { browse, repo } from '../../distribution/requirements';
+import { listReceipts } from '../../distribution/referrers';
 import { actionFor } from '../../policy/lifecycle-rules';
 import { getArtifact } from './artifact';
 import { getImpact, getLineage } from './lineage';
@@ -16,7 +17,14 @@ export const CAIRN_ROUTES: Route[] = [
   { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getSchemas(res) } },
   { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/[^/]+$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res, ctx) => getSchema(ctx.path.slice(ctx.path.lastIndexOf('/') + 1), res) } },
   { name: 'cairn-search', pattern: /^\/v2\/_cairn\/search$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => search(s, ctx, res) } },
-  { name: 'cairn-receipts', pattern: /^\/v2\/_cairn\/receipts\/key$/, needs: () => ({ kind: 'base' }), methods: { GET: (s, _p, _req, res) => getReceiptKey(s, res) } },
+  // A public key: verifiers fetch it without an account.
+  { name: 'cairn-receipts', pattern: /^\/v2\/_cairn\/receipts\/key$/, needs: () => ({ kind: 'public' }), methods: { GET: (s, _p, _req, res) => getReceiptKey(s, res) } },
+  {
+    name: 'cairn-receipts',
+    pattern: /^\/v2\/(.+)\/_cairn\/receipts\/([^/]+)$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res) => listReceipts(s, p[0]!, p[1]!, res) },
+  },
   { name: 'cairn-quotas', pattern: /^\/v2\/_cairn\/quotas$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res) => getQuotas(s, res) } },
   {
     name: 'cairn-artifact',

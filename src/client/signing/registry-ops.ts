@@ -77,18 +77,28 @@ export async function pushReferrer(client: RegistryClient, repository: string, r
   expectOk(res, `pushing the signature manifest to ${repository}`);
 }
 
-/** GET /v2/<repo>/referrers/<digest>, unfiltered as cosign asks (a server's filter is only a hint). */
-export async function listReferrers(client: RegistryClient, repository: string, digest: string, scope: string): Promise<Descriptor[]> {
-  const res = await client.request('GET', `/v2/${repository}/referrers/${digest}`, { scope, headers: { Accept: OCI_INDEX } });
-  if (res.status === 404) throw new SigningError(`${repository}: the registry does not offer the referrers API (GET /v2/<name>/referrers/<digest> answered 404)`);
-  expectOk(res, `listing the referrers of ${repository}@${digest}`);
+/** The descriptors of an image index the registry answers with (referrers, receipts). */
+async function indexAt(client: RegistryClient, path: string, what: string, scope: string, on404?: string): Promise<Descriptor[]> {
+  const res = await client.request('GET', path, { scope, headers: { Accept: OCI_INDEX } });
+  if (res.status === 404 && on404) throw new SigningError(on404);
+  expectOk(res, what);
   let index: { manifests?: unknown };
   try {
     index = JSON.parse(res.body.toString('utf8')) as { manifests?: unknown };
   } catch {
-    throw new SigningError(`${repository}@${digest}: the referrers answer is not JSON`);
+    throw new SigningError(`${what}: the answer is not JSON`);
   }
   return Array.isArray(index.manifests) ? (index.manifests as Descriptor[]) : [];
+}
+
+/** GET /v2/<repo>/referrers/<digest>, unfiltered as cosign asks (a server's filter is only a hint). */
+export async function listReferrers(client: RegistryClient, repository: string, digest: string, scope: string): Promise<Descriptor[]> {
+  return indexAt(client, `/v2/${repository}/referrers/${digest}`, `listing the referrers of ${repository}@${digest}`, scope, `${repository}: the registry does not offer the referrers API (GET /v2/<name>/referrers/<digest> answered 404)`);
+}
+
+/** GET /v2/<repo>/_cairn/receipts/<digest>: the registry's receipts of the digest (descriptors of receipt manifests). */
+export async function listReceipts(client: RegistryClient, repository: string, digest: string, scope: string): Promise<Descriptor[]> {
+  return indexAt(client, `/v2/${repository}/_cairn/receipts/${digest}`, `listing the receipts of ${repository}@${digest}`, scope);
 }
 
 /** A manifest or blob by digest, its bytes checked against the digest (the registry is not trusted for content). */

@@ -10,7 +10,7 @@ import { RegistryClient } from '../registry-client';
 import { SigningError } from './errors';
 import { parsePublicKey, readKeyText } from './keys';
 import { BUNDLE_MEDIA_TYPE_PREFIX, OCI_MANIFEST, type Descriptor } from './referrer-manifest';
-import { fetchVerified, listReferrers, resolveSubject } from './registry-ops';
+import { fetchVerified, listReceipts, listReferrers, resolveSubject } from './registry-ops';
 
 export interface IdentityMatch {
   identity?: string;
@@ -163,7 +163,7 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
     if (opts.registryKeys?.length) {
       const registryKeys = await Promise.all(opts.registryKeys.map(async (spec) => parsePublicKey(await readKeyText(spec, env))));
       receipts = [];
-      for (const d of await listReferrers(client, ref.repository, subject.digest, scope)) {
+      for (const d of await listReceipts(client, ref.repository, subject.digest, scope)) {
         if (d.artifactType !== RECEIPT_TYPE) continue;
         const { bundle, problem } = await bundleOf(client, ref.repository, subject.digest, d, scope, RECEIPT_TYPE);
         if (problem) {

@@ -3,14 +3,15 @@ import path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { ArtifactTypes } from './media-types';
+import { officialModelConfig, type ConfigView } from './legacy-model-config';
 
 /** The published schemas live in docs/schemas, the one copy both the docs and the server use. */
 export const SCHEMA_DIR = path.join(__dirname, '..', '..', 'docs', 'schemas');
 
-export const CONFIG_SCHEMAS: Record<string, { file: string; kind: 'model' | 'dataset' }> = {
-  [ArtifactTypes.modelConfig]: { file: 'model-config.v1.schema.json', kind: 'model' },
+export const CONFIG_SCHEMAS: Record<string, { file: string; kind: 'model' | 'dataset'; view?: (doc: unknown) => ConfigView }> = {
+  [ArtifactTypes.modelConfig]: { file: 'model-config.v1.schema.json', kind: 'model', view: officialModelConfig },
   // ModelPack before its CNCF rename: the same document under the old name.
-  [ArtifactTypes.cnaiModelConfig]: { file: 'model-config.v1.schema.json', kind: 'model' },
+  [ArtifactTypes.cnaiModelConfig]: { file: 'model-config.v1.schema.json', kind: 'model', view: officialModelConfig },
   [ArtifactTypes.datasetConfig]: { file: 'dataset-config.v1.schema.json', kind: 'dataset' },
 };
 
@@ -71,9 +72,15 @@ export function validateConfig(mediaType: string, bytes: Buffer): SchemaProblem[
   } catch (err) {
     return [{ field: '/', message: `config is not valid JSON: ${(err as Error).message}` }];
   }
-  if (validate(doc)) return [];
+  const view = CONFIG_SCHEMAS[mediaType]?.view?.(doc) ?? { doc, renamed: [] };
+  if (validate(view.doc)) return [];
   const seen = new Set<string>();
-  return (validate.errors ?? []).map(describe).filter((p) => {
+  // Problems name the fields as the client wrote them.
+  const asWritten = (field: string) => {
+    const hit = view.renamed.find(([official]) => field === official || field.startsWith(`${official}/`));
+    return hit ? hit[1] + field.slice(hit[0].length) : field;
+  };
+  return (validate.errors ?? []).map(describe).map((p) => ({ ...p, field: asWritten(p.field) })).filter((p) => {
     const k = `${p.field} ${p.message}`;
     return seen.has(k) ? false : (seen.add(k), true);
   });

@@ -70,7 +70,8 @@ export function modelConfig(meta: ArtifactMetadata, layers: PackedLayer[]): obje
       description: meta.description,
     }),
     config: defined({ format: meta.format, architecture: meta.architecture, paramSize: meta.paramSize, precision: meta.precision }),
-    modelfs: { type: 'layers', diff_ids: layers.map((l) => l.descriptor.digest) },
+    // ModelPack's wire form is its Go types' (camelCase), not its prose's snake_case.
+    modelfs: { type: 'layers', diffIds: layers.map((l) => l.descriptor.digest) },
   };
 }
 

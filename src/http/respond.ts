@@ -42,33 +42,49 @@ export function sendError(err: unknown, req: IncomingMessage, res: ServerRespons
   res.statusCode = oci.status;
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(req.method === 'HEAD' ? undefined : body);
-  if (!req.complete) drainThenClose(req);
+  const send = (complete: boolean) => {
+    // A body not read to its end must not be parsed as the next request: this connection ends here.
+    if (!complete) res.setHeader('Connection', 'close');
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+  if (req.complete || req.destroyed) send(true);
+  else drain(req, send);
 }
 
-/** What the registry reads and throws away of a body it answered early, before it cuts the connection. */
+/** What the registry reads and throws away of a body it answers early, and how long it waits for it. */
 const DRAIN_BYTES = 64 * 1024 * 1024;
 const DRAIN_MS = 30_000;
+const DRAIN_IDLE_MS = 1_000;
 
 /**
  * A body the handler did not read to its end (refused before reading, or a store that failed midway)
- * is still arriving. Closing at once makes the client's kernel see a reset while it is still sending,
- * and many clients then report "connection reset" instead of the answer: so read and discard the rest,
- * up to a bound in bytes and time, then cut the connection (unbounded input is never read).
+ * is still arriving. Answering and closing at once makes the client's kernel see a reset while it is
+ * still sending, and many clients (Node's fetch among them) then report "fetch failed" instead of the
+ * answer. So the rest is read and thrown away first, up to a bound in bytes and time (never unbounded
+ * input), and the answer follows: on the same connection when the body ended, else closing it.
  */
-function drainThenClose(req: IncomingMessage): void {
+function drain(req: IncomingMessage, then: (complete: boolean) => void): void {
   let drained = 0;
-  const cut = () => req.socket?.destroy();
-  const timer = setTimeout(cut, DRAIN_MS);
-  timer.unref();
-  req.on('data', (chunk: Buffer) => {
+  let settled = false;
+  const settle = (complete: boolean) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(total);
+    clearTimeout(idle);
+    req.removeListener('data', onData);
+    if (!complete) req.pause();
+    then(complete);
+  };
+  const total = setTimeout(() => settle(false), DRAIN_MS);
+  let idle = setTimeout(() => settle(false), DRAIN_IDLE_MS);
+  const onData = (chunk: Buffer) => {
     drained += chunk.length;
-    if (drained > DRAIN_BYTES) {
-      clearTimeout(timer);
-      cut();
-    }
-  });
-  req.once('end', () => clearTimeout(timer));
-  req.once('close', () => clearTimeout(timer));
+    clearTimeout(idle);
+    if (drained > DRAIN_BYTES) settle(false);
+    else idle = setTimeout(() => settle(false), DRAIN_IDLE_MS);
+  };
+  req.on('data', onData);
+  req.once('end', () => settle(true));
+  req.once('close', () => settle(req.complete));
   req.resume();
 }

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { OCI_MANIFEST, expectError, random, rawRequest, repoName, sha256, useRegistry } from './client';
 
 /** Sends a request, writes part of the declared body, and drops the connection. */
@@ -109,6 +110,38 @@ describe.each([
     slow.end(random(1000));
     expect(await slowDone).toBe(202);
     expect((await t.c.fetch(location)).headers.get('range')).toBe('0-1999');
+  });
+
+  it('answers an oversized manifest readably to a client that sends the whole body without Expect: 100-continue (Node fetch)', async () => {
+    const repo = repoName();
+    const big = Buffer.alloc(5 * 1024 * 1024, 0x61);
+    // Before: the connection was closed while fetch was still sending, and it reported "fetch failed".
+    const r = await fetch(`${t.reg.url}/v2/${repo}/manifests/big`, { method: 'PUT', body: big, headers: { 'Content-Type': OCI_MANIFEST } });
+    expect(r.status).toBe(413);
+    expect(((await r.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('MANIFEST_INVALID');
+    // The same connection goes on serving: the body was read to its end.
+    expect((await fetch(`${t.reg.url}/v2/`)).status).toBe(200);
+  });
+
+  it('never reads unbounded input after answering early: past the bound the connection is cut', async () => {
+    const repo = repoName();
+    const u = new URL(t.reg.url);
+    const sent = await new Promise<number>((resolve) => {
+      const socket = net.connect(Number(u.port), u.hostname, () => {
+        socket.write(`PUT /v2/${repo}/manifests/huge HTTP/1.1\r\nHost: x\r\nContent-Type: ${OCI_MANIFEST}\r\nContent-Length: ${8 * 1024 * 1024 * 1024}\r\n\r\n`);
+        const chunk = Buffer.alloc(1024 * 1024);
+        let n = 0;
+        const pump = () => {
+          while (n < 1024 && socket.write(chunk)) n++;
+          if (n < 1024) socket.once('drain', () => (n++, pump()));
+        };
+        pump();
+        socket.on('error', () => resolve(n));
+        socket.on('close', () => resolve(n));
+      });
+    });
+    // Answered and cut after at most the drain bound (64 MiB) and what sat in socket buffers, not 1 GiB.
+    expect(sent).toBeLessThan(512);
   });
 
   it('answers malformed requests with OCI errors, never a 500', async () => {

@@ -76,7 +76,7 @@ describe('a 1 GiB model artifact pushed in chunks, with a referrer, and pulled b
     await drain(done);
     expect(done.statusCode).toBe(201);
 
-    const config = Buffer.from(JSON.stringify({ descriptor: { name: 'large', version: '1' }, config: { format: 'safetensors' }, modelfs: { type: 'layers', diff_ids: [digest] } }));
+    const config = Buffer.from(JSON.stringify({ descriptor: { name: 'large', version: '1' }, config: { format: 'safetensors' }, modelfs: { type: 'layers', diffIds: [digest] } }));
     const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
     const cr = await request(reg.url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${configDigest}`, { 'Content-Length': config.length }, config);
     await drain(cr);

@@ -68,7 +68,7 @@ describe('skopeo, a real and independently written client', () => {
       artifactType: 'application/vnd.cncf.model.manifest.v1+json',
       layerMediaType: 'application/vnd.cncf.model.weight.v1.raw',
       // A ModelPack config: the registry validates it on push.
-      config: { descriptor: { name: 'resnet', version: '50', licenses: ['Apache-2.0'] }, config: { format: 'onnx', architecture: 'cnn' }, modelfs: { type: 'layers', diff_ids: [] } },
+      config: { descriptor: { name: 'resnet', version: '50', licenses: ['Apache-2.0'] }, config: { format: 'onnx', architecture: 'cnn' }, modelfs: { type: 'layers', diffIds: [] } },
     });
     await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${src.dir}:v1`, `docker://${host}/models/resnet:v1`);
     const m = await fetch(`${reg.url}/v2/models/resnet/manifests/v1`);

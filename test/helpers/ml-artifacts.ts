@@ -49,7 +49,7 @@ export async function pushArtifact(base: string, repo: string, ref: string, o: P
 }
 
 export function modelConfig(name: string, extra: Record<string, unknown> = {}): object {
-  return { descriptor: { name, version: '1.0', licenses: ['Apache-2.0'], authors: ['ml-team@example.com'] }, config: { format: 'pytorch', architecture: 'transformer', paramSize: '7b' }, modelfs: { type: 'layers', diff_ids: [] }, ...extra };
+  return { descriptor: { name, version: '1.0', licenses: ['Apache-2.0'], authors: ['ml-team@example.com'] }, config: { format: 'pytorch', architecture: 'transformer', paramSize: '7b' }, modelfs: { type: 'layers', diffIds: [] }, ...extra };
 }
 
 export function pushModel(base: string, repo: string, ref: string, annotations: Record<string, string> = {}, headers: Record<string, string> = {}, config: unknown = modelConfig(repo)) {

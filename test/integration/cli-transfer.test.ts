@@ -208,7 +208,7 @@ describe('cairn push / pull (the client side)', () => {
       description: 'a tiny model',
     });
     expect(config.config).toEqual({ format: 'safetensors', architecture: 'transformer', paramSize: '7B', precision: 'bf16' });
-    expect(config.modelfs).toEqual({ type: 'layers', diff_ids: manifest.layers.map((l: any) => l.digest) });
+    expect(config.modelfs).toEqual({ type: 'layers', diffIds: manifest.layers.map((l: any) => l.digest) });
 
     // Pull it back: the same bytes under the same paths, nothing else.
     const out = path.join(tmp, 'pulled');

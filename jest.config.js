@@ -10,6 +10,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!@scure/|@noble/)'],
   testTimeout: 120000,
+  // better-sqlite3's errors are Errors of each test file's own realm (see the file).
+  setupFiles: ['<rootDir>/test/helpers/sqlite-error-realm.ts'],
   globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
 };

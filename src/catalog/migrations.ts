@@ -159,6 +159,20 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
       `create index signature_checks_subject on signature_checks (repository_id, subject_digest)`,
     ];
   },
+  // SQLite's INSERT OR REPLACE removes a conflicting row without firing delete triggers (unless the
+  // connection turned recursive_triggers on), so `replace into audit_events` rewrote an event past the
+  // append-only guard. An insert may never meet an existing key. (PostgreSQL has no REPLACE; its
+  // ON CONFLICT DO UPDATE fires the update trigger.)
+  (d) =>
+    d === 'sqlite'
+      ? [
+          ['audit_events', 'seq'],
+          ['audit_checkpoints', 'size'],
+        ].map(
+          ([table, key]) =>
+            `create trigger ${table}_no_replace before insert on ${table} when exists (select 1 from ${table} where ${key} = new.${key}) begin select raise(abort, 'cairn: ${table} is append-only'); end`,
+        )
+      : [],
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

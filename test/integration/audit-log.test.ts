@@ -116,14 +116,32 @@ describe.each(PROFILES)('the audit log on %s', (_name, profile) => {
           expect(() => raw.prepare("update audit_events set event = '{}' where seq = 0").run()).toThrow(/append-only/);
           expect(() => raw.prepare('delete from audit_events where seq = 0').run()).toThrow(/append-only/);
           expect(() => raw.prepare('delete from audit_checkpoints').run()).toThrow(/append-only/);
+          // REPLACE deletes the conflicting row without firing delete triggers: refused by an insert trigger.
+          expect(() => raw.prepare("insert or replace into audit_events (seq, event, leaf_hash, created_at) values (0, '{}', x'00', 0)").run()).toThrow(/append-only/);
+          expect(() => raw.prepare("replace into audit_checkpoints (size, root_hash, note, created_at) select size, root_hash, 'forged', created_at from audit_checkpoints limit 1").run()).toThrow(/append-only/);
         } finally {
           raw.close();
         }
-        return;
       }
-      await expect(sql.raw("update audit_events set event = '{}' where seq = 0").execute(s.db)).rejects.toThrow(/append-only/);
-      await expect(sql.raw('delete from audit_events where seq = 0').execute(s.db)).rejects.toThrow(/append-only/);
-      await expect(sql.raw('delete from audit_checkpoints').execute(s.db)).rejects.toThrow(/append-only/);
+      // And through the registry's own connection (once seen not to throw: the realm puzzle, see
+      // test/helpers/sqlite-error-realm.ts). Each refusal is a real Error of this realm.
+      const attempts = [
+        "update audit_events set event = '{}' where seq = 0",
+        'delete from audit_events where seq = 0',
+        'delete from audit_checkpoints',
+        ...(s.dialect === 'sqlite' ? ["insert or replace into audit_events (seq, event, leaf_hash, created_at) values (0, '{}', x'00', 0)"] : []),
+        ...(s.dialect === 'postgres' ? ['truncate audit_events'] : []),
+      ];
+      for (const attempt of attempts) {
+        const outcome = await sql.raw(attempt).execute(s.db).then(
+          () => 'went through',
+          (e: unknown) => e,
+        );
+        expect(outcome).toBeInstanceOf(Error);
+        expect((outcome as Error).message).toMatch(/append-only/);
+      }
+      const kept = await s.db.selectFrom('audit_events').select(['seq', 'event']).orderBy('seq').limit(1).executeTakeFirstOrThrow();
+      expect(kept.event).not.toBe('{}');
     } finally {
       await s.reg.close();
     }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestRegistry } from '../helpers/server';
-import { addUser, bearer, policiesNow, startAuthRegistry, token } from '../helpers/auth';
+import { bearer, startRegistryWithModelTeam, token } from '../helpers/auth';
 import { writeImageLayout } from './image-layout';
 
 const exec = promisify(execFile);
@@ -31,13 +31,10 @@ describe('buildah and the docker CLI under token auth', () => {
   let tmp: string;
   let host: string;
   beforeAll(async () => {
-    reg = await startAuthRegistry();
+    reg = await startRegistryWithModelTeam();
     host = new URL(reg.url).host;
     tmp = path.join(os.tmpdir(), `cairn-buildah-docker-${randomBytes(6).toString('hex')}`);
     await mkdir(tmp);
-    await addUser(reg, 'paula', 'paula-password-123', [], [['publisher', 'models/']]);
-    await addUser(reg, 'rita', 'rita-password-123', [], [['reader', 'models/']]);
-    await policiesNow(reg);
   });
   afterAll(async () => {
     await reg?.close();

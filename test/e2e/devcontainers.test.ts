@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestRegistry } from '../helpers/server';
-import { addUser, policiesNow, startAuthRegistry } from '../helpers/auth';
+import { startRegistryWithModelTeam } from '../helpers/auth';
 
 const exec = promisify(execFile);
 const CLI = path.resolve(__dirname, '../../node_modules/.bin/devcontainer');
@@ -20,12 +20,9 @@ describe('@devcontainers/cli publishes and applies under token auth', () => {
   let env: NodeJS.ProcessEnv;
   const devcontainer = (...args: string[]) => exec(CLI, args, { env, cwd: tmp, timeout: 120_000 });
   beforeAll(async () => {
-    reg = await startAuthRegistry();
+    reg = await startRegistryWithModelTeam();
     registry = `localhost:${new URL(reg.url).port}`;
     tmp = await mkdtemp(path.join(os.tmpdir(), 'cairn-devcontainers-'));
-    await addUser(reg, 'paula', 'paula-password-123', [], [['publisher', 'models/']]);
-    await addUser(reg, 'rita', 'rita-password-123', [], [['reader', 'models/']]);
-    await policiesNow(reg);
     env = { ...process.env, HOME: tmp, DEVCONTAINERS_OCI_AUTH: `${registry}|paula|paula-password-123` };
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { RegistryClientV2 } from 'oci-registry-client';
 import * as snyk from '@snyk/docker-registry-v2-client';
 import { attachArtifactToImage } from '@sigstore/oci';
 import type { TestRegistry } from '../helpers/server';
-import { addUser, bearer, policiesNow, startAuthRegistry, token } from '../helpers/auth';
+import { bearer, startRegistryWithModelTeam, token } from '../helpers/auth';
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -46,11 +46,8 @@ describe('Node registry clients under token auth', () => {
   let reg: TestRegistry;
   let host: string;
   beforeAll(async () => {
-    reg = await startAuthRegistry();
+    reg = await startRegistryWithModelTeam();
     host = new URL(reg.url).host;
-    await addUser(reg, 'paula', 'paula-password-123', [], [['publisher', 'models/']]);
-    await addUser(reg, 'rita', 'rita-password-123', [], [['reader', 'models/']]);
-    await policiesNow(reg);
   });
   afterAll(async () => reg?.close());
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import type { TestRegistry } from '../helpers/server';
-import { addUser, bearer, policiesNow, startAuthRegistry, token } from '../helpers/auth';
+import { bearer, startRegistryWithModelTeam, token } from '../helpers/auth';
 
 const exec = promisify(execFile);
 const ORAS = path.resolve(__dirname, '../../../shared/tools/oras/oras');
@@ -33,14 +33,11 @@ const WEIGHT = 'application/vnd.cncf.model.weight.v1.raw';
   // The password on standard input, as a CI job passes it.
   const login = (user: string, password: string) => exec('sh', ['-c', `printf %s "$PW" | "$ORAS" login --plain-http "$HOST" -u "$USER_NAME" --password-stdin`], { env: { ...env, PW: password, ORAS, HOST: host, USER_NAME: user }, cwd: tmp });
   beforeAll(async () => {
-    reg = await startAuthRegistry();
+    reg = await startRegistryWithModelTeam();
     host = new URL(reg.url).host;
     tmp = await mkdtemp(path.join(os.tmpdir(), 'cairn-oras-'));
     // oras keeps its credentials under $HOME/.docker: a HOME of the test's own.
     env = { ...process.env, HOME: tmp };
-    await addUser(reg, 'paula', 'paula-password-123', [], [['publisher', 'models/']]);
-    await addUser(reg, 'rita', 'rita-password-123', [], [['reader', 'models/']]);
-    await policiesNow(reg);
   });
   afterAll(async () => {
     await reg?.close();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestRegistry } from '../helpers/server';
-import { addUser, policiesNow, startAuthRegistry } from '../helpers/auth';
+import { startRegistryWithModelTeam } from '../helpers/auth';
 import { readLayout } from './oci-layout';
 
 const exec = promisify(execFile);
@@ -42,12 +42,9 @@ describe('skopeo copies producer-shaped ModelPack models in and out under token 
     await exec('skopeo', ['--version']).catch(() => {
       throw new Error('skopeo is required for the end-to-end tests (.ci/run installs it with apt-get)');
     });
-    reg = await startAuthRegistry();
+    reg = await startRegistryWithModelTeam();
     host = new URL(reg.url).host;
     tmp = await mkdtemp(path.join(os.tmpdir(), 'cairn-skopeo-modelpack-'));
-    await addUser(reg, 'paula', 'paula-password-123', [], [['publisher', 'models/']]);
-    await addUser(reg, 'rita', 'rita-password-123', [], [['reader', 'models/']]);
-    await policiesNow(reg);
   });
   afterAll(async () => {
     await reg?.close();

@@ -50,3 +50,16 @@ export function accessOf(jwt: string): { type: string; name: string; actions: st
 }
 
 export const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+
+/** The two people the client tests act as: a publisher of models/ and a reader of it. */
+export const PUBLISHER = { user: 'paula', password: 'paula-password-123' } as const;
+export const READER = { user: 'rita', password: 'rita-password-123' } as const;
+
+/** A registry with authentication on (the default) and PUBLISHER and READER on models/. */
+export async function startRegistryWithModelTeam(): Promise<TestRegistry> {
+  const reg = await startAuthRegistry();
+  await addUser(reg, PUBLISHER.user, PUBLISHER.password, [], [['publisher', 'models/']]);
+  await addUser(reg, READER.user, READER.password, [], [['reader', 'models/']]);
+  await policiesNow(reg);
+  return reg;
+}

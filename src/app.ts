@@ -167,6 +167,7 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const stopTlsWatch = config.tls ? watchTls(server as https.Server, config.tls, logger) : () => undefined;
 
   const stopJanitor = startUploadJanitor(
+    backends.catalog,
     backends.blobs,
     backends.sessions,
     hashes,

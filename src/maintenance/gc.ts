@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { runExclusive } from '../catalog/exclusive-job';
 import type { BlobStore } from '../storage/blob-store';
 import type { Catalog } from '../catalog/catalog';
 import type { Logger } from '../http/logger';
@@ -35,23 +35,25 @@ export async function collectGarbage(
 ): Promise<GcResult> {
   // One collector at a time across replicas: concurrent runs would be safe (every removal is decided
   // under the blob's lock) but would only duplicate the work.
-  const holder = randomUUID();
-  if (!(await catalog.acquireLease('gc', holder, LEASE_MS))) throw new GcBusy();
-  const renew = setInterval(() => void catalog.acquireLease('gc', holder, LEASE_MS).catch(() => undefined), LEASE_MS / 3);
-  renew.unref();
-  try {
-    return await collect(blobs, catalog, graceMs, logger, options);
-  } finally {
-    clearInterval(renew);
-    await catalog.releaseLease('gc', holder);
-  }
+  const r = await runExclusive(catalog, 'gc', LEASE_MS, (signal) => collect(blobs, catalog, graceMs, logger, options, signal));
+  if (!r.ran) throw new GcBusy();
+  return r.value;
 }
 
-async function collect(blobs: BlobStore, catalog: Catalog, graceMs: number, logger: Logger, options: { dryRun?: boolean; onCollected?: (digest: string, size: number) => Promise<void> }): Promise<GcResult> {
+async function collect(
+  blobs: BlobStore,
+  catalog: Catalog,
+  graceMs: number,
+  logger: Logger,
+  options: { dryRun?: boolean; onCollected?: (digest: string, size: number) => Promise<void> },
+  signal: AbortSignal,
+): Promise<GcResult> {
   const cutoff = new Date(Date.now() - graceMs);
   const result: GcResult = { linksRemoved: 0, blobsScanned: 0, blobsRemoved: 0, bytesFreed: 0 };
   if (!options.dryRun) result.linksRemoved = await catalog.sweepLinks(cutoff);
   for await (const blob of blobs.list()) {
+    // Lease lost: another replica's collector may be running; stop rather than work twice.
+    signal.throwIfAborted();
     result.blobsScanned++;
     if (blob.modifiedAt >= cutoff) continue;
     const collected = options.dryRun

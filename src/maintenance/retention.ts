@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { schedulePeriodic } from '../catalog/exclusive-job';
 import type { ArtifactIndex } from '../catalog/artifact-index';
 import type { Services } from '../distribution/services';
 import type { Catalog } from '../catalog/catalog';
@@ -51,27 +51,16 @@ const LEASE_MS = 600_000;
 export function startRetention(s: Services): () => Promise<void> {
   const every = s.config.gc.retentionIntervalSeconds;
   if (every === 0) return async () => undefined;
-  const holder = randomUUID();
-  let running: Promise<void> | undefined;
-  const tick = () => {
-    const rules = s.governance.current();
-    if (rules.retention.length === 0) return;
-    running ??= (async () => {
-      if (!(await s.catalog.acquireLease('retention', holder, LEASE_MS))) return;
-      try {
-        const r = await pruneDrafts({ artifacts: s.artifacts, catalog: s.catalog, audit: s.audit }, rules, Date.now());
-        if (r.deleted.length || r.kept.length) s.logger.info({ event: 'retention', deleted: r.deleted.length, kept: r.kept.length }, 'old drafts pruned');
-      } finally {
-        await s.catalog.releaseLease('retention', holder).catch(() => undefined);
-      }
-    })()
-      .catch((err) => s.logger.error({ err: (err as Error).message }, 'retention pass failed'))
-      .finally(() => (running = undefined));
-  };
-  const timer = setInterval(tick, every * 1000);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return schedulePeriodic(s.catalog, {
+    name: 'retention',
+    everyMs: every * 1000,
+    leaseMs: LEASE_MS,
+    onError: (err) => s.logger.error({ err: (err as Error).message }, 'retention pass failed'),
+    pass: async () => {
+      const rules = s.governance.current();
+      if (rules.retention.length === 0) return;
+      const r = await pruneDrafts({ artifacts: s.artifacts, catalog: s.catalog, audit: s.audit }, rules, Date.now());
+      if (r.deleted.length || r.kept.length) s.logger.info({ event: 'retention', deleted: r.deleted.length, kept: r.kept.length }, 'old drafts pruned');
+    },
+  });
 }

@@ -2,6 +2,7 @@ import type { BlobStore } from '../storage/blob-store';
 import type { UploadSessionStore } from '../sessions/upload-session-store';
 import type { UploadHashes } from '../distribution/upload-hashes';
 import type { Logger } from '../http/logger';
+import { schedulePeriodic, type LeaseStore } from '../catalog/exclusive-job';
 
 /**
  * Removes the staged bytes of uploads whose session expired (or never existed, after a crash), once
@@ -28,8 +29,12 @@ export async function sweepExpiredUploads(
   return removed;
 }
 
-/** Runs the sweep every `intervalMs` until stopped; a failed sweep is logged and retried next time. */
+/**
+ * Runs the sweep every `intervalMs` until stopped, one replica at a time; a failed sweep is logged and
+ * retried next time.
+ */
 export function startUploadJanitor(
+  leases: LeaseStore,
   blobs: BlobStore,
   sessions: UploadSessionStore,
   hashes: UploadHashes,
@@ -37,15 +42,11 @@ export function startUploadJanitor(
   intervalMs: number,
   logger: Logger,
 ): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = sweepExpiredUploads(blobs, sessions, idleMs, logger, hashes).catch((err) =>
-      logger.warn({ err }, 'upload janitor failed'),
-    );
-  }, intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return schedulePeriodic(leases, {
+    name: 'upload-janitor',
+    everyMs: intervalMs,
+    leaseMs: Math.max(30_000, intervalMs),
+    onError: (err) => logger.warn({ err }, 'upload janitor failed'),
+    pass: async () => void (await sweepExpiredUploads(blobs, sessions, idleMs, logger, hashes)),
+  });
 }

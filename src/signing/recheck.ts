@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { schedulePeriodic } from '../catalog/exclusive-job';
 import type { Services } from '../distribution/services';
 import { checkSignatureManifest, type SignatureFormat } from './ingest';
 import { revokedWhy } from './trust-evaluation';
@@ -54,33 +54,22 @@ export async function recheckSignatures(s: Services, opts: { all?: boolean } = {
  * all of them.
  */
 export function startTrustRechecker(s: Services): () => Promise<void> {
-  const holder = randomUUID();
-  let running: Promise<void> | undefined;
   let lastFull = Date.now();
   let lastRoots = s.trust.current().rootsStamp;
-  const tick = () => {
-    running ??= (async () => {
+  return schedulePeriodic(s.catalog, {
+    name: 'trust-recheck',
+    everyMs: Math.max(1, s.config.auth.policyReloadSeconds) * 1000,
+    leaseMs: LEASE_MS,
+    onError: (err) => s.logger.error({ err: (err as Error).message }, 'signature re-check failed'),
+    pass: async () => {
       const trust = s.trust.current();
       const full = trust.rootsStamp !== lastRoots || Date.now() - lastFull >= trust.recheckSeconds * 1000;
-      if (!(await s.catalog.acquireLease('trust-recheck', holder, LEASE_MS))) return;
-      try {
-        const r = await recheckSignatures(s, { all: full });
-        if (full) {
-          lastFull = Date.now();
-          lastRoots = trust.rootsStamp;
-        }
-        if (r.checked) s.logger.info({ event: 'trust-recheck', ...r, full }, 'signatures re-checked');
-      } finally {
-        await s.catalog.releaseLease('trust-recheck', holder).catch(() => undefined);
+      const r = await recheckSignatures(s, { all: full });
+      if (full) {
+        lastFull = Date.now();
+        lastRoots = trust.rootsStamp;
       }
-    })()
-      .catch((err) => s.logger.error({ err: (err as Error).message }, 'signature re-check failed'))
-      .finally(() => (running = undefined));
-  };
-  const timer = setInterval(tick, Math.max(1, s.config.auth.policyReloadSeconds) * 1000);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+      if (r.checked) s.logger.info({ event: 'trust-recheck', ...r, full }, 'signatures re-checked');
+    },
+  });
 }

@@ -18,6 +18,8 @@ export type Requirement =
   | { kind: 'catalog' }
   /** Public material anyone may fetch without a token (verification keys). */
   | { kind: 'public' }
+  /** A registry-wide action (administration, reading the audit log): a token whose principal policy allows it. */
+  | { kind: 'registry'; action: Action }
   | { kind: 'repository'; name: string; actions: Action[]; upload?: boolean; browse?: boolean; targetStage?: string; mountFrom?: string };
 
 /**
@@ -58,7 +60,7 @@ function hasAccess(access: AccessEntry[], type: AccessEntry['type'], name: strin
 }
 
 /**
- * The gate in front of every /v2 request: rate limits, the bearer token (signature, expiry, audience,
+ * The one access check, in front of every /v2 request, Cairn's API, administration and the audit log: rate limits, the bearer token (signature, expiry, audience,
  * revocation of its principal and credential), the token's scope, and the policy decision, each logged
  * and counted. Denials answer 401 with a challenge when credentials could help, 403 DENIED when not.
  */
@@ -140,6 +142,12 @@ export class AccessGate {
 
     if (need.kind === 'base') {
       if (!claims) throw this.challenge(req, 'authentication required');
+    } else if (need.kind === 'registry') {
+      if (!claims) throw this.challenge(req, 'a bearer token is required');
+      if (!decide(need.action, { type: 'registry' })) {
+        const why = need.action === 'admin' && !principal.mfa ? 'administration requires a session authenticated with MFA' : `${principal.id} may not ${need.action} on this registry`;
+        throw new OciError('DENIED', why, { action: need.action, policies: ctx.decisions?.at(-1)?.policies });
+      }
     } else if (need.kind === 'catalog') {
       if (!claims || !hasAccess(claims.access, 'registry', 'catalog', '*')) throw this.challenge(req, 'listing repositories needs a token for registry:catalog:*', scope, claims ? 'insufficient_scope' : undefined);
     } else {

@@ -1,11 +1,11 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { AuthRuntime } from '../auth/runtime';
 import type { Principal } from '../auth/principal';
 import { OciError } from '../oci/errors';
 import type { Logger } from './logger';
-import type { Metrics } from './metrics';
-import { requireRegistryAction } from './registry-guard';
+import type { AccessGate } from './access-gate';
+import type { RequestContext } from './context';
 import { sourceAddress } from './source-address';
 import type { AuditLog } from '../audit/audit-log';
 
@@ -14,20 +14,24 @@ import type { AuditLog } from '../audit/audit-log';
  * a bearer token whose principal policy allows `admin` on the registry, which the built-in policies
  * grant only to sessions authenticated with MFA (a personal access token obtained with a TOTP code).
  */
-export function adminApi(auth: AuthRuntime, metrics: Metrics, logger: Logger, trustProxy: boolean, audit?: AuditLog): express.Router {
+export function adminApi(auth: AuthRuntime, gate: AccessGate, ctxOf: (res: ServerResponse) => RequestContext, logger: Logger, trustProxy: boolean, audit?: AuditLog): express.Router {
   const router = express.Router();
   router.use('/admin', express.json({ limit: '16kb' }));
 
-  const admin = (req: IncomingMessage): Promise<Principal> => requireRegistryAction(auth, req, 'admin', { metrics, logger, trustProxy, service: 'cairn' });
+  const admin = async (req: IncomingMessage, res: ServerResponse): Promise<Principal> => {
+    const ctx = ctxOf(res);
+    await gate.enter(req, ctx, { kind: 'registry', action: 'admin' });
+    return ctx.auth!.principal;
+  };
 
   router.get('/admin/users', async (req, res) => {
-    await admin(req);
+    await admin(req, res);
     const users = await auth.store.listUsers();
     res.json({ users: users.map((u) => ({ name: u.name, groups: u.groups, disabled: u.disabled, mfa: u.totpEnabled })) });
   });
 
   router.post('/admin/users/:name/disable', async (req, res) => {
-    const who = await admin(req);
+    const who = await admin(req, res);
     const name = String(req.params.name);
     if (!(await auth.store.updateUser(name, { disabled: true }))) throw new OciError('NAME_UNKNOWN', 'no such user', { name }, { status: 404 });
     const revoked = await auth.store.revokeCredentialsOf(`user:${name}`);

@@ -51,7 +51,7 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
     ctxOf(res).route = 'audit';
     next();
   });
-  app.use(auditApi(s.audit, auth, s.config, s.metrics, s.logger));
+  app.use(auditApi(s.audit, s.gate, ctxOf));
   if (auth) {
     app.use(['/token', '/auth', '/admin'], (_req, res, next) => {
       ctxOf(res).route = 'auth';
@@ -59,7 +59,7 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
     });
     app.use(tokenEndpoint(auth, s.config, s.metrics, s.logger, s.audit));
     app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy, s.audit));
-    app.use(adminApi(auth, s.metrics, s.logger, s.config.auth.trustProxy, s.audit));
+    app.use(adminApi(auth, s.gate, ctxOf, s.logger, s.config.auth.trustProxy, s.audit));
   }
   app.use(() => {
     throw new OciError('UNSUPPORTED', 'no such endpoint', undefined, { status: 404 });

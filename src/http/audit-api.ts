@@ -1,12 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { AuditLog } from '../audit/audit-log';
-import type { AuthRuntime } from '../auth/runtime';
-import type { Config } from '../config/config';
 import { OciError } from '../oci/errors';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
-import { requireRegistryAction } from './registry-guard';
+import type { AccessGate } from './access-gate';
+import type { RequestContext } from './context';
 
 const MAX_ENTRIES = 1000;
 
@@ -22,14 +19,12 @@ function int(req: express.Request, name: string, fallback?: number): number {
  * entries by range, inclusion and consistency proofs, and events by repository, digest or identity.
  * Access follows policy (the `read-audit` action on the registry), unless authentication is off.
  */
-export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: Config, metrics: Metrics, logger: Logger): express.Router {
+export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerResponse) => RequestContext): express.Router {
   const router = express.Router();
-  const guard = async (req: IncomingMessage) => {
-    if (auth) await requireRegistryAction(auth, req, 'read-audit', { metrics, logger, trustProxy: config.auth.trustProxy, service: config.auth.service });
-  };
+  const guard = (req: IncomingMessage, res: ServerResponse) => gate.enter(req, ctxOf(res), { kind: 'registry', action: 'read-audit' });
 
   router.get('/audit/checkpoint', async (req, res) => {
-    await guard(req);
+    await guard(req, res);
     const c = await log.latestCheckpoint();
     if (!c) throw new OciError('NAME_UNKNOWN', 'no checkpoint has been signed yet', undefined, { status: 404 });
     res.type('text/plain; charset=utf-8').send(c.note);
@@ -41,7 +36,7 @@ export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: C
   });
 
   router.get('/audit/entries', async (req, res) => {
-    await guard(req);
+    await guard(req, res);
     const start = int(req, 'start', 0);
     const size = await log.size();
     const end = Math.min(int(req, 'end', Math.min(size, start + MAX_ENTRIES)), start + MAX_ENTRIES, size);
@@ -51,7 +46,7 @@ export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: C
   });
 
   router.get('/audit/proof/inclusion', async (req, res) => {
-    await guard(req);
+    await guard(req, res);
     const index = int(req, 'index');
     const size = int(req, 'size');
     if (index >= size) throw new OciError('RANGE_INVALID', 'index must be below the tree size', { index, size }, { status: 400 });
@@ -61,7 +56,7 @@ export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: C
   });
 
   router.get('/audit/proof/consistency', async (req, res) => {
-    await guard(req);
+    await guard(req, res);
     const from = int(req, 'from');
     const to = int(req, 'to');
     if (from > to) throw new OciError('RANGE_INVALID', 'from must not be after to', { from, to }, { status: 400 });
@@ -70,7 +65,7 @@ export function auditApi(log: AuditLog, auth: AuthRuntime | undefined, config: C
   });
 
   router.get('/audit/events', async (req, res) => {
-    await guard(req);
+    await guard(req, res);
     const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
     const filter = { repository: q('repository'), digest: q('digest'), identity: q('identity') };
     if (!filter.repository && !filter.digest && !filter.identity) throw new OciError('UNSUPPORTED', 'give repository, digest or identity', undefined, { status: 400 });

@@ -104,4 +104,20 @@ describe('challenges name what the operation needs (as CNCF Distribution words t
     // The rest of the audit API still needs the read-audit permission.
     expect((await fetch(`${reg.url}/audit/checkpoint`)).status).toBe(401);
   });
+
+  it('challenges the audit and admin APIs with a realm a client can fetch a token from (one access check)', async () => {
+    for (const path of ['/audit/checkpoint', '/audit/entries', '/admin/users']) {
+      const r = await fetch(`${reg.url}${path}`);
+      expect(r.status).toBe(401);
+      const c = challengeOf(r);
+      // Was realm="cairn" on these APIs: no client can fetch a token from that.
+      expect(c.realm).toBe(`${reg.url}/token`);
+      const t = await fetch(`${c.realm}?service=${c.service}`, { headers: { Authorization: `Basic ${Buffer.from('paul:paul-password-123').toString('base64')}` } });
+      expect(t.status).toBe(200);
+      const again = await fetch(`${reg.url}${path}`, { headers: { Authorization: `Bearer ${((await t.json()) as { token: string }).token}` } });
+      // Authenticated now; paul has neither read-audit nor admin, so policy says no (and says why).
+      expect(again.status).toBe(403);
+      expect(((await again.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
+    }
+  });
 });

@@ -11,7 +11,7 @@ export function parsePage(ctx: RequestContext, max: number): Page & { n: number 
   let n = max;
   if (rawN !== undefined) {
     if (!/^\d{1,9}$/.test(rawN)) {
-      throw new OciError('UNSUPPORTED', 'n must be a whole number', { n: rawN }, { status: 400 });
+      throw new OciError('PAGINATION_NUMBER_INVALID', 'n must be a whole number', { n: rawN });
     }
     n = Math.min(Number(rawN), max);
   }

@@ -113,5 +113,5 @@ export async function dispatch(s: Services, req: IncomingMessage, res: ServerRes
     return;
   }
   ctx.route = 'unknown';
-  throw new OciError('UNSUPPORTED', 'no such endpoint', { path: ctx.path.slice(0, 300) }, { status: 404 });
+  throw new OciError('NOT_FOUND', 'no such endpoint', { path: ctx.path.slice(0, 300) });
 }

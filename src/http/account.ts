@@ -81,7 +81,7 @@ export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Lo
     const u = await user(req, true);
     const label = typeof req.body?.label === 'string' ? req.body.label.slice(0, 100) : '';
     const days = req.body?.expiresInDays === undefined ? 90 : Number(req.body.expiresInDays);
-    if (!Number.isInteger(days) || days < 1 || days > MAX_PAT_DAYS) throw new OciError('UNSUPPORTED', `expiresInDays must be a whole number from 1 to ${MAX_PAT_DAYS}`, { expiresInDays: req.body?.expiresInDays }, { status: 400 });
+    if (!Number.isInteger(days) || days < 1 || days > MAX_PAT_DAYS) throw new OciError('PARAMETER_INVALID', `expiresInDays must be a whole number from 1 to ${MAX_PAT_DAYS}`, { expiresInDays: req.body?.expiresInDays });
     const pat = issueSecret('pat');
     const expiresAt = Date.now() + days * 86_400_000;
     await auth.store.createCredential({ id: pat.id, kind: 'pat', principal: `user:${u.name}`, secretHash: pat.hash, label, mfa: true, expiresAt });
@@ -104,7 +104,7 @@ export function accountEndpoints(auth: AuthRuntime, metrics: Metrics, logger: Lo
   router.delete('/auth/tokens/:id', async (req, res) => {
     const u = await user(req, true);
     const c = await auth.store.getCredential(String(req.params.id));
-    if (!c || c.principal !== `user:${u.name}` || c.kind !== 'pat') throw new OciError('NAME_UNKNOWN', 'no such token', { id: req.params.id }, { status: 404 });
+    if (!c || c.principal !== `user:${u.name}` || c.kind !== 'pat') throw new OciError('NOT_FOUND', 'no such token', { id: req.params.id });
     await auth.store.revokeCredential(c.id);
     logger.info({ event: 'account', principal: `user:${u.name}`, action: 'pat-revoke', credential: c.id }, 'personal access token revoked');
     await change(req, 'credential.token.revoke', u.name, { credential: c.id });

@@ -33,7 +33,7 @@ export function adminApi(auth: AuthRuntime, gate: AccessGate, ctxOf: (res: Serve
   router.post('/admin/users/:name/disable', async (req, res) => {
     const who = await admin(req, res);
     const name = String(req.params.name);
-    if (!(await auth.store.updateUser(name, { disabled: true }))) throw new OciError('NAME_UNKNOWN', 'no such user', { name }, { status: 404 });
+    if (!(await auth.store.updateUser(name, { disabled: true }))) throw new OciError('NOT_FOUND', 'no such user', { name });
     const revoked = await auth.store.revokeCredentialsOf(`user:${name}`);
     logger.warn({ event: 'admin', principal: who.id, action: 'user-disable', user: name, revoked }, 'user disabled');
     await audit?.append({ type: 'admin.user.disable', identity: who.id, source: sourceAddress(req, trustProxy), action: 'admin', decision: 'allow', detail: { user: name, tokensRevoked: revoked } });

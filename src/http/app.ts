@@ -62,13 +62,13 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
     app.use(adminApi(auth, s.gate, ctxOf, s.logger, s.config.auth.trustProxy, s.audit));
   }
   app.use(() => {
-    throw new OciError('UNSUPPORTED', 'no such endpoint', undefined, { status: 404 });
+    throw new OciError('NOT_FOUND', 'no such endpoint', undefined);
   });
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     // Body parsers (JSON, forms) fail with a 4xx status of their own: the client's fault, said as such.
     const status = (err as { status?: number; type?: string }).status;
     if (!(err instanceof OciError) && typeof status === 'number' && status >= 400 && status < 500 && (err as { type?: string }).type) {
-      err = new OciError('UNSUPPORTED', `malformed request body: ${(err as Error).message}`, undefined, { status });
+      err = new OciError('PARAMETER_INVALID', `malformed request body: ${(err as Error).message}`, undefined, { status: status === 413 || status === 415 ? status : 400 });
     }
     sendError(err, req, res, ctxOf(res));
   });

@@ -10,7 +10,7 @@ const MAX_ENTRIES = 1000;
 function int(req: express.Request, name: string, fallback?: number): number {
   const raw = req.query[name];
   if (raw === undefined && fallback !== undefined) return fallback;
-  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) throw new OciError('UNSUPPORTED', `${name} must be a whole number`, { [name]: raw ?? null }, { status: 400 });
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) throw new OciError('PARAMETER_INVALID', `${name} must be a whole number`, { [name]: raw ?? null });
   return Number(raw);
 }
 
@@ -26,7 +26,7 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
   router.get('/audit/checkpoint', async (req, res) => {
     await guard(req, res);
     const c = await log.latestCheckpoint();
-    if (!c) throw new OciError('NAME_UNKNOWN', 'no checkpoint has been signed yet', undefined, { status: 404 });
+    if (!c) throw new OciError('NOT_FOUND', 'no checkpoint has been signed yet', undefined);
     res.type('text/plain; charset=utf-8').send(c.note);
   });
 
@@ -40,7 +40,7 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     const start = int(req, 'start', 0);
     const size = await log.size();
     const end = Math.min(int(req, 'end', Math.min(size, start + MAX_ENTRIES)), start + MAX_ENTRIES, size);
-    if (end < start) throw new OciError('RANGE_INVALID', 'end is before start', { start, end }, { status: 400 });
+    if (end < start) throw new OciError('PARAMETER_INVALID', 'end is before start', { start, end });
     const entries = await log.entries(start, end);
     res.json({ treeSize: size, entries: entries.map((e) => ({ index: e.seq, leafHash: e.leafHash.toString('base64'), event: JSON.parse(e.event), canonical: e.event })) });
   });
@@ -49,8 +49,8 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     await guard(req, res);
     const index = int(req, 'index');
     const size = int(req, 'size');
-    if (index >= size) throw new OciError('RANGE_INVALID', 'index must be below the tree size', { index, size }, { status: 400 });
-    if (size > (await log.size())) throw new OciError('RANGE_INVALID', 'the log is smaller than that', { size }, { status: 400 });
+    if (index >= size) throw new OciError('PARAMETER_INVALID', 'index must be below the tree size', { index, size });
+    if (size > (await log.size())) throw new OciError('PARAMETER_INVALID', 'the log is smaller than that', { size });
     const [entry] = await log.entries(index, index + 1);
     res.json({ index, treeSize: size, leafHash: entry!.leafHash.toString('base64'), proof: (await log.inclusionProof(index, size)).map((h) => h.toString('base64')) });
   });
@@ -59,8 +59,8 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     await guard(req, res);
     const from = int(req, 'from');
     const to = int(req, 'to');
-    if (from > to) throw new OciError('RANGE_INVALID', 'from must not be after to', { from, to }, { status: 400 });
-    if (to > (await log.size())) throw new OciError('RANGE_INVALID', 'the log is smaller than that', { to }, { status: 400 });
+    if (from > to) throw new OciError('PARAMETER_INVALID', 'from must not be after to', { from, to });
+    if (to > (await log.size())) throw new OciError('PARAMETER_INVALID', 'the log is smaller than that', { to });
     res.json({ from, to, proof: (await log.consistencyProof(from, to)).map((h) => h.toString('base64')) });
   });
 
@@ -68,7 +68,7 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     await guard(req, res);
     const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
     const filter = { repository: q('repository'), digest: q('digest'), identity: q('identity') };
-    if (!filter.repository && !filter.digest && !filter.identity) throw new OciError('UNSUPPORTED', 'give repository, digest or identity', undefined, { status: 400 });
+    if (!filter.repository && !filter.digest && !filter.identity) throw new OciError('PARAMETER_INVALID', 'give repository, digest or identity', undefined);
     await log.flush();
     res.json({ events: await log.search({ ...filter, limit: MAX_ENTRIES }) });
   });

@@ -6,7 +6,7 @@ export function queryParam(ctx: RequestContext, name: string): string | undefine
   const all = ctx.query.getAll(name);
   if (all.length === 0) return undefined;
   if (all.length > 1) {
-    throw new OciError('UNSUPPORTED', `query parameter "${name}" given more than once`, { parameter: name }, { status: 400 });
+    throw new OciError('PARAMETER_INVALID', `query parameter "${name}" given more than once`, { parameter: name });
   }
   return all[0];
 }

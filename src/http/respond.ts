@@ -27,7 +27,7 @@ export function sendError(err: unknown, req: IncomingMessage, res: ServerRespons
     oci = err;
   } else {
     ctx.logger.error({ err, reqId: ctx.id, method: req.method, url: req.url }, 'unhandled error');
-    oci = new OciError('UNSUPPORTED', 'internal server error', { requestId: ctx.id }, { status: 500 });
+    oci = new OciError('UNKNOWN', 'internal server error', { requestId: ctx.id });
   }
   if (res.headersSent) {
     // The status line is gone; cutting the connection is the only way left to say the answer failed.

@@ -42,13 +42,13 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
     const out: AccessEntry[] = [];
     for (const raw of scopes.slice(0, 64)) {
       const scope = parseScope(raw);
-      if (!scope) throw new OciError('UNSUPPORTED', 'malformed scope', { scope: raw.slice(0, 200) }, { status: 400 });
+      if (!scope) throw new OciError('PARAMETER_INVALID', 'malformed scope', { scope: raw.slice(0, 200) });
       if (scope.type === 'registry' && scope.name === 'catalog') {
         if (principal.kind !== 'anonymous') out.push({ type: 'registry', name: 'catalog', actions: ['*'] });
         continue;
       }
       if (scope.type !== 'repository') continue;
-      if (!isRepositoryName(scope.name)) throw new OciError('NAME_INVALID', 'invalid repository name in scope', { scope: raw.slice(0, 200) }, { status: 400 });
+      if (!isRepositoryName(scope.name)) throw new OciError('NAME_INVALID', 'invalid repository name in scope', { scope: raw.slice(0, 200) });
       const asked = scope.actions.includes('*') ? REPOSITORY_ACTIONS : (scope.actions.filter((a) => (REPOSITORY_ACTIONS as string[]).includes(a)) as Action[]);
       const actions = asked.filter((action) => {
         const d = auth.authorizer.authorize({ principal, action, resource: { type: 'repository', name: scope.name }, context: { sourceIp: ip } });
@@ -89,7 +89,7 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
     const body = (post ? req.body : undefined) ?? {};
     const field = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
     const service = post ? field('service') : q.get('service');
-    if (service && service !== config.auth.service) throw new OciError('UNSUPPORTED', `this registry's service is "${config.auth.service}"`, { service }, { status: 400 });
+    if (service && service !== config.auth.service) throw new OciError('PARAMETER_INVALID', `this registry's service is "${config.auth.service}"`, { service });
     const scopes = post ? (field('scope') ?? '').split(' ').filter(Boolean) : q.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
 
     let principal: Principal = ANONYMOUS;
@@ -105,7 +105,7 @@ export function tokenEndpoint(auth: AuthRuntime, config: Config, metrics: Metric
         method = 'refresh';
         principal = await principalOfRefresh(field('refresh_token') ?? '');
       } else {
-        if (post && grantType !== 'password') throw new OciError('UNSUPPORTED', 'grant_type must be password or refresh_token', { grant_type: grantType ?? null }, { status: 400 });
+        if (post && grantType !== 'password') throw new OciError('PARAMETER_INVALID', 'grant_type must be password or refresh_token', { grant_type: grantType ?? null });
         const basic = basicCredentials(req);
         const username = post ? field('username') ?? basic?.username : basic?.username;
         const password = post ? field('password') ?? basic?.password : basic?.password;

@@ -33,7 +33,7 @@ describe.each(profiles)('content discovery (%s)', (_name, profile) => {
     const none = await t.c.fetch(`/v2/${repo}/tags/list?n=0`);
     expect(((await none.json()) as { tags: string[] }).tags).toEqual([]);
     await expectError(await t.c.fetch(`/v2/${repoName('never')}/tags/list`), 404, 'NAME_UNKNOWN');
-    await expectError(await t.c.fetch(`/v2/${repo}/tags/list?n=abc`), 400, 'UNSUPPORTED');
+    await expectError(await t.c.fetch(`/v2/${repo}/tags/list?n=abc`), 400, 'PAGINATION_NUMBER_INVALID');
   });
 
 

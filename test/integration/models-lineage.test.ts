@@ -172,7 +172,7 @@ describe.each(profiles)('models, datasets and lineage (%o)', (profile) => {
 
     for (const bad of ['metric=accuracy~1', 'stage=shipped', 'n=abc', 'last=x', 'references=sha256:zz', 'compromised=maybe']) {
       const r = await get(`/v2/_cairn/search?${bad}`);
-      expect([bad, r.status, r.body.errors[0].code]).toEqual([bad, 400, 'UNSUPPORTED']);
+      expect([bad, r.status, r.body.errors[0].code]).toEqual([bad, 400, 'PARAMETER_INVALID']);
     }
     expect((await get('/v2/search/m0/_cairn/lineage/v1?direction=sideways')).status).toBe(400);
     expect((await get('/v2/search/m0/_cairn/lineage/v1?depth=-1')).status).toBe(400);
@@ -191,7 +191,7 @@ describe.each(profiles)('models, datasets and lineage (%o)', (profile) => {
       ['/v2/search/m0/_cairn/compromised/v1', undefined],
     ] as const) {
       const r = await post(p, body);
-      expect([p, body?.slice(0, 20), r.status, r.body.errors[0].code]).toEqual([p, body?.slice(0, 20), 400, 'UNSUPPORTED']);
+      expect([p, body?.slice(0, 20), r.status, r.body.errors[0].code]).toEqual([p, body?.slice(0, 20), 400, 'PARAMETER_INVALID']);
     }
     expect((await post('/v2/search/m0/_cairn/lifecycle/nope?to=candidate')).body.errors[0].code).toBe('MANIFEST_UNKNOWN');
     expect((await fetch(`${base}/v2/search/m0/_cairn/lifecycle/v1?to=candidate`)).status).toBe(405);

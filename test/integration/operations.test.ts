@@ -60,7 +60,7 @@ describe('operations endpoints', () => {
   it('answers unknown paths and methods with OCI errors', async () => {
     const a = await fetch(`${reg.url}/nothing-here`);
     expect(a.status).toBe(404);
-    expect(await errorCode(a)).toBe('UNSUPPORTED');
+    expect(await errorCode(a)).toBe('NOT_FOUND');
     const b = await fetch(`${reg.url}/v2/a/tags/list`, { method: 'POST' });
     expect(b.status).toBe(405);
     expect(b.headers.get('allow')).toBe('GET');

@@ -13,7 +13,7 @@ export function getSchemas(res: ServerResponse): void {
 
 export function getSchema(name: string, res: ServerResponse): void {
   const text = schemaFile(name);
-  if (!text) throw new OciError('UNSUPPORTED', 'no such schema', { schema: name.slice(0, 100) }, { status: 404 });
+  if (!text) throw new OciError('NOT_FOUND', 'no such schema', { schema: name.slice(0, 100) });
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/schema+json');
   res.end(text);
@@ -40,7 +40,7 @@ export async function getRepositoryQuota(s: Services, repository: string, res: S
 /** GET /v2/_cairn/receipts/key: the public key receipts (and audit checkpoints) are signed with, PEM. */
 export function getReceiptKey(s: Services, res: ServerResponse): void {
   const key = s.audit.signingKey;
-  if (!key) throw new OciError('UNSUPPORTED', 'this registry signs no receipts (no audit signing key)', undefined, { status: 404 });
+  if (!key) throw new OciError('NOT_FOUND', 'this registry signs no receipts (no audit signing key)', undefined);
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/x-pem-file');
   res.end(createPublicKey(key).export({ format: 'pem', type: 'spki' }));

@@ -15,7 +15,7 @@ import { evidenceOf } from '../../signing/trust-evaluation';
 
 export function targetStage(ctx: RequestContext): Stage {
   const to = ctx.query.get('to') ?? '';
-  if (!(STAGES as readonly string[]).includes(to)) throw new OciError('UNSUPPORTED', `?to= must be one of ${STAGES.join(', ')}`, { to: to.slice(0, 50) }, { status: 400 });
+  if (!(STAGES as readonly string[]).includes(to)) throw new OciError('PARAMETER_INVALID', `?to= must be one of ${STAGES.join(', ')}`, { to: to.slice(0, 50) });
   return to as Stage;
 }
 
@@ -26,10 +26,10 @@ async function reasonOf(req: IncomingMessage): Promise<string | undefined> {
   try {
     doc = JSON.parse(body.toString('utf8'));
   } catch {
-    throw new OciError('UNSUPPORTED', 'the body must be JSON: {"reason": "…"}', undefined, { status: 400 });
+    throw new OciError('PARAMETER_INVALID', 'the body must be JSON: {"reason": "…"}', undefined);
   }
   const reason = (doc as { reason?: unknown })?.reason;
-  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) throw new OciError('UNSUPPORTED', 'reason must be a string of at most 1000 characters', undefined, { status: 400 });
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) throw new OciError('PARAMETER_INVALID', 'reason must be a string of at most 1000 characters', undefined);
   return reason as string | undefined;
 }
 
@@ -103,7 +103,7 @@ export async function moveLifecycle(s: Services, repository: string, reference: 
     ...(approving ? { approval: actor } : {}),
     clearApprovals: verdict.stage === 'draft',
   }).catch(() => false);
-  if (!done) throw new OciError('DENIED', 'the artifact changed stage meanwhile; read it again and retry', { repository, digest: a.digest }, { status: 409 });
+  if (!done) throw new OciError('CONFLICT', 'the artifact changed stage meanwhile; read it again and retry', { repository, digest: a.digest });
 
   const moved = verdict.stage !== from;
   await auditChange(s, ctx, {
@@ -124,7 +124,7 @@ export async function moveLifecycle(s: Services, repository: string, reference: 
 /** POST /v2/<name>/_cairn/compromised/<reference> {"reason"}: flags an artifact; see the impact query. */
 export async function markCompromised(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const reason = await reasonOf(req);
-  if (!reason) throw new OciError('UNSUPPORTED', 'say why: {"reason": "…"}', undefined, { status: 400 });
+  if (!reason) throw new OciError('PARAMETER_INVALID', 'say why: {"reason": "…"}', undefined);
   const a = await resolveArtifact(s, repository, reference);
   await s.artifacts.markCompromised(repository, a.digest, reason, Date.now());
   await auditChange(s, ctx, { type: 'artifact.compromised', action: 'approve', repository, digest: a.digest, decision: 'allow', detail: { reason: reason.slice(0, 500) } });

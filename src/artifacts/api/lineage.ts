@@ -28,7 +28,7 @@ function graphOut(ctx: RequestContext, g: LineageGraph) {
 /** GET /v2/<name>/_cairn/lineage/<reference>?direction=upstream|downstream|both&depth=N */
 export async function getLineage(s: Services, repository: string, reference: string, ctx: RequestContext, res: ServerResponse): Promise<void> {
   const direction = ctx.query.get('direction') ?? 'both';
-  if (!['upstream', 'downstream', 'both'].includes(direction)) throw new OciError('UNSUPPORTED', 'direction must be upstream, downstream or both', { direction: direction.slice(0, 50) }, { status: 400 });
+  if (!['upstream', 'downstream', 'both'].includes(direction)) throw new OciError('PARAMETER_INVALID', 'direction must be upstream, downstream or both', { direction: direction.slice(0, 50) });
   const depth = intParam(ctx, 'depth', 5, MAX_DEPTH);
   const a = await resolveArtifact(s, repository, reference);
   const out: Record<string, unknown> = { artifact: describeArtifact(a), depth };

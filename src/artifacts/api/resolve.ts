@@ -46,6 +46,6 @@ export function canPull(ctx: RequestContext, repository: string): boolean {
 export function intParam(ctx: RequestContext, name: string, fallback: number, max: number): number {
   const v = ctx.query.get(name);
   if (v === null || v === '') return fallback;
-  if (!/^\d{1,6}$/.test(v)) throw new OciError('UNSUPPORTED', `${name} must be a whole number`, { [name]: v.slice(0, 50) }, { status: 400 });
+  if (!/^\d{1,6}$/.test(v)) throw new OciError('PARAMETER_INVALID', `${name} must be a whole number`, { [name]: v.slice(0, 50) });
   return Math.min(Number(v), max);
 }

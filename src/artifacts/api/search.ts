@@ -8,7 +8,7 @@ import type { SearchQuery } from '../../catalog/artifact-index';
 import { STAGES } from '../../policy/governance';
 import { canPull, describeArtifact, intParam } from './resolve';
 
-const bad = (message: string, detail?: unknown) => new OciError('UNSUPPORTED', message, detail, { status: 400 });
+const bad = (message: string, detail?: unknown) => new OciError('PARAMETER_INVALID', message, detail);
 const METRIC = /^([A-Za-z0-9_.:/-]{1,64})(>=|<=|=|>|<)(-?\d+(\.\d+)?([eE][-+]?\d+)?)$/;
 
 /** The query string of a search, validated: every filter maps onto an index. */

@@ -31,6 +31,7 @@ import { createAuditLog } from './audit';
 import type { AuditLog } from './audit/audit-log';
 import { createQuarantine } from './integrity';
 import { startScrubber } from './integrity/scrubber';
+import { CloseStack } from './close-stack';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
@@ -78,55 +79,50 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   const logger = options.logger ?? createLogger(config.log.level);
   // Bad TLS files stop start-up before any backend is opened.
   const tlsFiles = config.tls ? readTlsFiles(config.tls) : undefined;
+  const stack = new CloseStack(logger);
+  try {
+    return await start(config, logger, tlsFiles, stack);
+  } catch (err) {
+    // Nothing started halfway keeps running: backends, background jobs, a server that could not listen.
+    await stack.closeAll();
+    throw err;
+  }
+}
+
+async function start(config: Config, logger: Logger, tlsFiles: ReturnType<typeof readTlsFiles> | undefined, stack: CloseStack): Promise<Registry> {
   const backends = await openBackends(config);
+  stack.push('backends', () => Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]));
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
+  const audit = createAuditLog(config, backends.catalog, logger);
+  await audit.init();
+  stack.push('audit log', () => audit.close().catch((err) => logger.error({ err: (err as Error).message }, 'audit log not flushed')));
   let auth: AuthRuntime | undefined;
-  let audit: AuditLog;
-  try {
-    audit = createAuditLog(config, backends.catalog, logger);
-    await audit.init();
-  } catch (err) {
-    await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
-    throw err;
-  }
   if (config.auth.mode === 'none') {
     const warning = 'AUTHENTICATION IS OFF (auth.mode=none / CAIRN_AUTH=none): anyone who can reach this port can read, write and delete everything. Use it for local experiments only.';
     if (config.log.level !== 'silent') process.stderr.write(`\n  WARNING: ${warning}\n\n`);
     logger.warn({ auth: 'none' }, warning);
   } else {
-    try {
-      auth = await startAuth(config, backends.identities, logger, { audit });
-      // The bootstrap admin's role binding is in force from the first request.
-      if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent')) await auth.authorizer.load();
-    } catch (err) {
-      await auth?.close();
-      await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
-      throw err;
-    }
+    const started = await startAuth(config, backends.identities, logger, { audit });
+    auth = started;
+    stack.push('auth', () => started.close());
+    // The bootstrap admin's role binding is in force from the first request.
+    if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent')) await started.authorizer.load();
   }
   const gate = new AccessGate(auth, config, metrics, logger, audit);
-  let governance: Governance;
-  let trust: TrustStore;
-  try {
-    governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
-    trust = new TrustStore(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message), registryTufRoots(config.dataDir, { metrics, logger, audit }));
-    // Serving before the TUF roots are in hand would deny keyless-signed artifacts for no reason; an
-    // unreachable mirror costs at most its timeout, and the cache answers when it is still valid.
-    if (trust.current().tuf.length) await trust.tuf.refresh(trust.current().tuf, { initial: true });
-  } catch (err) {
-    await auth?.close();
-    await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
-    throw err;
-  }
+  const governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
+  const trust = new TrustStore(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message), registryTufRoots(config.dataDir, { metrics, logger, audit }));
+  // Serving before the TUF roots are in hand would deny keyless-signed artifacts for no reason; an
+  // unreachable mirror costs at most its timeout, and the cache answers when it is still valid.
+  if (trust.current().tuf.length) await trust.tuf.refresh(trust.current().tuf, { initial: true });
   const artifacts = createArtifactIndex(backends.catalog);
   const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), artifacts, governance, trust, signatures: createSignatureStore(backends.catalog), ...backends };
   audit.start();
-  const stopScrubber = startScrubber(services);
-  const stopRechecker = startTrustRechecker(services);
-  const stopRetention = startRetention(services);
-  const stopTufRefresh = trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds);
+  stack.push('scrubber', startScrubber(services));
+  stack.push('signature re-check', startTrustRechecker(services));
+  stack.push('retention', startRetention(services));
+  stack.push('TUF refresh', trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds));
 
   const listener = createRequestListener(services, {
     ready: async () => {
@@ -161,12 +157,23 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
       resolve();
     });
   });
+  // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace period (a
+  // chunk cut short is not lost: the client resumes from the acknowledged offset).
+  stack.push('http server', () => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+    server.once('close', () => {
+      clearInterval(idle);
+      clearTimeout(cut);
+    });
+  }));
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
-  const stopTlsWatch = config.tls ? watchTls(server as https.Server, config.tls, logger) : () => undefined;
-
-  const stopJanitor = startUploadJanitor(
+  if (config.tls) stack.push('TLS watch', watchTls(server as https.Server, config.tls, logger));
+  stack.push('upload janitor', startUploadJanitor(
     backends.catalog,
     backends.blobs,
     backends.sessions,
@@ -174,42 +181,12 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
     config.uploads.idleTimeoutSeconds * 1000,
     config.uploads.janitorIntervalSeconds * 1000,
     logger,
-  );
+  ));
   logger.info(
     { url, storage: backends.blobs.kind, database: backends.catalog.kind, sessions: backends.sessions.kind },
     'cairn registry listening',
   );
 
   let closing: Promise<void> | undefined;
-  return {
-    url,
-    config,
-    services,
-    auth,
-    audit,
-    close: () =>
-      (closing ??= (async () => {
-        await stopJanitor();
-        await stopScrubber();
-        await stopRechecker();
-        await stopRetention();
-        await stopTufRefresh();
-        stopTlsWatch();
-        // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace
-        // period (a chunk cut short is not lost: the client resumes from the acknowledged offset).
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          const idle = setInterval(() => server.closeIdleConnections(), 100);
-          const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
-          server.once('close', () => {
-            clearInterval(idle);
-            clearTimeout(cut);
-          });
-        });
-        await auth?.close();
-        await audit.close().catch((err) => logger.error({ err: (err as Error).message }, 'audit log not flushed'));
-        await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
-      })()),
-  };
+  return { url, config, services, auth, audit, close: () => (closing ??= stack.closeAll()) };
 }

@@ -1,4 +1,11 @@
 import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { startRegistry } from '../../src/app';
+import { validateConfig } from '../../src/config/config';
+import { createTestDatabase, POSTGRES_ADMIN_URL } from '../helpers/services';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { random, sha256 } from '../conformance/client';
 
@@ -60,5 +67,33 @@ describe('graceful shutdown (rolling upgrades)', () => {
     expect(Date.now() - t).toBeGreaterThanOrEqual(900);
     expect(Date.now() - t).toBeLessThan(10_000);
     await expect(patch.done).rejects.toThrow();
+  });
+});
+
+describe('a start that fails halfway', () => {
+  it('closes everything it had opened when it cannot listen: no database connection, no job left running', async () => {
+    const db = await createTestDatabase();
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cairn-failstart-'));
+    // The port is taken.
+    const blocker = http.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    const admin = new Client({ connectionString: POSTGRES_ADMIN_URL });
+    await admin.connect();
+    const dbName = new URL(db.url).pathname.slice(1);
+    const connections = async () => Number((await admin.query('select count(*) as n from pg_stat_activity where datname = $1', [dbName])).rows[0].n);
+    try {
+      const config = validateConfig({ listen: `127.0.0.1:${port}`, dataDir, log: { level: 'silent' }, auth: { mode: 'none' }, database: db.url, integrity: { scrubIntervalSeconds: 1 } });
+      await expect(startRegistry(config)).rejects.toThrow(/EADDRINUSE/);
+      // The catalog's pool was closed by the rollback, not left for the process to hold.
+      const until = Date.now() + 5000;
+      while ((await connections()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await connections()).toBe(0);
+    } finally {
+      await admin.end();
+      blocker.close();
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

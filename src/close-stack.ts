@@ -1,4 +1,4 @@
-import type { Logger } from './http/logger';
+import type { Logger } from './observability/logger';
 
 /**
  * What start-up opened, closed in the reverse order: the same list serves a start that fails halfway

@@ -1,6 +1,6 @@
 import { OciError } from '../oci/errors';
 import { digestOf } from '../oci/digest';
-import { parseManifest, type ParsedManifest } from '../distribution/manifest-parser';
+import { parseManifest, type ParsedManifest } from '../oci/manifest-parser';
 import type { GovernanceRules } from '../policy/governance';
 import { approvalReadiness } from '../policy/lifecycle-rules';
 import { CONFIG_SCHEMAS, validateConfig, type SchemaProblem } from './schemas';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { OciError } from '../oci/errors';
 import { readSmallBlob } from '../storage/read-small';
 import type { ArtifactRecord } from '../catalog/catalog';
-import type { ParsedManifest } from '../distribution/manifest-parser';
+import type { ParsedManifest } from '../oci/manifest-parser';
 import type { Services } from '../distribution/services';
 import type { RequestContext } from '../http/context';
 import { classify } from './media-types';

@@ -4,7 +4,7 @@ import { writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 import { canonicalJson } from './canonical-json';
 import { MerkleTree } from './merkle-tree';
 import { loadPrivateKey, rawPublicKey, signCheckpoint, verifierKey } from './checkpoint';

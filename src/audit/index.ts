@@ -1,7 +1,7 @@
 import type { Catalog } from '../catalog/catalog';
 import { KyselyCatalog } from '../catalog/kysely-catalog';
 import type { Config } from '../config/config';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 import { AuditLog, loadOrCreateAuditKey } from './audit-log';
 
 /**

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 import { IdentityConflict, type IdentityStore } from './identity-store';
 import { hashPassword } from './passwords';
 import { randomPassword } from './secrets';

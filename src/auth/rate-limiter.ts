@@ -58,9 +58,3 @@ export class MemoryRateLimiter implements RateLimiter {
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((cost - tokens) / rule.perSecond)) };
   }
 }
-
-/** `memory` or a Redis URL (the Redis client is loaded only then). */
-export function createRateLimiter(url: string): RateLimiter {
-  if (url === 'memory') return new MemoryRateLimiter();
-  return new (require('./redis-rate-limiter') as typeof import('./redis-rate-limiter')).RedisRateLimiter(url);
-}

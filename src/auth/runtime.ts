@@ -1,5 +1,5 @@
 import type { Config } from '../config/config';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 import { CedarAuthorizer } from '../policy/cedar-authorizer';
 import { ensurePolicyDir } from '../policy/defaults';
 import type { IdentityStore } from './identity-store';
@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/audit-log';
 import { CredentialChecker } from './login';
 import { OidcFederation } from './oidc';
 import type { RateLimiter } from './rate-limiter';
-import { createRateLimiter } from './rate-limiter';
+import { createRateLimiter } from './rate-limiters';
 import { RevocationCheck } from './revocation';
 import { KeyRing } from './signing-keys';
 import { TokenService } from './tokens';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { Config } from '../config/config';
-import { createLogger } from '../http/logger';
+import { createLogger } from '../observability/logger';
 import { createAuditLog } from '../audit';
 import { createArtifactIndex } from '../catalog';
 import { Governance, GovernanceError } from '../policy/governance';

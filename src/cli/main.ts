@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadConfig, ConfigError, type ConfigInput } from '../config/config';
-import { createLogger } from '../http/logger';
+import { createLogger } from '../observability/logger';
 import { startRegistry, openBackends } from '../app';
 import { GcBusy, collectGarbage } from '../maintenance/gc';
 import { sweepExpiredUploads } from '../maintenance/upload-janitor';

@@ -10,7 +10,7 @@ import { assertArtifactQuota, assertTagMayChange, assertTagsMayGo } from './gove
 import { enforceTrustOnPull } from '../signing/enforce';
 import { ingestSignature, signatureOf } from '../signing/ingest';
 import { issueReceipt } from '../signing/receipts';
-import { parseManifest } from './manifest-parser';
+import { parseManifest } from '../oci/manifest-parser';
 import type { Services } from './services';
 import type { RequestContext } from '../http/context';
 import { auditChange, auditPull } from './audit-trail';

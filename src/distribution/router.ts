@@ -12,7 +12,6 @@ import { listTags } from './tags';
 import { listReferrers } from './referrers';
 import { queryParam } from '../http/query';
 import { listRepositories } from './repositories';
-import { CAIRN_ROUTES } from '../artifacts/api/routes';
 import { repo } from './requirements';
 
 export type Handler = (s: Services, p: string[], req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<void> | void;
@@ -32,9 +31,7 @@ export interface Route {
  * The name part is greedy: `/v2/a/blobs/blobs/<d>` is the blob <d> of the repository `a/blobs`.
  * Upload routes come first because `…/blobs/uploads/` would otherwise read as a blob named "uploads".
  */
-const ROUTES: Route[] = [
-  // Cairn's own API, under names no repository can have (a path component never starts with _).
-  ...CAIRN_ROUTES,
+export const OCI_ROUTES: Route[] = [
   { name: 'base', pattern: /^\/v2\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getBase(res), HEAD: (_s, _p, _req, res) => getBase(res) } },
   { name: 'catalog', pattern: /^\/v2\/_catalog$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => listRepositories(s, ctx, res) } },
   {
@@ -93,10 +90,10 @@ export function isDistributionPath(path: string): boolean {
   return path === '/v2' || path.startsWith('/v2/');
 }
 
-/** Serves one /v2/ request; throws OciError for the caller to answer. */
-export async function dispatch(s: Services, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+/** Serves one /v2/ request from `routes` (the first whose pattern matches); throws OciError for the caller to answer. */
+export async function dispatch(routes: Route[], s: Services, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-  for (const route of ROUTES) {
+  for (const route of routes) {
     const match = route.pattern.exec(ctx.path);
     if (!match) continue;
     ctx.route = route.name;

@@ -7,8 +7,8 @@ import type { AuthzResource } from '../policy/authorizer';
 import { OciError } from '../oci/errors';
 import type { AuthState } from './auth-state';
 import type { RequestContext } from './context';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { sourceAddress } from './source-address';
 import type { AuditLog } from '../audit/audit-log';
 

@@ -7,8 +7,8 @@ import { newTotpSecret, totpMatches, totpUri } from '../auth/totp';
 import type { UserRecord } from '../auth/identity-store';
 import { OciError } from '../oci/errors';
 import { basicCredentials } from './basic-auth';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { sourceAddress } from './source-address';
 import type { AuditLog } from '../audit/audit-log';
 

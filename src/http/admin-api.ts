@@ -3,7 +3,7 @@ import express from 'express';
 import type { AuthRuntime } from '../auth/runtime';
 import type { Principal } from '../auth/principal';
 import { OciError } from '../oci/errors';
-import type { Logger } from './logger';
+import type { Logger } from '../observability/logger';
 import type { AccessGate } from './access-gate';
 import type { RequestContext } from './context';
 import { sourceAddress } from './source-address';

@@ -2,7 +2,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type https from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { ConfigError, type Config } from '../config/config';
-import type { Logger } from './logger';
+import type { Logger } from '../observability/logger';
 
 type TlsConfig = NonNullable<Config['tls']>;
 

@@ -8,8 +8,8 @@ import { issueSecret, parseSecret, secretMatches } from '../auth/secrets';
 import { OciError } from '../oci/errors';
 import { isRepositoryName } from '../oci/names';
 import { basicCredentials } from './basic-auth';
-import type { Logger } from './logger';
-import type { Metrics } from './metrics';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import { sourceAddress } from './source-address';
 import type { AuditLog } from '../audit/audit-log';
 

@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/audit-log';
-import type { Logger } from '../http/logger';
-import type { Metrics } from '../http/metrics';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import type { Quarantine } from './quarantine';
 
 export interface IntegrityFailure {

@@ -1,7 +1,7 @@
 import { runExclusive } from '../catalog/exclusive-job';
 import type { BlobStore } from '../storage/blob-store';
 import type { Catalog } from '../catalog/catalog';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 
 /** Another collector (on any replica) holds the lease. */
 export class GcBusy extends Error {

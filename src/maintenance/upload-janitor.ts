@@ -1,7 +1,7 @@
 import type { BlobStore } from '../storage/blob-store';
 import type { UploadSessionStore } from '../sessions/upload-session-store';
 import type { UploadHashes } from '../distribution/upload-hashes';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 import { schedulePeriodic, type LeaseStore } from '../catalog/exclusive-job';
 
 /**

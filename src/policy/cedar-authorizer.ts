@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { IdentityStore, ResourceLabels, RoleBinding } from '../auth/identity-store';
-import type { Logger } from '../http/logger';
+import type { Logger } from '../observability/logger';
 import type { AuthzRequest, Authorizer, Decision } from './authorizer';
 import { bindingPrincipalUid, requestEntities, scopeUid } from './cedar-entities';
 import { CEDAR_SCHEMA } from './schema';

@@ -1,6 +1,6 @@
 import { createHash, verify as verifySignature, X509Certificate, type KeyObject } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import type { Descriptor } from '../distribution/manifest-parser';
+import type { Descriptor } from '../oci/manifest-parser';
 import { verifySignedEntity, type BundleCheck, type SignerIdentity, type TrustMaterial } from './bundle-verify';
 import type { TrustedKey } from './trust-config';
 

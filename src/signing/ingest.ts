@@ -1,4 +1,4 @@
-import type { Descriptor, ParsedManifest } from '../distribution/manifest-parser';
+import type { Descriptor, ParsedManifest } from '../oci/manifest-parser';
 import type { Services } from '../distribution/services';
 import type { RequestContext } from '../http/context';
 import { auditChange } from '../distribution/audit-trail';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FILEPATH_ANNOTATIONS } from '../artifacts/media-types';
-import type { Descriptor } from '../distribution/manifest-parser';
+import type { Descriptor } from '../oci/manifest-parser';
 
 /**
  * OpenSSF model signing (sigstore/model-transparency): an in-toto statement whose subject is the model

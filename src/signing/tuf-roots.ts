@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AuditLog } from '../audit/audit-log';
-import type { Logger } from '../http/logger';
-import type { Metrics } from '../http/metrics';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 
 /** A TUF repository that publishes a Sigstore trusted_root.json (the public-good one, or a private one). */
 export interface TufSource {

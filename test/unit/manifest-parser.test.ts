@@ -1,4 +1,4 @@
-import { parseManifest } from '../../src/distribution/manifest-parser';
+import { parseManifest } from '../../src/oci/manifest-parser';
 import { MediaTypes } from '../../src/oci/media-types';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;

@@ -9,7 +9,7 @@ export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const EMPTY_CONFIG_TYPE = 'application/vnd.oci.empty.v1+json';
 export const EMPTY_CONFIG = Buffer.from('{}');
 
-import type { Descriptor } from '../../distribution/manifest-parser';
+import type { Descriptor } from '../../oci/manifest-parser';
 export type { Descriptor };
 
 export function sha256Digest(bytes: Buffer): string {

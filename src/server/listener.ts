@@ -2,14 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { Services } from '../distribution/services';
 import { dispatch, isDistributionPath } from '../distribution/router';
+import { V2_ROUTES } from './routes';
 import { OciError } from '../oci/errors';
-import { beginRequest, type RequestContext } from './context';
-import { sendError, sendJson } from './respond';
+import { beginRequest, type RequestContext } from '../http/context';
+import { sendError, sendJson } from '../http/respond';
 import type { AuthRuntime } from '../auth/runtime';
-import { tokenEndpoint } from './token-endpoint';
-import { accountEndpoints } from './account';
-import { adminApi } from './admin-api';
-import { auditApi } from './audit-api';
+import { tokenEndpoint } from '../http/token-endpoint';
+import { accountEndpoints } from '../http/account';
+import { adminApi } from '../http/admin-api';
+import { auditApi } from '../http/audit-api';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -76,7 +77,7 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
   return (req, res) => {
     const ctx = beginRequest(req, res, s.logger, s.metrics);
     if (isDistributionPath(ctx.path)) {
-      dispatch(s, req, res, ctx).catch((err) => sendError(err, req, res, ctx));
+      dispatch(V2_ROUTES, s, req, res, ctx).catch((err) => sendError(err, req, res, ctx));
       return;
     }
     (res as ServerResponse & { cairn: RequestContext }).cairn = ctx;

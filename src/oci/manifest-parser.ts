@@ -1,6 +1,6 @@
-import { OciError } from '../oci/errors';
-import { tryParseDigest } from '../oci/digest';
-import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, MediaTypes, isNonDistributable } from '../oci/media-types';
+import { OciError } from './errors';
+import { tryParseDigest } from './digest';
+import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, MediaTypes, isNonDistributable } from './media-types';
 
 export interface Descriptor {
   mediaType: string;

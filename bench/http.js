@@ -19,12 +19,22 @@ function request(base, method, path, headers = {}, body) {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
     const [lib, a] = client(u);
-    const req = lib.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: withDefaults(u, headers), agent: a }, (res) => {
-      const parts = [];
-      res.on('data', (d) => parts.push(d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
+    const req = lib.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        method,
+        path: u.pathname + u.search,
+        headers: withDefaults(u, headers),
+        agent: a,
+      },
+      (res) => {
+        const parts = [];
+        res.on('data', (d) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(parts) }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (body && typeof body.pipe === 'function') body.pipe(req);
     else req.end(body);
@@ -36,18 +46,29 @@ function download(base, path, onData) {
   const u = new URL(path, base);
   return new Promise((resolve, reject) => {
     const [lib, a] = client(u);
-    const req = lib.request({ host: u.hostname, port: u.port, method: 'GET', path: u.pathname, headers: withDefaults(u, {}), agent: a }, (res) => {
-      let n = 0;
-      res.on('data', (d) => {
-        n += d.length;
-        onData(d);
-      });
-      res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
-      res.on('error', reject);
-    });
+    const req = lib.request(
+      { host: u.hostname, port: u.port, method: 'GET', path: u.pathname, headers: withDefaults(u, {}), agent: a },
+      (res) => {
+        let n = 0;
+        res.on('data', (d) => {
+          n += d.length;
+          onData(d);
+        });
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(n) : reject(new Error(`GET ${path}: ${res.statusCode}`)),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
 }
 
-module.exports = { request, download, agent, setDefaultHeaders, defaultHeaders: (base) => defaults.get(new URL(base).host) || {} };
+module.exports = {
+  request,
+  download,
+  agent,
+  setDefaultHeaders,
+  defaultHeaders: (base) => defaults.get(new URL(base).host) || {},
+};

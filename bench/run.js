@@ -15,7 +15,23 @@ const path = require('node:path');
 const { request } = require('./http');
 const { measureScaleOut } = require('./scale-out');
 const { measureSearch } = require('./search');
-const { authenticate, MiB, BLOB, median, freePort, waitUp, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes, manifestPushes } = require('./transfers');
+const {
+  authenticate,
+  MiB,
+  BLOB,
+  median,
+  freePort,
+  waitUp,
+  vary,
+  generate,
+  pushMonolithic,
+  pushChunked,
+  pull,
+  pushSmallImage,
+  wrk,
+  concurrentPushes,
+  manifestPushes,
+} = require('./transfers');
 
 const ROOT = path.join(__dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS || 3);
@@ -54,7 +70,9 @@ async function measure(name, base, pid, file) {
     const d2 = await vary(file, i * 2 + 1);
     r.chunked.push(BLOB / MiB / (await pushChunked(base, repo, file, d2)).seconds);
     r.pull.push(BLOB / MiB / (await pull(base, repo, d2)));
-    log(`  ${name} run ${i + 1}: push ${r.mono[i].toFixed(0)} MiB/s, chunked ${r.chunked[i].toFixed(0)} MiB/s, pull ${r.pull[i].toFixed(0)} MiB/s`);
+    log(
+      `  ${name} run ${i + 1}: push ${r.mono[i].toFixed(0)} MiB/s, chunked ${r.chunked[i].toFixed(0)} MiB/s, pull ${r.pull[i].toFixed(0)} MiB/s`,
+    );
   }
   await pushSmallImage(base, repo);
   const rps = wrk(`${base}/v2/${repo}/manifests/latest`);
@@ -63,7 +81,16 @@ async function measure(name, base, pid, file) {
   log(`  ${name} manifest PUT (sequential, new manifest each): ${putRps.toFixed(0)} req/s`);
   const conc = await concurrentPushes(base, `bench/${name}-c`, tmp);
   log(`  ${name} 20 concurrent 50 MiB pushes: ${conc.toFixed(0)} MiB/s`);
-  return { pushMiBs: median(r.mono), chunkedMiBs: median(r.chunked), pullMiBs: median(r.pull), manifestRps: rps, manifestPutRps: putRps, concurrentMiBs: conc, peakRssMB: peakRssMB(pid), runs: r };
+  return {
+    pushMiBs: median(r.mono),
+    chunkedMiBs: median(r.chunked),
+    pullMiBs: median(r.pull),
+    manifestRps: rps,
+    manifestPutRps: putRps,
+    concurrentMiBs: conc,
+    peakRssMB: peakRssMB(pid),
+    runs: r,
+  };
 }
 
 async function main() {
@@ -76,14 +103,22 @@ async function main() {
   const cairnData = path.join(tmp, 'cairn');
   // wrk sends tens of thousands of requests a second from one address: lift the limits, keep the check.
   const benchConfig = path.join(tmp, 'cairn-bench.yaml');
-  await fsp.writeFile(benchConfig, 'rateLimits:\n  perAddress: { perSecond: 1000000, burst: 1000000 }\n  perIdentity: { perSecond: 1000000, burst: 1000000 }\n');
-  const cairn = start('cairn', process.execPath, [path.join(ROOT, 'bin', 'cairn.js'), 'serve', '--config', benchConfig], {
-    CAIRN_LISTEN: `127.0.0.1:${pc}`,
-    CAIRN_DATA_DIR: cairnData,
-    CAIRN_LOG_LEVEL: 'warn',
-    // Tokens must outlive the whole run; access checks stay on.
-    CAIRN_TOKEN_TTL: '3600',
-  });
+  await fsp.writeFile(
+    benchConfig,
+    'rateLimits:\n  perAddress: { perSecond: 1000000, burst: 1000000 }\n  perIdentity: { perSecond: 1000000, burst: 1000000 }\n',
+  );
+  const cairn = start(
+    'cairn',
+    process.execPath,
+    [path.join(ROOT, 'bin', 'cairn.js'), 'serve', '--config', benchConfig],
+    {
+      CAIRN_LISTEN: `127.0.0.1:${pc}`,
+      CAIRN_DATA_DIR: cairnData,
+      CAIRN_LOG_LEVEL: 'warn',
+      // Tokens must outlive the whole run; access checks stay on.
+      CAIRN_TOKEN_TTL: '3600',
+    },
+  );
   const distData = path.join(tmp, 'distribution');
   await fsp.mkdir(distData);
   const config = path.join(tmp, 'distribution.yml');
@@ -94,7 +129,7 @@ async function main() {
   const dist = start('distribution', 'docker-registry', ['serve', config]);
   const bareDir = path.join(tmp, 'bare');
   await fsp.mkdir(bareDir);
-  const bare = start('bare', process.execPath, [path.join(__dirname, 'bare-server.js'), String(pb), bareDir]);
+  start('bare', process.execPath, [path.join(__dirname, 'bare-server.js'), String(pb), bareDir]);
   const [cu, du, bu] = [`http://127.0.0.1:${pc}`, `http://127.0.0.1:${pd}`, `http://127.0.0.1:${pb}`];
   await Promise.all([waitUp(cu), waitUp(du), waitUp(bu)]);
   await authenticate([cu], cairnData, ['bench/cairn', ...Array.from({ length: 20 }, (_, i) => `bench/cairn-c${i}`)]);
@@ -103,7 +138,13 @@ async function main() {
   const bareRuns = [];
   for (let i = 0; i < RUNS; i++) {
     const t = process.hrtime.bigint();
-    const r = await request(bu, 'PUT', '/upload', { 'Content-Length': BLOB }, fs.createReadStream(file, { highWaterMark: 4 * MiB }));
+    const r = await request(
+      bu,
+      'PUT',
+      '/upload',
+      { 'Content-Length': BLOB },
+      fs.createReadStream(file, { highWaterMark: 4 * MiB }),
+    );
     if (r.status !== 201) throw new Error('bare server failed');
     bareRuns.push(BLOB / MiB / (Number(process.hrtime.bigint() - t) / 1e9));
   }
@@ -131,7 +172,8 @@ async function main() {
   log(`  Cairn without receipts, manifest PUT: ${noReceiptPutRps.toFixed(0)} req/s`);
   let so;
   if (process.env.BENCH_SCALEOUT === 'off') log('scale-out profile skipped (BENCH_SCALEOUT=off)');
-  else if (spawnSync('radosgw', ['--version']).status !== 0) log('scale-out profile skipped: radosgw is not installed (Debian: radosgw ceph-mon ceph-osd uuid-runtime)');
+  else if (spawnSync('radosgw', ['--version']).status !== 0)
+    log('scale-out profile skipped: radosgw is not installed (Debian: radosgw ceph-mon ceph-osd uuid-runtime)');
   else {
     log('Cairn scale-out (2 replicas, S3 on Ceph RGW + PostgreSQL + Redis):');
     so = await measureScaleOut({ file, runs: RUNS, tmp, log, start, root: ROOT });
@@ -168,13 +210,25 @@ async function main() {
     results.push({ name, cairn: cv, distribution: dv, ratio, target: tgt, verdict });
     lines.push(`| ${name} | ${cv.toFixed(0)} | ${dv.toFixed(0)} | ${ratio.toFixed(2)}× | ${tgt} | ${verdict} |`);
   }
-  lines.push(`| bare Node server, hash + write 1 GiB (MiB/s) — the ceiling | ${bareMiBs.toFixed(0)} | | ${(bareMiBs / d.pushMiBs).toFixed(2)}× | | |`);
+  lines.push(
+    `| bare Node server, hash + write 1 GiB (MiB/s) — the ceiling | ${bareMiBs.toFixed(0)} | | ${(bareMiBs / d.pushMiBs).toFixed(2)}× | | |`,
+  );
   if (so) {
-    lines.push('', `| scale-out measure | embedded Cairn | Cairn, 2 replicas on S3 | raw S3 (RGW, same run) | scale-out / raw S3 | target | result |`, `|---|---:|---:|---:|---:|---|---|`);
+    lines.push(
+      '',
+      `| scale-out measure | embedded Cairn | Cairn, 2 replicas on S3 | raw S3 (RGW, same run) | scale-out / raw S3 | target | result |`,
+      `|---|---:|---:|---:|---:|---|---|`,
+    );
     const soRows = [
       ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, so.pushMiBs, so.rawPutMiBs, 0.5],
       // Informational: three passes over the bytes (write, the other replica's catch-up read, the server-side compose).
-      ['chunked push 1 GiB, 16 MiB chunks alternating replicas (MiB/s)', c.chunkedMiBs, so.chunkedMiBs, so.rawPutMiBs, null],
+      [
+        'chunked push 1 GiB, 16 MiB chunks alternating replicas (MiB/s)',
+        c.chunkedMiBs,
+        so.chunkedMiBs,
+        so.rawPutMiBs,
+        null,
+      ],
       ['pull 1 GiB through a replica (MiB/s)', c.pullMiBs, so.pullMiBs, so.rawGetMiBs, 0.5],
       ['manifest GET by tag, 32 connections (req/s)', c.manifestRps, so.manifestRps, NaN, null],
       ['20 concurrent 50 MiB pushes over both replicas (MiB/s)', c.concurrentMiBs, so.concurrentMiBs, NaN, null],
@@ -182,17 +236,44 @@ async function main() {
     for (const [name, ev, sv, raw, target] of soRows) {
       const ratio = sv / raw;
       const verdict = target === null ? '' : ratio >= target ? 'PASS' : 'FAIL';
-      results.push({ name: `scale-out: ${name}`, embedded: ev, scaleOut: sv, rawS3: raw, ratio, target: target === null ? '' : `≥ ${target}×`, verdict });
-      lines.push(`| ${name} | ${ev.toFixed(0)} | ${sv.toFixed(0)} | ${Number.isNaN(raw) ? '' : raw.toFixed(0)} | ${Number.isNaN(ratio) ? '' : `${ratio.toFixed(2)}×`} | ${target === null ? '' : `≥ ${target}×`} | ${verdict} |`);
+      results.push({
+        name: `scale-out: ${name}`,
+        embedded: ev,
+        scaleOut: sv,
+        rawS3: raw,
+        ratio,
+        target: target === null ? '' : `≥ ${target}×`,
+        verdict,
+      });
+      lines.push(
+        `| ${name} | ${ev.toFixed(0)} | ${sv.toFixed(0)} | ${Number.isNaN(raw) ? '' : raw.toFixed(0)} | ${Number.isNaN(ratio) ? '' : `${ratio.toFixed(2)}×`} | ${target === null ? '' : `≥ ${target}×`} | ${verdict} |`,
+      );
     }
-    lines.push(`| finishing a 1 GiB chunked upload (server-side compose of 64 parts, s) | | ${so.commitSeconds.toFixed(1)} | | | | |`);
+    lines.push(
+      `| finishing a 1 GiB chunked upload (server-side compose of 64 parts, s) | | ${so.commitSeconds.toFixed(1)} | | | | |`,
+    );
   }
   if (search) lines.push('', ...search.lines);
-  process.stdout.write(`\n${lines.join('\n')}\n\nmedians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`);
+  process.stdout.write(
+    `\n${lines.join('\n')}\n\nmedians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`,
+  );
   await fsp.mkdir(path.join(ROOT, '.bench'), { recursive: true });
   await fsp.writeFile(
     path.join(ROOT, '.bench', 'results.json'),
-    JSON.stringify({ date: new Date().toISOString(), runs: RUNS, bareMiBs, cairn: c, distribution: d, scaleOut: so, search: search && search.results, results }, null, 2),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        runs: RUNS,
+        bareMiBs,
+        cairn: c,
+        distribution: d,
+        scaleOut: so,
+        search: search && search.results,
+        results,
+      },
+      null,
+      2,
+    ),
   );
 }
 

@@ -8,7 +8,22 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { createHash } = require('node:crypto');
 const Minio = require('minio');
-const { authenticate, MiB, BLOB, median, seconds, freePort, waitUp, vary, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes } = require('./transfers');
+const {
+  authenticate,
+  MiB,
+  BLOB,
+  median,
+  seconds,
+  freePort,
+  waitUp,
+  vary,
+  pushMonolithic,
+  pushChunked,
+  pull,
+  pushSmallImage,
+  wrk,
+  concurrentPushes,
+} = require('./transfers');
 
 const BUILD = path.join(__dirname, '..', '.bench', 'build', 'test', 'helpers');
 
@@ -41,7 +56,15 @@ async function measureScaleOut({ file, runs, tmp, log, start, root }) {
   const procs = [];
   try {
     const endpoint = new URL(rgw.endpoint);
-    const client = new Minio.Client({ endPoint: endpoint.hostname, port: Number(endpoint.port), useSSL: false, accessKey: rgw.accessKey, secretKey: rgw.secretKey, pathStyle: true, region: 'us-east-1' });
+    const client = new Minio.Client({
+      endPoint: endpoint.hostname,
+      port: Number(endpoint.port),
+      useSSL: false,
+      accessKey: rgw.accessKey,
+      secretKey: rgw.secretKey,
+      pathStyle: true,
+      region: 'us-east-1',
+    });
     await client.makeBucket('bench-raw', 'us-east-1');
 
     const env = {
@@ -58,14 +81,24 @@ async function measureScaleOut({ file, runs, tmp, log, start, root }) {
     const bases = [];
     for (const name of ['a', 'b']) {
       const port = await freePort();
-      procs.push(start(`cairn-${name}`, process.execPath, [path.join(root, 'bin', 'cairn.js'), 'serve', '--config', path.join(tmp, 'cairn-bench.yaml')], { ...env, CAIRN_LISTEN: `127.0.0.1:${port}`, CAIRN_DATA_DIR: path.join(tmp, `replica-${name}`) }));
+      procs.push(
+        start(
+          `cairn-${name}`,
+          process.execPath,
+          [path.join(root, 'bin', 'cairn.js'), 'serve', '--config', path.join(tmp, 'cairn-bench.yaml')],
+          { ...env, CAIRN_LISTEN: `127.0.0.1:${port}`, CAIRN_DATA_DIR: path.join(tmp, `replica-${name}`) },
+        ),
+      );
       bases.push(`http://127.0.0.1:${port}`);
       // One at a time: the first applies the catalog migrations, the second finds them done.
       await waitUp(bases.at(-1), 60000);
     }
 
     // The first replica created the bootstrap admin (one database), so its data directory has the password.
-    await authenticate(bases, path.join(tmp, 'replica-a'), ['bench/scale', ...Array.from({ length: 20 }, (_, i) => `bench/scale-c${i}`)]);
+    await authenticate(bases, path.join(tmp, 'replica-a'), [
+      'bench/scale',
+      ...Array.from({ length: 20 }, (_, i) => `bench/scale-c${i}`),
+    ]);
     const r = { rawPut: [], rawGet: [], push: [], chunked: [], commit: [], pull: [] };
     for (let i = 0; i < runs; i++) {
       r.rawPut.push(BLOB / MiB / (await rawPut(client, 'bench-raw', `raw-${i}`, file)));
@@ -77,7 +110,9 @@ async function measureScaleOut({ file, runs, tmp, log, start, root }) {
       r.chunked.push(BLOB / MiB / c.seconds);
       r.commit.push(c.commitSeconds);
       r.pull.push(BLOB / MiB / (await pull(bases[1], 'bench/scale', d2)));
-      log(`  scale-out run ${i + 1}: raw S3 put ${r.rawPut[i].toFixed(0)} / get ${r.rawGet[i].toFixed(0)} MiB/s; Cairn push ${r.push[i].toFixed(0)}, chunked across replicas ${r.chunked[i].toFixed(0)} (commit ${c.commitSeconds.toFixed(1)} s), pull ${r.pull[i].toFixed(0)} MiB/s`);
+      log(
+        `  scale-out run ${i + 1}: raw S3 put ${r.rawPut[i].toFixed(0)} / get ${r.rawGet[i].toFixed(0)} MiB/s; Cairn push ${r.push[i].toFixed(0)}, chunked across replicas ${r.chunked[i].toFixed(0)} (commit ${c.commitSeconds.toFixed(1)} s), pull ${r.pull[i].toFixed(0)} MiB/s`,
+      );
     }
     await pushSmallImage(bases[0], 'bench/scale');
     const rps = wrk(`${bases[1]}/v2/bench/scale/manifests/latest`);

@@ -39,7 +39,8 @@ const SEQ_SECONDS = 4;
 const CONC = 8;
 const CONC_N = 2 * SEQ_N;
 const CONC_SECONDS = 3;
-const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES || process.env.CAIRN_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/postgres';
+const POSTGRES_ADMIN_URL =
+  process.env.BENCH_POSTGRES || process.env.CAIRN_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const MODEL_TYPE = 'application/vnd.cncf.model.manifest.v1+json';
@@ -48,15 +49,97 @@ const DATASET_TYPE = 'application/vnd.cairn.dataset.manifest.v1+json';
 const DATASET_CONFIG = 'application/vnd.cairn.dataset.config.v1+json';
 
 // Frameworks with a realistic skew (PyTorch dominant), five licences, a few namespaces.
-const FRAMEWORKS = [['pytorch', 30], ['transformers', 20], ['tensorflow', 12], ['onnx', 10], ['jax', 8], ['sklearn', 6], ['keras', 5], ['xgboost', 4], ['paddle', 3], ['mlx', 2]];
-const LICENSES = [['apache-2.0', 40], ['mit', 25], ['bsd-3-clause', 10], ['cc-by-4.0', 10], ['proprietary', 15]];
+const FRAMEWORKS = [
+  ['pytorch', 30],
+  ['transformers', 20],
+  ['tensorflow', 12],
+  ['onnx', 10],
+  ['jax', 8],
+  ['sklearn', 6],
+  ['keras', 5],
+  ['xgboost', 4],
+  ['paddle', 3],
+  ['mlx', 2],
+];
+const LICENSES = [
+  ['apache-2.0', 40],
+  ['mit', 25],
+  ['bsd-3-clause', 10],
+  ['cc-by-4.0', 10],
+  ['proprietary', 15],
+];
 const MODEL_NAMESPACES = ['ml', 'vision', 'nlp', 'speech'];
-const ARCHS = ['bert', 'roberta', 'distilbert', 'gpt2', 'llama', 'mistral', 't5', 'whisper', 'wav2vec', 'vit', 'resnet', 'efficientnet', 'yolo', 'detr', 'clip', 'unet', 'xgb', 'lightgbm', 'tabnet', 'deberta', 'electra', 'mobilenet', 'convnext', 'segformer', 'bart', 'phi', 'gemma', 'qwen', 'falcon', 'stablelm'];
-const TASKS = ['classifier', 'sentiment', 'ner', 'summarizer', 'translator', 'detector', 'segmenter', 'asr', 'embedder', 'reranker', 'forecaster', 'chat'];
+const ARCHS = [
+  'bert',
+  'roberta',
+  'distilbert',
+  'gpt2',
+  'llama',
+  'mistral',
+  't5',
+  'whisper',
+  'wav2vec',
+  'vit',
+  'resnet',
+  'efficientnet',
+  'yolo',
+  'detr',
+  'clip',
+  'unet',
+  'xgb',
+  'lightgbm',
+  'tabnet',
+  'deberta',
+  'electra',
+  'mobilenet',
+  'convnext',
+  'segformer',
+  'bart',
+  'phi',
+  'gemma',
+  'qwen',
+  'falcon',
+  'stablelm',
+];
+const TASKS = [
+  'classifier',
+  'sentiment',
+  'ner',
+  'summarizer',
+  'translator',
+  'detector',
+  'segmenter',
+  'asr',
+  'embedder',
+  'reranker',
+  'forecaster',
+  'chat',
+];
 const SIZES = ['tiny', 'small', 'base', 'large', 'xl'];
-const TOPICS = ['reviews', 'images', 'speech', 'clicks', 'tickets', 'transactions', 'docs', 'sensors', 'medical', 'code'];
+const TOPICS = [
+  'reviews',
+  'images',
+  'speech',
+  'clicks',
+  'tickets',
+  'transactions',
+  'docs',
+  'sensors',
+  'medical',
+  'code',
+];
 const TEAMS = Array.from({ length: 20 }, (_, i) => `team-${String.fromCharCode(97 + i)}`);
-const STAGE_MOVES = { model: [['approved', 12], ['candidate', 5], ['deprecated', 3]], dataset: [['approved', 30], ['deprecated', 2]] };
+const STAGE_MOVES = {
+  model: [
+    ['approved', 12],
+    ['candidate', 5],
+    ['deprecated', 3],
+  ],
+  dataset: [
+    ['approved', 30],
+    ['deprecated', 2],
+  ],
+};
 
 const sha256 = (b) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const seconds = (t) => Number(process.hrtime.bigint() - t) / 1e9;
@@ -90,12 +173,26 @@ function describeCatalog(rnd) {
   const repos = [];
   for (let i = 0; i < DATASET_REPOS; i++) {
     const topic = pick(TOPICS);
-    repos.push({ name: `data/${topic}-${pick(['raw', 'clean', 'labelled', 'eval'])}-${i}`, kind: 'dataset', topic, team: pick(TEAMS), license: weighted(LICENSES) });
+    repos.push({
+      name: `data/${topic}-${pick(['raw', 'clean', 'labelled', 'eval'])}-${i}`,
+      kind: 'dataset',
+      topic,
+      team: pick(TEAMS),
+      license: weighted(LICENSES),
+    });
   }
   for (let i = 0; i < REPOS - DATASET_REPOS; i++) {
     const arch = pick(ARCHS);
     const task = pick(TASKS);
-    repos.push({ name: `${MODEL_NAMESPACES[i % MODEL_NAMESPACES.length]}/${arch}-${task}-${i}`, kind: 'model', arch, task, team: pick(TEAMS), framework: weighted(FRAMEWORKS), license: weighted(LICENSES) });
+    repos.push({
+      name: `${MODEL_NAMESPACES[i % MODEL_NAMESPACES.length]}/${arch}-${task}-${i}`,
+      kind: 'model',
+      arch,
+      task,
+      team: pick(TEAMS),
+      framework: weighted(FRAMEWORKS),
+      license: weighted(LICENSES),
+    });
   }
   return { repos, pick, weighted };
 }
@@ -118,19 +215,32 @@ function makeRecord(repo, k, rnd, pick, weighted, datasets) {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     artifactType: isModel ? MODEL_TYPE : DATASET_TYPE,
-    config: { mediaType: isModel ? MODEL_CONFIG : DATASET_CONFIG, digest: sha256(configBytes), size: configBytes.length },
-    layers: [{ mediaType: isModel ? 'application/vnd.cncf.model.weight.v1.raw' : 'application/vnd.cairn.dataset.file.v1.raw', digest: layer, size }],
+    config: {
+      mediaType: isModel ? MODEL_CONFIG : DATASET_CONFIG,
+      digest: sha256(configBytes),
+      size: configBytes.length,
+    },
+    layers: [
+      {
+        mediaType: isModel ? 'application/vnd.cncf.model.weight.v1.raw' : 'application/vnd.cairn.dataset.file.v1.raw',
+        digest: layer,
+        size,
+      },
+    ],
     annotations,
   };
   const content = Buffer.from(JSON.stringify(manifest));
   const digest = sha256(content);
-  const metrics = isModel ? { accuracy: Math.round((0.5 + rnd() * 0.5) * 1e4) / 1e4, f1: Math.round((0.4 + rnd() * 0.6) * 1e4) / 1e4 } : {};
+  const metrics = isModel
+    ? { accuracy: Math.round((0.5 + rnd() * 0.5) * 1e4) / 1e4, f1: Math.round((0.4 + rnd() * 0.6) * 1e4) / 1e4 }
+    : {};
   const edges = [];
   if (isModel && datasets.length) {
     const n = Math.min(datasets.length, 1 + Math.floor(rnd() * 3));
     while (edges.length < n) {
       const d = pick(datasets);
-      if (!edges.some((e) => e.digest === d.digest)) edges.push({ relation: 'trained-on', repository: d.repository, digest: d.digest });
+      if (!edges.some((e) => e.digest === d.digest))
+        edges.push({ relation: 'trained-on', repository: d.repository, digest: d.digest });
     }
   } else if (!isModel && datasets.length && rnd() < 0.1) {
     const d = pick(datasets);
@@ -143,7 +253,9 @@ function makeRecord(repo, k, rnd, pick, weighted, datasets) {
     configMediaType: manifest.config.mediaType,
     name,
     version,
-    ...(isModel ? { framework: repo.framework, format: 'safetensors', architecture: repo.arch } : { records: Math.floor(rnd() * 1e7) }),
+    ...(isModel
+      ? { framework: repo.framework, format: 'safetensors', architecture: repo.arch }
+      : { records: Math.floor(rnd() * 1e7) }),
     licenses: [repo.license],
     creators: [repo.team],
     metrics,
@@ -151,7 +263,14 @@ function makeRecord(repo, k, rnd, pick, weighted, datasets) {
     derivedFrom: isModel ? [] : edges.map((e) => ({ repository: e.repository, digest: e.digest })),
     sources: [],
     preprocessing: [],
-    files: [{ path: isModel ? 'model.safetensors' : 'data.parquet', digest: layer, size, mediaType: manifest.layers[0].mediaType }],
+    files: [
+      {
+        path: isModel ? 'model.safetensors' : 'data.parquet',
+        digest: layer,
+        size,
+        mediaType: manifest.layers[0].mediaType,
+      },
+    ],
     pushedBy: 'user:bench',
   };
   const record = {
@@ -178,7 +297,14 @@ function makeRecord(repo, k, rnd, pick, weighted, datasets) {
       edges,
     },
   };
-  return { record, tag: `v${version}`, stage: weighted([...STAGE_MOVES[repo.kind], ['draft', 100 - STAGE_MOVES[repo.kind].reduce((s, [, w]) => s + w, 0)]]) };
+  return {
+    record,
+    tag: `v${version}`,
+    stage: weighted([
+      ...STAGE_MOVES[repo.kind],
+      ['draft', 100 - STAGE_MOVES[repo.kind].reduce((s, [, w]) => s + w, 0)],
+    ]),
+  };
 }
 
 /** Runs `work` over the items with `n` in flight; resolves when all are done. */
@@ -227,7 +353,12 @@ async function populate(services, log) {
   const fillSeconds = seconds(t);
   const t2 = process.hrtime.bigint();
   await pool(moves, FILL_CONCURRENCY, async (m) => {
-    const ok = await services.artifacts.transition(m.repository, m.digest, { from: 'draft', to: m.to, by: 'user:bench', ...(m.to === 'approved' ? { approval: 'user:bench-approver' } : {}) });
+    const ok = await services.artifacts.transition(m.repository, m.digest, {
+      from: 'draft',
+      to: m.to,
+      by: 'user:bench',
+      ...(m.to === 'approved' ? { approval: 'user:bench-approver' } : {}),
+    });
     if (!ok) throw new Error(`transition of ${m.repository}@${m.digest} to ${m.to} failed`);
   });
   const moveSeconds = seconds(t2);
@@ -255,7 +386,15 @@ async function child() {
   const log = (m) => process.send({ log: m });
   const { loadConfig } = require(path.join(DIST, 'config', 'config.js'));
   const { startRegistry } = require(path.join(DIST, 'app.js'));
-  const config = loadConfig({ env: {}, overrides: { listen: '127.0.0.1:0', dataDir: opts.dataDir, ...(opts.database ? { database: opts.database } : {}), log: { level: 'warn' } } });
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      listen: '127.0.0.1:0',
+      dataDir: opts.dataDir,
+      ...(opts.database ? { database: opts.database } : {}),
+      log: { level: 'warn' },
+    },
+  });
   const registry = await startRegistry(config);
   const stats = await populate(registry.services, log);
   await registry.close();
@@ -274,7 +413,8 @@ async function createDatabase() {
     await admin.query(`CREATE DATABASE ${name}`);
     // Only the population's commits gain from this (16 in flight, each a transaction); the searches
     // measured are reads. BENCH_SEARCH_PG_SYNC=on keeps the server's default.
-    if (process.env.BENCH_SEARCH_PG_SYNC !== 'on') await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
+    if (process.env.BENCH_SEARCH_PG_SYNC !== 'on')
+      await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);
   } finally {
     await admin.end();
   }
@@ -296,7 +436,10 @@ async function createDatabase() {
 
 /** Runs the population in a child process; resolves with its figures. */
 function populateIn(opts, log) {
-  const c = fork(__filename, ['--populate'], { env: { ...process.env, BENCH_SEARCH_CHILD: JSON.stringify(opts) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const c = fork(__filename, ['--populate'], {
+    env: { ...process.env, BENCH_SEARCH_CHILD: JSON.stringify(opts) },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
   let out = '';
   c.stdout.on('data', (d) => (out = (out + d).slice(-4000)));
   c.stderr.on('data', (d) => (out = (out + d).slice(-4000)));
@@ -306,7 +449,9 @@ function populateIn(opts, log) {
     if (m.done) stats = m.done;
   });
   return new Promise((resolve, reject) => {
-    c.once('exit', (code, signal) => (code === 0 && stats ? resolve(stats) : reject(new Error(`population exited ${code ?? signal}: ${out}`))));
+    c.once('exit', (code, signal) =>
+      code === 0 && stats ? resolve(stats) : reject(new Error(`population exited ${code ?? signal}: ${out}`)),
+    );
   });
 }
 
@@ -320,11 +465,21 @@ process.on('exit', () => live.forEach((c) => c.kill('SIGTERM')));
  */
 async function startServer({ dataDir, database, tmp, flags }) {
   const config = path.join(tmp, 'search-bench.yaml');
-  await fsp.writeFile(config, 'rateLimits:\n  perAddress: { perSecond: 1000000, burst: 1000000 }\n  perIdentity: { perSecond: 1000000, burst: 1000000 }\n');
+  await fsp.writeFile(
+    config,
+    'rateLimits:\n  perAddress: { perSecond: 1000000, burst: 1000000 }\n  perIdentity: { perSecond: 1000000, burst: 1000000 }\n',
+  );
   const port = await freePort();
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_')));
   const child = spawn(process.execPath, [...flags, path.join(ROOT, 'bin', 'cairn.js'), 'serve', '--config', config], {
-    env: { ...env, CAIRN_LISTEN: `127.0.0.1:${port}`, CAIRN_DATA_DIR: dataDir, ...(database ? { CAIRN_DATABASE: database } : {}), CAIRN_LOG_LEVEL: 'warn', CAIRN_TOKEN_TTL: '3600' },
+    env: {
+      ...env,
+      CAIRN_LISTEN: `127.0.0.1:${port}`,
+      CAIRN_DATA_DIR: dataDir,
+      ...(database ? { CAIRN_DATABASE: database } : {}),
+      CAIRN_LOG_LEVEL: 'warn',
+      CAIRN_TOKEN_TTL: '3600',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -334,12 +489,18 @@ async function startServer({ dataDir, database, tmp, flags }) {
   child.stderr.on('data', (d) => (out = (out + d).slice(-8000)));
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const url = `http://127.0.0.1:${port}`;
-  await Promise.race([waitUp(url, 60000), exited.then((code) => Promise.reject(new Error(`cairn serve exited ${code}: ${out}`)))]);
+  await Promise.race([
+    waitUp(url, 60000),
+    exited.then((code) => Promise.reject(new Error(`cairn serve exited ${code}: ${out}`))),
+  ]);
   return {
     url,
     pid: child.pid,
     /** Whether the server died, how, and its last words (a V8 fatal error, say). */
-    postMortem: async () => ({ exit: await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 1000))]), output: out }),
+    postMortem: async () => ({
+      exit: await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 1000))]),
+      output: out,
+    }),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -367,8 +528,12 @@ function peakRssMB(pid) {
 
 async function authenticate(base, dataDir, repositories) {
   const password = (await fsp.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim();
-  const scopes = ['registry:catalog:*', ...repositories.map((r) => `repository:${r}:pull`)].map((s) => `scope=${encodeURIComponent(s)}`).join('&');
-  const r = await request(base, 'GET', `/token?service=cairn&${scopes}`, { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+  const scopes = ['registry:catalog:*', ...repositories.map((r) => `repository:${r}:pull`)]
+    .map((s) => `scope=${encodeURIComponent(s)}`)
+    .join('&');
+  const r = await request(base, 'GET', `/token?service=cairn&${scopes}`, {
+    Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`,
+  });
   if (r.status !== 200) throw new Error(`token: ${r.status} ${r.body}`);
   setDefaultHeaders(base, { Authorization: `Bearer ${JSON.parse(r.body.toString()).token}` });
 }
@@ -381,15 +546,43 @@ function cases(s) {
   const fws = FRAMEWORKS.map(([f]) => f);
   const q = (params) => `/v2/_cairn/search?${new URLSearchParams(params).toString()}`;
   return [
-    { key: 'tags', name: 'baseline: GET /v2/<repo>/tags/list (100 tags)', path: (i) => `/v2/${s.tagRepos[i % s.tagRepos.length]}/tags/list` },
-    { key: 'framework-stage', name: 'framework + stage (framework=<each of 10>&stage=approved)', path: (i) => q({ framework: fws[i % fws.length], stage: 'approved' }) },
+    {
+      key: 'tags',
+      name: 'baseline: GET /v2/<repo>/tags/list (100 tags)',
+      path: (i) => `/v2/${s.tagRepos[i % s.tagRepos.length]}/tags/list`,
+    },
+    {
+      key: 'framework-stage',
+      name: 'framework + stage (framework=<each of 10>&stage=approved)',
+      path: (i) => q({ framework: fws[i % fws.length], stage: 'approved' }),
+    },
     { key: 'q', name: 'name substring, common (q=bert)', path: () => q({ q: 'bert' }) },
-    { key: 'q-rare', name: `name substring, rare (q=<one repository's name>, 100 hits)`, path: () => q({ q: s.rareRepo }) },
+    {
+      key: 'q-rare',
+      name: `name substring, rare (q=<one repository's name>, 100 hits)`,
+      path: () => q({ q: s.rareRepo }),
+    },
     { key: 'metric', name: 'metric threshold (metric=accuracy>=0.9)', path: () => q({ metric: 'accuracy>=0.9' }) },
-    { key: 'metric-rare', name: 'metric threshold, selective (metric=accuracy>=0.999)', path: () => q({ metric: 'accuracy>=0.999' }) },
-    { key: 'annotation', name: 'annotation (annotation=team=<each of 20>)', path: (i) => q({ annotation: `team=${TEAMS[i % TEAMS.length]}` }) },
-    { key: 'references', name: 'lineage (references=<a dataset digest>)', path: (i) => q({ references: s.datasets[i % s.datasets.length] }) },
-    { key: 'paging', name: 'paging, 10 pages with last (repository=ml/&kind=model), per page', paging: { params: { repository: 'ml/', kind: 'model', n: '100' }, pages: 10 } },
+    {
+      key: 'metric-rare',
+      name: 'metric threshold, selective (metric=accuracy>=0.999)',
+      path: () => q({ metric: 'accuracy>=0.999' }),
+    },
+    {
+      key: 'annotation',
+      name: 'annotation (annotation=team=<each of 20>)',
+      path: (i) => q({ annotation: `team=${TEAMS[i % TEAMS.length]}` }),
+    },
+    {
+      key: 'references',
+      name: 'lineage (references=<a dataset digest>)',
+      path: (i) => q({ references: s.datasets[i % s.datasets.length] }),
+    },
+    {
+      key: 'paging',
+      name: 'paging, 10 pages with last (repository=ml/&kind=model), per page',
+      paging: { params: { repository: 'ml/', kind: 'model', n: '100' }, pages: 10 },
+    },
   ];
 }
 
@@ -481,7 +674,11 @@ async function sqlitePlans(file, queries) {
     const rows = conn2.prepare(`explain query plan ${sql}`).all(...parameters);
     conn2.close();
     const depth = new Map([[0, -1]]);
-    out[key] = { sql, parameters, plan: rows.map((r) => (depth.set(r.id, depth.get(r.parent) + 1), `${'  '.repeat(depth.get(r.id))}${r.detail}`)) };
+    out[key] = {
+      sql,
+      parameters,
+      plan: rows.map((r) => (depth.set(r.id, depth.get(r.parent) + 1), `${'  '.repeat(depth.get(r.id))}${r.detail}`)),
+    };
   }
   return out;
 }
@@ -491,7 +688,10 @@ async function postgresPlans(url, queries) {
   const { PostgresDialect } = require('kysely');
   const out = {};
   for (const [key, qs] of queries) {
-    const { sql, parameters } = await searchSql(new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }), qs);
+    const { sql, parameters } = await searchSql(
+      new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+      qs,
+    );
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
@@ -519,7 +719,9 @@ async function measureBackend(backend, { tmp, log }) {
     log(`  populating ${TOTAL} artifacts in ${REPOS} repositories (${FILL_CONCURRENCY} putManifest calls in flight)`);
     const info = await populateIn({ dataDir, ...(db ? { database: db.url } : {}) }, log);
     const c = info.counts;
-    log(`  ${info.artifacts} artifacts (${c.model} models, ${c.dataset} datasets, ${c.edges} lineage edges) in ${info.fillSeconds.toFixed(1)} s: ${(info.artifacts / info.fillSeconds).toFixed(0)} artifacts/s; ${info.moves} lifecycle moves in ${info.moveSeconds.toFixed(1)} s (${(info.moves / info.moveSeconds).toFixed(0)}/s)`);
+    log(
+      `  ${info.artifacts} artifacts (${c.model} models, ${c.dataset} datasets, ${c.edges} lineage edges) in ${info.fillSeconds.toFixed(1)} s: ${(info.artifacts / info.fillSeconds).toFixed(0)} artifacts/s; ${info.moves} lifecycle moves in ${info.moveSeconds.toFixed(1)} s (${(info.moves / info.moveSeconds).toFixed(0)}/s)`,
+    );
     if (db) {
       // Autovacuum analyses a table this size within a minute of the load; do it now so that the plans
       // measured are the steady ones, not whichever the planner guesses before statistics exist.
@@ -547,13 +749,17 @@ async function measureBackend(backend, { tmp, log }) {
           break;
         }
         const r = results[k.key];
-        log(`  ${k.key}: ${r.hits} hits, p50 ${r.seqP50.toFixed(1)} ms, p95 ${r.seqP95.toFixed(1)} ms, ${r.seqRps.toFixed(0)} req/s sequential; ${CONC} concurrent: p50 ${r.concP50.toFixed(1)} ms, ${r.concRps.toFixed(0)} req/s`);
+        log(
+          `  ${k.key}: ${r.hits} hits, p50 ${r.seqP50.toFixed(1)} ms, p95 ${r.seqP95.toFixed(1)} ms, ${r.seqRps.toFixed(0)} req/s sequential; ${CONC} concurrent: p50 ${r.concP50.toFixed(1)} ms, ${r.concRps.toFixed(0)} req/s`,
+        );
       }
       if (!failed) break;
       const pm = await srv.postMortem();
       await srv.stop();
       srv = undefined;
-      log(`  ${failed.key} failed: ${failed.err.message}; the server ${pm.exit === undefined ? 'is still running' : `exited (${pm.exit})`}:\n    ${lastWords(pm.output).join('\n    ')}`);
+      log(
+        `  ${failed.key} failed: ${failed.err.message}; the server ${pm.exit === undefined ? 'is still running' : `exited (${pm.exit})`}:\n    ${lastWords(pm.output).join('\n    ')}`,
+      );
       // A V8 fatal error in the deoptimiser (SIGTRAP) was seen on PostgreSQL with Node 20.20 (docs/performance.md);
       // the figures are then taken again, baseline included, on a server without TurboFan inlining.
       if (pm.exit !== 'SIGTRAP' || crash) throw failed.err;
@@ -570,7 +776,16 @@ async function measureBackend(backend, { tmp, log }) {
       const slow = queries.filter(([key]) => key === 'framework-stage' || results[key].seqP50 > 50);
       plans = await postgresPlans(db.url, slow);
     }
-    return { backend, populate: info, cases: all.map((k) => ({ key: k.key, name: k.name, query: k.key === 'tags' ? undefined : firstQuery(k) })), results, plans, peakRssMB: peak, nodeFlags: flags.join(' '), crash };
+    return {
+      backend,
+      populate: info,
+      cases: all.map((k) => ({ key: k.key, name: k.name, query: k.key === 'tags' ? undefined : firstQuery(k) })),
+      results,
+      plans,
+      peakRssMB: peak,
+      nodeFlags: flags.join(' '),
+      crash,
+    };
   } finally {
     if (srv) await srv.stop();
     if (db) await db.drop().catch((err) => log(`  could not drop the bench database: ${err.message}`));
@@ -590,7 +805,14 @@ function report(runs) {
     lines.push(
       `Search, ${run.backend === 'sqlite' ? 'SQLite (embedded default)' : 'PostgreSQL'}: ${p.artifacts} artifacts (${p.counts.model} models, ${p.counts.dataset} datasets) in ${p.repositories} repositories, ${p.counts.edges} lineage edges; populated in ${f(p.fillSeconds)} s (${f(p.artifacts / p.fillSeconds, 0)} artifacts/s through catalog.putManifest, ${FILL_CONCURRENCY} in flight), ${p.moves} lifecycle moves in ${f(p.moveSeconds)} s; server peak RSS ${f(run.peakRssMB, 0)} MB`,
       ...(run.crash
-        ? ['', `**The server crashed** (${run.crash.exit}) while measuring ${run.crash.during}${run.crash.flags ? ` (node ${run.crash.flags})` : ''}:`, '```', ...run.crash.output, '```', `The figures below, baseline included, are from a server started again with \`node ${run.nodeFlags}\`.`]
+        ? [
+            '',
+            `**The server crashed** (${run.crash.exit}) while measuring ${run.crash.during}${run.crash.flags ? ` (node ${run.crash.flags})` : ''}:`,
+            '```',
+            ...run.crash.output,
+            '```',
+            `The figures below, baseline included, are from a server started again with \`node ${run.nodeFlags}\`.`,
+          ]
         : run.nodeFlags
           ? ['', `Server started with \`node ${run.nodeFlags}\`.`]
           : []),
@@ -602,13 +824,20 @@ function report(runs) {
       const r = run.results[c.key];
       const ratio = c.key === 'tags' ? '1.0×' : `${f(r.seqP50 / base.seqP50)}×`;
       const rpsRatio = c.key === 'tags' ? '1.0×' : `${f(base.concRps / r.concRps)}×`;
-      lines.push(`| ${c.name} | ${r.hits} | ${f(r.seqP50)} | ${f(r.seqP95)} | ${f(r.seqRps, 0)} | ${f(r.concP50)} | ${f(r.concP95)} | ${f(r.concRps, 0)} | ${ratio} | ${rpsRatio} |`);
+      lines.push(
+        `| ${c.name} | ${r.hits} | ${f(r.seqP50)} | ${f(r.seqP95)} | ${f(r.seqRps, 0)} | ${f(r.concP50)} | ${f(r.concP95)} | ${f(r.concRps, 0)} | ${ratio} | ${rpsRatio} |`,
+      );
     }
     const slow = run.cases.filter((c) => c.key !== 'tags' && run.results[c.key].seqP50 > 50);
     lines.push('', slow.length ? `p50 over 50 ms: ${slow.map((c) => c.key).join(', ')}` : 'no query over 50 ms at p50');
     const planned = Object.keys(run.plans || {});
     if (planned.length) {
-      lines.push('', run.backend === 'sqlite' ? 'EXPLAIN QUERY PLAN (SQLite), the SQL the registry sends for the first request of each query:' : 'EXPLAIN ANALYZE (PostgreSQL):');
+      lines.push(
+        '',
+        run.backend === 'sqlite'
+          ? 'EXPLAIN QUERY PLAN (SQLite), the SQL the registry sends for the first request of each query:'
+          : 'EXPLAIN ANALYZE (PostgreSQL):',
+      );
       for (const key of planned) {
         const c = run.cases.find((x) => x.key === key);
         lines.push('', `${key}: ?${c.query}`, '```', ...run.plans[key].plan, '```');
@@ -630,7 +859,9 @@ async function measureSearch({ tmp, log, backends = ['sqlite', 'postgres'] }) {
         await c.connect();
         await c.end();
       } catch (err) {
-        log(`search on PostgreSQL skipped: ${POSTGRES_ADMIN_URL} is not reachable (${err.message}); BENCH_POSTGRES names another server`);
+        log(
+          `search on PostgreSQL skipped: ${POSTGRES_ADMIN_URL} is not reachable (${err.message}); BENCH_POSTGRES names another server`,
+        );
         continue;
       }
     }
@@ -662,9 +893,14 @@ if (require.main === module) {
       tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'cairn-bench-search-'));
       const t = process.hrtime.bigint();
       const { lines, results } = await measureSearch({ tmp, log, ...(asked.length ? { backends: asked } : {}) });
-      process.stdout.write(`\n${lines.join('\n')}\n${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${(seconds(t) / 60).toFixed(1)} min\n`);
+      process.stdout.write(
+        `\n${lines.join('\n')}\n${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; ${(seconds(t) / 60).toFixed(1)} min\n`,
+      );
       await fsp.mkdir(path.join(ROOT, '.bench'), { recursive: true });
-      await fsp.writeFile(path.join(ROOT, '.bench', 'search.json'), JSON.stringify({ date: new Date().toISOString(), search: results }, null, 2));
+      await fsp.writeFile(
+        path.join(ROOT, '.bench', 'search.json'),
+        JSON.stringify({ date: new Date().toISOString(), search: results }, null, 2),
+      );
     })()
       .catch((err) => {
         log(`search bench failed: ${err.stack || err}`);

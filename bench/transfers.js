@@ -33,7 +33,9 @@ async function waitUp(url, ms = 30000) {
     try {
       const r = await request(url, 'GET', '/v2/');
       if (r.status === 200 || r.status === 401) return;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not come up`);
@@ -68,7 +70,13 @@ async function pushMonolithic(base, repo, file, digest) {
   const t = process.hrtime.bigint();
   const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
   if (open.status !== 202) throw new Error(`POST ${open.status}`);
-  const r = await request(base, 'PUT', withDigest(location(open), digest), { 'Content-Type': 'application/octet-stream', 'Content-Length': BLOB }, fs.createReadStream(file, { highWaterMark: 4 * MiB }));
+  const r = await request(
+    base,
+    'PUT',
+    withDigest(location(open), digest),
+    { 'Content-Type': 'application/octet-stream', 'Content-Length': BLOB },
+    fs.createReadStream(file, { highWaterMark: 4 * MiB }),
+  );
   if (r.status !== 201) throw new Error(`PUT ${r.status} ${r.body}`);
   return seconds(t);
 }
@@ -85,12 +93,18 @@ async function pushChunked(bases, repo, file, digest) {
   let loc = location(open);
   for (let s = 0; s < BLOB; s += CHUNK) {
     const e = Math.min(s + CHUNK, BLOB) - 1;
-    const r = await request(at(n++), 'PATCH', loc, { 'Content-Type': 'application/octet-stream', 'Content-Length': e - s + 1, 'Content-Range': `${s}-${e}` }, fs.createReadStream(file, { start: s, end: e, highWaterMark: 4 * MiB }));
+    const r = await request(
+      at(n++),
+      'PATCH',
+      loc,
+      { 'Content-Type': 'application/octet-stream', 'Content-Length': e - s + 1, 'Content-Range': `${s}-${e}` },
+      fs.createReadStream(file, { start: s, end: e, highWaterMark: 4 * MiB }),
+    );
     if (r.status !== 202) throw new Error(`PATCH ${r.status} ${r.body}`);
     loc = location(r);
   }
   const c = process.hrtime.bigint();
-  const r = await request(at(n++), 'PUT', withDigest(loc, digest), { 'Content-Length': 0 });
+  const r = await request(at(n), 'PUT', withDigest(loc, digest), { 'Content-Length': 0 });
   if (r.status !== 201) throw new Error(`PUT ${r.status} ${r.body}`);
   return { seconds: seconds(t), commitSeconds: seconds(c) };
 }
@@ -121,7 +135,13 @@ async function pushSmallImage(base, repo) {
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digests[0], size: config.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digests[1], size: layer.length }],
   });
-  const r = await request(base, 'PUT', `/v2/${repo}/manifests/latest`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
+  const r = await request(
+    base,
+    'PUT',
+    `/v2/${repo}/manifests/latest`,
+    { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+    manifest,
+  );
   if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
 }
 
@@ -144,7 +164,13 @@ async function manifestPushes(base, repo, n) {
       layers: [],
       annotations: { 'org.example.n': String(i) },
     });
-    const r = await request(base, 'PUT', `/v2/${repo}/manifests/t${i}`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
+    const r = await request(
+      base,
+      'PUT',
+      `/v2/${repo}/manifests/t${i}`,
+      { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      manifest,
+    );
     if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
   }
   return n / (Number(process.hrtime.bigint() - started) / 1e9);
@@ -152,7 +178,11 @@ async function manifestPushes(base, repo, n) {
 
 function wrk(url) {
   const auth = Object.entries(defaultHeaders(url)).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  const out = execFileSync('wrk', ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', ...auth, url], { encoding: 'utf8', timeout: 60000 });
+  const out = execFileSync(
+    'wrk',
+    ['-t1', '-c32', '-d10s', '-H', 'Accept: application/vnd.oci.image.manifest.v1+json', ...auth, url],
+    { encoding: 'utf8', timeout: 60000 },
+  );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (non2xx) throw new Error(`wrk saw ${non2xx[1]} errors`);
@@ -176,7 +206,13 @@ async function concurrentPushes(bases, repo, tmp) {
   await Promise.all(
     files.map(async ({ f, d }, i) => {
       const open = await request(at(i), 'POST', `/v2/${repo}${i}/blobs/uploads/`);
-      const r = await request(at(i + 1), 'PUT', withDigest(location(open), d), { 'Content-Length': size }, fs.createReadStream(f, { highWaterMark: 4 * MiB }));
+      const r = await request(
+        at(i + 1),
+        'PUT',
+        withDigest(location(open), d),
+        { 'Content-Length': size },
+        fs.createReadStream(f, { highWaterMark: 4 * MiB }),
+      );
       if (r.status !== 201) throw new Error(`concurrent PUT ${r.status}`);
     }),
   );
@@ -193,7 +229,9 @@ async function concurrentPushes(bases, repo, tmp) {
 async function authenticate(bases, dataDir, repositories) {
   const password = (await fsp.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim();
   const scopes = repositories.map((r) => `scope=${encodeURIComponent(`repository:${r}:pull,push`)}`).join('&');
-  const r = await request(bases[0], 'GET', `/token?service=cairn&${scopes}`, { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+  const r = await request(bases[0], 'GET', `/token?service=cairn&${scopes}`, {
+    Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`,
+  });
   if (r.status !== 200) throw new Error(`token: ${r.status} ${r.body}`);
   const { token } = JSON.parse(r.body.toString());
   for (const b of bases) setDefaultHeaders(b, { Authorization: `Bearer ${token}` });
@@ -201,4 +239,23 @@ async function authenticate(bases, dataDir, repositories) {
 
 module.exports = {
   manifestPushes,
-  authenticate, MiB, BLOB, CHUNK, median, seconds, location, withDigest, freePort, waitUp, hashFile, vary, generate, pushMonolithic, pushChunked, pull, pushSmallImage, wrk, concurrentPushes };
+  authenticate,
+  MiB,
+  BLOB,
+  CHUNK,
+  median,
+  seconds,
+  location,
+  withDigest,
+  freePort,
+  waitUp,
+  hashFile,
+  vary,
+  generate,
+  pushMonolithic,
+  pushChunked,
+  pull,
+  pushSmallImage,
+  wrk,
+  concurrentPushes,
+};

@@ -89,18 +89,28 @@ export async function startRegistry(config: Config, options: { logger?: Logger }
   }
 }
 
-async function start(config: Config, logger: Logger, tlsFiles: ReturnType<typeof readTlsFiles> | undefined, stack: CloseStack): Promise<Registry> {
+async function start(
+  config: Config,
+  logger: Logger,
+  tlsFiles: ReturnType<typeof readTlsFiles> | undefined,
+  stack: CloseStack,
+): Promise<Registry> {
   const backends = await openBackends(config);
-  stack.push('backends', () => Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]));
+  stack.push('backends', () =>
+    Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]),
+  );
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
   const audit = createAuditLog(config, backends.catalog, logger);
   await audit.init();
-  stack.push('audit log', () => audit.close().catch((err) => logger.error({ err: (err as Error).message }, 'audit log not flushed')));
+  stack.push('audit log', () =>
+    audit.close().catch((err) => logger.error({ err: (err as Error).message }, 'audit log not flushed')),
+  );
   let auth: AuthRuntime | undefined;
   if (config.auth.mode === 'none') {
-    const warning = 'AUTHENTICATION IS OFF (auth.mode=none / CAIRN_AUTH=none): anyone who can reach this port can read, write and delete everything. Use it for local experiments only.';
+    const warning =
+      'AUTHENTICATION IS OFF (auth.mode=none / CAIRN_AUTH=none): anyone who can reach this port can read, write and delete everything. Use it for local experiments only.';
     if (config.log.level !== 'silent') process.stderr.write(`\n  WARNING: ${warning}\n\n`);
     logger.warn({ auth: 'none' }, warning);
   } else {
@@ -108,39 +118,68 @@ async function start(config: Config, logger: Logger, tlsFiles: ReturnType<typeof
     auth = started;
     stack.push('auth', () => started.close());
     // The bootstrap admin's role binding is in force from the first request.
-    if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent')) await started.authorizer.load();
+    if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent'))
+      await started.authorizer.load();
   }
   const gate = new AccessGate(auth, config, metrics, logger, audit);
-  const governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message));
-  const trust = new TrustStore(config.auth.policyDir, config.auth.policyReloadSeconds, (message) => logger.error({ policyDir: config.auth.policyDir }, message), registryTufRoots(config.dataDir, { metrics, logger, audit }));
+  const governance = new Governance(config.auth.policyDir, config.auth.policyReloadSeconds, (message) =>
+    logger.error({ policyDir: config.auth.policyDir }, message),
+  );
+  const trust = new TrustStore(
+    config.auth.policyDir,
+    config.auth.policyReloadSeconds,
+    (message) => logger.error({ policyDir: config.auth.policyDir }, message),
+    registryTufRoots(config.dataDir, { metrics, logger, audit }),
+  );
   // Serving before the TUF roots are in hand would deny keyless-signed artifacts for no reason; an
   // unreachable mirror costs at most its timeout, and the cache answers when it is still valid.
   if (trust.current().tuf.length) await trust.tuf.refresh(trust.current().tuf, { initial: true });
   const artifacts = createArtifactIndex(backends.catalog);
-  const services: Services = { config, logger, metrics, hashes, verified, gate, audit, quarantine: createQuarantine(backends.catalog), artifacts, governance, trust, signatures: createSignatureStore(backends.catalog), ...backends };
+  const services: Services = {
+    config,
+    logger,
+    metrics,
+    hashes,
+    verified,
+    gate,
+    audit,
+    quarantine: createQuarantine(backends.catalog),
+    artifacts,
+    governance,
+    trust,
+    signatures: createSignatureStore(backends.catalog),
+    ...backends,
+  };
   audit.start();
   stack.push('scrubber', startScrubber(services));
   stack.push('signature re-check', startTrustRechecker(services));
   stack.push('retention', startRetention(services));
-  stack.push('TUF refresh', trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds));
+  stack.push(
+    'TUF refresh',
+    trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds),
+  );
 
-  const listener = createRequestListener(services, {
-    ready: async () => {
-      const checks: Record<string, string> = {};
-      const probe = async (name: string, fn: () => Promise<unknown>) => {
-        try {
-          await fn();
-          checks[name] = 'ok';
-        } catch (err) {
-          checks[name] = (err as Error).message;
-        }
-      };
-      await probe('catalog', () => backends.catalog.repositoryExists('readyz'));
-      await probe('sessions', () => backends.sessions.get('readyz'));
-      await probe('storage', () => backends.blobs.stat(`sha256:${'0'.repeat(64)}`));
-      return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+  const listener = createRequestListener(
+    services,
+    {
+      ready: async () => {
+        const checks: Record<string, string> = {};
+        const probe = async (name: string, fn: () => Promise<unknown>) => {
+          try {
+            await fn();
+            checks[name] = 'ok';
+          } catch (err) {
+            checks[name] = (err as Error).message;
+          }
+        };
+        await probe('catalog', () => backends.catalog.repositoryExists('readyz'));
+        await probe('sessions', () => backends.sessions.get('readyz'));
+        await probe('storage', () => backends.blobs.stat(`sha256:${'0'.repeat(64)}`));
+        return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
+      },
     },
-  }, auth);
+    auth,
+  );
 
   const server = tlsFiles
     ? https.createServer({ keepAliveTimeout: 65_000, ...tlsFiles }, listener)
@@ -159,29 +198,36 @@ async function start(config: Config, logger: Logger, tlsFiles: ReturnType<typeof
   });
   // Drain: no new connections, idle keep-alive ones closed, requests in flight get the grace period (a
   // chunk cut short is not lost: the client resumes from the acknowledged offset).
-  stack.push('http server', () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-    const idle = setInterval(() => server.closeIdleConnections(), 100);
-    const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
-    server.once('close', () => {
-      clearInterval(idle);
-      clearTimeout(cut);
-    });
-  }));
+  stack.push(
+    'http server',
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
+        const cut = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+        server.once('close', () => {
+          clearInterval(idle);
+          clearTimeout(cut);
+        });
+      }),
+  );
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
   if (config.tls) stack.push('TLS watch', watchTls(server as https.Server, config.tls, logger));
-  stack.push('upload janitor', startUploadJanitor(
-    backends.catalog,
-    backends.blobs,
-    backends.sessions,
-    hashes,
-    config.uploads.idleTimeoutSeconds * 1000,
-    config.uploads.janitorIntervalSeconds * 1000,
-    logger,
-  ));
+  stack.push(
+    'upload janitor',
+    startUploadJanitor(
+      backends.catalog,
+      backends.blobs,
+      backends.sessions,
+      hashes,
+      config.uploads.idleTimeoutSeconds * 1000,
+      config.uploads.janitorIntervalSeconds * 1000,
+      logger,
+    ),
+  );
   logger.info(
     { url, storage: backends.blobs.kind, database: backends.catalog.kind, sessions: backends.sessions.kind },
     'cairn registry listening',

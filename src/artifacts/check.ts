@@ -16,7 +16,12 @@ export function metadataProblemMessage(p: MetadataProblem): string {
 }
 
 /** The metadata of a parsed manifest and its config document; throws MetadataProblem. */
-export function metadataOfManifest(p: ParsedManifest, config: unknown, pushedBy: string, ci?: Record<string, string>): ArtifactMetadata {
+export function metadataOfManifest(
+  p: ParsedManifest,
+  config: unknown,
+  pushedBy: string,
+  ci?: Record<string, string>,
+): ArtifactMetadata {
   const configType = p.config?.mediaType;
   return extractMetadata({
     mediaType: p.mediaType,
@@ -44,13 +49,20 @@ export interface CheckResult {
  * Runs, on a manifest and its config, the checks the registry runs on push and on approval, with the
  * same messages: `cairn policy check` in a pre-commit hook or CI step fails before anything is pushed.
  */
-export function checkArtifact(input: { manifest: Buffer; config?: Buffer; repository: string; rules: GovernanceRules; publisher?: string }): CheckResult {
+export function checkArtifact(input: {
+  manifest: Buffer;
+  config?: Buffer;
+  repository: string;
+  rules: GovernanceRules;
+  publisher?: string;
+}): CheckResult {
   const out: CheckResult = { errors: [], approval: [] };
   let parsed;
   try {
     parsed = parseManifest(input.manifest, undefined);
   } catch (err) {
-    if (err instanceof OciError) return { ...out, errors: [err.message + (err.detail ? ` ${JSON.stringify(err.detail)}` : '')] };
+    if (err instanceof OciError)
+      return { ...out, errors: [err.message + (err.detail ? ` ${JSON.stringify(err.detail)}` : '')] };
     throw err;
   }
   out.digest = digestOf(input.manifest);
@@ -58,7 +70,8 @@ export function checkArtifact(input: { manifest: Buffer; config?: Buffer; reposi
   let config: unknown;
   if (configType && configType in CONFIG_SCHEMAS) {
     if (!input.config) out.errors.push(`config (${configType}) not given: give it to check it against its schema`);
-    else if (digestOf(input.config) !== parsed.config!.digest) out.errors.push(`config bytes do not match the manifest's config digest ${parsed.config!.digest}`);
+    else if (digestOf(input.config) !== parsed.config!.digest)
+      out.errors.push(`config bytes do not match the manifest's config digest ${parsed.config!.digest}`);
     else {
       const problems = validateConfig(configType, input.config);
       if (problems.length) out.errors.push(configProblemMessage(configType, problems));

@@ -13,19 +13,32 @@ import { configProblemMessage, metadataOfManifest, metadataProblemMessage } from
 /** A config larger than this is not a config: refused for the types Cairn validates, ignored otherwise. */
 export const MAX_CONFIG_BYTES = 1 << 20;
 
-async function readConfig(s: Services, repository: string, digest: string, size: number, validated: boolean): Promise<Buffer | undefined> {
+async function readConfig(
+  s: Services,
+  repository: string,
+  digest: string,
+  size: number,
+  validated: boolean,
+): Promise<Buffer | undefined> {
   if (size > MAX_CONFIG_BYTES) {
-    if (validated) throw new OciError('MANIFEST_INVALID', `config is ${size} bytes; at most ${MAX_CONFIG_BYTES} are accepted`, { field: 'config.size' });
+    if (validated)
+      throw new OciError('MANIFEST_INVALID', `config is ${size} bytes; at most ${MAX_CONFIG_BYTES} are accepted`, {
+        field: 'config.size',
+      });
     return undefined;
   }
   if (!(await s.catalog.getBlobLink(repository, digest))) {
-    throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references content the repository does not have', { repository, blobs: [digest] });
+    throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references content the repository does not have', {
+      repository,
+      blobs: [digest],
+    });
   }
   const bytes = await readSmallBlob(s.blobs, digest, MAX_CONFIG_BYTES);
   if (!bytes) return undefined;
   // The stored bytes are checked like any read: a config altered at rest must not be believed.
   const [algorithm, hex] = digest.split(':') as [string, string];
-  if (createHash(algorithm).update(bytes).digest('hex') !== hex) throw new OciError('MANIFEST_INVALID', 'the stored config does not match its digest; push it again', { digest });
+  if (createHash(algorithm).update(bytes).digest('hex') !== hex)
+    throw new OciError('MANIFEST_INVALID', 'the stored config does not match its digest; push it again', { digest });
   return bytes;
 }
 
@@ -43,7 +56,12 @@ function parseJson(bytes: Buffer | undefined): unknown {
  * published schema (MANIFEST_INVALID naming the field), and extracts the metadata and lineage edges the
  * catalog stores with the manifest. Plain images cost nothing more than their annotations.
  */
-export async function artifactRecordFor(s: Services, ctx: RequestContext, repository: string, p: ParsedManifest): Promise<{ record: ArtifactRecord; metadata: ArtifactMetadata }> {
+export async function artifactRecordFor(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  p: ParsedManifest,
+): Promise<{ record: ArtifactRecord; metadata: ArtifactMetadata }> {
   const configType = p.config?.mediaType;
   const { kind } = classify(p.artifactType === configType ? undefined : p.artifactType, configType, p.mediaType);
   let config: unknown;
@@ -53,7 +71,10 @@ export async function artifactRecordFor(s: Services, ctx: RequestContext, reposi
     if (validated && bytes) {
       const problems = validateConfig(configType!, bytes);
       if (problems.length) {
-        throw new OciError('MANIFEST_INVALID', configProblemMessage(configType!, problems), { field: problems[0]!.field, problems });
+        throw new OciError('MANIFEST_INVALID', configProblemMessage(configType!, problems), {
+          field: problems[0]!.field,
+          problems,
+        });
       }
     }
     config = parseJson(bytes);
@@ -61,10 +82,13 @@ export async function artifactRecordFor(s: Services, ctx: RequestContext, reposi
   const principal = ctx.auth?.principal;
   let metadata: ArtifactMetadata;
   try {
-    const ci = principal?.federated ? { iss: principal.federated.issuer, sub: principal.federated.subject, ...(principal.federated.claims ?? {}) } : undefined;
+    const ci = principal?.federated
+      ? { iss: principal.federated.issuer, sub: principal.federated.subject, ...(principal.federated.claims ?? {}) }
+      : undefined;
     metadata = metadataOfManifest(p, config, principal?.id ?? 'anonymous', ci);
   } catch (err) {
-    if (err instanceof MetadataProblem) throw new OciError('MANIFEST_INVALID', metadataProblemMessage(err), { field: err.field });
+    if (err instanceof MetadataProblem)
+      throw new OciError('MANIFEST_INVALID', metadataProblemMessage(err), { field: err.field });
     throw err;
   }
   const totalSize = (p.config?.size ?? 0) + (p.layers ?? []).reduce((n, l) => n + l.size, 0);
@@ -81,7 +105,11 @@ export async function artifactRecordFor(s: Services, ctx: RequestContext, reposi
     metadata: JSON.stringify(metadata),
     annotations: p.annotations ?? {},
     metrics: metadata.metrics,
-    edges: lineageEdges(metadata, p.subject?.digest).map((e) => ({ relation: e.relation, digest: e.target.digest, ...(e.target.repository ? { repository: e.target.repository } : {}) })),
+    edges: lineageEdges(metadata, p.subject?.digest).map((e) => ({
+      relation: e.relation,
+      digest: e.target.digest,
+      ...(e.target.repository ? { repository: e.target.repository } : {}),
+    })),
   };
   return { record, metadata };
 }

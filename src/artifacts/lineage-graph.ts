@@ -25,18 +25,38 @@ const key = (repository: string | undefined, digest: string) => `${repository ??
  * upstream follows what artifacts name (datasets, base model, sources, subject), downstream who names
  * them. An edge without a repository matches the digest in any repository.
  */
-export async function walkLineage(index: ArtifactIndex, start: ArtifactView, direction: Direction, maxDepth: number, maxNodes = 2000): Promise<LineageGraph> {
-  const nodes = new Map<string, LineageNode>([[key(start.repository, start.digest), { repository: start.repository, digest: start.digest, depth: 0, artifact: start }]]);
+export async function walkLineage(
+  index: ArtifactIndex,
+  start: ArtifactView,
+  direction: Direction,
+  maxDepth: number,
+  maxNodes = 2000,
+): Promise<LineageGraph> {
+  const nodes = new Map<string, LineageNode>([
+    [
+      key(start.repository, start.digest),
+      { repository: start.repository, digest: start.digest, depth: 0, artifact: start },
+    ],
+  ]);
   const edges: LineageEdge[] = [];
   const seenEdges = new Set<string>();
   let frontier: ArtifactView[] = [start];
   let truncated = false;
   for (let depth = 1; frontier.length > 0; depth++) {
     if (depth > maxDepth) {
-      truncated = (direction === 'upstream' ? await index.edgesFrom(frontier) : await index.edgesTo(frontier.map((f) => f.digest))).length > 0;
+      truncated =
+        (direction === 'upstream'
+          ? await index.edgesFrom(frontier)
+          : await index.edgesTo(frontier.map((f) => f.digest))
+        ).length > 0;
       break;
     }
-    const found = direction === 'upstream' ? await index.edgesFrom(frontier) : (await index.edgesTo(frontier.map((f) => f.digest))).filter((e) => frontier.some((f) => f.digest === e.to.digest && (!e.to.repository || e.to.repository === f.repository)));
+    const found =
+      direction === 'upstream'
+        ? await index.edgesFrom(frontier)
+        : (await index.edgesTo(frontier.map((f) => f.digest))).filter((e) =>
+            frontier.some((f) => f.digest === e.to.digest && (!e.to.repository || e.to.repository === f.repository)),
+          );
     const next: ArtifactView[] = [];
     const ends = direction === 'upstream' ? found.map((e) => e.to) : found.map((e) => e.from);
     const known = await index.byDigests(ends.map((e) => e.digest));
@@ -46,9 +66,15 @@ export async function walkLineage(index: ArtifactIndex, start: ArtifactView, dir
       seenEdges.add(ek);
       edges.push(e);
       const end = direction === 'upstream' ? e.to : e.from;
-      const matches = known.filter((a) => a.digest === end.digest && (!end.repository || a.repository === end.repository));
+      const matches = known.filter(
+        (a) => a.digest === end.digest && (!end.repository || a.repository === end.repository),
+      );
       if (matches.length === 0 && !nodes.has(key(end.repository, end.digest))) {
-        nodes.set(key(end.repository, end.digest), { ...(end.repository ? { repository: end.repository } : {}), digest: end.digest, depth });
+        nodes.set(key(end.repository, end.digest), {
+          ...(end.repository ? { repository: end.repository } : {}),
+          digest: end.digest,
+          depth,
+        });
       }
       for (const a of matches) {
         const k = key(a.repository, a.digest);

@@ -50,13 +50,28 @@ export class MetadataProblem extends Error {
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim()) : typeof v === 'string' && v.trim() ? [v.trim()] : []);
-const list = (v: string | undefined): string[] => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : []);
+const strings = (v: unknown): string[] =>
+  Array.isArray(v)
+    ? v.filter((x): x is string => typeof x === 'string' && x.trim() !== '').map((x) => x.trim())
+    : typeof v === 'string' && v.trim()
+      ? [v.trim()]
+      : [];
+const list = (v: string | undefined): string[] =>
+  v
+    ? v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [];
 
 function refs(values: string[], field: string): ArtifactRef[] {
   return values.map((v) => {
     const r = parseArtifactRef(v);
-    if (!r) throw new MetadataProblem(field, `${JSON.stringify(v.slice(0, 200))} is not a reference by digest (sha256:… or <repository>@sha256:…)`);
+    if (!r)
+      throw new MetadataProblem(
+        field,
+        `${JSON.stringify(v.slice(0, 200))} is not a reference by digest (sha256:… or <repository>@sha256:…)`,
+      );
     return r;
   });
 }
@@ -69,11 +84,16 @@ function metricsFrom(a: Record<string, string>): Record<string, number> {
     try {
       parsed = JSON.parse(json);
     } catch {
-      throw new MetadataProblem('annotations/org.cairn.metrics', 'must be a JSON object of metric name to number, e.g. {"accuracy":0.93}');
+      throw new MetadataProblem(
+        'annotations/org.cairn.metrics',
+        'must be a JSON object of metric name to number, e.g. {"accuracy":0.93}',
+      );
     }
-    if (!isObject(parsed)) throw new MetadataProblem('annotations/org.cairn.metrics', 'must be a JSON object of metric name to number');
+    if (!isObject(parsed))
+      throw new MetadataProblem('annotations/org.cairn.metrics', 'must be a JSON object of metric name to number');
     for (const [k, v] of Object.entries(parsed)) {
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new MetadataProblem(`annotations/org.cairn.metrics/${k}`, 'must be a finite number');
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new MetadataProblem(`annotations/org.cairn.metrics/${k}`, 'must be a finite number');
       out[k] = v;
     }
   }
@@ -84,7 +104,8 @@ function metricsFrom(a: Record<string, string>): Record<string, number> {
     out[k.slice('org.cairn.metric.'.length)] = n;
   }
   for (const k of Object.keys(out)) {
-    if (!/^[A-Za-z0-9_.:/-]{1,64}$/.test(k)) throw new MetadataProblem(`metrics/${k.slice(0, 80)}`, 'metric names are 1-64 letters, digits and _ . : / -');
+    if (!/^[A-Za-z0-9_.:/-]{1,64}$/.test(k))
+      throw new MetadataProblem(`metrics/${k.slice(0, 80)}`, 'metric names are 1-64 letters, digits and _ . : / -');
   }
   return out;
 }
@@ -101,14 +122,19 @@ function preprocessingFrom(v: string | undefined): string[] {
 }
 
 /** CI claims worth keeping from an OIDC token: where the code came from and which run pushed it. */
-function ciProvenance(ci: Record<string, string> | undefined): { trainingCode?: { repository?: string; commit?: string }; pipeline?: { url?: string; id?: string } } {
+function ciProvenance(ci: Record<string, string> | undefined): {
+  trainingCode?: { repository?: string; commit?: string };
+  pipeline?: { url?: string; id?: string };
+} {
   if (!ci) return {};
   const repository = ci.repository ?? ci.project_path;
   const server = ci.iss?.startsWith('https://token.actions.githubusercontent.com') ? 'https://github.com' : undefined;
   const runId = ci.run_id ?? ci.pipeline_id;
   const url = ci.run_id && repository && server ? `${server}/${repository}/actions/runs/${ci.run_id}` : undefined;
   return {
-    ...(repository || ci.sha ? { trainingCode: { ...(repository ? { repository } : {}), ...(ci.sha ? { commit: ci.sha } : {}) } } : {}),
+    ...(repository || ci.sha
+      ? { trainingCode: { ...(repository ? { repository } : {}), ...(ci.sha ? { commit: ci.sha } : {}) } }
+      : {}),
     ...(runId ? { pipeline: { ...(url ? { url } : {}), id: runId } } : {}),
   };
 }
@@ -152,33 +178,87 @@ export function extractMetadata(input: {
   if (family === 'modelpack' || family === 'modelpack-cnai') {
     const d = isObject(c.descriptor) ? c.descriptor : {};
     const cfg = isObject(c.config) ? c.config : {};
-    Object.assign(m, defined({ name: str(d.name), version: str(d.version), description: str(d.description) ?? str(d.title), createdAt: str(d.createdAt), format: str(cfg.format), framework: str(cfg.format), architecture: str(cfg.architecture), paramSize: str(cfg.paramSize) }));
+    Object.assign(
+      m,
+      defined({
+        name: str(d.name),
+        version: str(d.version),
+        description: str(d.description) ?? str(d.title),
+        createdAt: str(d.createdAt),
+        format: str(cfg.format),
+        framework: str(cfg.format),
+        architecture: str(cfg.architecture),
+        paramSize: str(cfg.paramSize),
+      }),
+    );
     m.licenses = strings(d.licenses);
     m.creators = strings(d.authors);
-    if (str(d.sourceURL) || str(d.revision)) m.trainingCode = defined({ repository: str(d.sourceURL), commit: str(d.revision) });
+    if (str(d.sourceURL) || str(d.revision))
+      m.trainingCode = defined({ repository: str(d.sourceURL), commit: str(d.revision) });
   } else if (family === 'kitops') {
     const pkg = isObject(c.package) ? c.package : {};
     const model = isObject(c.model) ? c.model : {};
-    Object.assign(m, defined({ name: str(pkg.name) ?? str(model.name), version: str(pkg.version) ?? str(model.version), description: str(pkg.description) ?? str(model.description), framework: str(model.framework) }));
+    Object.assign(
+      m,
+      defined({
+        name: str(pkg.name) ?? str(model.name),
+        version: str(pkg.version) ?? str(model.version),
+        description: str(pkg.description) ?? str(model.description),
+        framework: str(model.framework),
+      }),
+    );
     m.licenses = [...new Set([...strings(pkg.license), ...strings(model.license)])];
     m.creators = strings(pkg.authors);
   } else if (family === 'docker-ai') {
     const cfg = isObject(c.config) ? c.config : {};
     const d = isObject(c.descriptor) ? c.descriptor : {};
-    Object.assign(m, defined({ format: str(cfg.format), framework: str(cfg.format), architecture: str(cfg.architecture), paramSize: str(cfg.parameters), createdAt: str(d.created) }));
+    Object.assign(
+      m,
+      defined({
+        format: str(cfg.format),
+        framework: str(cfg.format),
+        architecture: str(cfg.architecture),
+        paramSize: str(cfg.parameters),
+        createdAt: str(d.created),
+      }),
+    );
   } else if (family === 'cairn-dataset') {
-    Object.assign(m, defined({ name: str(c.name), version: str(c.version), description: str(c.description), createdAt: str(c.createdAt), format: str(c.format), sensitivity: str(c.sensitivity) }));
+    Object.assign(
+      m,
+      defined({
+        name: str(c.name),
+        version: str(c.version),
+        description: str(c.description),
+        createdAt: str(c.createdAt),
+        format: str(c.format),
+        sensitivity: str(c.sensitivity),
+      }),
+    );
     if (typeof c.records === 'number') m.records = c.records;
     m.licenses = strings(c.licenses);
     m.creators = strings(c.creators);
     m.derivedFrom = refs(strings(c.derivedFrom), 'config/derivedFrom');
-    if (Array.isArray(c.sources)) m.sources = c.sources.filter(isObject).map((s) => defined({ uri: String(s.uri), digest: str(s.digest) }) as { uri: string; digest?: string });
-    if (Array.isArray(c.preprocessing)) m.preprocessing = c.preprocessing.filter(isObject).map((p) => [str(p.name), str(p.description)].filter(Boolean).join(': '));
+    if (Array.isArray(c.sources))
+      m.sources = c.sources
+        .filter(isObject)
+        .map((s) => defined({ uri: String(s.uri), digest: str(s.digest) }) as { uri: string; digest?: string });
+    if (Array.isArray(c.preprocessing))
+      m.preprocessing = c.preprocessing
+        .filter(isObject)
+        .map((p) => [str(p.name), str(p.description)].filter(Boolean).join(': '));
   }
 
   // Annotations: the OCI pre-defined keys, then Cairn's own.
   const o = (k: string) => str(a[`org.opencontainers.image.${k}`]);
-  Object.assign(m, defined({ name: str(a['org.cairn.name']) ?? m.name ?? o('title'), version: o('version') ?? m.version, description: o('description') ?? m.description, createdAt: o('created') ?? m.createdAt }));
+  Object.assign(
+    m,
+    defined({
+      name: str(a['org.cairn.name']) ?? m.name ?? o('title'),
+      version: o('version') ?? m.version,
+      description: o('description') ?? m.description,
+      createdAt: o('created') ?? m.createdAt,
+    }),
+  );
   if (o('licenses')) m.licenses = [o('licenses')!];
   if (o('authors')) m.creators = list(o('authors'));
   const framework = str(a['org.cairn.framework']);
@@ -195,10 +275,21 @@ export function extractMetadata(input: {
   if (pre.length) m.preprocessing = pre;
 
   const fromCi = ciProvenance(input.ci);
-  const code = defined({ repository: str(a['org.cairn.training.repository']) ?? o('source') ?? m.trainingCode?.repository ?? fromCi.trainingCode?.repository, commit: str(a['org.cairn.training.commit']) ?? o('revision') ?? m.trainingCode?.commit ?? fromCi.trainingCode?.commit });
+  const code = defined({
+    repository:
+      str(a['org.cairn.training.repository']) ??
+      o('source') ??
+      m.trainingCode?.repository ??
+      fromCi.trainingCode?.repository,
+    commit:
+      str(a['org.cairn.training.commit']) ?? o('revision') ?? m.trainingCode?.commit ?? fromCi.trainingCode?.commit,
+  });
   if (Object.keys(code).length) m.trainingCode = code;
   else delete m.trainingCode;
-  const pipeline = defined({ url: str(a['org.cairn.pipeline.url']) ?? fromCi.pipeline?.url, id: str(a['org.cairn.pipeline.id']) ?? fromCi.pipeline?.id });
+  const pipeline = defined({
+    url: str(a['org.cairn.pipeline.url']) ?? fromCi.pipeline?.url,
+    id: str(a['org.cairn.pipeline.id']) ?? fromCi.pipeline?.id,
+  });
   if (Object.keys(pipeline).length) m.pipeline = pipeline;
 
   for (const l of input.layers.slice(0, 10_000)) {

@@ -18,6 +18,7 @@ export function parseArtifactRef(input: string): ArtifactRef | undefined {
   // A host in front of the repository (`registry.example/ml/x@…`) is dropped: lineage is within a registry.
   let repository = s.slice(0, at);
   const first = repository.split('/')[0]!;
-  if (repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')) repository = repository.slice(first.length + 1);
+  if (repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost'))
+    repository = repository.slice(first.length + 1);
   return isRepositoryName(repository) ? { repository, digest: parsed.value } : undefined;
 }

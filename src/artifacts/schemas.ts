@@ -8,7 +8,10 @@ import { officialModelConfig, type ConfigView } from './legacy-model-config';
 /** The published schemas live in docs/schemas, the one copy both the docs and the server use. */
 export const SCHEMA_DIR = path.join(__dirname, '..', '..', 'docs', 'schemas');
 
-export const CONFIG_SCHEMAS: Record<string, { file: string; kind: 'model' | 'dataset'; view?: (doc: unknown) => ConfigView }> = {
+export const CONFIG_SCHEMAS: Record<
+  string,
+  { file: string; kind: 'model' | 'dataset'; view?: (doc: unknown) => ConfigView }
+> = {
   [ArtifactTypes.modelConfig]: { file: 'model-config.v1.schema.json', kind: 'model', view: officialModelConfig },
   // ModelPack before its CNCF rename: the same document under the old name.
   [ArtifactTypes.cnaiModelConfig]: { file: 'model-config.v1.schema.json', kind: 'model', view: officialModelConfig },
@@ -30,7 +33,8 @@ function validators(): Map<string, ValidateFunction> {
   const byFile = new Map<string, ValidateFunction>();
   compiled = new Map();
   for (const [mediaType, { file }] of Object.entries(CONFIG_SCHEMAS)) {
-    if (!byFile.has(file)) byFile.set(file, ajv.compile(JSON.parse(readFileSync(path.join(SCHEMA_DIR, file), 'utf8')) as object));
+    if (!byFile.has(file))
+      byFile.set(file, ajv.compile(JSON.parse(readFileSync(path.join(SCHEMA_DIR, file), 'utf8')) as object));
     compiled.set(mediaType, byFile.get(file)!);
   }
   return compiled;
@@ -80,8 +84,11 @@ export function validateConfig(mediaType: string, bytes: Buffer): SchemaProblem[
     const hit = view.renamed.find(([official]) => field === official || field.startsWith(`${official}/`));
     return hit ? hit[1] + field.slice(hit[0].length) : field;
   };
-  return (validate.errors ?? []).map(describe).map((p) => ({ ...p, field: asWritten(p.field) })).filter((p) => {
-    const k = `${p.field} ${p.message}`;
-    return seen.has(k) ? false : (seen.add(k), true);
-  });
+  return (validate.errors ?? [])
+    .map(describe)
+    .map((p) => ({ ...p, field: asWritten(p.field) }))
+    .filter((p) => {
+      const k = `${p.field} ${p.message}`;
+      return seen.has(k) ? false : (seen.add(k), true);
+    });
 }

@@ -49,7 +49,13 @@ export class AuditLog {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: 'sqlite' | 'postgres',
-    private readonly options: { origin: string; key?: KeyObject; checkpointMs: number; witness?: string; logger?: Logger },
+    private readonly options: {
+      origin: string;
+      key?: KeyObject;
+      checkpointMs: number;
+      witness?: string;
+      logger?: Logger;
+    },
   ) {
     // Without a key the log only appends (the CLI's administrative events); checkpoints need the key.
     this.publicKey = options.key ? rawPublicKey(createPublicKey(options.key)) : Buffer.alloc(0);
@@ -91,7 +97,9 @@ export class AuditLog {
   /** Starts the periodic checkpoint signer. */
   start(): void {
     this.checkpointTimer = setInterval(() => {
-      this.checkpoint().catch((err) => this.options.logger?.error({ err: (err as Error).message }, 'audit checkpoint failed'));
+      this.checkpoint().catch((err) =>
+        this.options.logger?.error({ err: (err as Error).message }, 'audit checkpoint failed'),
+      );
     }, this.options.checkpointMs);
     this.checkpointTimer.unref();
   }
@@ -114,7 +122,9 @@ export class AuditLog {
 
   /** Records without waiting (pulls): a failure is logged, never the request's. */
   record(event: NewEvent): void {
-    this.append(event).catch((err) => this.options.logger?.error({ err: (err as Error).message, type: event.type }, 'audit append failed'));
+    this.append(event).catch((err) =>
+      this.options.logger?.error({ err: (err as Error).message, type: event.type }, 'audit append failed'),
+    );
   }
 
   async flush(): Promise<void> {
@@ -130,7 +140,9 @@ export class AuditLog {
     await this.flushing;
   }
 
-  private async write(batch: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[]): Promise<void> {
+  private async write(
+    batch: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[],
+  ): Promise<void> {
     try {
       const seqs = await this.db.transaction().execute(async (trx) => {
         let q = trx.selectFrom('audit_head').select('size').where('id', '=', 1);
@@ -145,7 +157,12 @@ export class AuditLog {
         });
         await trx.insertInto('audit_events').values(rows).execute();
         const keys = batch.flatMap(({ event }, i) => indexKeys(event).map((key) => ({ key, seq: rows[i]!.seq })));
-        if (keys.length) await trx.insertInto('audit_index').values(keys).onConflict((oc) => oc.doNothing()).execute();
+        if (keys.length)
+          await trx
+            .insertInto('audit_index')
+            .values(keys)
+            .onConflict((oc) => oc.doNothing())
+            .execute();
         await trx.updateTable('audit_head').set({ size: seq }).where('id', '=', 1).execute();
         return rows.map((r) => r.seq);
       });
@@ -157,7 +174,12 @@ export class AuditLog {
 
   /** Loads the leaf hashes other replicas appended since this one last looked. */
   async catchUp(): Promise<number> {
-    const rows = await this.db.selectFrom('audit_events').select(['seq', 'leaf_hash']).where('seq', '>=', this.tree.size).orderBy('seq').execute();
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .select(['seq', 'leaf_hash'])
+      .where('seq', '>=', this.tree.size)
+      .orderBy('seq')
+      .execute();
     for (const r of rows) {
       if (Number(r.seq) !== this.tree.size) throw new AuditLogError(`audit log has a gap at ${this.tree.size}`);
       const h = bytes(r.leaf_hash);
@@ -194,7 +216,12 @@ export class AuditLog {
     if (!w) return;
     try {
       if (/^https?:\/\//.test(w)) {
-        const r = await fetch(w, { method: 'POST', body: note, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, signal: AbortSignal.timeout(5000) });
+        const r = await fetch(w, {
+          method: 'POST',
+          body: note,
+          headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+          signal: AbortSignal.timeout(5000),
+        });
         if (!r.ok) throw new Error(`witness answered ${r.status}`);
       } else {
         mkdirSync(w, { recursive: true });
@@ -208,12 +235,23 @@ export class AuditLog {
   }
 
   async latestCheckpoint(): Promise<{ size: number; note: string } | undefined> {
-    const r = await this.db.selectFrom('audit_checkpoints').select(['size', 'note']).orderBy('size', 'desc').limit(1).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('audit_checkpoints')
+      .select(['size', 'note'])
+      .orderBy('size', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     return r && { size: Number(r.size), note: r.note };
   }
 
   async entries(start: number, end: number): Promise<StoredEntry[]> {
-    const rows = await this.db.selectFrom('audit_events').select(['seq', 'event', 'leaf_hash']).where('seq', '>=', start).where('seq', '<', end).orderBy('seq').execute();
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .select(['seq', 'event', 'leaf_hash'])
+      .where('seq', '>=', start)
+      .where('seq', '<', end)
+      .orderBy('seq')
+      .execute();
     return rows.map((r) => ({ seq: Number(r.seq), event: r.event, leafHash: bytes(r.leaf_hash) }));
   }
 
@@ -237,11 +275,29 @@ export class AuditLog {
     const head = await this.db.selectFrom('audit_index_head').select('indexed').where('id', '=', 1).executeTakeFirst();
     const size = this.tree.size;
     for (let from = Number(head?.indexed ?? 0); from < size; from += 5000) {
-      const rows = await this.db.selectFrom('audit_events').select(['seq', 'event']).where('seq', '>=', from).where('seq', '<', Math.min(size, from + 5000)).orderBy('seq').execute();
-      const keys = rows.flatMap((r) => indexKeys(JSON.parse(r.event) as AuditEvent).map((key) => ({ key, seq: Number(r.seq) })));
+      const rows = await this.db
+        .selectFrom('audit_events')
+        .select(['seq', 'event'])
+        .where('seq', '>=', from)
+        .where('seq', '<', Math.min(size, from + 5000))
+        .orderBy('seq')
+        .execute();
+      const keys = rows.flatMap((r) =>
+        indexKeys(JSON.parse(r.event) as AuditEvent).map((key) => ({ key, seq: Number(r.seq) })),
+      );
       await this.db.transaction().execute(async (trx) => {
-        for (let i = 0; i < keys.length; i += 500) await trx.insertInto('audit_index').values(keys.slice(i, i + 500)).onConflict((oc) => oc.doNothing()).execute();
-        await trx.updateTable('audit_index_head').set({ indexed: Math.min(size, from + 5000) }).where('id', '=', 1).where('indexed', '<', Math.min(size, from + 5000)).execute();
+        for (let i = 0; i < keys.length; i += 500)
+          await trx
+            .insertInto('audit_index')
+            .values(keys.slice(i, i + 500))
+            .onConflict((oc) => oc.doNothing())
+            .execute();
+        await trx
+          .updateTable('audit_index_head')
+          .set({ indexed: Math.min(size, from + 5000) })
+          .where('id', '=', 1)
+          .where('indexed', '<', Math.min(size, from + 5000))
+          .execute();
       });
     }
   }
@@ -249,17 +305,41 @@ export class AuditLog {
   /** Events about a repository, a digest or an identity (oldest first), at most `limit`; from the index. */
   async search(q: { repository?: string; digest?: string; identity?: string; limit?: number }): Promise<AuditEvent[]> {
     // The most selective key leads; the others are checked on the parsed events.
-    const lead = q.digest !== undefined ? `d:${q.digest}` : q.identity !== undefined ? `i:${q.identity}` : q.repository !== undefined ? `r:${q.repository}` : undefined;
-    let query = lead === undefined ? this.db.selectFrom('audit_events as e').select('e.event').orderBy('e.seq') : this.db.selectFrom('audit_index as x').innerJoin('audit_events as e', 'e.seq', 'x.seq').select('e.event').where('x.key', '=', lead).orderBy('x.seq');
+    const lead =
+      q.digest !== undefined
+        ? `d:${q.digest}`
+        : q.identity !== undefined
+          ? `i:${q.identity}`
+          : q.repository !== undefined
+            ? `r:${q.repository}`
+            : undefined;
+    let query =
+      lead === undefined
+        ? this.db.selectFrom('audit_events as e').select('e.event').orderBy('e.seq')
+        : this.db
+            .selectFrom('audit_index as x')
+            .innerJoin('audit_events as e', 'e.seq', 'x.seq')
+            .select('e.event')
+            .where('x.key', '=', lead)
+            .orderBy('x.seq');
     // The canonical JSON puts each field as "name":"value": a LIKE narrows the rest (its _ and %
     // wildcards only widen the match), and the parse below decides.
     for (const [k, v] of Object.entries({ repository: q.repository, digest: q.digest, identity: q.identity })) {
-      if (v !== undefined && lead !== `${k[0]}:${v}`) query = query.where('e.event', 'like', `%"${k}":${JSON.stringify(v)}%`);
+      if (v !== undefined && lead !== `${k[0]}:${v}`)
+        query = query.where('e.event', 'like', `%"${k}":${JSON.stringify(v)}%`);
     }
     const rows = await query.limit(q.limit ?? 1000).execute();
     return rows
       .map((r) => JSON.parse(r.event) as AuditEvent)
-      .filter((e) => (q.repository === undefined || e.repository === q.repository) && (q.digest === undefined || e.digest === q.digest || e.detail?.subject === q.digest || e.detail?.previousDigest === q.digest) && (q.identity === undefined || e.identity === q.identity));
+      .filter(
+        (e) =>
+          (q.repository === undefined || e.repository === q.repository) &&
+          (q.digest === undefined ||
+            e.digest === q.digest ||
+            e.detail?.subject === q.digest ||
+            e.detail?.previousDigest === q.digest) &&
+          (q.identity === undefined || e.identity === q.identity),
+      );
   }
 }
 

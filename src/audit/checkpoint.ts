@@ -23,7 +23,10 @@ export function rawPublicKey(key: KeyObject): Buffer {
 }
 
 export function keyId(name: string, publicKey: Buffer): Buffer {
-  return createHash('sha256').update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([ED25519]), publicKey])).digest().subarray(0, 4);
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([ED25519]), publicKey]))
+    .digest()
+    .subarray(0, 4);
 }
 
 /** The note verifier key string: `<name>+<hex key id>+<base64(0x01 ‖ public key)>`, as Go's note package prints it. */
@@ -46,17 +49,26 @@ export function openCheckpoint(note: string, name: string, publicKey: Buffer): C
   if (split < 0) throw new CheckpointError('not a signed note (no blank line before the signatures)');
   const body = note.slice(0, split + 1);
   const lines = body.split('\n');
-  if (lines.length !== 4 || !/^\d+$/.test(lines[1]!) || !lines[0]) throw new CheckpointError('not a checkpoint body (origin, size, root)');
+  if (lines.length !== 4 || !/^\d+$/.test(lines[1]!) || !lines[0])
+    throw new CheckpointError('not a checkpoint body (origin, size, root)');
   const root = Buffer.from(lines[2]!, 'base64');
-  if (root.length !== 32 || root.toString('base64') !== lines[2]) throw new CheckpointError('root hash is not 32 bytes of base64');
+  if (root.length !== 32 || root.toString('base64') !== lines[2])
+    throw new CheckpointError('root hash is not 32 bytes of base64');
   const id = keyId(name, publicKey);
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.toString('base64url') }, format: 'jwk' });
-  for (const line of note.slice(split + 2).split('\n').filter(Boolean)) {
+  const key = createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: publicKey.toString('base64url') },
+    format: 'jwk',
+  });
+  for (const line of note
+    .slice(split + 2)
+    .split('\n')
+    .filter(Boolean)) {
     const m = new RegExp(`^${DASH} (\\S+) (\\S+)$`).exec(line);
     if (!m || m[1] !== name) continue;
     const raw = Buffer.from(m[2]!, 'base64');
     if (raw.length !== 68 || !raw.subarray(0, 4).equals(id)) continue;
-    if (verify(null, Buffer.from(body), key, raw.subarray(4))) return { origin: lines[0], size: Number(lines[1]), root };
+    if (verify(null, Buffer.from(body), key, raw.subarray(4)))
+      return { origin: lines[0], size: Number(lines[1]), root };
     throw new CheckpointError('checkpoint signature does not verify');
   }
   throw new CheckpointError(`no signature by ${name} with this key`);

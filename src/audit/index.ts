@@ -8,7 +8,12 @@ import { AuditLog, loadOrCreateAuditKey } from './audit-log';
  * The audit log in the catalog's database, on the catalog's own connection, signing with the configured
  * key (created on first use); `sign: false` only appends, for tools that must not create a key.
  */
-export function createAuditLog(config: Config, catalog: Catalog, logger?: Logger, options: { sign?: boolean } = {}): AuditLog {
+export function createAuditLog(
+  config: Config,
+  catalog: Catalog,
+  logger?: Logger,
+  options: { sign?: boolean } = {},
+): AuditLog {
   if (!(catalog instanceof KyselyCatalog)) throw new Error(`no audit log for catalog ${catalog.kind}`);
   return new AuditLog(catalog.db, catalog.kind, {
     origin: config.audit.origin,

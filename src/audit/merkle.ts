@@ -50,7 +50,9 @@ export function inclusionProof(leaves: Hash[], m: number, n = leaves.length): Ha
     const size = to - from;
     if (size === 1) return [];
     const k = split(size);
-    return m < k ? [...path(m, from, from + k), rootOf(leaves, from + k, to)] : [...path(m - k, from + k, to), rootOf(leaves, from, from + k)];
+    return m < k
+      ? [...path(m, from, from + k), rootOf(leaves, from + k, to)]
+      : [...path(m - k, from + k, to), rootOf(leaves, from, from + k)];
   };
   return path(m, 0, n);
 }
@@ -63,7 +65,9 @@ export function consistencyProof(leaves: Hash[], m: number, n = leaves.length): 
     const size = to - from;
     if (m === size) return whole ? [] : [rootOf(leaves, from, to)];
     const k = split(size);
-    return m <= k ? [...subproof(m, from, from + k, whole), rootOf(leaves, from + k, to)] : [...subproof(m - k, from + k, to, false), rootOf(leaves, from, from + k)];
+    return m <= k
+      ? [...subproof(m, from, from + k, whole), rootOf(leaves, from + k, to)]
+      : [...subproof(m - k, from + k, to, false), rootOf(leaves, from, from + k)];
   };
   return subproof(m, 0, n, true);
 }

@@ -25,13 +25,23 @@ const bytes = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v as
  */
 export async function verifyAuditLog(
   db: Kysely<Database>,
-  options: { origin: string; publicKey: Buffer; saved?: string; crossCheck?: boolean; blobExists?: (digest: string) => Promise<boolean> },
+  options: {
+    origin: string;
+    publicKey: Buffer;
+    saved?: string;
+    crossCheck?: boolean;
+    blobExists?: (digest: string) => Promise<boolean>;
+  },
 ): Promise<VerifyReport> {
   const problems: string[] = [];
   const range = new CompactRange();
   const roots = new Map<number, Buffer>();
   const events: AuditEvent[] = [];
-  const checkpoints = await db.selectFrom('audit_checkpoints').select(['size', 'root_hash', 'note']).orderBy('size').execute();
+  const checkpoints = await db
+    .selectFrom('audit_checkpoints')
+    .select(['size', 'root_hash', 'note'])
+    .orderBy('size')
+    .execute();
   const wanted = new Set(checkpoints.map((c) => Number(c.size)));
   let saved: { size: number; root: Buffer } | undefined;
   if (options.saved !== undefined) {
@@ -45,7 +55,13 @@ export async function verifyAuditLog(
 
   let expected = 0;
   for (;;) {
-    const rows = await db.selectFrom('audit_events').select(['seq', 'event', 'leaf_hash']).where('seq', '>=', expected).orderBy('seq').limit(5000).execute();
+    const rows = await db
+      .selectFrom('audit_events')
+      .select(['seq', 'event', 'leaf_hash'])
+      .where('seq', '>=', expected)
+      .orderBy('seq')
+      .limit(5000)
+      .execute();
     if (rows.length === 0) break;
     for (const r of rows) {
       const seq = Number(r.seq);
@@ -57,12 +73,15 @@ export async function verifyAuditLog(
         problems.push(`entry ${seq} is not JSON`);
       }
       if (event) {
-        if (event.seq !== seq) problems.push(`entry ${seq} holds the event numbered ${event.seq} (entries reordered or moved)`);
-        if (canonicalJson(event) !== r.event) problems.push(`entry ${seq} is not in canonical form (edited outside the registry)`);
+        if (event.seq !== seq)
+          problems.push(`entry ${seq} holds the event numbered ${event.seq} (entries reordered or moved)`);
+        if (canonicalJson(event) !== r.event)
+          problems.push(`entry ${seq} is not in canonical form (edited outside the registry)`);
         events.push(event);
       }
       const h = leafHash(Buffer.from(r.event));
-      if (!h.equals(bytes(r.leaf_hash))) problems.push(`entry ${seq}: its stored leaf hash does not match its content (edited)`);
+      if (!h.equals(bytes(r.leaf_hash)))
+        problems.push(`entry ${seq}: its stored leaf hash does not match its content (edited)`);
       range.append(h);
       if (wanted.has(range.size)) roots.set(range.size, range.root());
       expected = seq + 1;
@@ -70,26 +89,35 @@ export async function verifyAuditLog(
   }
   const size = range.size;
   const head = await db.selectFrom('audit_head').select('size').where('id', '=', 1).executeTakeFirst();
-  if (!head || Number(head.size) !== size) problems.push(`the log head says ${head ? Number(head.size) : 'nothing'} entries, the table holds ${size} (entries deleted or added outside the registry)`);
+  if (!head || Number(head.size) !== size)
+    problems.push(
+      `the log head says ${head ? Number(head.size) : 'nothing'} entries, the table holds ${size} (entries deleted or added outside the registry)`,
+    );
 
   let checkpointsVerified = 0;
   for (const c of checkpoints) {
     const csize = Number(c.size);
     try {
       const cp = openCheckpoint(c.note, options.origin, options.publicKey);
-      if (cp.size !== csize || !cp.root.equals(bytes(c.root_hash))) problems.push(`checkpoint row ${csize} does not match its own signed note`);
+      if (cp.size !== csize || !cp.root.equals(bytes(c.root_hash)))
+        problems.push(`checkpoint row ${csize} does not match its own signed note`);
     } catch (err) {
       problems.push(`checkpoint ${csize}: ${(err as CheckpointError).message}`);
       continue;
     }
     const root = roots.get(csize);
     if (csize > size) problems.push(`checkpoint ${csize} is larger than the log (${size}): entries were removed`);
-    else if (!root || !root.equals(bytes(c.root_hash))) problems.push(`checkpoint ${csize}: the entries no longer hash to its signed root (history rewritten)`);
+    else if (!root || !root.equals(bytes(c.root_hash)))
+      problems.push(`checkpoint ${csize}: the entries no longer hash to its signed root (history rewritten)`);
     else checkpointsVerified++;
   }
   if (saved) {
-    if (saved.size > size) problems.push(`the saved checkpoint covers ${saved.size} entries but the log holds ${size}: it was truncated`);
-    else if (!roots.get(saved.size)?.equals(saved.root)) problems.push(`the log is not consistent with the saved checkpoint of size ${saved.size}: history was rewritten (a fork)`);
+    if (saved.size > size)
+      problems.push(`the saved checkpoint covers ${saved.size} entries but the log holds ${size}: it was truncated`);
+    else if (!roots.get(saved.size)?.equals(saved.root))
+      problems.push(
+        `the log is not consistent with the saved checkpoint of size ${saved.size}: history was rewritten (a fork)`,
+      );
     else checkpointsVerified++;
   }
   if (options.crossCheck !== false) problems.push(...(await crossCheck(db, events)));
@@ -128,22 +156,41 @@ async function crossCheck(db: Kysely<Database>, events: AuditEvent[]): Promise<s
         break;
     }
   }
-  const catalogManifests = await db.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id').select(['r.name', 'm.digest']).execute();
+  const catalogManifests = await db
+    .selectFrom('manifests as m')
+    .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+    .select(['r.name', 'm.digest'])
+    .execute();
   const present = new Set(catalogManifests.map((m) => `${m.name}@${m.digest}`));
-  for (const m of present) if (!manifests.get(m)) problems.push(`manifest ${m} is in the catalog without a logged push`);
-  for (const [m, there] of manifests) if (there && !present.has(m)) problems.push(`manifest ${m} was pushed but is gone without a logged deletion`);
-  const catalogTags = await db.selectFrom('tags as t').innerJoin('repositories as r', 'r.id', 't.repository_id').select(['r.name', 't.name as tag', 't.digest']).execute();
+  for (const m of present)
+    if (!manifests.get(m)) problems.push(`manifest ${m} is in the catalog without a logged push`);
+  for (const [m, there] of manifests)
+    if (there && !present.has(m)) problems.push(`manifest ${m} was pushed but is gone without a logged deletion`);
+  const catalogTags = await db
+    .selectFrom('tags as t')
+    .innerJoin('repositories as r', 'r.id', 't.repository_id')
+    .select(['r.name', 't.name as tag', 't.digest'])
+    .execute();
   const tagged = new Set<string>();
   for (const t of catalogTags) {
     const k = `${t.name}:${t.tag}`;
     tagged.add(k);
     const logged = tags.get(k);
     if (logged === undefined) problems.push(`tag ${k} → ${t.digest} is in the catalog without a logged push`);
-    else if (logged !== t.digest) problems.push(`tag ${k} points to ${t.digest} but the log last set it to ${logged} (moved outside the registry)`);
+    else if (logged !== t.digest)
+      problems.push(`tag ${k} points to ${t.digest} but the log last set it to ${logged} (moved outside the registry)`);
   }
-  for (const [k, d] of tags) if (d !== undefined && !tagged.has(k)) problems.push(`tag ${k} was set to ${d} but is gone without a logged deletion`);
-  const catalogLinks = await db.selectFrom('repository_blobs as b').innerJoin('repositories as r', 'r.id', 'b.repository_id').select(['r.name', 'b.digest']).execute();
-  for (const l of catalogLinks) if (!links.has(`${l.name}@${l.digest}`)) problems.push(`blob ${l.name}@${l.digest} is linked in the catalog without a logged push or mount`);
+  for (const [k, d] of tags)
+    if (d !== undefined && !tagged.has(k))
+      problems.push(`tag ${k} was set to ${d} but is gone without a logged deletion`);
+  const catalogLinks = await db
+    .selectFrom('repository_blobs as b')
+    .innerJoin('repositories as r', 'r.id', 'b.repository_id')
+    .select(['r.name', 'b.digest'])
+    .execute();
+  for (const l of catalogLinks)
+    if (!links.has(`${l.name}@${l.digest}`))
+      problems.push(`blob ${l.name}@${l.digest} is linked in the catalog without a logged push or mount`);
   return problems;
 }
 
@@ -152,11 +199,13 @@ async function checkStorage(events: AuditEvent[], exists: (digest: string) => Pr
   const last = new Map<string, string>();
   for (const e of events) {
     if (!e.digest) continue;
-    if (e.type === 'blob.push' || e.type === 'blob.mount' || e.type === 'blob.adopt' || e.type === 'gc.collect') last.set(e.digest, e.type);
+    if (e.type === 'blob.push' || e.type === 'blob.mount' || e.type === 'blob.adopt' || e.type === 'gc.collect')
+      last.set(e.digest, e.type);
   }
   const problems: string[] = [];
   for (const [digest, type] of last) {
-    if (type !== 'gc.collect' && !(await exists(digest))) problems.push(`blob ${digest} was stored (${type}) but is missing from storage without a logged collection`);
+    if (type !== 'gc.collect' && !(await exists(digest)))
+      problems.push(`blob ${digest} was stored (${type}) but is missing from storage without a logged collection`);
   }
   return problems;
 }

@@ -12,7 +12,12 @@ export const ADMIN_PASSWORD_FILE = 'admin-password';
  * with a random password, printed once on stderr and kept in <dataDir>/admin-password (mode 0600) for
  * the operator to pick up and delete. Nothing else is open. Returns the password when it made one.
  */
-export async function ensureAdmin(store: IdentityStore, dataDir: string, logger: Logger, quiet = false): Promise<string | undefined> {
+export async function ensureAdmin(
+  store: IdentityStore,
+  dataDir: string,
+  logger: Logger,
+  quiet = false,
+): Promise<string | undefined> {
   if ((await store.listUsers()).length > 0) return undefined;
   const password = randomPassword();
   try {
@@ -25,9 +30,13 @@ export async function ensureAdmin(store: IdentityStore, dataDir: string, logger:
   mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, ADMIN_PASSWORD_FILE);
   writeFileSync(file, `${password}\n`, { mode: 0o600 });
-  if (!quiet) process.stderr.write(
-    `\n  Cairn created the administrator account.\n    user:     admin\n    password: ${password}\n  (also in ${file}, readable only by this user: change the password, enrol MFA, then delete the file)\n\n`,
+  if (!quiet)
+    process.stderr.write(
+      `\n  Cairn created the administrator account.\n    user:     admin\n    password: ${password}\n  (also in ${file}, readable only by this user: change the password, enrol MFA, then delete the file)\n\n`,
+    );
+  logger.warn(
+    { user: 'admin', passwordFile: file },
+    'bootstrap administrator created; its password was printed once on stderr',
   );
-  logger.warn({ user: 'admin', passwordFile: file }, 'bootstrap administrator created; its password was printed once on stderr');
   return password;
 }

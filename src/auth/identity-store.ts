@@ -98,18 +98,30 @@ export class IdentityConflict extends Error {
 }
 
 export interface IdentityStore {
-  createUser(user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'createdAt' | 'updatedAt' | 'totpEnabled'>): Promise<void>;
+  createUser(
+    user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'createdAt' | 'updatedAt' | 'totpEnabled'>,
+  ): Promise<void>;
   getUser(name: string): Promise<UserRecord | undefined>;
   listUsers(): Promise<UserRecord[]>;
-  updateUser(name: string, patch: Partial<Pick<UserRecord, 'passwordHash' | 'groups' | 'disabled' | 'totpSecret' | 'totpEnabled'>>): Promise<boolean>;
+  updateUser(
+    name: string,
+    patch: Partial<Pick<UserRecord, 'passwordHash' | 'groups' | 'disabled' | 'totpSecret' | 'totpEnabled'>>,
+  ): Promise<boolean>;
   /** Counts a failed login; locks the account for lockMs once `lockAfter` failures are reached. */
-  recordLoginFailure(name: string, lockAfter: number, lockMs: number): Promise<{ failures: number; lockedUntil: number }>;
+  recordLoginFailure(
+    name: string,
+    lockAfter: number,
+    lockMs: number,
+  ): Promise<{ failures: number; lockedUntil: number }>;
   clearLoginFailures(name: string): Promise<void>;
 
   createRobot(robot: Omit<RobotRecord, 'createdAt' | 'rotatedAt'>): Promise<void>;
   getRobot(name: string): Promise<RobotRecord | undefined>;
   listRobots(): Promise<RobotRecord[]>;
-  updateRobot(name: string, patch: Partial<Pick<RobotRecord, 'secretHash' | 'groups' | 'disabled' | 'expiresAt'>>): Promise<boolean>;
+  updateRobot(
+    name: string,
+    patch: Partial<Pick<RobotRecord, 'secretHash' | 'groups' | 'disabled' | 'expiresAt'>>,
+  ): Promise<boolean>;
   deleteRobot(name: string): Promise<boolean>;
 
   createCredential(c: Omit<CredentialRecord, 'createdAt'>): Promise<void>;

@@ -20,7 +20,12 @@ const list = (v: string): string[] => JSON.parse(v) as string[];
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || /UNIQUE constraint/.test(e.message ?? '');
+  return (
+    e.code === '23505' ||
+    e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    /UNIQUE constraint/.test(e.message ?? '')
+  );
 }
 
 function user(r: Row<'users'>): UserRecord {
@@ -120,23 +125,41 @@ export class KyselyIdentityStore implements IdentityStore {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  async recordLoginFailure(name: string, lockAfter: number, lockMs: number): Promise<{ failures: number; lockedUntil: number }> {
+  async recordLoginFailure(
+    name: string,
+    lockAfter: number,
+    lockMs: number,
+  ): Promise<{ failures: number; lockedUntil: number }> {
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx.updateTable('users').set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) })).where('name', '=', name).returning(['failed_logins', 'locked_until']).executeTakeFirst();
+      const r = await trx
+        .updateTable('users')
+        .set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) }))
+        .where('name', '=', name)
+        .returning(['failed_logins', 'locked_until'])
+        .executeTakeFirst();
       if (!r) return { failures: 0, lockedUntil: 0 };
       let lockedUntil = n(r.locked_until);
       const failures = n(r.failed_logins);
       if (failures >= lockAfter) {
         lockedUntil = Date.now() + lockMs;
         // The count starts again after the lock, so a locked-out user gets a fresh set of attempts.
-        await trx.updateTable('users').set({ locked_until: lockedUntil, failed_logins: 0 }).where('name', '=', name).execute();
+        await trx
+          .updateTable('users')
+          .set({ locked_until: lockedUntil, failed_logins: 0 })
+          .where('name', '=', name)
+          .execute();
       }
       return { failures, lockedUntil };
     });
   }
 
   async clearLoginFailures(name: string): Promise<void> {
-    await this.db.updateTable('users').set({ failed_logins: 0, locked_until: 0 }).where('name', '=', name).where('failed_logins', '>', 0).execute();
+    await this.db
+      .updateTable('users')
+      .set({ failed_logins: 0, locked_until: 0 })
+      .where('name', '=', name)
+      .where('failed_logins', '>', 0)
+      .execute();
   }
 
   async createRobot(r: Parameters<IdentityStore['createRobot']>[0]): Promise<void> {
@@ -212,16 +235,33 @@ export class KyselyIdentityStore implements IdentityStore {
   }
 
   async listCredentials(principal: string): Promise<CredentialRecord[]> {
-    return (await this.db.selectFrom('credentials').selectAll().where('principal', '=', principal).orderBy('created_at').execute()).map(credential);
+    return (
+      await this.db
+        .selectFrom('credentials')
+        .selectAll()
+        .where('principal', '=', principal)
+        .orderBy('created_at')
+        .execute()
+    ).map(credential);
   }
 
   async revokeCredential(id: string): Promise<boolean> {
-    const r = await this.db.updateTable('credentials').set({ revoked_at: Date.now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await this.db
+      .updateTable('credentials')
+      .set({ revoked_at: Date.now() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
   async revokeCredentialsOf(principal: string): Promise<number> {
-    const r = await this.db.updateTable('credentials').set({ revoked_at: Date.now() }).where('principal', '=', principal).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await this.db
+      .updateTable('credentials')
+      .set({ revoked_at: Date.now() })
+      .where('principal', '=', principal)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
 
@@ -241,7 +281,11 @@ export class KyselyIdentityStore implements IdentityStore {
       created_at: Date.now(),
     };
     const { name: _n, created_at: _c, ...update } = values;
-    await this.db.insertInto('oidc_rules').values(values).onConflict((oc) => oc.column('name').doUpdateSet(update)).execute();
+    await this.db
+      .insertInto('oidc_rules')
+      .values(values)
+      .onConflict((oc) => oc.column('name').doUpdateSet(update))
+      .execute();
   }
 
   async listOidcRules(): Promise<OidcRule[]> {
@@ -272,19 +316,37 @@ export class KyselyIdentityStore implements IdentityStore {
   }
 
   async unbindRole(b: Omit<RoleBinding, 'createdAt'>): Promise<boolean> {
-    const r = await this.db.deleteFrom('role_bindings').where('principal', '=', b.principal).where('role', '=', b.role).where('scope', '=', b.scope).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('role_bindings')
+      .where('principal', '=', b.principal)
+      .where('role', '=', b.role)
+      .where('scope', '=', b.scope)
+      .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
   async listRoleBindings(): Promise<RoleBinding[]> {
-    const rows = await this.db.selectFrom('role_bindings').selectAll().orderBy('principal').orderBy('role').orderBy('scope').execute();
+    const rows = await this.db
+      .selectFrom('role_bindings')
+      .selectAll()
+      .orderBy('principal')
+      .orderBy('role')
+      .orderBy('scope')
+      .execute();
     return rows.map((r) => ({ principal: r.principal, role: r.role, scope: r.scope, createdAt: n(r.created_at) }));
   }
 
   async addSigningKey(k: Omit<SigningKeyRecord, 'retiredAt'>): Promise<void> {
     await this.db
       .insertInto('signing_keys')
-      .values({ kid: k.kid, alg: k.alg, private_pem: k.privatePem, public_jwk: JSON.stringify(k.publicJwk), created_at: k.createdAt, retired_at: null })
+      .values({
+        kid: k.kid,
+        alg: k.alg,
+        private_pem: k.privatePem,
+        public_jwk: JSON.stringify(k.publicJwk),
+        created_at: k.createdAt,
+        retired_at: null,
+      })
       .execute();
   }
 
@@ -301,7 +363,12 @@ export class KyselyIdentityStore implements IdentityStore {
   }
 
   async retireSigningKeysExcept(kid: string, at: number): Promise<void> {
-    await this.db.updateTable('signing_keys').set({ retired_at: at }).where('kid', '!=', kid).where('retired_at', 'is', null).execute();
+    await this.db
+      .updateTable('signing_keys')
+      .set({ retired_at: at })
+      .where('kid', '!=', kid)
+      .where('retired_at', 'is', null)
+      .execute();
   }
 
   async deleteSigningKey(kid: string): Promise<void> {
@@ -309,16 +376,32 @@ export class KyselyIdentityStore implements IdentityStore {
   }
 
   async setLabels(l: Omit<ResourceLabels, 'updatedAt'>): Promise<void> {
-    const values = { name: l.name, owner_team: l.ownerTeam ?? null, sensitivity: l.sensitivity ?? null, updated_at: Date.now() };
+    const values = {
+      name: l.name,
+      owner_team: l.ownerTeam ?? null,
+      sensitivity: l.sensitivity ?? null,
+      updated_at: Date.now(),
+    };
     await this.db
       .insertInto('resource_labels')
       .values(values)
-      .onConflict((oc) => oc.column('name').doUpdateSet({ owner_team: values.owner_team, sensitivity: values.sensitivity, updated_at: values.updated_at }))
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet({
+          owner_team: values.owner_team,
+          sensitivity: values.sensitivity,
+          updated_at: values.updated_at,
+        }),
+      )
       .execute();
   }
 
   async listLabels(): Promise<ResourceLabels[]> {
     const rows = await this.db.selectFrom('resource_labels').selectAll().orderBy('name').execute();
-    return rows.map((r) => ({ name: r.name, ownerTeam: r.owner_team ?? undefined, sensitivity: r.sensitivity ?? undefined, updatedAt: n(r.updated_at) }));
+    return rows.map((r) => ({
+      name: r.name,
+      ownerTeam: r.owner_team ?? undefined,
+      sensitivity: r.sensitivity ?? undefined,
+      updatedAt: n(r.updated_at),
+    }));
   }
 }

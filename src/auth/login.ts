@@ -82,7 +82,8 @@ export class CredentialChecker {
 
   private async robot(name: string, password: string): Promise<Principal> {
     const r = await this.store.getRobot(name);
-    if (!r || !secretMatches(password, r.secretHash)) throw new LoginFailed(`robot ${name}: wrong secret or no such robot`);
+    if (!r || !secretMatches(password, r.secretHash))
+      throw new LoginFailed(`robot ${name}: wrong secret or no such robot`);
     if (r.disabled) throw new LoginFailed(`robot ${name} is disabled`);
     if (r.expiresAt !== undefined && r.expiresAt <= Date.now()) throw new LoginFailed(`robot ${name} expired`);
     return { id: `robot:${name}`, kind: 'robot', name, groups: r.groups, mfa: false };
@@ -90,9 +91,11 @@ export class CredentialChecker {
 
   private async personalToken(username: string, id: string, password: string): Promise<Principal> {
     const c = await this.store.getCredential(id);
-    if (!c || c.kind !== 'pat' || c.principal !== `user:${username}` || !secretMatches(password, c.secretHash)) throw new LoginFailed(`personal access token ${id}: unknown or not ${username}'s`);
+    if (!c || c.kind !== 'pat' || c.principal !== `user:${username}` || !secretMatches(password, c.secretHash))
+      throw new LoginFailed(`personal access token ${id}: unknown or not ${username}'s`);
     if (c.revokedAt) throw new LoginFailed(`personal access token ${id} was revoked`);
-    if (c.expiresAt !== undefined && c.expiresAt <= Date.now()) throw new LoginFailed(`personal access token ${id} expired`);
+    if (c.expiresAt !== undefined && c.expiresAt <= Date.now())
+      throw new LoginFailed(`personal access token ${id} expired`);
     const u = await this.activeUser(username);
     void this.store.touchCredential(id).catch(() => undefined);
     return { id: `user:${username}`, kind: 'user', name: username, groups: u.groups, mfa: c.mfa, credential: id };
@@ -105,12 +108,21 @@ export class CredentialChecker {
       throw new LoginFailed(`user ${username} does not exist`);
     }
     if (!(await verifyPassword(u.passwordHash, password))) {
-      const { lockedUntil } = await this.store.recordLoginFailure(username, this.config.auth.lockout.attempts, this.config.auth.lockout.lockSeconds * 1000);
-      throw new LoginFailed(`user ${username}: wrong password${lockedUntil > Date.now() ? '; account now locked' : ''}`);
+      const { lockedUntil } = await this.store.recordLoginFailure(
+        username,
+        this.config.auth.lockout.attempts,
+        this.config.auth.lockout.lockSeconds * 1000,
+      );
+      throw new LoginFailed(
+        `user ${username}: wrong password${lockedUntil > Date.now() ? '; account now locked' : ''}`,
+      );
     }
     await this.activeUser(username);
     if (u.totpEnabled) {
-      throw new LoginFailed(`user ${username} has MFA: password logins are refused`, 'this account uses MFA: log in with a personal access token (POST /auth/tokens with your password and a TOTP code)');
+      throw new LoginFailed(
+        `user ${username} has MFA: password logins are refused`,
+        'this account uses MFA: log in with a personal access token (POST /auth/tokens with your password and a TOTP code)',
+      );
     }
     if (u.failedLogins > 0) await this.store.clearLoginFailures(username);
     return { id: `user:${username}`, kind: 'user', name: username, groups: u.groups, mfa: false };
@@ -121,7 +133,11 @@ export class CredentialChecker {
     const u = await this.store.getUser(username);
     if (!u) throw new LoginFailed(`user ${username} does not exist`);
     if (u.disabled) throw new LoginFailed(`user ${username} is disabled`);
-    if (u.lockedUntil > Date.now()) throw new LoginFailed(`user ${username} is locked until ${new Date(u.lockedUntil).toISOString()}`, 'account temporarily locked after repeated failures');
+    if (u.lockedUntil > Date.now())
+      throw new LoginFailed(
+        `user ${username} is locked until ${new Date(u.lockedUntil).toISOString()}`,
+        'account temporarily locked after repeated failures',
+      );
     return u;
   }
 
@@ -133,7 +149,11 @@ export class CredentialChecker {
       throw new LoginFailed(`user ${username} does not exist`);
     }
     if (!(await verifyPassword(u.passwordHash, password))) {
-      await this.store.recordLoginFailure(username, this.config.auth.lockout.attempts, this.config.auth.lockout.lockSeconds * 1000);
+      await this.store.recordLoginFailure(
+        username,
+        this.config.auth.lockout.attempts,
+        this.config.auth.lockout.lockSeconds * 1000,
+      );
       throw new LoginFailed(`user ${username}: wrong password`);
     }
     return this.activeUser(username);

@@ -11,7 +11,13 @@ export class OidcRejected extends Error {
 
 /** `*` matches any run of characters, everything else literally. */
 export function globMatches(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+    's',
+  );
   return re.test(value);
 }
 
@@ -25,7 +31,9 @@ export function matchRule(rules: OidcRule[], payload: JWTPayload): OidcRule | un
       aud.includes(r.audience) &&
       Object.entries(r.claims).every(([claim, pattern]) => {
         const v = payload[claim];
-        return (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && globMatches(pattern, String(v));
+        return (
+          (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') && globMatches(pattern, String(v))
+        );
       }),
   );
 }
@@ -47,13 +55,15 @@ export class OidcFederation {
     const cached = this.jwks.get(issuer);
     if (cached && Date.now() - cached.at < 3_600_000) return cached.keys;
     const url = new URL(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`);
-    if (url.protocol !== 'https:' && !this.options.allowHttpIssuers) throw new OidcRejected(`issuer ${issuer} is not https`);
+    if (url.protocol !== 'https:' && !this.options.allowHttpIssuers)
+      throw new OidcRejected(`issuer ${issuer} is not https`);
     let jwksUri: string;
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(5000), redirect: 'error' });
       if (!r.ok) throw new Error(`discovery answered ${r.status}`);
       const doc = (await r.json()) as { issuer?: string; jwks_uri?: string };
-      if (doc.issuer !== issuer || typeof doc.jwks_uri !== 'string') throw new Error('discovery document does not match the issuer');
+      if (doc.issuer !== issuer || typeof doc.jwks_uri !== 'string')
+        throw new Error('discovery document does not match the issuer');
       jwksUri = doc.jwks_uri;
     } catch (err) {
       throw new OidcRejected(`cannot read the keys of ${issuer}: ${(err as Error).message}`);
@@ -85,7 +95,7 @@ export class OidcFederation {
       throw new OidcRejected(`ID token does not verify: ${(err as Error).message}`);
     }
     const rule = matchRule(rules, payload);
-    if (!rule) throw new OidcRejected('no trust rule matches the token\'s audience and claims');
+    if (!rule) throw new OidcRejected("no trust rule matches the token's audience and claims");
     return {
       id: `oidc:${rule.name}`,
       kind: 'federated',
@@ -102,7 +112,25 @@ export class OidcFederation {
  * workflow and run pushed an artifact. They ride in the registry token, so the artifact's provenance
  * is filled in without the pipeline having to state it.
  */
-export const CI_CLAIMS = ['repository', 'repository_owner', 'sha', 'ref', 'workflow', 'workflow_ref', 'job_workflow_ref', 'run_id', 'run_attempt', 'actor', 'event_name', 'project_path', 'pipeline_id', 'pipeline_source', 'ci_config_ref_uri', 'job_id', 'user_login'] as const;
+export const CI_CLAIMS = [
+  'repository',
+  'repository_owner',
+  'sha',
+  'ref',
+  'workflow',
+  'workflow_ref',
+  'job_workflow_ref',
+  'run_id',
+  'run_attempt',
+  'actor',
+  'event_name',
+  'project_path',
+  'pipeline_id',
+  'pipeline_source',
+  'ci_config_ref_uri',
+  'job_id',
+  'user_login',
+] as const;
 
 export function ciClaims(payload: JWTPayload): Record<string, string> {
   const out: Record<string, string> = {};

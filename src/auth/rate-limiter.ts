@@ -49,7 +49,10 @@ export class MemoryRateLimiter implements RateLimiter {
     const now = Date.now();
     const b = this.buckets.get(key);
     const tokens = b ? refill(b.tokens, b.updated, now, rule) : rule.burst;
-    if (cost === 0) return tokens >= 1 ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / rule.perSecond)) };
+    if (cost === 0)
+      return tokens >= 1
+        ? { allowed: true, retryAfterSeconds: 0 }
+        : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / rule.perSecond)) };
     if (tokens >= cost) {
       this.buckets.set(key, { tokens: tokens - cost, updated: now });
       return { allowed: true, retryAfterSeconds: 0 };

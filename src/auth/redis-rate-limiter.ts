@@ -50,13 +50,11 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(key: string, rule: RateRule, cost = 1): Promise<RateDecision> {
     const ttl = Math.ceil((rule.burst / rule.perSecond) * 1000) + 1000;
-    const [allowed, wait] = (await (this.redis as unknown as { cairnTake(k: string, ...a: (string | number)[]): Promise<[number, string]> }).cairnTake(
-      this.prefix + key,
-      rule.perSecond,
-      rule.burst,
-      cost,
-      ttl,
-    )) as [number, string];
-    return allowed === 1 ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(Number(wait))) };
+    const [allowed, wait] = (await (
+      this.redis as unknown as { cairnTake(k: string, ...a: (string | number)[]): Promise<[number, string]> }
+    ).cairnTake(this.prefix + key, rule.perSecond, rule.burst, cost, ttl)) as [number, string];
+    return allowed === 1
+      ? { allowed: true, retryAfterSeconds: 0 }
+      : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(Number(wait))) };
   }
 }

@@ -24,15 +24,27 @@ export interface AuthRuntime {
   close(): Promise<void>;
 }
 
-export async function startAuth(config: Config, store: IdentityStore, logger: Logger, options: { failureDelayMs?: number; audit?: AuditLog } = {}): Promise<AuthRuntime> {
+export async function startAuth(
+  config: Config,
+  store: IdentityStore,
+  logger: Logger,
+  options: { failureDelayMs?: number; audit?: AuditLog } = {},
+): Promise<AuthRuntime> {
   const a = config.auth;
   // A retired key verifies as long as a token it signed may still be used (an upload bound to it included).
   const keys = new KeyRing(store, (a.tokenTtlSeconds + a.uploadBindingSeconds) * 1000);
   await keys.init();
   const tokens = new TokenService(keys, 'cairn', a.service, a.tokenTtlSeconds);
-  if (ensurePolicyDir(a.policyDir)) logger.info({ policyDir: a.policyDir }, 'policy directory created with the built-in roles');
+  if (ensurePolicyDir(a.policyDir))
+    logger.info({ policyDir: a.policyDir }, 'policy directory created with the built-in roles');
   const authorizer = new CedarAuthorizer(a.policyDir, store, logger);
-  authorizer.onLoad = (summary) => options.audit?.record({ type: 'policy.load', identity: 'system', decision: 'allow', detail: { ...summary, policyDir: a.policyDir } });
+  authorizer.onLoad = (summary) =>
+    options.audit?.record({
+      type: 'policy.load',
+      identity: 'system',
+      decision: 'allow',
+      detail: { ...summary, policyDir: a.policyDir },
+    });
   await authorizer.load();
   authorizer.watch(a.policyReloadSeconds);
   const limiter = createRateLimiter(config.rateLimits.backend);

@@ -1,4 +1,13 @@
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK, type KeyLike } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  exportPKCS8,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  type JWK,
+  type KeyLike,
+} from 'jose';
 import type { IdentityStore, SigningKeyRecord } from './identity-store';
 
 const ALG = 'ES256';
@@ -102,5 +111,11 @@ export class KeyRing {
 async function newKey(): Promise<Omit<SigningKeyRecord, 'retiredAt'>> {
   const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
   const publicJwk = await exportJWK(publicKey);
-  return { kid: await calculateJwkThumbprint(publicJwk), alg: ALG, privatePem: await exportPKCS8(privateKey), publicJwk: publicJwk as unknown as Record<string, unknown>, createdAt: Date.now() };
+  return {
+    kid: await calculateJwkThumbprint(publicJwk),
+    alg: ALG,
+    privatePem: await exportPKCS8(privateKey),
+    publicJwk: publicJwk as unknown as Record<string, unknown>,
+    createdAt: Date.now(),
+  };
 }

@@ -59,7 +59,11 @@ export class TokenService {
     if (principal.credential) payload.crd = principal.credential;
     if (principal.federated) {
       const ci = principal.federated.claims;
-      payload.fed = { iss: principal.federated.issuer, sub: principal.federated.subject, ...(ci && Object.keys(ci).length ? { ci } : {}) };
+      payload.fed = {
+        iss: principal.federated.issuer,
+        sub: principal.federated.subject,
+        ...(ci && Object.keys(ci).length ? { ci } : {}),
+      };
     }
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
@@ -71,7 +75,10 @@ export class TokenService {
       .setExpirationTime(now + this.ttlSeconds)
       .setJti(id)
       .sign(key);
-    return { token, claims: { principal, access, issuedAt: now * 1000, expiresAt: (now + this.ttlSeconds) * 1000, id } };
+    return {
+      token,
+      claims: { principal, access, issuedAt: now * 1000, expiresAt: (now + this.ttlSeconds) * 1000, id },
+    };
   }
 
   /**
@@ -113,10 +120,23 @@ export class TokenService {
     }
     let payload: CairnPayload;
     try {
-      ({ payload } = await jwtVerify<CairnPayload>(token, key, { algorithms: ['ES256'], issuer: this.issuer, audience: this.audience, currentDate, clockTolerance: 5, requiredClaims: ['exp', 'sub', 'iat', 'jti'] }));
+      ({ payload } = await jwtVerify<CairnPayload>(token, key, {
+        algorithms: ['ES256'],
+        issuer: this.issuer,
+        audience: this.audience,
+        currentDate,
+        clockTolerance: 5,
+        requiredClaims: ['exp', 'sub', 'iat', 'jti'],
+      }));
     } catch (err) {
       const code = (err as { code?: string }).code;
-      throw new InvalidToken(code === 'ERR_JWT_EXPIRED' ? 'token expired' : code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' ? 'token signature does not verify' : `invalid token: ${(err as Error).message}`);
+      throw new InvalidToken(
+        code === 'ERR_JWT_EXPIRED'
+          ? 'token expired'
+          : code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+            ? 'token signature does not verify'
+            : `invalid token: ${(err as Error).message}`,
+      );
     }
     const sub = payload.sub!;
     const kind = payload.kind ?? 'anonymous';
@@ -127,8 +147,22 @@ export class TokenService {
       groups: Array.isArray(payload.grp) ? payload.grp.map(String) : [],
       mfa: payload.mfa === true,
       credential: typeof payload.crd === 'string' ? payload.crd : undefined,
-      federated: payload.fed ? { issuer: String(payload.fed.iss), subject: String(payload.fed.sub), ...(payload.fed.ci && typeof payload.fed.ci === 'object' ? { claims: Object.fromEntries(Object.entries(payload.fed.ci).map(([k, v]) => [k, String(v)])) } : {}) } : undefined,
+      federated: payload.fed
+        ? {
+            issuer: String(payload.fed.iss),
+            subject: String(payload.fed.sub),
+            ...(payload.fed.ci && typeof payload.fed.ci === 'object'
+              ? { claims: Object.fromEntries(Object.entries(payload.fed.ci).map(([k, v]) => [k, String(v)])) }
+              : {}),
+          }
+        : undefined,
     };
-    return { principal, access: Array.isArray(payload.access) ? payload.access : [], issuedAt: payload.iat! * 1000, expiresAt: payload.exp! * 1000, id: payload.jti! };
+    return {
+      principal,
+      access: Array.isArray(payload.access) ? payload.access : [],
+      issuedAt: payload.iat! * 1000,
+      expiresAt: payload.exp! * 1000,
+      id: payload.jti!,
+    };
   }
 }

@@ -77,7 +77,10 @@ export interface Page {
 
 /** Thrown by putManifest when references are missing from the repository. Nothing was written. */
 export class MissingReferences extends Error {
-  constructor(readonly blobs: string[], readonly manifests: string[]) {
+  constructor(
+    readonly blobs: string[],
+    readonly manifests: string[],
+  ) {
     super(`missing references: ${[...blobs, ...manifests].join(', ')}`);
     this.name = 'MissingReferences';
   }

@@ -31,8 +31,18 @@ function view(r: Row): ArtifactView {
   };
 }
 
-function edgeOf(r: { repository: string; digest: string; relation: string; target_repository: string | null; target_digest: string }): LineageEdge {
-  return { from: { repository: r.repository, digest: r.digest }, relation: r.relation, to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest } };
+function edgeOf(r: {
+  repository: string;
+  digest: string;
+  relation: string;
+  target_repository: string | null;
+  target_digest: string;
+}): LineageEdge {
+  return {
+    from: { repository: r.repository, digest: r.digest },
+    relation: r.relation,
+    to: { ...(r.target_repository ? { repository: r.target_repository } : {}), digest: r.target_digest },
+  };
 }
 
 const SELECTIVE = 2000;
@@ -47,7 +57,14 @@ export function prefixEnd(prefix: string): string {
 
 /** The words a name is found by: lower-case, split on the separators names use. */
 export function terms(text: string): string[] {
-  return [...new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length > 0 && w.length <= 64))].slice(0, 8);
+  return [
+    ...new Set(
+      text
+        .toLowerCase()
+        .split(/[^a-z0-9]+/)
+        .filter((w) => w.length > 0 && w.length <= 64),
+    ),
+  ].slice(0, 8);
 }
 
 /** Chunks an IN list: SQLite allows at most 32,766 parameters a statement, PostgreSQL 65,535. */
@@ -88,12 +105,18 @@ export class KyselyArtifactIndex implements ArtifactIndex {
 
   async byDigests(digests: string[]): Promise<ArtifactView[]> {
     const out: ArtifactView[] = [];
-    for (const c of chunks([...new Set(digests)])) out.push(...(await this.base().where('a.digest', 'in', c).orderBy('a.id').execute()).map(view));
+    for (const c of chunks([...new Set(digests)]))
+      out.push(...(await this.base().where('a.digest', 'in', c).orderBy('a.id').execute()).map(view));
     return out;
   }
 
   async approvals(artifactId: number): Promise<string[]> {
-    const rows = await this.db.selectFrom('approvals').select('principal').where('artifact_id', '=', artifactId).orderBy('approved_at').execute();
+    const rows = await this.db
+      .selectFrom('approvals')
+      .select('principal')
+      .where('artifact_id', '=', artifactId)
+      .orderBy('approved_at')
+      .execute();
     return rows.map((r) => r.principal);
   }
 
@@ -124,7 +147,10 @@ export class KyselyArtifactIndex implements ArtifactIndex {
       // The compare-and-set itself: a concurrent move makes this update match nothing.
       const moved = await trx
         .updateTable('artifacts')
-        .set({ stage: t.to, ...(t.to !== t.from ? { stage_reason: t.reason ?? null, stage_by: t.by, stage_at: now } : {}) })
+        .set({
+          stage: t.to,
+          ...(t.to !== t.from ? { stage_reason: t.reason ?? null, stage_by: t.by, stage_at: now } : {}),
+        })
         .where('id', '=', id)
         .where('stage', '=', t.from)
         .executeTakeFirst();
@@ -163,7 +189,12 @@ export class KyselyArtifactIndex implements ArtifactIndex {
     const out: LineageEdge[] = [];
     const wanted = new Set(nodes.map((n) => `${n.repository}@${n.digest}`));
     for (const c of chunks([...new Set(nodes.map((n) => n.digest))])) {
-      const rows = await this.edges().where('a.digest', 'in', c).orderBy('a.id').orderBy('e.relation').orderBy('e.target_digest').execute();
+      const rows = await this.edges()
+        .where('a.digest', 'in', c)
+        .orderBy('a.id')
+        .orderBy('e.relation')
+        .orderBy('e.target_digest')
+        .execute();
       for (const r of rows) if (wanted.has(`${r.repository}@${r.digest}`)) out.push(edgeOf(r));
     }
     return out;
@@ -206,21 +237,45 @@ export class KyselyArtifactIndex implements ArtifactIndex {
     // Text without a word in it (punctuation only) matches no name.
     if (q.text !== undefined && words.length === 0) return [];
     for (const word of words) {
-      sides.push(this.db.selectFrom('artifact_terms').select('artifact_id').where('term', '>=', word).where('term', '<', prefixEnd(word)) as never);
+      sides.push(
+        this.db
+          .selectFrom('artifact_terms')
+          .select('artifact_id')
+          .where('term', '>=', word)
+          .where('term', '<', prefixEnd(word)) as never,
+      );
     }
     for (const an of q.annotations ?? []) {
       let sub = this.db.selectFrom('artifact_annotations').select('artifact_id').where('key', '=', an.key);
       if (an.value !== undefined) sub = sub.where('value', '=', an.value);
       sides.push(sub as never);
     }
-    for (const m of q.metrics ?? []) sides.push(this.db.selectFrom('artifact_metrics').select('artifact_id').where('name', '=', m.name).where('value', m.op, m.value) as never);
-    if (q.references) sides.push(this.db.selectFrom('lineage_edges').select('artifact_id').where('target_digest', '=', q.references) as never);
+    for (const m of q.metrics ?? [])
+      sides.push(
+        this.db
+          .selectFrom('artifact_metrics')
+          .select('artifact_id')
+          .where('name', '=', m.name)
+          .where('value', m.op, m.value) as never,
+      );
+    if (q.references)
+      sides.push(
+        this.db.selectFrom('lineage_edges').select('artifact_id').where('target_digest', '=', q.references) as never,
+      );
     for (const side of sides) {
       if (await this.selective(side)) {
         s = s.where('a.id', 'in', side as never);
       } else {
         // Correlated: the subquery's own index on (artifact_id, …) answers it per artifact.
-        s = s.where(({ exists }) => exists((side as SelectQueryBuilder<Database, keyof Database, { artifact_id: number }>).where(sql.ref('artifact_id'), '=', sql.ref('a.id')) as never));
+        s = s.where(({ exists }) =>
+          exists(
+            (side as SelectQueryBuilder<Database, keyof Database, { artifact_id: number }>).where(
+              sql.ref('artifact_id'),
+              '=',
+              sql.ref('a.id'),
+            ) as never,
+          ),
+        );
       }
     }
     if (q.after !== undefined) s = s.where('a.id', '>', q.after);
@@ -240,7 +295,9 @@ export class KyselyArtifactIndex implements ArtifactIndex {
         not(
           exists(
             selectFrom('manifest_blobs as mb')
-              .innerJoin('artifacts as ra', (j) => j.onRef('ra.repository_id', '=', 'mb.repository_id').onRef('ra.digest', '=', 'mb.manifest_digest'))
+              .innerJoin('artifacts as ra', (j) =>
+                j.onRef('ra.repository_id', '=', 'mb.repository_id').onRef('ra.digest', '=', 'mb.manifest_digest'),
+              )
               .select(sql`1`.as('one'))
               .whereRef('mb.repository_id', '=', 'rb.repository_id')
               .whereRef('mb.blob_digest', '=', 'rb.digest')
@@ -253,7 +310,9 @@ export class KyselyArtifactIndex implements ArtifactIndex {
     const count = await this.db
       .selectFrom('manifests as m')
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')
-      .leftJoin('artifacts as a', (j) => j.onRef('a.repository_id', '=', 'm.repository_id').onRef('a.digest', '=', 'm.digest'))
+      .leftJoin('artifacts as a', (j) =>
+        j.onRef('a.repository_id', '=', 'm.repository_id').onRef('a.digest', '=', 'm.digest'),
+      )
       .select(sql<string | number>`count(*)`.as('n'))
       .where('r.name', '>=', namespace)
       .where('r.name', '<', end)
@@ -267,7 +326,15 @@ export class KyselyArtifactIndex implements ArtifactIndex {
       .where('a.stage', '=', 'draft')
       .where('a.kind', 'in', ['model', 'dataset'])
       .where('a.created_at', '<', cutoff)
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('lineage_edges as le').select(sql`1`.as('one')).whereRef('le.target_digest', '=', 'a.digest'))))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('lineage_edges as le')
+              .select(sql`1`.as('one'))
+              .whereRef('le.target_digest', '=', 'a.digest'),
+          ),
+        ),
+      )
       .orderBy('a.created_at')
       .limit(limit)
       .execute();

@@ -60,8 +60,16 @@ export class KyselyCatalog implements Catalog {
       .select('r.name')
       .where(({ or, exists, selectFrom }) =>
         or([
-          exists(selectFrom('manifests as m').select(sql`1`.as('one')).whereRef('m.repository_id', '=', 'r.id')),
-          exists(selectFrom('repository_blobs as rb').select(sql`1`.as('one')).whereRef('rb.repository_id', '=', 'r.id')),
+          exists(
+            selectFrom('manifests as m')
+              .select(sql`1`.as('one'))
+              .whereRef('m.repository_id', '=', 'r.id'),
+          ),
+          exists(
+            selectFrom('repository_blobs as rb')
+              .select(sql`1`.as('one'))
+              .whereRef('rb.repository_id', '=', 'r.id'),
+          ),
         ]),
       )
       .orderBy('r.name');
@@ -140,7 +148,8 @@ export class KyselyCatalog implements Catalog {
         const have = new Set(present.map((r) => r.digest));
         missingManifests = children.filter((d) => !have.has(d));
       }
-      if (missingBlobs.length > 0 || missingManifests.length > 0) throw new MissingReferences(missingBlobs, missingManifests);
+      if (missingBlobs.length > 0 || missingManifests.length > 0)
+        throw new MissingReferences(missingBlobs, missingManifests);
 
       const inserted = await trx
         .insertInto('manifests')
@@ -189,7 +198,14 @@ export class KyselyCatalog implements Catalog {
       ? await this.hot.manifestByDigest(repository, reference)
       : await this.hot.manifestByTag(repository, reference);
     return row
-      ? { digest: row.digest, mediaType: row.media_type, size: Number(row.size), content: row.content, ...(row.stage ? { stage: row.stage } : {}), ...(row.stage_reason ? { stageReason: row.stage_reason } : {}) }
+      ? {
+          digest: row.digest,
+          mediaType: row.media_type,
+          size: Number(row.size),
+          content: row.content,
+          ...(row.stage ? { stage: row.stage } : {}),
+          ...(row.stage_reason ? { stageReason: row.stage_reason } : {}),
+        }
       : undefined;
   }
 
@@ -279,7 +295,11 @@ export class KyselyCatalog implements Catalog {
         ),
       );
     if (this.kind === 'sqlite') {
-      const r = await this.db.deleteFrom('repository_blobs').where('touched_at', '<', c).where(unreferenced).executeTakeFirst();
+      const r = await this.db
+        .deleteFrom('repository_blobs')
+        .where('touched_at', '<', c)
+        .where(unreferenced)
+        .executeTakeFirst();
       return Number(r.numDeletedRows);
     }
     return this.db.transaction().execute(async (trx) => {
@@ -317,7 +337,12 @@ export class KyselyCatalog implements Catalog {
       // reads that see whatever an upload or mount committed before we got it.
       const locked =
         this.kind === 'postgres'
-          ? await trx.selectFrom('blobs').select('touched_at').where('digest', '=', digest).forUpdate().executeTakeFirst()
+          ? await trx
+              .selectFrom('blobs')
+              .select('touched_at')
+              .where('digest', '=', digest)
+              .forUpdate()
+              .executeTakeFirst()
           : await trx
               .updateTable('blobs')
               .set({ touched_at: sql`touched_at` })
@@ -325,7 +350,12 @@ export class KyselyCatalog implements Catalog {
               .returning('touched_at')
               .executeTakeFirst();
       if (!locked || Number(locked.touched_at) >= cutoff.getTime()) return false;
-      const linked = await trx.selectFrom('repository_blobs').select('digest').where('digest', '=', digest).limit(1).executeTakeFirst();
+      const linked = await trx
+        .selectFrom('repository_blobs')
+        .select('digest')
+        .where('digest', '=', digest)
+        .limit(1)
+        .executeTakeFirst();
       if (linked) return false;
       await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
       await remove();

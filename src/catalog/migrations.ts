@@ -83,19 +83,29 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     if (d === 'sqlite') {
       for (const table of ['audit_events', 'audit_checkpoints']) {
         for (const op of ['update', 'delete']) {
-          tables.push(`create trigger ${table}_no_${op} before ${op} on ${table} begin select raise(abort, 'cairn: ${table} is append-only'); end`);
+          tables.push(
+            `create trigger ${table}_no_${op} before ${op} on ${table} begin select raise(abort, 'cairn: ${table} is append-only'); end`,
+          );
         }
       }
     } else {
-      tables.push(`create function cairn_append_only() returns trigger language plpgsql as $$ begin raise exception 'cairn: % is append-only', TG_TABLE_NAME; end $$`);
+      tables.push(
+        `create function cairn_append_only() returns trigger language plpgsql as $$ begin raise exception 'cairn: % is append-only', TG_TABLE_NAME; end $$`,
+      );
       for (const table of ['audit_events', 'audit_checkpoints']) {
-        tables.push(`create trigger ${table}_append_only before update or delete on ${table} for each row execute function cairn_append_only()`);
-        tables.push(`create trigger ${table}_no_truncate before truncate on ${table} for each statement execute function cairn_append_only()`);
+        tables.push(
+          `create trigger ${table}_append_only before update or delete on ${table} for each row execute function cairn_append_only()`,
+        );
+        tables.push(
+          `create trigger ${table}_no_truncate before truncate on ${table} for each statement execute function cairn_append_only()`,
+        );
       }
     }
     return tables;
   },
-  (d) => [`create table quarantine (digest text primary key, actual text not null, detected_by text not null, detected_at ${types(d).big} not null)`],
+  (d) => [
+    `create table quarantine (digest text primary key, actual text not null, detected_by text not null, detected_at ${types(d).big} not null)`,
+  ],
   (d) => {
     const t = types(d);
     const real = d === 'sqlite' ? 'real' : 'double precision';
@@ -180,7 +190,9 @@ export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<v
   await db.connection().execute(async (conn) => {
     if (dialect === 'postgres') await sql`select pg_advisory_lock(4242001)`.execute(conn);
     try {
-      await sql`create table if not exists cairn_migrations (version integer primary key, applied_at bigint not null)`.execute(conn);
+      await sql`create table if not exists cairn_migrations (version integer primary key, applied_at bigint not null)`.execute(
+        conn,
+      );
       const rows = await conn.selectFrom('cairn_migrations').select('version').execute();
       const applied = new Set(rows.map((r) => Number(r.version)));
       for (let v = 1; v <= MIGRATIONS.length; v++) {

@@ -76,7 +76,14 @@ export interface Database {
   /** A role (a policy template) granted to a principal or group over a scope (the registry, a namespace, a repository). */
   role_bindings: { principal: string; role: string; scope: string; created_at: number };
   /** Token signing keys; a retired key verifies until the tokens it signed have expired, then is dropped. */
-  signing_keys: { kid: string; alg: string; private_pem: string; public_jwk: string; created_at: number; retired_at: number | null };
+  signing_keys: {
+    kid: string;
+    alg: string;
+    private_pem: string;
+    public_jwk: string;
+    created_at: number;
+    retired_at: number | null;
+  };
   /** The append-only audit log: one canonical-JSON event per leaf of the Merkle tree (seq = leaf index). */
   audit_events: { seq: number; event: string; leaf_hash: Buffer; created_at: number };
   /** The log's size, locked by each append so that sequence numbers are dense across replicas. */

@@ -13,7 +13,6 @@ import { bindingPrincipalUid, scopeUid } from '../policy/cedar-entities';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
 
-
 class UsageError extends Error {}
 
 function fail(message: string, code = 1): never {
@@ -21,7 +20,13 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
+const list = (s?: string) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [];
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 
 function readPassword(stdin: boolean): string {
@@ -56,7 +61,13 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
           const verb = `${cmd.parent?.name() ?? ''}.${cmd.name()}`;
           if (!/\.list$/.test(verb)) {
             const operands = args.slice(0, -2).filter((a): a is string => typeof a === 'string');
-            await log.append({ type: `admin.${verb}`, identity: `cli:${userInfo().username}`, action: 'admin', decision: 'allow', detail: { args: operands.join(' ') } });
+            await log.append({
+              type: `admin.${verb}`,
+              identity: `cli:${userInfo().username}`,
+              action: 'admin',
+              decision: 'allow',
+              detail: { args: operands.join(' ') },
+            });
             await log.close();
           }
         });
@@ -76,22 +87,38 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       run(async (b, _c, name: string, o: { groups?: string; passwordStdin?: boolean }) => {
         if (!NAME.test(name)) throw new UsageError(`invalid user name "${name}" (lower-case letters, digits, . _ -)`);
         const password = readPassword(!!o.passwordStdin);
-        await b.identities.createUser({ name, passwordHash: await hashPassword(password), groups: list(o.groups), disabled: false });
+        await b.identities.createUser({
+          name,
+          passwordHash: await hashPassword(password),
+          groups: list(o.groups),
+          disabled: false,
+        });
         out(o.passwordStdin ? `user ${name} created` : `user ${name} created; password (shown once): ${password}`);
       }),
     );
   users.command('list').action(
     run(async (b) => {
-      out((await b.identities.listUsers()).map((u) => ({ name: u.name, groups: u.groups, disabled: u.disabled, mfa: u.totpEnabled, lockedUntil: u.lockedUntil > Date.now() ? new Date(u.lockedUntil).toISOString() : undefined })));
+      out(
+        (await b.identities.listUsers()).map((u) => ({
+          name: u.name,
+          groups: u.groups,
+          disabled: u.disabled,
+          mfa: u.totpEnabled,
+          lockedUntil: u.lockedUntil > Date.now() ? new Date(u.lockedUntil).toISOString() : undefined,
+        })),
+      );
     }),
   );
-  users.command('disable <name>').description('refuse logins and stop its tokens (within auth.revocationCheckSeconds)').action(
-    run(async (b, _c, name: string) => {
-      if (!(await b.identities.updateUser(name, { disabled: true }))) throw new UsageError(`no user ${name}`);
-      const n = await b.identities.revokeCredentialsOf(`user:${name}`);
-      out(`user ${name} disabled; ${n} token(s) revoked`);
-    }),
-  );
+  users
+    .command('disable <name>')
+    .description('refuse logins and stop its tokens (within auth.revocationCheckSeconds)')
+    .action(
+      run(async (b, _c, name: string) => {
+        if (!(await b.identities.updateUser(name, { disabled: true }))) throw new UsageError(`no user ${name}`);
+        const n = await b.identities.revokeCredentialsOf(`user:${name}`);
+        out(`user ${name} disabled; ${n} token(s) revoked`);
+      }),
+    );
   users.command('enable <name>').action(
     run(async (b, _c, name: string) => {
       if (!(await b.identities.updateUser(name, { disabled: false }))) throw new UsageError(`no user ${name}`);
@@ -105,24 +132,36 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
     .action(
       run(async (b, _c, name: string, o: { passwordStdin?: boolean }) => {
         const password = readPassword(!!o.passwordStdin);
-        if (!(await b.identities.updateUser(name, { passwordHash: await hashPassword(password) }))) throw new UsageError(`no user ${name}`);
+        if (!(await b.identities.updateUser(name, { passwordHash: await hashPassword(password) })))
+          throw new UsageError(`no user ${name}`);
         await b.identities.clearLoginFailures(name);
-        out(o.passwordStdin ? `password of ${name} changed` : `password of ${name} changed; new password (shown once): ${password}`);
+        out(
+          o.passwordStdin
+            ? `password of ${name} changed`
+            : `password of ${name} changed; new password (shown once): ${password}`,
+        );
       }),
     );
-  users.command('groups <name> <groups>').description('set the groups (comma-separated; "" for none)').action(
-    run(async (b, _c, name: string, groups: string) => {
-      if (!(await b.identities.updateUser(name, { groups: list(groups) }))) throw new UsageError(`no user ${name}`);
-      out(`groups of ${name}: ${list(groups).join(', ') || '(none)'}`);
-    }),
-  );
-  users.command('reset-mfa <name>').description('remove the TOTP enrolment and revoke the tokens made with it').action(
-    run(async (b, _c, name: string) => {
-      if (!(await b.identities.updateUser(name, { totpSecret: undefined, totpEnabled: false }))) throw new UsageError(`no user ${name}`);
-      const n = await b.identities.revokeCredentialsOf(`user:${name}`);
-      out(`MFA of ${name} reset; ${n} token(s) revoked`);
-    }),
-  );
+  users
+    .command('groups <name> <groups>')
+    .description('set the groups (comma-separated; "" for none)')
+    .action(
+      run(async (b, _c, name: string, groups: string) => {
+        if (!(await b.identities.updateUser(name, { groups: list(groups) }))) throw new UsageError(`no user ${name}`);
+        out(`groups of ${name}: ${list(groups).join(', ') || '(none)'}`);
+      }),
+    );
+  users
+    .command('reset-mfa <name>')
+    .description('remove the TOTP enrolment and revoke the tokens made with it')
+    .action(
+      run(async (b, _c, name: string) => {
+        if (!(await b.identities.updateUser(name, { totpSecret: undefined, totpEnabled: false })))
+          throw new UsageError(`no user ${name}`);
+        const n = await b.identities.revokeCredentialsOf(`user:${name}`);
+        out(`MFA of ${name} reset; ${n} token(s) revoked`);
+      }),
+    );
 
   const robots = admin.command('robots').description('CI accounts (log in as robot$<name>)');
   robots
@@ -134,26 +173,56 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       run(async (b, _c, name: string, o: { groups?: string; expiresInDays?: string; description: string }) => {
         if (!NAME.test(name)) throw new UsageError(`invalid robot name "${name}"`);
         const days = o.expiresInDays === undefined ? undefined : Number(o.expiresInDays);
-        if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new UsageError('--expires-in-days must be a whole number of days');
+        if (days !== undefined && (!Number.isInteger(days) || days < 1))
+          throw new UsageError('--expires-in-days must be a whole number of days');
         const secret = issueSecret('robot');
-        await b.identities.createRobot({ name, secretHash: secret.hash, groups: list(o.groups), disabled: false, description: o.description, expiresAt: days ? Date.now() + days * 86_400_000 : undefined });
-        out({ user: `robot$${name}`, secret: secret.secret, expiresAt: days ? new Date(Date.now() + days * 86_400_000).toISOString() : null, note: 'the secret is shown once' });
+        await b.identities.createRobot({
+          name,
+          secretHash: secret.hash,
+          groups: list(o.groups),
+          disabled: false,
+          description: o.description,
+          expiresAt: days ? Date.now() + days * 86_400_000 : undefined,
+        });
+        out({
+          user: `robot$${name}`,
+          secret: secret.secret,
+          expiresAt: days ? new Date(Date.now() + days * 86_400_000).toISOString() : null,
+          note: 'the secret is shown once',
+        });
       }),
     );
-  robots.command('rotate <name>').description('a new secret; the old one stops working at once').action(
-    run(async (b, _c, name: string) => {
-      const secret = issueSecret('robot');
-      if (!(await b.identities.updateRobot(name, { secretHash: secret.hash }))) throw new UsageError(`no robot ${name}`);
-      await b.identities.revokeCredentialsOf(`robot:${name}`);
-      out({ user: `robot$${name}`, secret: secret.secret, note: 'the secret is shown once' });
-    }),
-  );
+  robots
+    .command('rotate <name>')
+    .description('a new secret; the old one stops working at once')
+    .action(
+      run(async (b, _c, name: string) => {
+        const secret = issueSecret('robot');
+        if (!(await b.identities.updateRobot(name, { secretHash: secret.hash })))
+          throw new UsageError(`no robot ${name}`);
+        await b.identities.revokeCredentialsOf(`robot:${name}`);
+        out({ user: `robot$${name}`, secret: secret.secret, note: 'the secret is shown once' });
+      }),
+    );
   robots.command('list').action(
     run(async (b) => {
-      out((await b.identities.listRobots()).map((r) => ({ name: r.name, user: `robot$${r.name}`, groups: r.groups, disabled: r.disabled, expiresAt: r.expiresAt && new Date(r.expiresAt).toISOString(), rotatedAt: new Date(r.rotatedAt).toISOString(), description: r.description })));
+      out(
+        (await b.identities.listRobots()).map((r) => ({
+          name: r.name,
+          user: `robot$${r.name}`,
+          groups: r.groups,
+          disabled: r.disabled,
+          expiresAt: r.expiresAt && new Date(r.expiresAt).toISOString(),
+          rotatedAt: new Date(r.rotatedAt).toISOString(),
+          description: r.description,
+        })),
+      );
     }),
   );
-  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
+  for (const [verb, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
     robots.command(`${verb} <name>`).action(
       run(async (b, _c, name: string) => {
         if (!(await b.identities.updateRobot(name, { disabled }))) throw new UsageError(`no robot ${name}`);
@@ -173,24 +242,42 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
   const oidc = admin.command('oidc').description('OIDC federation trust rules (CI jobs, Kubernetes service accounts)');
   oidc
     .command('add <name>')
-    .requiredOption('--issuer <url>', 'the tokens\' iss, e.g. https://token.actions.githubusercontent.com')
-    .option('--audience <aud>', 'the aud the tokens must carry (default: the registry\'s service name)')
+    .requiredOption('--issuer <url>', "the tokens' iss, e.g. https://token.actions.githubusercontent.com")
+    .option('--audience <aud>', "the aud the tokens must carry (default: the registry's service name)")
     .option('--claim <claim=pattern...>', 'a claim that must match a glob (* for any run of characters); repeatable')
     .option('--groups <list>', 'groups the federated identity is a member of')
     .option('--description <text>', 'what it is for', '')
     .action(
-      run(async (b, config, name: string, o: { issuer: string; audience?: string; claim?: string[]; groups?: string; description: string }) => {
-        if (!NAME.test(name)) throw new UsageError(`invalid rule name "${name}"`);
-        const claims: Record<string, string> = {};
-        for (const c of o.claim ?? []) {
-          const i = c.indexOf('=');
-          if (i < 1) throw new UsageError(`--claim ${c}: use claim=pattern`);
-          claims[c.slice(0, i)] = c.slice(i + 1);
-        }
-        if (Object.keys(claims).length === 0) throw new UsageError('at least one --claim is required: a rule that matches every token of an issuer trusts all of its users');
-        await b.identities.putOidcRule({ name, issuer: o.issuer, audience: o.audience ?? config.auth.service, claims, groups: list(o.groups), description: o.description, disabled: false });
-        out(`OIDC rule ${name} saved; bind roles to oidc:${name}`);
-      }),
+      run(
+        async (
+          b,
+          config,
+          name: string,
+          o: { issuer: string; audience?: string; claim?: string[]; groups?: string; description: string },
+        ) => {
+          if (!NAME.test(name)) throw new UsageError(`invalid rule name "${name}"`);
+          const claims: Record<string, string> = {};
+          for (const c of o.claim ?? []) {
+            const i = c.indexOf('=');
+            if (i < 1) throw new UsageError(`--claim ${c}: use claim=pattern`);
+            claims[c.slice(0, i)] = c.slice(i + 1);
+          }
+          if (Object.keys(claims).length === 0)
+            throw new UsageError(
+              'at least one --claim is required: a rule that matches every token of an issuer trusts all of its users',
+            );
+          await b.identities.putOidcRule({
+            name,
+            issuer: o.issuer,
+            audience: o.audience ?? config.auth.service,
+            claims,
+            groups: list(o.groups),
+            description: o.description,
+            disabled: false,
+          });
+          out(`OIDC rule ${name} saved; bind roles to oidc:${name}`);
+        },
+      ),
     );
   oidc.command('list').action(run(async (b) => out(await b.identities.listOidcRules())));
   oidc.command('remove <name>').action(
@@ -202,8 +289,12 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
 
   const roles = admin.command('roles').description('role bindings: <principal> <role> <scope>');
   const checkBinding = (principal: string, scope: string) => {
-    if (!bindingPrincipalUid(principal)) throw new UsageError(`principal must be user:<name>, robot:<name>, oidc:<rule>, group:<name> or anonymous, got "${principal}"`);
-    if (!scopeUid(scope)) throw new UsageError(`scope must be * (everything), a namespace ending in / or a repository, got "${scope}"`);
+    if (!bindingPrincipalUid(principal))
+      throw new UsageError(
+        `principal must be user:<name>, robot:<name>, oidc:<rule>, group:<name> or anonymous, got "${principal}"`,
+      );
+    if (!scopeUid(scope))
+      throw new UsageError(`scope must be * (everything), a namespace ending in / or a repository, got "${scope}"`);
   };
   roles.command('bind <principal> <role> <scope>').action(
     run(async (b, _c, principal: string, role: string, scope: string) => {
@@ -218,19 +309,37 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       out(`${principal} is no longer ${role} on ${scope}`);
     }),
   );
-  roles.command('list').action(run(async (b) => out((await b.identities.listRoleBindings()).map(({ principal, role, scope }) => ({ principal, role, scope })))));
+  roles
+    .command('list')
+    .action(
+      run(async (b) =>
+        out((await b.identities.listRoleBindings()).map(({ principal, role, scope }) => ({ principal, role, scope }))),
+      ),
+    );
 
   const keys = admin.command('keys').description('token signing keys');
-  keys.command('rotate').description('sign new tokens with a new key; the old one verifies until its tokens expire').action(
-    run(async (b, config) => {
-      const ring = new KeyRing(b.identities, (config.auth.tokenTtlSeconds + config.auth.uploadBindingSeconds) * 1000);
-      await ring.init();
-      const kid = await ring.rotate();
-      out(`new signing key ${kid}; replicas switch to it within 30 s`);
-    }),
-  );
+  keys
+    .command('rotate')
+    .description('sign new tokens with a new key; the old one verifies until its tokens expire')
+    .action(
+      run(async (b, config) => {
+        const ring = new KeyRing(b.identities, (config.auth.tokenTtlSeconds + config.auth.uploadBindingSeconds) * 1000);
+        await ring.init();
+        const kid = await ring.rotate();
+        out(`new signing key ${kid}; replicas switch to it within 30 s`);
+      }),
+    );
   keys.command('list').action(
-    run(async (b) => out((await b.identities.listSigningKeys()).map((k) => ({ kid: k.kid, alg: k.alg, createdAt: new Date(k.createdAt).toISOString(), retiredAt: k.retiredAt && new Date(k.retiredAt).toISOString() })))),
+    run(async (b) =>
+      out(
+        (await b.identities.listSigningKeys()).map((k) => ({
+          kid: k.kid,
+          alg: k.alg,
+          createdAt: new Date(k.createdAt).toISOString(),
+          retiredAt: k.retiredAt && new Date(k.retiredAt).toISOString(),
+        })),
+      ),
+    ),
   );
 
   const labels = admin.command('labels').description('namespace and repository attributes that policies read');
@@ -240,17 +349,22 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
     .option('--sensitivity <label>', 'e.g. public, internal, restricted')
     .action(
       run(async (b, _c, name: string, o: { ownerTeam?: string; sensitivity?: string }) => {
-        if (!scopeUid(name) || name === '*') throw new UsageError(`labels apply to a namespace (ending in /) or a repository, got "${name}"`);
+        if (!scopeUid(name) || name === '*')
+          throw new UsageError(`labels apply to a namespace (ending in /) or a repository, got "${name}"`);
         await b.identities.setLabels({ name, ownerTeam: o.ownerTeam, sensitivity: o.sensitivity });
         out(`labels of ${name} set`);
       }),
     );
   labels.command('list').action(run(async (b) => out(await b.identities.listLabels())));
 
-  admin.command('tokens').description('personal access and refresh tokens').command('revoke <id>').action(
-    run(async (b, _c, id: string) => {
-      if (!(await b.identities.revokeCredential(id))) throw new UsageError(`no active token ${id}`);
-      out(`token ${id} revoked`);
-    }),
-  );
+  admin
+    .command('tokens')
+    .description('personal access and refresh tokens')
+    .command('revoke <id>')
+    .action(
+      run(async (b, _c, id: string) => {
+        if (!(await b.identities.revokeCredential(id))) throw new UsageError(`no active token ${id}`);
+        out(`token ${id} revoked`);
+      }),
+    );
 }

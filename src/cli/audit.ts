@@ -14,12 +14,12 @@ import { verifyInclusion } from '../audit/merkle';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
 
-
 /** `<name>+<hex key id>+<base64(0x01 ‖ key)>` (what `GET /audit/key` gives as verifierKey) → name and key. */
 function parseVerifier(v: string): { name: string; publicKey: Buffer } {
   const parts = v.split('+');
   const raw = Buffer.from(parts[2] ?? '', 'base64');
-  if (parts.length !== 3 || raw.length !== 33 || raw[0] !== 1) throw new CheckpointError('--verifier must be name+keyid+base64key (GET /audit/key)');
+  if (parts.length !== 3 || raw.length !== 33 || raw[0] !== 1)
+    throw new CheckpointError('--verifier must be name+keyid+base64key (GET /audit/key)');
   return { name: parts[0]!, publicKey: raw.subarray(1) };
 }
 
@@ -34,9 +34,11 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
 
   audit
     .command('verify')
-    .description('recompute the tree, check every checkpoint, a saved checkpoint and the catalog; exit 1 on the first inconsistency')
+    .description(
+      'recompute the tree, check every checkpoint, a saved checkpoint and the catalog; exit 1 on the first inconsistency',
+    )
     .option('--checkpoint <file>', 'a checkpoint saved earlier (GET /audit/checkpoint): the log must extend it')
-    .option('--verifier <key>', 'the log\'s verifier key (GET /audit/key); default: derived from audit.keyFile')
+    .option('--verifier <key>', "the log's verifier key (GET /audit/key); default: derived from audit.keyFile")
     .option('--no-catalog', 'do not cross-check the catalog against the log')
     .option('--json', 'print the report as JSON')
     .action(async (o: { checkpoint?: string; verifier?: string; catalog: boolean; json?: boolean }, cmd: Command) => {
@@ -56,9 +58,14 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         });
       });
       if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else if (report.ok) process.stdout.write(`audit log OK: ${report.size} entries, ${report.checkpointsVerified} checkpoint(s) verified${o.catalog ? ', catalog consistent' : ''}\n`);
+      else if (report.ok)
+        process.stdout.write(
+          `audit log OK: ${report.size} entries, ${report.checkpointsVerified} checkpoint(s) verified${o.catalog ? ', catalog consistent' : ''}\n`,
+        );
       else {
-        process.stdout.write(`audit log INCONSISTENT (${report.problems.length} problem(s)); first: ${report.problems[0]}\n`);
+        process.stdout.write(
+          `audit log INCONSISTENT (${report.problems.length} problem(s)); first: ${report.problems[0]}\n`,
+        );
         for (const p of report.problems.slice(1, 50)) process.stdout.write(`  also: ${p}\n`);
       }
       process.exitCode = report.ok ? 0 : 1;
@@ -78,12 +85,16 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         await log.close();
         return c;
       });
-      process.stdout.write(`adopted ${counts.manifests} manifest(s), ${counts.tags} tag(s), ${counts.blobs} blob link(s)\n`);
+      process.stdout.write(
+        `adopted ${counts.manifests} manifest(s), ${counts.tags} tag(s), ${counts.blobs} blob link(s)\n`,
+      );
     });
 
   audit
     .command('keygen')
-    .description('create the Ed25519 checkpoint signing key (PKCS#8 PEM, mode 0600) unless it exists; prints the verifier key')
+    .description(
+      'create the Ed25519 checkpoint signing key (PKCS#8 PEM, mode 0600) unless it exists; prints the verifier key',
+    )
     .option('--out <file>', 'where (default: audit.keyFile)')
     .action(async (o: { out?: string }, cmd: Command) => {
       const config = load(cmd.optsWithGlobals() as { config?: string });
@@ -136,8 +147,14 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         for (const e of events) {
           const [entry] = await log.entries(e.seq, e.seq + 1);
           const proof = await log.inclusionProof(e.seq, cp.size);
-          if (!verifyInclusion(entry!.leafHash, e.seq, cp.size, proof, cp.root)) throw new Error(`entry ${e.seq} does not prove against the checkpoint`);
-          proved.push({ index: e.seq, event: e, leafHash: entry!.leafHash.toString('base64'), proof: proof.map((h) => h.toString('base64')) });
+          if (!verifyInclusion(entry!.leafHash, e.seq, cp.size, proof, cp.root))
+            throw new Error(`entry ${e.seq} does not prove against the checkpoint`);
+          proved.push({
+            index: e.seq,
+            event: e,
+            leafHash: entry!.leafHash.toString('base64'),
+            proof: proof.map((h) => h.toString('base64')),
+          });
         }
         return { checkpoint: latest.note, verifierKey: log.verifier, events: proved };
       });

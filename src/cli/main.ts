@@ -34,7 +34,10 @@ function configFrom(opts: { config?: string }, overrides: ConfigInput = {}) {
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program.name('cairn').description('Cairn: an OCI registry for machine-learning models and datasets').showHelpAfterError();
+  program
+    .name('cairn')
+    .description('Cairn: an OCI registry for machine-learning models and datasets')
+    .showHelpAfterError();
 
   program
     .command('serve')
@@ -62,24 +65,47 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'YAML configuration file')
     .option('--grace <seconds>', 'never collect anything touched more recently than this')
     .option('--dry-run', 'only count what would be scanned')
-    .option('--retention', 'first delete the drafts the retention rules of governance.yaml let go (see `cairn retention`)')
+    .option(
+      '--retention',
+      'first delete the drafts the retention rules of governance.yaml let go (see `cairn retention`)',
+    )
     .action(async (opts: { config?: string; grace?: string; dryRun?: boolean; retention?: boolean }) => {
       const config = configFrom(opts, opts.grace !== undefined ? { gc: { graceSeconds: Number(opts.grace) } } : {});
       const logger = createLogger(config.log.level === 'info' ? 'warn' : config.log.level);
       const backends = await openBackends(config);
       try {
-        const uploads = await sweepExpiredUploads(backends.blobs, backends.sessions, config.uploads.idleTimeoutSeconds * 1000, logger);
+        const uploads = await sweepExpiredUploads(
+          backends.blobs,
+          backends.sessions,
+          config.uploads.idleTimeoutSeconds * 1000,
+          logger,
+        );
         let r;
         try {
           // Removed bytes are state changes too: each collected blob is in the audit log.
           const audit = createAuditLog(config, backends.catalog, logger, { sign: false });
           const retained = opts.retention
-            ? await pruneDrafts({ artifacts: createArtifactIndex(backends.catalog), catalog: backends.catalog, audit }, new Governance(config.auth.policyDir, Infinity).current(), Date.now(), { dryRun: opts.dryRun })
+            ? await pruneDrafts(
+                { artifacts: createArtifactIndex(backends.catalog), catalog: backends.catalog, audit },
+                new Governance(config.auth.policyDir, Infinity).current(),
+                Date.now(),
+                { dryRun: opts.dryRun },
+              )
             : undefined;
-          if (retained) process.stdout.write(`${JSON.stringify({ draftsDeleted: retained.deleted.length, draftsKept: retained.kept.length })}\n`);
+          if (retained)
+            process.stdout.write(
+              `${JSON.stringify({ draftsDeleted: retained.deleted.length, draftsKept: retained.kept.length })}\n`,
+            );
           r = await collectGarbage(backends.blobs, backends.catalog, config.gc.graceSeconds * 1000, logger, {
             dryRun: opts.dryRun,
-            onCollected: async (digest, size) => void (await audit.append({ type: 'gc.collect', identity: 'system', action: 'delete', digest, detail: { size } })),
+            onCollected: async (digest, size) =>
+              void (await audit.append({
+                type: 'gc.collect',
+                identity: 'system',
+                action: 'delete',
+                digest,
+                detail: { size },
+              })),
           });
           await audit.close();
         } catch (err) {
@@ -112,11 +138,17 @@ export async function main(argv: string[]): Promise<void> {
           bytesPerSecond: opts.rate ? Number(opts.rate) * 1024 * 1024 : 0,
           onCorrupt: async (digest, actual) => {
             process.stdout.write(`CORRUPT ${digest} (stored bytes hash to ${actual})\n`);
-            if (opts.quarantine) await reportIntegrityFailure({ digest, actual, where: 'scrub' }, { quarantine, logger, audit, webhook: config.integrity.alertWebhook });
+            if (opts.quarantine)
+              await reportIntegrityFailure(
+                { digest, actual, where: 'scrub' },
+                { quarantine, logger, audit, webhook: config.integrity.alertWebhook },
+              );
           },
         });
         await audit.close();
-        process.stdout.write(`${r.checked} blob(s), ${(r.bytes / 1048576).toFixed(1)} MiB checked in ${r.seconds.toFixed(1)} s: ${r.corrupt.length ? `${r.corrupt.length} CORRUPT` : 'all intact'}\n`);
+        process.stdout.write(
+          `${r.checked} blob(s), ${(r.bytes / 1048576).toFixed(1)} MiB checked in ${r.seconds.toFixed(1)} s: ${r.corrupt.length ? `${r.corrupt.length} CORRUPT` : 'all intact'}\n`,
+        );
         process.exitCode = r.corrupt.length ? 1 : 0;
       });
     });

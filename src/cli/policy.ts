@@ -15,7 +15,14 @@ function principalOf(s: string, groups: string[], mfa: boolean): Principal {
   const m = /^(user|robot|oidc):(.+)$/.exec(s);
   if (!m) throw new PolicyError(`--principal must be user:<name>, robot:<name>, oidc:<rule> or anonymous, got "${s}"`);
   const kind = m[1] === 'oidc' ? 'federated' : (m[1] as 'user' | 'robot');
-  return { id: s, kind, name: m[2]!, groups, mfa, ...(kind === 'federated' ? { federated: { issuer: '', subject: '' } } : {}) };
+  return {
+    id: s,
+    kind,
+    name: m[2]!,
+    groups,
+    mfa,
+    ...(kind === 'federated' ? { federated: { issuer: '', subject: '' } } : {}),
+  };
 }
 
 function resourceOf(s: string): AuthzResource {
@@ -32,7 +39,10 @@ export function policyCommands(program: Command, load: ConfigLoader): Command {
   const policy = program.command('policy').description('check and test the Cedar policies and the governance rules');
   policy.option('-c, --config <file>', 'YAML configuration file');
 
-  const authorizerFor = async (cmd: Command, o: { policyDir?: string; db?: boolean }): Promise<{ a: CedarAuthorizer; done: () => Promise<void> }> => {
+  const authorizerFor = async (
+    cmd: Command,
+    o: { policyDir?: string; db?: boolean },
+  ): Promise<{ a: CedarAuthorizer; done: () => Promise<void> }> => {
     const config = load(cmd.optsWithGlobals() as { config?: string });
     let dir = o.policyDir ?? config.auth.policyDir;
     if (!o.policyDir && !existsSync(dir)) {
@@ -72,7 +82,7 @@ export function policyCommands(program: Command, load: ConfigLoader): Command {
     .requiredOption('--principal <p>', 'user:<name>, robot:<name>, oidc:<rule> or anonymous')
     .requiredOption('--action <a>', ACTIONS.join(', '))
     .requiredOption('--resource <r>', 'a repository (ml/bert), a namespace (ml/) or * for the registry')
-    .option('--groups <list>', 'the principal\'s groups, comma-separated', '')
+    .option('--groups <list>', "the principal's groups, comma-separated", '')
     .option('--mfa', 'the request was authenticated with a second factor', false)
     .option('--ip <address>', 'source address', '127.0.0.1')
     .option('--time <iso>', 'when the request happens (default now)')
@@ -80,26 +90,56 @@ export function policyCommands(program: Command, load: ConfigLoader): Command {
     .option('--policy-dir <dir>', 'policies to test (default: the configured directory)')
     .option('--no-db', 'ignore the role bindings and labels in the database')
     .option('--expect <decision>', 'exit 1 unless the decision is allow or deny')
-    .action((o: { principal: string; action: string; resource: string; groups: string; mfa: boolean; ip: string; time?: string; stage?: string; policyDir?: string; db?: boolean; expect?: string }, cmd: Command) =>
-      guard(async () => {
-        if (!(ACTIONS as readonly string[]).includes(o.action)) throw new PolicyError(`--action must be one of ${ACTIONS.join(', ')}`);
-        if (o.expect !== undefined && o.expect !== 'allow' && o.expect !== 'deny') throw new PolicyError('--expect must be allow or deny');
-        const now = o.time ? new Date(o.time) : new Date();
-        if (Number.isNaN(now.getTime())) throw new PolicyError(`--time ${o.time} is not a date`);
-        const { a, done } = await authorizerFor(cmd, o);
-        try {
-          const groups = o.groups.split(',').map((g) => g.trim()).filter(Boolean);
-          const d = a.authorize({ principal: principalOf(o.principal, groups, o.mfa), action: o.action as Action, resource: resourceOf(o.resource), context: { sourceIp: o.ip, now, ...(o.stage ? { targetStage: o.stage } : {}) } });
-          const decision = d.allowed ? 'allow' : 'deny';
-          process.stdout.write(`${decision.toUpperCase()} ${o.principal} ${o.action} ${o.resource}\n`);
-          process.stdout.write(d.policies.length ? `decided by: ${d.policies.join(', ')}\n` : 'decided by: no policy applies (default deny)\n');
-          for (const e of d.errors) process.stdout.write(`error: ${e}\n`);
-          for (const w of a.warnings) process.stderr.write(`warning: ${w}\n`);
-          if (o.expect && o.expect !== decision) process.exitCode = 1;
-        } finally {
-          await done();
-        }
-      }),
+    .action(
+      (
+        o: {
+          principal: string;
+          action: string;
+          resource: string;
+          groups: string;
+          mfa: boolean;
+          ip: string;
+          time?: string;
+          stage?: string;
+          policyDir?: string;
+          db?: boolean;
+          expect?: string;
+        },
+        cmd: Command,
+      ) =>
+        guard(async () => {
+          if (!(ACTIONS as readonly string[]).includes(o.action))
+            throw new PolicyError(`--action must be one of ${ACTIONS.join(', ')}`);
+          if (o.expect !== undefined && o.expect !== 'allow' && o.expect !== 'deny')
+            throw new PolicyError('--expect must be allow or deny');
+          const now = o.time ? new Date(o.time) : new Date();
+          if (Number.isNaN(now.getTime())) throw new PolicyError(`--time ${o.time} is not a date`);
+          const { a, done } = await authorizerFor(cmd, o);
+          try {
+            const groups = o.groups
+              .split(',')
+              .map((g) => g.trim())
+              .filter(Boolean);
+            const d = a.authorize({
+              principal: principalOf(o.principal, groups, o.mfa),
+              action: o.action as Action,
+              resource: resourceOf(o.resource),
+              context: { sourceIp: o.ip, now, ...(o.stage ? { targetStage: o.stage } : {}) },
+            });
+            const decision = d.allowed ? 'allow' : 'deny';
+            process.stdout.write(`${decision.toUpperCase()} ${o.principal} ${o.action} ${o.resource}\n`);
+            process.stdout.write(
+              d.policies.length
+                ? `decided by: ${d.policies.join(', ')}\n`
+                : 'decided by: no policy applies (default deny)\n',
+            );
+            for (const e of d.errors) process.stdout.write(`error: ${e}\n`);
+            for (const w of a.warnings) process.stderr.write(`warning: ${w}\n`);
+            if (o.expect && o.expect !== decision) process.exitCode = 1;
+          } finally {
+            await done();
+          }
+        }),
     );
 
   policy

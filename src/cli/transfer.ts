@@ -19,18 +19,24 @@ function chunkBytes(mib: string | undefined): number | undefined {
   if (mib === undefined) return undefined;
   const n = Number(mib);
   // Fractions of a MiB are allowed (tests, slow links); below 64 KiB the per-request cost dominates.
-  if (!Number.isFinite(n) || n * 1024 * 1024 < 64 * 1024) throw new UsageError(`--chunk-size ${mib}: a number of MiB, at least 0.0625 (64 KiB)`);
+  if (!Number.isFinite(n) || n * 1024 * 1024 < 64 * 1024)
+    throw new UsageError(`--chunk-size ${mib}: a number of MiB, at least 0.0625 (64 KiB)`);
   return Math.floor(n * 1024 * 1024);
 }
 
 async function hintFor(err: RegistryError, registry: string | undefined, login: boolean): Promise<string> {
-  if (login) return err.status === 401 ? '\n  check the user name and password (robots log in as robot$<name> with their secret)' : '';
+  if (login)
+    return err.status === 401
+      ? '\n  check the user name and password (robots log in as robot$<name> with their secret)'
+      : '';
   const loginHint = `log in with "cairn login ${registry ?? '<registry>'} -u <user> --password-stdin", or set CAIRN_USERNAME and CAIRN_PASSWORD`;
   if (err.status === 401 || err.code === 'UNAUTHORIZED') return `\n  ${loginHint}`;
   if (err.code === 'DENIED') {
     // Anonymous callers are denied rather than challenged once they hold an (anonymous) token.
     const anonymous = registry ? !(await resolveCredentials(registry).catch(() => undefined)) : false;
-    return anonymous ? `\n  you are not logged in to ${registry}; ${loginHint}` : '\n  your identity lacks the permission; ask an administrator for a role on this repository';
+    return anonymous
+      ? `\n  you are not logged in to ${registry}; ${loginHint}`
+      : '\n  your identity lacks the permission; ask an administrator for a role on this repository';
   }
   return '';
 }
@@ -54,7 +60,10 @@ function run<A extends unknown[]>(fn: (...args: A) => Promise<void>, registryArg
         process.exitCode = 1;
       } else {
         const e = err as NodeJS.ErrnoException;
-        const why = e.code === 'ECONNREFUSED' ? `cannot connect (${e.message}); is the registry running, and is the address right?` : e.message;
+        const why =
+          e.code === 'ECONNREFUSED'
+            ? `cannot connect (${e.message}); is the registry running, and is the address right?`
+            : e.message;
         process.stderr.write(`cairn: ${why}\n`);
         process.exitCode = 1;
       }
@@ -115,7 +124,10 @@ function pushCommand(push: Command, kind: ArtifactKind): void {
     .option('--author <name>', 'author; repeatable', collect)
     .option('--source <url>', 'source repository URL (default: from the CI environment)')
     .option('--revision <commit>', 'source revision (default: from the CI environment)')
-    .option('--format <format>', kind === 'model' ? 'model format, e.g. safetensors, gguf, onnx, pytorch' : 'data format, e.g. parquet, jsonl')
+    .option(
+      '--format <format>',
+      kind === 'model' ? 'model format, e.g. safetensors, gguf, onnx, pytorch' : 'data format, e.g. parquet, jsonl',
+    )
     .option('--sensitivity <level>', 'data sensitivity label, e.g. public, internal, pii')
     .option('--preprocessing <step>', 'a preprocessing step; repeatable', collect)
     .option('--metric <name=value>', 'an evaluation metric (a number); repeatable', collect)
@@ -126,7 +138,11 @@ function pushCommand(push: Command, kind: ArtifactKind): void {
       .option('--dataset <ref>', 'a training dataset, repo@sha256:… or repo:tag (resolved now); repeatable', collect)
       .option('--base-model <ref>', 'the model this one was fine-tuned from, repo@sha256:… or repo:tag');
   } else {
-    cmd.option('--derived-from <ref>', 'a parent dataset, repo@sha256:… or repo:tag (resolved now); repeatable', collect);
+    cmd.option(
+      '--derived-from <ref>',
+      'a parent dataset, repo@sha256:… or repo:tag (resolved now); repeatable',
+      collect,
+    );
   }
   cmd
     .option('--chunk-size <MiB>', 'upload files larger than this in resumable chunks of this size', '64')
@@ -167,7 +183,10 @@ export function transferCommands(program: Command): void {
           const client = new RegistryClient({ baseUrl, credentials: { username, password } });
           try {
             const { authEnabled } = await client.authenticate();
-            if (!authEnabled) process.stderr.write(`warning: ${registry} has authentication turned off; storing the credentials anyway\n`);
+            if (!authEnabled)
+              process.stderr.write(
+                `warning: ${registry} has authentication turned off; storing the credentials anyway\n`,
+              );
           } finally {
             client.close();
           }
@@ -186,7 +205,9 @@ export function transferCommands(program: Command): void {
       run(async (registryArg: string) => {
         const { registry } = parseRegistry(registryArg);
         const removed = await removeCredentials(registry);
-        process.stdout.write(removed ? `Removed the credentials of ${registry}\n` : `No credentials stored for ${registry}\n`);
+        process.stdout.write(
+          removed ? `Removed the credentials of ${registry}\n` : `No credentials stored for ${registry}\n`,
+        );
       }, 0),
     );
 

@@ -3,7 +3,11 @@ import { MediaTypes } from '../oci/media-types';
 import { ArtifactTypes as ServerArtifactTypes, FILEPATH_ANNOTATIONS } from '../artifacts/media-types';
 
 /** The media types `cairn push` writes (CNCF ModelPack for models, Cairn's own for datasets): the registry's own. */
-export const ArtifactTypes = { ...ServerArtifactTypes, ociManifest: MediaTypes.ociManifest, ociIndex: MediaTypes.ociIndex } as const;
+export const ArtifactTypes = {
+  ...ServerArtifactTypes,
+  ociManifest: MediaTypes.ociManifest,
+  ociIndex: MediaTypes.ociIndex,
+} as const;
 
 /** What a client that reads manifests accepts (an index is recognised to refuse it clearly). */
 export const MANIFEST_ACCEPT = [

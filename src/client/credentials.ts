@@ -9,7 +9,9 @@ export interface Credentials {
 
 /** Where `cairn login` keeps credentials and `cairn push` its resumable upload state. */
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.CAIRN_CONFIG_DIR && env.CAIRN_CONFIG_DIR !== '' ? path.resolve(env.CAIRN_CONFIG_DIR) : path.join(os.homedir(), '.config', 'cairn');
+  return env.CAIRN_CONFIG_DIR && env.CAIRN_CONFIG_DIR !== ''
+    ? path.resolve(env.CAIRN_CONFIG_DIR)
+    : path.join(os.homedir(), '.config', 'cairn');
 }
 
 export function authFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,7 +68,10 @@ export type CredentialSource = 'environment' | 'auth.json';
  * Credentials for a registry: CAIRN_USERNAME / CAIRN_PASSWORD first (CI), then what `cairn login`
  * stored for that host. Undefined means anonymous.
  */
-export async function resolveCredentials(registry: string, env: NodeJS.ProcessEnv = process.env): Promise<(Credentials & { source: CredentialSource }) | undefined> {
+export async function resolveCredentials(
+  registry: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<(Credentials & { source: CredentialSource }) | undefined> {
   if (env.CAIRN_USERNAME && env.CAIRN_PASSWORD !== undefined) {
     return { username: env.CAIRN_USERNAME, password: env.CAIRN_PASSWORD, source: 'environment' };
   }
@@ -74,10 +79,17 @@ export async function resolveCredentials(registry: string, env: NodeJS.ProcessEn
   return stored ? { ...stored, source: 'auth.json' } : undefined;
 }
 
-export async function storeCredentials(registry: string, creds: Credentials, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function storeCredentials(
+  registry: string,
+  creds: Credentials,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const file = authFile(env);
   const content = await readAuthFile(file);
-  content.auths = { ...(content.auths ?? {}), [registry.toLowerCase()]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } };
+  content.auths = {
+    ...(content.auths ?? {}),
+    [registry.toLowerCase()]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') },
+  };
   await writeAuthFile(file, content);
   return file;
 }

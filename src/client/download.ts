@@ -10,7 +10,6 @@ import { formatBytes, type ProgressTask, type Reporter } from './progress';
 import { registryErrorOf, type RegistryClient } from './registry-client';
 import { PARTIAL_SUFFIX } from './walk';
 
-
 /** The bytes received do not hash to the digest the manifest names. The partial file is already deleted. */
 export class DigestMismatchError extends Error {
   constructor(
@@ -18,7 +17,9 @@ export class DigestMismatchError extends Error {
     readonly expected: string,
     readonly actual: string,
   ) {
-    super(`${file}: downloaded content does not match its digest (expected ${expected}, got ${actual}); the partial download was deleted. Pull again; if it happens again, the registry's copy is damaged`);
+    super(
+      `${file}: downloaded content does not match its digest (expected ${expected}, got ${actual}); the partial download was deleted. Pull again; if it happens again, the registry's copy is damaged`,
+    );
     this.name = 'DigestMismatchError';
   }
 }
@@ -82,7 +83,14 @@ class Meter extends Transform {
  * Downloads a blob into `dest`: bytes go to `<dest>.partial`, a later run continues that file with a
  * `Range` request, and the digest is checked over the whole file before it is renamed into place.
  */
-export async function downloadBlob(client: RegistryClient, repository: string, blob: BlobRef, dest: string, label: string, reporter: Reporter): Promise<DownloadResult> {
+export async function downloadBlob(
+  client: RegistryClient,
+  repository: string,
+  blob: BlobRef,
+  dest: string,
+  label: string,
+  reporter: Reporter,
+): Promise<DownloadResult> {
   if (await holdsBlob(dest, blob)) return { status: 'present' };
   await mkdir(path.dirname(dest), { recursive: true });
   const partial = `${dest}${PARTIAL_SUFFIX}`;
@@ -97,14 +105,17 @@ export async function downloadBlob(client: RegistryClient, repository: string, b
     }
     // Never write through a link: a planted `<file>.partial` symlink must not redirect our bytes.
     const existing = await sizeOf(partial);
-    if (existing && (!existing.regular || existing.size > blob.size)) await rm(partial, { force: true, recursive: true });
+    if (existing && (!existing.regular || existing.size > blob.size))
+      await rm(partial, { force: true, recursive: true });
     let have = existing?.regular && existing.size <= blob.size ? existing.size : 0;
     const hash = createHash(algorithm);
     if (have > 0) {
       await feedHash(hash, partial, have);
       if (attempt === 1) {
         resumedFrom = have;
-        reporter.info(`${label}: resuming download from byte ${have} (${formatBytes(have)} of ${formatBytes(blob.size)} already here)`);
+        reporter.info(
+          `${label}: resuming download from byte ${have} (${formatBytes(have)} of ${formatBytes(blob.size)} already here)`,
+        );
       }
     }
 
@@ -121,14 +132,19 @@ export async function downloadBlob(client: RegistryClient, repository: string, b
         continue;
       }
       if (res.status !== 200 && res.status !== 206) {
-        throw registryErrorOf({ status: res.status, headers: res.headers, body: await readAll(res.body) }, `downloading ${label}`);
+        throw registryErrorOf(
+          { status: res.status, headers: res.headers, body: await readAll(res.body) },
+          `downloading ${label}`,
+        );
       }
       const start = res.status === 206 ? Number(/^bytes (\d+)-/.exec(res.headers['content-range'] ?? '')?.[1]) : 0;
       let fresh = hash;
       if (start !== have) {
         if (res.status === 206) {
           res.body.destroy();
-          throw new Error(`${label}: the registry answered a range request for byte ${have} with ${res.headers['content-range']}`);
+          throw new Error(
+            `${label}: the registry answered a range request for byte ${have} with ${res.headers['content-range']}`,
+          );
         }
         // A 200 to a Range request (a proxy that ignores ranges): start over from the first byte.
         have = 0;
@@ -156,10 +172,19 @@ export async function downloadBlob(client: RegistryClient, repository: string, b
     if (blob.size === 0) await writeFile(partial, '');
     return finish(partial, dest, blob, hash, label, resumedFrom);
   }
-  throw new Error(`${label}: download failed after ${MAX_ATTEMPTS} attempts (${lastError?.message ?? 'no data'}); run the pull again to resume`);
+  throw new Error(
+    `${label}: download failed after ${MAX_ATTEMPTS} attempts (${lastError?.message ?? 'no data'}); run the pull again to resume`,
+  );
 }
 
-async function finish(partial: string, dest: string, blob: BlobRef, hash: Hash, label: string, resumedFrom: number | undefined): Promise<DownloadResult> {
+async function finish(
+  partial: string,
+  dest: string,
+  blob: BlobRef,
+  hash: Hash,
+  label: string,
+  resumedFrom: number | undefined,
+): Promise<DownloadResult> {
   const actual = `${blob.digest.split(':')[0]}:${hash.digest('hex')}`;
   if (actual !== blob.digest) {
     await rm(partial, { force: true });

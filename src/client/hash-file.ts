@@ -5,10 +5,18 @@ import { createReadStream } from 'node:fs';
 const READ_SIZE = 1 << 20;
 
 /** Feeds the first `length` bytes of a file (all of it when undefined) into `hash`; returns how many were read. */
-export async function feedHash(hash: Hash, file: string, length?: number, onBytes?: (n: number) => void): Promise<number> {
+export async function feedHash(
+  hash: Hash,
+  file: string,
+  length?: number,
+  onBytes?: (n: number) => void,
+): Promise<number> {
   if (length === 0) return 0;
   let read = 0;
-  const stream = createReadStream(file, { highWaterMark: READ_SIZE, ...(length !== undefined ? { start: 0, end: length - 1 } : {}) });
+  const stream = createReadStream(file, {
+    highWaterMark: READ_SIZE,
+    ...(length !== undefined ? { start: 0, end: length - 1 } : {}),
+  });
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     hash.update(chunk);
     read += chunk.length;

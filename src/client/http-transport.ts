@@ -22,9 +22,12 @@ export class HttpTransport {
       const req = mod.request(url, { method, headers, agent: secure ? this.httpsAgent : this.httpAgent }, resolve);
       // After the response arrived, a late write error (the server answered early and closed) is harmless.
       req.on('error', reject);
-      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`${url.host} sent nothing for ${IDLE_TIMEOUT_MS / 1000} s`)));
+      req.setTimeout(IDLE_TIMEOUT_MS, () =>
+        req.destroy(new Error(`${url.host} sent nothing for ${IDLE_TIMEOUT_MS / 1000} s`)),
+      );
       if (body === undefined) {
-        if (!hasHeader(headers, 'content-length') && method !== 'GET' && method !== 'HEAD') req.setHeader('Content-Length', '0');
+        if (!hasHeader(headers, 'content-length') && method !== 'GET' && method !== 'HEAD')
+          req.setHeader('Content-Length', '0');
         req.end();
       } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
         if (!hasHeader(headers, 'content-length')) req.setHeader('Content-Length', String(Buffer.byteLength(body)));
@@ -57,7 +60,8 @@ export function flatHeaders(res: IncomingMessage): Record<string, string> {
 
 export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  for await (const chunk of stream as AsyncIterable<Buffer | string>)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks);
 }
 

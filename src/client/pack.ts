@@ -39,7 +39,8 @@ async function hashLayers(kind: ArtifactKind, files: SourceFile[], reporter: Rep
     const task = file.size >= HASH_PROGRESS_MIN ? reporter.task(`hashing ${file.relPath}`, file.size) : undefined;
     const { digest, size } = await hashFile(file.absPath, task ? (n) => task.add(n) : undefined);
     task?.finish();
-    if (size !== file.size) throw new PackError(`${file.relPath} changed size while it was read; push again when it is complete`);
+    if (size !== file.size)
+      throw new PackError(`${file.relPath} changed size while it was read; push again when it is complete`);
     layers.push({
       file,
       descriptor: {
@@ -54,7 +55,9 @@ async function hashLayers(kind: ArtifactKind, files: SourceFile[], reporter: Rep
 }
 
 const defined = <T extends Record<string, unknown>>(o: T): Partial<T> =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))) as Partial<T>;
+  Object.fromEntries(
+    Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  ) as Partial<T>;
 
 /** The CNCF ModelPack config: descriptor, config and modelfs, nothing else (the registry validates it). */
 export function modelConfig(meta: ArtifactMetadata, layers: PackedLayer[]): object {
@@ -69,7 +72,12 @@ export function modelConfig(meta: ArtifactMetadata, layers: PackedLayer[]): obje
       revision: meta.revision,
       description: meta.description,
     }),
-    config: defined({ format: meta.format, architecture: meta.architecture, paramSize: meta.paramSize, precision: meta.precision }),
+    config: defined({
+      format: meta.format,
+      architecture: meta.architecture,
+      paramSize: meta.paramSize,
+      precision: meta.precision,
+    }),
     // ModelPack's wire form is its Go types' (camelCase), not its prose's snake_case.
     modelfs: { type: 'layers', diffIds: layers.map((l) => l.descriptor.digest) },
   };
@@ -101,14 +109,24 @@ export function datasetConfig(meta: ArtifactMetadata, layers: PackedLayer[]): ob
  * Turns a directory into an OCI image manifest with one raw layer per file (sorted by path), a typed
  * config and provenance annotations. `meta` must already carry lineage references resolved to digests.
  */
-export async function packDirectory(kind: ArtifactKind, dir: string, meta: ArtifactMetadata, reporter: Reporter): Promise<PackedArtifact> {
+export async function packDirectory(
+  kind: ArtifactKind,
+  dir: string,
+  meta: ArtifactMetadata,
+  reporter: Reporter,
+): Promise<PackedArtifact> {
   const files = await listFiles(dir);
   if (files.length === 0) throw new PackError(`nothing to push: ${dir} holds no files`);
   return packFiles(kind, files, meta, reporter);
 }
 
 /** packDirectory for files already listed. */
-export async function packFiles(kind: ArtifactKind, files: SourceFile[], meta: ArtifactMetadata, reporter: Reporter): Promise<PackedArtifact> {
+export async function packFiles(
+  kind: ArtifactKind,
+  files: SourceFile[],
+  meta: ArtifactMetadata,
+  reporter: Reporter,
+): Promise<PackedArtifact> {
   const layers = await hashLayers(kind, files, reporter);
   const configJson = kind === 'model' ? modelConfig(meta, layers) : datasetConfig(meta, layers);
   const configBytes = Buffer.from(JSON.stringify(configJson));

@@ -166,7 +166,8 @@ export class ProgressTask {
     if (!bar) return `${this.label}: ${tail}`;
     // The numbers matter more than the bar, and the end of a path more than its start.
     const room = Math.max(width - tail.length - 2, 8);
-    const label = this.label.length > Math.min(room, 40) ? `…${this.label.slice(-(Math.min(room, 40) - 1))}` : this.label;
+    const label =
+      this.label.length > Math.min(room, 40) ? `…${this.label.slice(-(Math.min(room, 40) - 1))}` : this.label;
     const barWidth = Math.min(30, width - tail.length - label.length - 9);
     if (barWidth < 10) return `${label}: ${tail}`;
     const fraction = this.total > 0 ? Math.min(this.done / this.total, 1) : 1;

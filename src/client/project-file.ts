@@ -4,7 +4,9 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { METADATA_FILES, PackError } from './walk';
 
-const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
+const stringList = z
+  .union([z.string().min(1), z.array(z.string().min(1))])
+  .transform((v) => (Array.isArray(v) ? v : [v]));
 const step = z.union([
   z.string().min(1),
   z.object({ name: z.string().min(1), description: z.string().optional(), code: z.string().optional() }).strict(),
@@ -34,8 +36,12 @@ const ProjectFileSchema = z
     preprocessing: z.array(step),
     sensitivity: z.string().min(1),
     records: z.number().int().nonnegative(),
-    sources: z.array(z.object({ uri: z.string().min(1), digest: z.string().optional(), description: z.string().optional() }).strict()),
-    splits: z.record(z.object({ records: z.number().int().nonnegative().optional(), files: z.array(z.string()).optional() }).strict()),
+    sources: z.array(
+      z.object({ uri: z.string().min(1), digest: z.string().optional(), description: z.string().optional() }).strict(),
+    ),
+    splits: z.record(
+      z.object({ records: z.number().int().nonnegative().optional(), files: z.array(z.string()).optional() }).strict(),
+    ),
     training: z.object({ repository: z.string().min(1).optional(), commit: z.string().min(1).optional() }).strict(),
     annotations: z.record(z.union([z.string(), z.number(), z.boolean()]).transform(String)),
   })
@@ -64,7 +70,8 @@ export async function loadProjectFile(dir: string): Promise<ProjectFile | undefi
       throw new PackError(`${file} is not valid YAML: ${(err as Error).message}`);
     }
     if (doc === null || doc === undefined) return { extensions: {} };
-    if (typeof doc !== 'object' || Array.isArray(doc)) throw new PackError(`${file} must be a mapping of fields (name, version, licenses, …)`);
+    if (typeof doc !== 'object' || Array.isArray(doc))
+      throw new PackError(`${file} must be a mapping of fields (name, version, licenses, …)`);
     const extensions: Record<string, unknown> = {};
     const fields: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
@@ -74,7 +81,9 @@ export async function loadProjectFile(dir: string): Promise<ProjectFile | undefi
     const known = Object.keys(ProjectFileSchema.shape);
     const unknown = Object.keys(fields).filter((k) => !known.includes(k));
     if (unknown.length) {
-      throw new PackError(`${file}: unknown field(s) ${unknown.join(', ')}; known: ${known.join(', ')} (and x-… extensions)`);
+      throw new PackError(
+        `${file}: unknown field(s) ${unknown.join(', ')}; known: ${known.join(', ')} (and x-… extensions)`,
+      );
     }
     const parsed = ProjectFileSchema.safeParse(fields);
     if (!parsed.success) {

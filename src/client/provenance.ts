@@ -102,7 +102,8 @@ function parseMetrics(raw: string[] | undefined): Record<string, number> {
   for (const item of raw ?? []) {
     const [name, value] = keyValue('--metric', item);
     const n = value.trim() === '' ? NaN : Number(value);
-    if (!Number.isFinite(n)) throw new PackError(`--metric ${item}: the value must be a number (e.g. --metric accuracy=0.93)`);
+    if (!Number.isFinite(n))
+      throw new PackError(`--metric ${item}: the value must be a number (e.g. --metric accuracy=0.93)`);
     out[name] = n;
   }
   return out;
@@ -118,12 +119,19 @@ function creationTime(env: NodeJS.ProcessEnv): string {
 const nonEmpty = <T>(list: T[] | undefined): T[] | undefined => (list && list.length ? list : undefined);
 
 /** Flags win over cairn.yaml, which wins over what the CI environment says. */
-export function resolveMetadata(input: { flags: MetadataFlags; file?: ProjectFile; env?: NodeJS.ProcessEnv; defaultName: string }): ArtifactMetadata {
+export function resolveMetadata(input: {
+  flags: MetadataFlags;
+  file?: ProjectFile;
+  env?: NodeJS.ProcessEnv;
+  defaultName: string;
+}): ArtifactMetadata {
   const { flags } = input;
   const file: Partial<ProjectFile> = input.file ?? {};
   const env = input.env ?? process.env;
   const ci = ciProvenance(env);
-  const steps = (flags.preprocessing?.length ? flags.preprocessing : file.preprocessing ?? []).map((s) => (typeof s === 'string' ? { name: s } : s));
+  const steps = (flags.preprocessing?.length ? flags.preprocessing : (file.preprocessing ?? [])).map((s) =>
+    typeof s === 'string' ? { name: s } : s,
+  );
   const annotations: Record<string, string> = { ...(file.annotations ?? {}) };
   for (const item of flags.annotation ?? []) {
     const [k, v] = keyValue('--annotation', item);
@@ -188,7 +196,9 @@ export function manifestAnnotations(meta: ArtifactMetadata): Record<string, stri
     'org.cairn.pipeline.id': meta.pipelineId,
     'org.cairn.metrics': Object.keys(meta.metrics).length ? JSON.stringify(meta.metrics) : undefined,
     'org.cairn.framework': meta.framework,
-    'org.cairn.preprocessing': meta.preprocessing.length ? JSON.stringify(meta.preprocessing.map((s) => s.name)) : undefined,
+    'org.cairn.preprocessing': meta.preprocessing.length
+      ? JSON.stringify(meta.preprocessing.map((s) => s.name))
+      : undefined,
     'org.cairn.sensitivity': meta.sensitivity,
     ...meta.annotations,
   };

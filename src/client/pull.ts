@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { ArtifactTypes, FILEPATH_ANNOTATION, LEGACY_FILEPATH_ANNOTATION, MANIFEST_ACCEPT, TITLE_ANNOTATION } from './artifact-types';
+import {
+  ArtifactTypes,
+  FILEPATH_ANNOTATION,
+  LEGACY_FILEPATH_ANNOTATION,
+  MANIFEST_ACCEPT,
+  TITLE_ANNOTATION,
+} from './artifact-types';
 import { resolveCredentials } from './credentials';
 import { downloadBlob } from './download';
 import { formatBytes, type Reporter } from './progress';
@@ -57,7 +63,12 @@ function parseManifest(body: Buffer, what: string): { layers: Layer[]; artifactT
   }
   if (!Array.isArray(doc.layers)) throw new PackError(`${what}: the manifest has no layers`);
   for (const l of doc.layers as Layer[]) {
-    if (!l || typeof l.digest !== 'string' || typeof l.size !== 'number' || !/^sha(256|512):[a-f0-9]+$/.test(l.digest)) {
+    if (
+      !l ||
+      typeof l.digest !== 'string' ||
+      typeof l.size !== 'number' ||
+      !/^sha(256|512):[a-f0-9]+$/.test(l.digest)
+    ) {
       throw new PackError(`${what}: the manifest has a malformed layer`);
     }
   }
@@ -70,12 +81,20 @@ function plan(layers: Layer[], what: string): { layer: Layer; rel: string }[] {
   return layers.map((layer) => {
     const a = layer.annotations ?? {};
     const raw = a[FILEPATH_ANNOTATION] ?? a[LEGACY_FILEPATH_ANNOTATION] ?? a[TITLE_ANNOTATION];
-    if (raw === undefined) throw new PackError(`${what}: layer ${layer.digest} names no file (${FILEPATH_ANNOTATION} or ${TITLE_ANNOTATION}); it is not a file artifact`);
+    if (raw === undefined)
+      throw new PackError(
+        `${what}: layer ${layer.digest} names no file (${FILEPATH_ANNOTATION} or ${TITLE_ANNOTATION}); it is not a file artifact`,
+      );
     if (a['io.deis.oras.content.unpack'] === 'true') {
-      throw new PackError(`${what}: layer "${raw}" is a packed directory archive (oras); cairn pull restores file layers only — use oras pull for it`);
+      throw new PackError(
+        `${what}: layer "${raw}" is a packed directory archive (oras); cairn pull restores file layers only — use oras pull for it`,
+      );
     }
     const rel = safeRelativePath(raw);
-    if (!rel) throw new PackError(`${what}: refusing layer ${layer.digest}: its path "${raw}" is absolute or leaves the target directory`);
+    if (!rel)
+      throw new PackError(
+        `${what}: refusing layer ${layer.digest}: its path "${raw}" is absolute or leaves the target directory`,
+      );
     if (seen.has(rel)) throw new PackError(`${what}: two layers want the same path "${rel}"`);
     seen.add(rel);
     return { layer, rel };
@@ -83,19 +102,32 @@ function plan(layers: Layer[], what: string): { layer: Layer; rel: string }[] {
 }
 
 /** `cairn pull <reference> <dir>`: restores the files of a model or dataset artifact. */
-export async function pullArtifact(reference: string, dir: string, opts: PullOptions, reporter: Reporter, env: NodeJS.ProcessEnv = process.env): Promise<PullResult> {
+export async function pullArtifact(
+  reference: string,
+  dir: string,
+  opts: PullOptions,
+  reporter: Reporter,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PullResult> {
   const ref = parseReference(reference, { plainHttp: opts.plainHttp });
-  if (!ref.tag && !ref.digest) throw new ReferenceError(`"${reference}" has no tag or digest; add one, e.g. ${ref.registry}/${ref.repository}:v1 (Cairn does not assume "latest")`);
+  if (!ref.tag && !ref.digest)
+    throw new ReferenceError(
+      `"${reference}" has no tag or digest; add one, e.g. ${ref.registry}/${ref.repository}:v1 (Cairn does not assume "latest")`,
+    );
   const what = `${ref.repository}${ref.digest ? `@${ref.digest}` : `:${ref.tag}`}`;
   const client = new RegistryClient({ baseUrl: ref.baseUrl, credentials: await resolveCredentials(ref.registry, env) });
   try {
     const res = expectOk(
-      await client.request('GET', `/v2/${ref.repository}/manifests/${ref.digest ?? ref.tag}`, { scope: `repository:${ref.repository}:pull`, headers: { Accept: MANIFEST_ACCEPT } }),
+      await client.request('GET', `/v2/${ref.repository}/manifests/${ref.digest ?? ref.tag}`, {
+        scope: `repository:${ref.repository}:pull`,
+        headers: { Accept: MANIFEST_ACCEPT },
+      }),
       `fetching ${what}`,
     );
     const actual = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
     const expected = ref.digest ?? res.headers['docker-content-digest'];
-    if (expected?.startsWith('sha256:') && expected !== actual) throw new Error(`${what}: the manifest received hashes to ${actual}, not ${expected}; refusing it`);
+    if (expected?.startsWith('sha256:') && expected !== actual)
+      throw new Error(`${what}: the manifest received hashes to ${actual}, not ${expected}; refusing it`);
     const digest = expected ?? actual;
     const { layers } = parseManifest(res.body, what);
     const files = plan(layers, what);
@@ -108,14 +140,17 @@ export async function pullArtifact(reference: string, dir: string, opts: PullOpt
       const dest = path.join(root, ...rel.split('/'));
       await mkdir(path.dirname(dest), { recursive: true });
       // A directory inside the target that is a link to elsewhere must not carry files out of it.
-      if (!inside(root, await realpath(path.dirname(dest)))) throw new PackError(`refusing to write ${rel}: ${path.dirname(rel)} is a symbolic link out of ${dir}`);
+      if (!inside(root, await realpath(path.dirname(dest))))
+        throw new PackError(`refusing to write ${rel}: ${path.dirname(rel)} is a symbolic link out of ${dir}`);
       const r = await downloadBlob(client, ref.repository, layer, dest, rel, reporter);
       if (r.status === 'downloaded') {
         downloaded++;
         bytes += layer.size - (r.resumedFrom ?? 0);
       }
     }
-    reporter.info(`pulled ${what} into ${dir}: ${files.length} file(s); ${downloaded} downloaded (${formatBytes(bytes)}), ${files.length - downloaded} already present`);
+    reporter.info(
+      `pulled ${what} into ${dir}: ${files.length} file(s); ${downloaded} downloaded (${formatBytes(bytes)}), ${files.length - downloaded} already present`,
+    );
     return { repository: ref.repository, digest, files: files.length, downloaded };
   } finally {
     client.close();

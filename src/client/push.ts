@@ -26,10 +26,14 @@ export interface PushResult {
 
 function checkKindFlags(kind: ArtifactKind, opts: PushOptions): void {
   if (kind === 'dataset' && (opts.dataset?.length || opts.baseModel)) {
-    throw new PackError('--dataset and --base-model describe what a model was trained on; a dataset names its parents with --derived-from');
+    throw new PackError(
+      '--dataset and --base-model describe what a model was trained on; a dataset names its parents with --derived-from',
+    );
   }
   if (kind === 'model' && opts.derivedFrom?.length) {
-    throw new PackError('--derived-from is for datasets; a model names its training data with --dataset and its parent with --base-model');
+    throw new PackError(
+      '--derived-from is for datasets; a model names its training data with --dataset and its parent with --base-model',
+    );
   }
 }
 
@@ -37,10 +41,23 @@ function checkKindFlags(kind: ArtifactKind, opts: PushOptions): void {
  * `cairn push model|dataset <dir> <reference>`: packs the directory (one layer per file), uploads what
  * the registry does not have yet (resumably), then the config and the manifest under the tag.
  */
-export async function pushDirectory(kind: ArtifactKind, dir: string, reference: string, opts: PushOptions, reporter: Reporter, env: NodeJS.ProcessEnv = process.env): Promise<PushResult> {
+export async function pushDirectory(
+  kind: ArtifactKind,
+  dir: string,
+  reference: string,
+  opts: PushOptions,
+  reporter: Reporter,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PushResult> {
   const ref = parseReference(reference, { plainHttp: opts.plainHttp });
-  if (ref.digest) throw new ReferenceError(`"${reference}": push to a tag (${ref.registry}/${ref.repository}:<tag>); the digest is computed from the content`);
-  if (!ref.tag) throw new ReferenceError(`"${reference}" has no tag; add one, e.g. ${ref.registry}/${ref.repository}:v1 (Cairn does not assume "latest")`);
+  if (ref.digest)
+    throw new ReferenceError(
+      `"${reference}": push to a tag (${ref.registry}/${ref.repository}:<tag>); the digest is computed from the content`,
+    );
+  if (!ref.tag)
+    throw new ReferenceError(
+      `"${reference}" has no tag; add one, e.g. ${ref.registry}/${ref.repository}:v1 (Cairn does not assume "latest")`,
+    );
   checkKindFlags(kind, opts);
   // Cheap checks on the input before any network traffic or hashing.
   const files = await listFiles(dir);
@@ -58,7 +75,9 @@ export async function pushDirectory(kind: ArtifactKind, dir: string, reference: 
     if (probe.status === 401) throw registryErrorOf(probe, `pushing to ${ref.registry}/${ref.repository}`);
 
     meta.datasets = await Promise.all(meta.datasets.map((d) => resolveLineageReference(d, '--dataset', ref, client)));
-    meta.derivedFrom = await Promise.all(meta.derivedFrom.map((d) => resolveLineageReference(d, '--derived-from', ref, client)));
+    meta.derivedFrom = await Promise.all(
+      meta.derivedFrom.map((d) => resolveLineageReference(d, '--derived-from', ref, client)),
+    );
     if (meta.baseModel) meta.baseModel = await resolveLineageReference(meta.baseModel, '--base-model', ref, client);
 
     const packed = await packFiles(kind, files, meta, reporter);
@@ -67,14 +86,29 @@ export async function pushDirectory(kind: ArtifactKind, dir: string, reference: 
     let uploaded = 0;
     let bytesUploaded = 0;
     for (const layer of packed.layers) {
-      const r = await uploadBlob(client, ref.repository, { digest: layer.descriptor.digest, size: layer.descriptor.size, label: layer.file.relPath, file: layer.file.absPath }, { chunkSize, stateDir, reporter });
+      const r = await uploadBlob(
+        client,
+        ref.repository,
+        {
+          digest: layer.descriptor.digest,
+          size: layer.descriptor.size,
+          label: layer.file.relPath,
+          file: layer.file.absPath,
+        },
+        { chunkSize, stateDir, reporter },
+      );
       if (r.status === 'uploaded') {
         uploaded++;
         bytesUploaded += layer.descriptor.size - (r.resumedFrom ?? 0);
       }
     }
     const c = packed.config;
-    await uploadBlob(client, ref.repository, { digest: c.descriptor.digest, size: c.descriptor.size, label: 'config', data: c.bytes }, { chunkSize, stateDir, reporter });
+    await uploadBlob(
+      client,
+      ref.repository,
+      { digest: c.descriptor.digest, size: c.descriptor.size, label: 'config', data: c.bytes },
+      { chunkSize, stateDir, reporter },
+    );
 
     const res = await client.request('PUT', `/v2/${ref.repository}/manifests/${ref.tag}`, {
       scope,
@@ -84,13 +118,21 @@ export async function pushDirectory(kind: ArtifactKind, dir: string, reference: 
     expectOk(res, `pushing the manifest ${ref.repository}:${ref.tag}`);
     const echoed = res.headers['docker-content-digest'];
     if (echoed && echoed !== packed.manifest.digest) {
-      throw new Error(`the registry stored the manifest under ${echoed}, not ${packed.manifest.digest} as sent; it may have rewritten it`);
+      throw new Error(
+        `the registry stored the manifest under ${echoed}, not ${packed.manifest.digest} as sent; it may have rewritten it`,
+      );
     }
     const total = packed.layers.reduce((n, l) => n + l.descriptor.size, 0);
     reporter.info(
       `pushed ${ref.repository}:${ref.tag}: ${packed.layers.length} file(s), ${formatBytes(total)}; ${uploaded} uploaded (${formatBytes(bytesUploaded)} sent), ${packed.layers.length - uploaded} already on the registry`,
     );
-    return { repository: ref.repository, digest: packed.manifest.digest, files: packed.layers.length, uploaded, bytesUploaded };
+    return {
+      repository: ref.repository,
+      digest: packed.manifest.digest,
+      files: packed.layers.length,
+      uploaded,
+      bytesUploaded,
+    };
   } finally {
     client.close();
   }

@@ -27,7 +27,8 @@ export class ReferenceError extends Error {
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 // A host, an IPv4 address or a bracketed IPv6 address, with an optional port.
-const HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+const HOST =
+  /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
 
 function hostOnly(registry: string): string {
   return registry.startsWith('[') ? registry.slice(0, registry.indexOf(']') + 1) : registry.split(':')[0]!;
@@ -35,7 +36,10 @@ function hostOnly(registry: string): string {
 
 /** Whether the first path component names a registry (as Docker decides: a dot, a port, or localhost). */
 export function looksLikeHost(component: string): boolean {
-  return HOST.test(component) && (component.includes('.') || component.includes(':') || component.startsWith('[') || /^localhost$/i.test(component));
+  return (
+    HOST.test(component) &&
+    (component.includes('.') || component.includes(':') || component.startsWith('[') || /^localhost$/i.test(component))
+  );
 }
 
 /**
@@ -50,9 +54,13 @@ export function parseRegistry(input: string, opts: ParseReferenceOptions = {}): 
     scheme = m[1]!.toLowerCase() as 'http' | 'https';
     raw = raw.slice(m[0].length).replace(/\/+$/, '');
   }
-  if (!HOST.test(raw)) throw new ReferenceError(`"${input}" is not a registry host; expected host[:port], e.g. registry.example.com or localhost:5000`);
+  if (!HOST.test(raw))
+    throw new ReferenceError(
+      `"${input}" is not a registry host; expected host[:port], e.g. registry.example.com or localhost:5000`,
+    );
   const port = /:(\d+)$/.exec(raw.startsWith('[') ? raw.slice(raw.indexOf(']')) : raw)?.[1];
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new ReferenceError(`"${input}": port ${port} is out of range`);
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    throw new ReferenceError(`"${input}": port ${port} is out of range`);
   const registry = raw.toLowerCase();
   const plain = opts.plainHttp || scheme === 'http' || (scheme === undefined && LOOPBACK.test(hostOnly(registry)));
   return { registry, baseUrl: `${plain ? 'http' : 'https'}://${registry}` };
@@ -62,7 +70,10 @@ export function parseRegistry(input: string, opts: ParseReferenceOptions = {}): 
 export function parseReference(input: string, opts: ParseReferenceOptions = {}): Reference {
   const text = input.trim();
   const example = 'e.g. registry.example.com/ml/bert:v1 or localhost:5000/ml/bert@sha256:<64 hex>';
-  if (/^https?:\/\//i.test(text)) throw new ReferenceError(`"${input}": write the reference without a scheme (${example}); use --plain-http for HTTP`);
+  if (/^https?:\/\//i.test(text))
+    throw new ReferenceError(
+      `"${input}": write the reference without a scheme (${example}); use --plain-http for HTTP`,
+    );
   const slash = text.indexOf('/');
   if (slash < 0 || !looksLikeHost(text.slice(0, slash))) {
     throw new ReferenceError(`"${input}" does not start with a registry host (${example})`);
@@ -75,7 +86,8 @@ export function parseReference(input: string, opts: ParseReferenceOptions = {}):
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!tryParseDigest(digest)) throw new ReferenceError(`"${input}": "${digest}" is not a valid digest (expected sha256:<64 lower-case hex>)`);
+    if (!tryParseDigest(digest))
+      throw new ReferenceError(`"${input}": "${digest}" is not a valid digest (expected sha256:<64 lower-case hex>)`);
   }
   let tag: string | undefined;
   // A tag follows the last ':' of the last path component (the host's port is already cut off).
@@ -84,7 +96,10 @@ export function parseReference(input: string, opts: ParseReferenceOptions = {}):
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!isTag(tag)) throw new ReferenceError(`"${input}": "${tag}" is not a valid tag (up to 128 of [A-Za-z0-9_.-], not starting with "." or "-")`);
+    if (!isTag(tag))
+      throw new ReferenceError(
+        `"${input}": "${tag}" is not a valid tag (up to 128 of [A-Za-z0-9_.-], not starting with "." or "-")`,
+      );
   }
   if (!isRepositoryName(rest)) {
     throw new ReferenceError(
@@ -93,7 +108,13 @@ export function parseReference(input: string, opts: ParseReferenceOptions = {}):
         : `"${input}": "${rest}" is not a valid repository name (lower-case [a-z0-9] components separated by ".", "_", "__" or "-", joined by "/")`,
     );
   }
-  return { registry, baseUrl, repository: rest, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+  return {
+    registry,
+    baseUrl,
+    repository: rest,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest !== undefined ? { digest } : {}),
+  };
 }
 
 /** `host/repo:tag`, `host/repo@digest` (the digest wins when both are known). */

@@ -40,7 +40,9 @@ const MAX_RATE_LIMIT_RETRIES = 3;
 
 function defaultUserAgent(): string {
   try {
-    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      version?: string;
+    };
     return `cairn-cli/${pkg.version ?? 'dev'} node/${process.versions.node}`;
   } catch {
     return `cairn-cli node/${process.versions.node}`;
@@ -83,7 +85,11 @@ export class RegistryClient {
   /** One request, its whole answer buffered. For blobs use requestStream. */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<RegistryResponse> {
     const res = await this.exchange(method, path, opts);
-    return { status: res.statusCode ?? 0, headers: flatHeaders(res), body: method === 'HEAD' ? (await drain(res), Buffer.alloc(0)) : await readAll(res) };
+    return {
+      status: res.statusCode ?? 0,
+      headers: flatHeaders(res),
+      body: method === 'HEAD' ? (await drain(res), Buffer.alloc(0)) : await readAll(res),
+    };
   }
 
   /** Like request, but the body is the live response stream (downloads). Redirects of GET and HEAD are followed. */
@@ -160,7 +166,12 @@ export class RegistryClient {
           continue;
         }
       }
-      if ((method === 'GET' || method === 'HEAD') && [301, 302, 303, 307, 308].includes(status) && res.headers.location && redirects < MAX_REDIRECTS) {
+      if (
+        (method === 'GET' || method === 'HEAD') &&
+        [301, 302, 303, 307, 308].includes(status) &&
+        res.headers.location &&
+        redirects < MAX_REDIRECTS
+      ) {
         await drain(res);
         redirects++;
         url = new URL(res.headers.location, url);
@@ -207,9 +218,14 @@ export class RegistryClient {
       return;
     }
     const challenge = res.statusCode === 401 ? parseChallenge(res.headers['www-authenticate']) : undefined;
-    if (challenge?.scheme === 'bearer') this.bearer = { realm: challenge.params.realm ?? '', service: challenge.params.service };
+    if (challenge?.scheme === 'bearer')
+      this.bearer = { realm: challenge.params.realm ?? '', service: challenge.params.service };
     else if (challenge?.scheme === 'basic') this.basicWanted = true;
-    else throw registryErrorOf({ status: res.statusCode ?? 0, headers: flatHeaders(res), body }, `${this.origin}/v2/ is not an OCI registry endpoint`);
+    else
+      throw registryErrorOf(
+        { status: res.statusCode ?? 0, headers: flatHeaders(res), body },
+        `${this.origin}/v2/ is not an OCI registry endpoint`,
+      );
   }
 
   private realmUrl(): URL {
@@ -222,7 +238,12 @@ export class RegistryClient {
   private async fetchToken(scopes: string[], context?: string): Promise<CachedToken> {
     const url = this.realmUrl();
     if (this.credentials && url.protocol === 'http:' && this.origin.startsWith('https:')) {
-      throw new RegistryError({ status: 0, code: 'UNAUTHORIZED', message: `the registry sent its token endpoint as plain HTTP (${url.origin}); refusing to send credentials there`, context });
+      throw new RegistryError({
+        status: 0,
+        code: 'UNAUTHORIZED',
+        message: `the registry sent its token endpoint as plain HTTP (${url.origin}); refusing to send credentials there`,
+        context,
+      });
     }
     if (this.bearer?.service) url.searchParams.set('service', this.bearer.service);
     for (const s of scopes) url.searchParams.append('scope', s);
@@ -233,16 +254,30 @@ export class RegistryClient {
     const status = res.statusCode ?? 0;
     const who = this.credentials ? ` as ${this.credentials.username}` : ' anonymously';
     if (status !== 200) {
-      throw registryErrorOf({ status, headers: flatHeaders(res), body }, context ?? `getting a token from ${url.origin}${url.pathname}${who}`);
+      throw registryErrorOf(
+        { status, headers: flatHeaders(res), body },
+        context ?? `getting a token from ${url.origin}${url.pathname}${who}`,
+      );
     }
     let parsed: { token?: string; access_token?: string; expires_in?: number };
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
-      throw new RegistryError({ status, code: 'UNAUTHORIZED', message: 'the token endpoint did not answer JSON', context });
+      throw new RegistryError({
+        status,
+        code: 'UNAUTHORIZED',
+        message: 'the token endpoint did not answer JSON',
+        context,
+      });
     }
     const token = parsed.token ?? parsed.access_token;
-    if (!token) throw new RegistryError({ status, code: 'UNAUTHORIZED', message: 'the token endpoint answered without a token', context });
+    if (!token)
+      throw new RegistryError({
+        status,
+        code: 'UNAUTHORIZED',
+        message: 'the token endpoint answered without a token',
+        context,
+      });
     // The spec's default lifetime is 60 s; renew a little before the end so a request never carries a dying token.
     const ttlMs = (typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60) * 1000;
     return { token, renewAt: Date.now() + ttlMs - Math.min(30_000, ttlMs / 10) };

@@ -22,7 +22,10 @@ export class RegistryError extends Error {
   readonly serverMessage: string;
 
   constructor(init: { status: number; code: string; message: string; detail?: unknown; context?: string }) {
-    const detail = init.detail === undefined ? '' : ` (detail: ${typeof init.detail === 'string' ? init.detail : JSON.stringify(init.detail)})`;
+    const detail =
+      init.detail === undefined
+        ? ''
+        : ` (detail: ${typeof init.detail === 'string' ? init.detail : JSON.stringify(init.detail)})`;
     super(`${init.context ? `${init.context}: ` : ''}${init.code}: ${init.message}${detail} [HTTP ${init.status}]`);
     this.name = 'RegistryError';
     this.status = init.status;
@@ -45,7 +48,9 @@ export function registryErrorOf(res: RegistryResponse, context?: string): Regist
     parsed = undefined;
   }
   const errors = (parsed as { errors?: unknown } | undefined)?.errors;
-  const first = Array.isArray(errors) ? (errors[0] as { code?: unknown; message?: unknown; detail?: unknown } | undefined) : undefined;
+  const first = Array.isArray(errors)
+    ? (errors[0] as { code?: unknown; message?: unknown; detail?: unknown } | undefined)
+    : undefined;
   if (first && typeof first === 'object') {
     if (typeof first.code === 'string') code = first.code;
     if (typeof first.message === 'string') message = first.message;

@@ -71,7 +71,12 @@ function fileStream(blob: BlobSource, start: number, end: number, task?: Progres
 }
 
 /** Pushes one blob unless the repository has it: monolithically when small, else in resumable chunks. */
-export async function uploadBlob(client: RegistryClient, repository: string, blob: BlobSource, opts: UploadOptions): Promise<UploadResult> {
+export async function uploadBlob(
+  client: RegistryClient,
+  repository: string,
+  blob: BlobSource,
+  opts: UploadOptions,
+): Promise<UploadResult> {
   const scope = `repository:${repository}:pull,push`;
   const head = await client.request('HEAD', `/v2/${repository}/blobs/${blob.digest}`, { scope });
   if (head.status === 200) return { status: 'exists' };
@@ -83,13 +88,28 @@ export async function uploadBlob(client: RegistryClient, repository: string, blo
   return chunked(client, repository, blob, scope, opts);
 }
 
-async function openUpload(client: RegistryClient, repository: string, blob: BlobSource, scope: string): Promise<string> {
-  const res = expectOk(await client.request('POST', `/v2/${repository}/blobs/uploads/`, { scope }), `starting the upload of ${blob.label}`);
-  if (!res.headers.location) throw new Error(`starting the upload of ${blob.label}: the registry answered ${res.status} without a Location`);
+async function openUpload(
+  client: RegistryClient,
+  repository: string,
+  blob: BlobSource,
+  scope: string,
+): Promise<string> {
+  const res = expectOk(
+    await client.request('POST', `/v2/${repository}/blobs/uploads/`, { scope }),
+    `starting the upload of ${blob.label}`,
+  );
+  if (!res.headers.location)
+    throw new Error(`starting the upload of ${blob.label}: the registry answered ${res.status} without a Location`);
   return res.headers.location;
 }
 
-async function monolithic(client: RegistryClient, repository: string, blob: BlobSource, scope: string, reporter: Reporter): Promise<void> {
+async function monolithic(
+  client: RegistryClient,
+  repository: string,
+  blob: BlobSource,
+  scope: string,
+  reporter: Reporter,
+): Promise<void> {
   const location = await openUpload(client, repository, blob, scope);
   const task = blob.file ? reporter.task(blob.label, blob.size) : undefined;
   const body = blob.data ?? fileStream(blob, 0, Math.max(blob.size - 1, 0), task);
@@ -101,7 +121,10 @@ async function monolithic(client: RegistryClient, repository: string, blob: Blob
       // An empty file: createReadStream with end -1 would read it all, send nothing instead.
       body: blob.size === 0 ? Buffer.alloc(0) : body,
     });
-    expectOk(res, `uploading ${blob.label}${errorCode(res) === 'DIGEST_INVALID' ? ' (did the file change during the push?)' : ''}`);
+    expectOk(
+      res,
+      `uploading ${blob.label}${errorCode(res) === 'DIGEST_INVALID' ? ' (did the file change during the push?)' : ''}`,
+    );
   } finally {
     if (!Buffer.isBuffer(body)) body.destroy();
     task?.finish();
@@ -109,28 +132,62 @@ async function monolithic(client: RegistryClient, repository: string, blob: Blob
 }
 
 /** Asks the registry where a previous run's upload stands; undefined when it cannot be continued. */
-async function resumable(client: RegistryClient, repository: string, blob: BlobSource, scope: string, state: UploadState | undefined, reporter: Reporter): Promise<UploadState | undefined> {
-  if (!state || state.registry !== client.baseUrl || state.repository !== repository || state.digest !== blob.digest || state.size !== blob.size) return undefined;
+async function resumable(
+  client: RegistryClient,
+  repository: string,
+  blob: BlobSource,
+  scope: string,
+  state: UploadState | undefined,
+  reporter: Reporter,
+): Promise<UploadState | undefined> {
+  if (
+    !state ||
+    state.registry !== client.baseUrl ||
+    state.repository !== repository ||
+    state.digest !== blob.digest ||
+    state.size !== blob.size
+  )
+    return undefined;
   const res = await client.request('GET', state.location, { scope });
   if (res.status === 204 || res.status === 200) {
     const offset = offsetFromRange(res.headers.range);
-    if (offset !== undefined && offset <= blob.size) return { ...state, location: res.headers.location ?? state.location, offset };
+    if (offset !== undefined && offset <= blob.size)
+      return { ...state, location: res.headers.location ?? state.location, offset };
   }
-  const why = res.status === 404 ? 'the registry no longer knows it (expired or restarted without shared sessions)' : registryErrorOf(res).message;
+  const why =
+    res.status === 404
+      ? 'the registry no longer knows it (expired or restarted without shared sessions)'
+      : registryErrorOf(res).message;
   reporter.info(`${blob.label}: cannot resume the previous upload: ${why}; starting again`);
   return undefined;
 }
 
-async function chunked(client: RegistryClient, repository: string, blob: BlobSource, scope: string, opts: UploadOptions): Promise<UploadResult> {
+async function chunked(
+  client: RegistryClient,
+  repository: string,
+  blob: BlobSource,
+  scope: string,
+  opts: UploadOptions,
+): Promise<UploadResult> {
   const stateFile = stateFileOf(opts.stateDir, blob.digest);
   const save = (s: UploadState) => writeUploadState(stateFile, { ...s, updatedAt: new Date().toISOString() });
   let state = await resumable(client, repository, blob, scope, await readUploadState(stateFile), opts.reporter);
   let resumedFrom: number | undefined;
   if (state) {
     resumedFrom = state.offset;
-    opts.reporter.info(`${blob.label}: resuming upload from offset ${state.offset} (${formatBytes(state.offset)} of ${formatBytes(blob.size)} already on the registry)`);
+    opts.reporter.info(
+      `${blob.label}: resuming upload from offset ${state.offset} (${formatBytes(state.offset)} of ${formatBytes(blob.size)} already on the registry)`,
+    );
   } else {
-    state = { registry: client.baseUrl, repository, digest: blob.digest, size: blob.size, location: await openUpload(client, repository, blob, scope), offset: 0, updatedAt: '' };
+    state = {
+      registry: client.baseUrl,
+      repository,
+      digest: blob.digest,
+      size: blob.size,
+      location: await openUpload(client, repository, blob, scope),
+      offset: 0,
+      updatedAt: '',
+    };
   }
   await save(state);
 
@@ -138,7 +195,10 @@ async function chunked(client: RegistryClient, repository: string, blob: BlobSou
   let failures = 0;
   let restarted = false;
   const retryLater = async (why: string, waitMs: number) => {
-    if (++failures > MAX_RETRIES) throw new Error(`${blob.label}: giving up after ${MAX_RETRIES} retries: ${why}. Run the push again to resume from offset ${state!.offset}`);
+    if (++failures > MAX_RETRIES)
+      throw new Error(
+        `${blob.label}: giving up after ${MAX_RETRIES} retries: ${why}. Run the push again to resume from offset ${state!.offset}`,
+      );
     await sleep(waitMs);
   };
   /** After an error the registry's own Range is the truth. */
@@ -161,7 +221,11 @@ async function chunked(client: RegistryClient, repository: string, blob: BlobSou
       try {
         res = await client.request('PATCH', state.location, {
           scope,
-          headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${start}-${end}`, 'Content-Length': String(end - start + 1) },
+          headers: {
+            'Content-Type': 'application/octet-stream',
+            'Content-Range': `${start}-${end}`,
+            'Content-Length': String(end - start + 1),
+          },
           body,
         });
       } catch (err) {
@@ -192,7 +256,10 @@ async function chunked(client: RegistryClient, repository: string, blob: BlobSou
       }
       if (res.status === 429 || res.status >= 500) {
         const after = Number(res.headers['retry-after']);
-        await retryLater(registryErrorOf(res).message, Number.isFinite(after) && after > 0 ? Math.min(after, 60) * 1000 : Math.min(1000 * 2 ** failures, 15_000));
+        await retryLater(
+          registryErrorOf(res).message,
+          Number.isFinite(after) && after > 0 ? Math.min(after, 60) * 1000 : Math.min(1000 * 2 ** failures, 15_000),
+        );
         await resync().catch(() => undefined);
         continue;
       }
@@ -212,7 +279,12 @@ async function chunked(client: RegistryClient, repository: string, blob: BlobSou
       const code = errorCode(done);
       // A wrong digest or a lost session cannot be continued: forget the state so that the next run starts clean.
       if (code === 'DIGEST_INVALID' || code === 'BLOB_UPLOAD_UNKNOWN') await removeUploadState(stateFile);
-      const hint = code === 'DIGEST_INVALID' ? ' (did the file change during the push?)' : code === 'BLOB_UPLOAD_UNKNOWN' ? '; run the push again' : '';
+      const hint =
+        code === 'DIGEST_INVALID'
+          ? ' (did the file change during the push?)'
+          : code === 'BLOB_UPLOAD_UNKNOWN'
+            ? '; run the push again'
+            : '';
       throw registryErrorOf(done, `finishing the upload of ${blob.label}${hint}`);
     }
     await removeUploadState(stateFile);

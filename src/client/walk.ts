@@ -62,16 +62,23 @@ export async function listFiles(root: string): Promise<SourceFile[]> {
         try {
           realTarget = await realpath(absPath);
         } catch {
-          throw new PackError(`${relPath} is a symbolic link to nothing; remove it or make it point to a file inside ${root}`);
+          throw new PackError(
+            `${relPath} is a symbolic link to nothing; remove it or make it point to a file inside ${root}`,
+          );
         }
         if (!inside(rootReal, realTarget)) {
-          throw new PackError(`refusing to pack ${relPath}: it is a symbolic link to ${realTarget}, outside ${root}. Copy the file into the directory (or remove the link) and push again`);
+          throw new PackError(
+            `refusing to pack ${relPath}: it is a symbolic link to ${realTarget}, outside ${root}. Copy the file into the directory (or remove the link) and push again`,
+          );
         }
         info = await stat(absPath);
       }
       if (info.isDirectory()) await walk(absPath, relPath, realTarget);
       else if (info.isFile()) out.push({ relPath, absPath, size: info.size });
-      else throw new PackError(`${relPath} is neither a file nor a directory (a socket or device?); remove it from ${root}`);
+      else
+        throw new PackError(
+          `${relPath} is neither a file nor a directory (a socket or device?); remove it from ${root}`,
+        );
     }
     visiting.delete(real);
   };

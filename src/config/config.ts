@@ -17,7 +17,10 @@ const databaseUrl = z
 const sessionsUrl = z.string().refine((s) => s === 'memory' || /^rediss?:\/\//.test(s), 'must be memory or redis://…');
 const listen = z
   .string()
-  .refine((s) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s) && Number(s.split(':').pop()) <= 65535, 'must be host:port');
+  .refine(
+    (s) => /^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s) && Number(s.split(':').pop()) <= 65535,
+    'must be host:port',
+  );
 
 export const ConfigSchema = z
   .object({
@@ -44,7 +47,14 @@ export const ConfigSchema = z
       .strict()
       .default({}),
     manifests: z
-      .object({ maxBytes: z.number().int().positive().max(64 * 1024 * 1024).default(4 * 1024 * 1024) })
+      .object({
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(64 * 1024 * 1024)
+          .default(4 * 1024 * 1024),
+      })
       .strict()
       .default({}),
     blobs: z
@@ -55,7 +65,12 @@ export const ConfigSchema = z
         verifiedTtlSeconds: z.number().int().nonnegative().default(300),
         /** Answer blob GETs with a 307 to a presigned URL when the storage offers one (S3). */
         redirect: z.boolean().default(false),
-        redirectTtlSeconds: z.number().int().positive().max(7 * 24 * 3600).default(300),
+        redirectTtlSeconds: z
+          .number()
+          .int()
+          .positive()
+          .max(7 * 24 * 3600)
+          .default(300),
       })
       .strict()
       .default({}),
@@ -87,9 +102,17 @@ export const ConfigSchema = z
         /** Public URL of the token endpoint in challenges; by default derived from the request's Host. */
         realm: z.string().url().optional(),
         tokenTtlSeconds: z.number().int().min(30).max(3600).default(300),
-        refreshTokenTtlSeconds: z.number().int().positive().default(30 * 24 * 3600),
+        refreshTokenTtlSeconds: z
+          .number()
+          .int()
+          .positive()
+          .default(30 * 24 * 3600),
         /** An upload may go on with the (expired) token that opened it for this long. */
-        uploadBindingSeconds: z.number().int().positive().default(24 * 3600),
+        uploadBindingSeconds: z
+          .number()
+          .int()
+          .positive()
+          .default(24 * 3600),
         /** Cedar policies; defaults to <dataDir>/policies, filled with the built-in roles on first start. */
         policyDir: z.string().min(1).optional(),
         /** How often policy files and role bindings are re-read. */
@@ -97,7 +120,10 @@ export const ConfigSchema = z
         /** How long a replica may trust that a principal is not disabled or a credential not revoked. */
         revocationCheckSeconds: z.number().int().positive().max(30).default(10),
         lockout: z
-          .object({ attempts: z.number().int().positive().default(5), lockSeconds: z.number().int().positive().default(900) })
+          .object({
+            attempts: z.number().int().positive().default(5),
+            lockSeconds: z.number().int().positive().default(900),
+          })
           .strict()
           .default({}),
         /** Accept OIDC issuers over plain http (tests and labs only). */
@@ -110,7 +136,10 @@ export const ConfigSchema = z
     audit: z
       .object({
         /** The log's name in its checkpoints (C2SP origin line) and the signature's key name. */
-        origin: z.string().regex(/^[A-Za-z0-9._/:-]+$/).default('cairn'),
+        origin: z
+          .string()
+          .regex(/^[A-Za-z0-9._/:-]+$/)
+          .default('cairn'),
         /** Ed25519 private key (PKCS#8 PEM) that signs checkpoints; created on first start. Keep it out of the database. */
         keyFile: z.string().min(1).optional(),
         checkpointSeconds: z.number().int().positive().default(5),
@@ -135,9 +164,17 @@ export const ConfigSchema = z
     integrity: z
       .object({
         /** Re-hash every stored blob in the background, one full pass after another, at this rate. */
-        scrubBytesPerSecond: z.number().int().nonnegative().default(32 * 1024 * 1024),
+        scrubBytesPerSecond: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(32 * 1024 * 1024),
         /** Pause between two full passes. 0 turns the background scrubber off (`cairn scrub` still works). */
-        scrubIntervalSeconds: z.number().int().nonnegative().default(24 * 3600),
+        scrubIntervalSeconds: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(24 * 3600),
         /** Integrity failures are POSTed here as JSON (besides the log, the metrics and the audit log). */
         alertWebhook: z.string().url().optional(),
       })
@@ -147,10 +184,19 @@ export const ConfigSchema = z
       .object({
         /** memory (per process) or a redis:// URL shared by the replicas. */
         backend: sessionsUrl.default('memory'),
-        perIdentity: z.object({ perSecond: z.number().positive().default(100), burst: z.number().int().positive().default(1000) }).strict().default({}),
-        perAddress: z.object({ perSecond: z.number().positive().default(200), burst: z.number().int().positive().default(1000) }).strict().default({}),
+        perIdentity: z
+          .object({ perSecond: z.number().positive().default(100), burst: z.number().int().positive().default(1000) })
+          .strict()
+          .default({}),
+        perAddress: z
+          .object({ perSecond: z.number().positive().default(200), burst: z.number().int().positive().default(1000) })
+          .strict()
+          .default({}),
         /** Failed logins per source address. */
-        loginFailures: z.object({ perSecond: z.number().positive().default(0.2), burst: z.number().int().positive().default(10) }).strict().default({}),
+        loginFailures: z
+          .object({ perSecond: z.number().positive().default(0.2), burst: z.number().int().positive().default(10) })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),
@@ -162,7 +208,12 @@ export const ConfigSchema = z
   .strict();
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
-export type Config = z.output<typeof ConfigSchema> & { storage: string; database: string; auth: { policyDir: string }; audit: { keyFile: string } };
+export type Config = z.output<typeof ConfigSchema> & {
+  storage: string;
+  database: string;
+  auth: { policyDir: string };
+  audit: { keyFile: string };
+};
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -280,8 +331,7 @@ export function validateConfig(input: unknown): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issue.path.join('.') || '(root)';
-    const message =
-      issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
+    const message = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
     throw new ConfigError(`invalid configuration: ${key}: ${message}`);
   }
   const c = result.data;

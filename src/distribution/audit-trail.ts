@@ -4,7 +4,10 @@ import { sourceAddress } from '../http/source-address';
 import type { Services } from './services';
 
 /** Who, from where, with what, under which request id: the part of every event the request gives. */
-export function requestFields(s: Services, ctx: RequestContext): Pick<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId'> {
+export function requestFields(
+  s: Services,
+  ctx: RequestContext,
+): Pick<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId'> {
   const ua = ctx.req.headers['user-agent'];
   return {
     identity: ctx.auth?.principal.id ?? 'anonymous',
@@ -15,7 +18,11 @@ export function requestFields(s: Services, ctx: RequestContext): Pick<NewEvent, 
 }
 
 /** Appends a state change and waits until it is durable: the client's success means it is in the log. */
-export async function auditChange(s: Services, ctx: RequestContext, event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId'>): Promise<number> {
+export async function auditChange(
+  s: Services,
+  ctx: RequestContext,
+  event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId'>,
+): Promise<number> {
   return s.audit.append({ ...requestFields(s, ctx), ...event });
 }
 
@@ -28,7 +35,11 @@ const PULL_WINDOW_MS = 60_000;
  * thing from the same address is recorded once a minute: who pulled what stays answerable, and a node
  * re-pulling in a loop (or a load test) does not turn the log into a counter.
  */
-export function auditPull(s: Services, ctx: RequestContext, event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId' | 'type'>): void {
+export function auditPull(
+  s: Services,
+  ctx: RequestContext,
+  event: Omit<NewEvent, 'identity' | 'source' | 'userAgent' | 'requestId' | 'type'>,
+): void {
   if (!s.config.audit.pulls) return;
   const fields = requestFields(s, ctx);
   const now = Date.now();

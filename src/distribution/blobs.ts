@@ -55,19 +55,35 @@ class VerifyingStream extends Transform {
 }
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
-export async function getBlob(s: Services, repository: string, rawDigest: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function getBlob(
+  s: Services,
+  repository: string,
+  rawDigest: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const digest = parseDigest(rawDigest);
   const link = await s.catalog.getBlobLink(repository, digest.value);
   if (!link) throw blobUnknown(repository, digest.value);
   if (await s.quarantine.has(digest.value)) {
-    throw new OciError('BLOB_UNKNOWN', 'the stored copy of this blob is corrupt and quarantined; push it again to replace it', { repository, digest: digest.value, quarantined: true });
+    throw new OciError(
+      'BLOB_UNKNOWN',
+      'the stored copy of this blob is corrupt and quarantined; push it again to replace it',
+      { repository, digest: digest.value, quarantined: true },
+    );
   }
 
   const range = parseRangeHeader(req.headers.range, link.size);
   if (range === 'unsatisfiable') {
-    throw new OciError('RANGE_INVALID', 'requested range not satisfiable', { range: req.headers.range, size: link.size }, {
-      headers: { 'Content-Range': `bytes */${link.size}` },
-    });
+    throw new OciError(
+      'RANGE_INVALID',
+      'requested range not satisfiable',
+      { range: req.headers.range, size: link.size },
+      {
+        headers: { 'Content-Range': `bytes */${link.size}` },
+      },
+    );
   }
   res.setHeader('Docker-Content-Digest', digest.value);
   res.setHeader('Accept-Ranges', 'bytes');
@@ -106,7 +122,13 @@ export async function getBlob(s: Services, repository: string, rawDigest: string
     s.verified.forget(digest.value);
     void reportIntegrityFailure(
       { digest: digest.value, actual, where: 'blob-read', repository },
-      { quarantine: s.quarantine, logger: s.logger, metrics: s.metrics, audit: s.audit, webhook: s.config.integrity.alertWebhook },
+      {
+        quarantine: s.quarantine,
+        logger: s.logger,
+        metrics: s.metrics,
+        audit: s.audit,
+        webhook: s.config.integrity.alertWebhook,
+      },
     ).catch((err) => s.logger.error({ err: (err as Error).message }, 'integrity failure not recorded'));
   };
   const onMatch = () => s.verified.mark(digest.value);
@@ -157,7 +179,13 @@ function lastChunkCheck(expected: ParsedDigest, onMismatch: (actual: string) => 
 }
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks it from the repository; the collector reclaims the bytes. */
-export async function deleteBlob(s: Services, repository: string, rawDigest: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function deleteBlob(
+  s: Services,
+  repository: string,
+  rawDigest: string,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const digest = parseDigest(rawDigest);
   if (!(await s.catalog.unlinkBlob(repository, digest.value))) throw blobUnknown(repository, digest.value);
   await auditChange(s, ctx, { type: 'blob.delete', action: 'delete', repository, digest: digest.value });

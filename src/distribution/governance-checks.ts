@@ -14,7 +14,15 @@ const human = (n: number) => (n >= GiB ? `${(n / GiB).toFixed(2)} GiB` : `${(n /
 export async function governanceDenied(
   s: Services,
   ctx: RequestContext,
-  e: { rule: string; message: string; repository: string; digest?: string; tag?: string; action: string; detail?: Record<string, string | number | boolean | null> },
+  e: {
+    rule: string;
+    message: string;
+    repository: string;
+    digest?: string;
+    tag?: string;
+    action: string;
+    detail?: Record<string, string | number | boolean | null>;
+  },
 ): Promise<OciError> {
   await auditChange(s, ctx, {
     type: 'governance.denied',
@@ -29,7 +37,14 @@ export async function governanceDenied(
 }
 
 /** An immutable tag, once set, is neither moved to another digest nor deleted. */
-export async function assertTagMayChange(s: Services, ctx: RequestContext, repository: string, tag: string, current: string | undefined, next: string | undefined): Promise<void> {
+export async function assertTagMayChange(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  tag: string,
+  current: string | undefined,
+  next: string | undefined,
+): Promise<void> {
   if (current === undefined || current === next) return;
   const rule = immutableTag(s.governance.current(), repository, tag);
   if (!rule) return;
@@ -48,16 +63,28 @@ export async function assertTagMayChange(s: Services, ctx: RequestContext, repos
  * Before a manifest is deleted: none of the tags that go with it may be immutable. Nothing is read when
  * no tag is immutable anywhere.
  */
-export async function assertTagsMayGo(s: Services, ctx: RequestContext, repository: string, digest: string): Promise<void> {
+export async function assertTagsMayGo(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  digest: string,
+): Promise<void> {
   if (s.governance.current().immutableTags.length === 0) return;
-  for (const tag of await s.artifacts.tags(repository, digest)) await assertTagMayChange(s, ctx, repository, tag, digest, undefined);
+  for (const tag of await s.artifacts.tags(repository, digest))
+    await assertTagMayChange(s, ctx, repository, tag, digest, undefined);
 }
 
 /**
  * Refuses a new manifest when its namespace already holds as many as its quota allows. `isNew` is asked
  * only where a quota applies: a push elsewhere pays nothing.
  */
-export async function assertArtifactQuota(s: Services, ctx: RequestContext, repository: string, digest: string, isNew: () => Promise<boolean>): Promise<void> {
+export async function assertArtifactQuota(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  digest: string,
+  isNew: () => Promise<boolean>,
+): Promise<void> {
   const q = quotaFor(s.governance.current(), repository);
   if (!q?.maxArtifacts || !(await isNew())) return;
   const used = await s.artifacts.usage(q.namespace);
@@ -76,7 +103,13 @@ export async function assertArtifactQuota(s: Services, ctx: RequestContext, repo
  * Refuses a blob that would take its namespace over the byte quota (`size` 0: already over it, for a
  * refusal before the bytes are sent). A blob the repository already links adds nothing.
  */
-export async function assertByteQuota(s: Services, ctx: RequestContext, repository: string, digest: string | undefined, size: number): Promise<void> {
+export async function assertByteQuota(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  digest: string | undefined,
+  size: number,
+): Promise<void> {
   const q = quotaFor(s.governance.current(), repository);
   if (!q?.maxBytes) return;
   if (digest && (await s.catalog.getBlobLink(repository, digest))) return;
@@ -88,6 +121,11 @@ export async function assertByteQuota(s: Services, ctx: RequestContext, reposito
     repository,
     ...(digest ? { digest } : {}),
     message: `storage quota of namespace ${q.namespace} exceeded: ${human(used.bytes)} used of ${human(q.maxBytes)}${size ? `, this blob needs ${human(size)}` : ''}`,
-    detail: { namespace: q.namespace, usedBytes: used.bytes, maxBytes: q.maxBytes, ...(size ? { requestedBytes: size } : {}) },
+    detail: {
+      namespace: q.namespace,
+      usedBytes: used.bytes,
+      maxBytes: q.maxBytes,
+      ...(size ? { requestedBytes: size } : {}),
+    },
   });
 }

@@ -6,8 +6,15 @@ import { Transform, type TransformCallback } from 'node:stream';
  * transfer, instead of a connection left open waiting for bytes that will never come.
  */
 export class LengthMismatch extends Error {
-  constructor(readonly seen: number, readonly expected: number) {
-    super(seen > expected ? `stored bytes run past the ${expected} bytes announced` : `stored bytes ended after ${seen} of ${expected} bytes`);
+  constructor(
+    readonly seen: number,
+    readonly expected: number,
+  ) {
+    super(
+      seen > expected
+        ? `stored bytes run past the ${expected} bytes announced`
+        : `stored bytes ended after ${seen} of ${expected} bytes`,
+    );
     this.name = 'LengthMismatch';
   }
 }

@@ -8,12 +8,20 @@ import type { ByteRange } from '../storage/blob-store';
 export function parseChunkRange(header: string): ByteRange {
   const m = /^(?:bytes[ =])?(\d{1,16})-(\d{1,16})(?:\/(?:\d{1,16}|\*))?$/.exec(header.trim());
   if (!m) {
-    throw new OciError('BLOB_UPLOAD_INVALID', 'malformed Content-Range', { contentRange: header, expected: '<start>-<end>' });
+    throw new OciError('BLOB_UPLOAD_INVALID', 'malformed Content-Range', {
+      contentRange: header,
+      expected: '<start>-<end>',
+    });
   }
   const start = Number(m[1]);
   const end = Number(m[2]);
   if (end < start) {
-    throw new OciError('BLOB_UPLOAD_INVALID', 'Content-Range ends before it starts', { contentRange: header }, { status: 416 });
+    throw new OciError(
+      'BLOB_UPLOAD_INVALID',
+      'Content-Range ends before it starts',
+      { contentRange: header },
+      { status: 416 },
+    );
   }
   return { start, end };
 }

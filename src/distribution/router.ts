@@ -14,7 +14,13 @@ import { queryParam } from '../http/query';
 import { listRepositories } from './repositories';
 import { repo } from './requirements';
 
-export type Handler = (s: Services, p: string[], req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<void> | void;
+export type Handler = (
+  s: Services,
+  p: string[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+) => Promise<void> | void;
 
 export interface Route {
   name: string;
@@ -24,16 +30,24 @@ export interface Route {
   needs: (method: string, p: string[], ctx: RequestContext) => Requirement;
 }
 
-
-
 /*
  * Repository names contain slashes, so routes are matched on the whole path, by the resource suffix.
  * The name part is greedy: `/v2/a/blobs/blobs/<d>` is the blob <d> of the repository `a/blobs`.
  * Upload routes come first because `…/blobs/uploads/` would otherwise read as a blob named "uploads".
  */
 export const OCI_ROUTES: Route[] = [
-  { name: 'base', pattern: /^\/v2\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getBase(res), HEAD: (_s, _p, _req, res) => getBase(res) } },
-  { name: 'catalog', pattern: /^\/v2\/_catalog$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => listRepositories(s, ctx, res) } },
+  {
+    name: 'base',
+    pattern: /^\/v2\/?$/,
+    needs: () => ({ kind: 'base' }),
+    methods: { GET: (_s, _p, _req, res) => getBase(res), HEAD: (_s, _p, _req, res) => getBase(res) },
+  },
+  {
+    name: 'catalog',
+    pattern: /^\/v2\/_catalog$/,
+    needs: () => ({ kind: 'catalog' }),
+    methods: { GET: (s, _p, _req, res, ctx) => listRepositories(s, ctx, res) },
+  },
   {
     name: 'upload',
     pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/,
@@ -69,7 +83,11 @@ export const OCI_ROUTES: Route[] = [
     name: 'manifest',
     pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
     // Pushing by tag also creates or moves the tag (a digest reference has a colon, a tag never).
-    needs: (m, p) => repo(m === 'PUT' ? (p[1]!.includes(':') ? ['push'] : ['push', 'tag']) : m === 'DELETE' ? ['delete'] : ['pull'])(m, p),
+    needs: (m, p) =>
+      repo(m === 'PUT' ? (p[1]!.includes(':') ? ['push'] : ['push', 'tag']) : m === 'DELETE' ? ['delete'] : ['pull'])(
+        m,
+        p,
+      ),
     methods: {
       GET: (s, p, req, res, ctx) => getManifest(s, p[0]!, p[1]!, req, res, ctx),
       HEAD: (s, p, req, res, ctx) => getManifest(s, p[0]!, p[1]!, req, res, ctx),
@@ -77,7 +95,12 @@ export const OCI_ROUTES: Route[] = [
       DELETE: (s, p, _req, res, ctx) => deleteManifest(s, p[0]!, p[1]!, res, ctx),
     },
   },
-  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, needs: repo(['pull']), methods: { GET: (s, p, _req, res, ctx) => listTags(s, p[0]!, ctx, res) } },
+  {
+    name: 'tags',
+    pattern: /^\/v2\/(.+)\/tags\/list$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res, ctx) => listTags(s, p[0]!, ctx, res) },
+  },
   {
     name: 'referrers',
     pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/,
@@ -91,7 +114,13 @@ export function isDistributionPath(path: string): boolean {
 }
 
 /** Serves one /v2/ request from `routes` (the first whose pattern matches); throws OciError for the caller to answer. */
-export async function dispatch(routes: Route[], s: Services, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function dispatch(
+  routes: Route[],
+  s: Services,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   for (const route of routes) {
     const match = route.pattern.exec(ctx.path);
@@ -100,9 +129,14 @@ export async function dispatch(routes: Route[], s: Services, req: IncomingMessag
     const params = match.slice(1);
     const handler = route.methods[req.method ?? ''];
     if (!handler) {
-      throw new OciError('UNSUPPORTED', `${req.method} is not supported on this endpoint`, { allowed: Object.keys(route.methods) }, {
-        headers: { Allow: Object.keys(route.methods).join(', ') },
-      });
+      throw new OciError(
+        'UNSUPPORTED',
+        `${req.method} is not supported on this endpoint`,
+        { allowed: Object.keys(route.methods) },
+        {
+          headers: { Allow: Object.keys(route.methods).join(', ') },
+        },
+      );
     }
     if (params.length > 0) assertRepositoryName(params[0]!);
     await s.gate.enter(req, ctx, route.needs(req.method!, params, ctx));

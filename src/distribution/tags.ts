@@ -6,7 +6,12 @@ import { parsePage, pageOf } from './pagination';
 import type { Services } from './services';
 
 /** GET /v2/<name>/tags/list with n / last pagination. */
-export async function listTags(s: Services, repository: string, ctx: RequestContext, res: ServerResponse): Promise<void> {
+export async function listTags(
+  s: Services,
+  repository: string,
+  ctx: RequestContext,
+  res: ServerResponse,
+): Promise<void> {
   const page = parsePage(ctx, s.config.catalog.pageSizeMax);
   const tags = await s.catalog.listTags(repository, { n: page.n + 1, last: page.last });
   if (tags.length === 0 && !(await s.catalog.repositoryExists(repository))) {

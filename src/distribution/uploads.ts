@@ -91,10 +91,17 @@ async function openSession(s: Services, repository: string, id: string, ctx: Req
 }
 
 /** Runs `work` holding the upload's write lease, renewing it (and the idle timer) while the work lasts. */
-async function withLease<T>(s: Services, repository: string, session: UploadSession, work: () => Promise<T>): Promise<T> {
+async function withLease<T>(
+  s: Services,
+  repository: string,
+  session: UploadSession,
+  work: () => Promise<T>,
+): Promise<T> {
   const token = await s.sessions.lock(session.id, LEASE_MS);
   if (!token) {
-    throw rangeMismatch(repository, session.id, session.offset, 'another request is writing this upload', { upload: session.id });
+    throw rangeMismatch(repository, session.id, session.offset, 'another request is writing this upload', {
+      upload: session.id,
+    });
   }
   const renew = setInterval(() => {
     void s.sessions.lock(session.id, LEASE_MS, token).catch(() => undefined);
@@ -141,7 +148,12 @@ async function cancel(s: Services, id: string): Promise<void> {
 }
 
 /** Appends the request body to the upload at its current offset; returns the new offset. */
-async function appendBody(s: Services, repository: string, session: UploadSession, req: IncomingMessage): Promise<number> {
+async function appendBody(
+  s: Services,
+  repository: string,
+  session: UploadSession,
+  req: IncomingMessage,
+): Promise<number> {
   const offset = session.offset;
   const header = req.headers['content-range'];
   let expected: number | undefined;
@@ -153,7 +165,10 @@ async function appendBody(s: Services, repository: string, session: UploadSessio
     expected = range.end - range.start + 1;
     const length = declaredLength(req);
     if (length !== undefined && length !== expected) {
-      throw new OciError('BLOB_UPLOAD_INVALID', 'Content-Length does not match Content-Range', { contentRange: header, contentLength: length });
+      throw new OciError('BLOB_UPLOAD_INVALID', 'Content-Length does not match Content-Range', {
+        contentRange: header,
+        contentLength: length,
+      });
     }
   }
   const hash = await s.hashes.at(session.id, offset);
@@ -189,10 +204,16 @@ async function appendBody(s: Services, repository: string, session: UploadSessio
   session.offset = result.size;
   if (result.error) throw appendFailure(result, { upload: session.id, offset: result.size });
   if (expected !== undefined && result.size - offset !== expected) {
-    throw rangeMismatch(repository, session.id, result.size, 'received a different length than Content-Range announced', {
-      announced: expected,
-      received: result.size - offset,
-    });
+    throw rangeMismatch(
+      repository,
+      session.id,
+      result.size,
+      'received a different length than Content-Range announced',
+      {
+        announced: expected,
+        received: result.size - offset,
+      },
+    );
   }
   return result.size;
 }
@@ -211,11 +232,24 @@ async function digestOfStaged(s: Services, id: string, offset: number, digest: P
 }
 
 /** Verifies the staged bytes against `digest` and makes them the blob, linked in the repository. */
-async function commit(s: Services, ctx: RequestContext, repository: string, id: string, size: number, digest: ParsedDigest, openedAt: number, kind: string): Promise<void> {
+async function commit(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  id: string,
+  size: number,
+  digest: ParsedDigest,
+  openedAt: number,
+  kind: string,
+): Promise<void> {
   const actual = await digestOfStaged(s, id, size, digest);
   if (actual !== digest.value) {
     await cancel(s, id);
-    throw new OciError('DIGEST_INVALID', 'uploaded content does not match the digest', { expected: digest.value, actual, size });
+    throw new OciError('DIGEST_INVALID', 'uploaded content does not match the digest', {
+      expected: digest.value,
+      actual,
+      size,
+    });
   }
   try {
     await assertByteQuota(s, ctx, repository, digest.value, size);
@@ -234,7 +268,10 @@ async function commit(s: Services, ctx: RequestContext, repository: string, id: 
   } catch (err) {
     if (!(err instanceof StoredSizeMismatch)) throw err;
     await cancel(s, id);
-    s.logger.error({ upload: id, digest: digest.value, expected: err.expected, stored: err.stored }, 'storage did not keep a verified upload');
+    s.logger.error(
+      { upload: id, digest: digest.value, expected: err.expected, stored: err.stored },
+      'storage did not keep a verified upload',
+    );
     throw storeFailed(err, { digest: digest.value, size, stored: err.stored });
   }
   if (replacing) await s.quarantine.clear(digest.value);
@@ -242,11 +279,23 @@ async function commit(s: Services, ctx: RequestContext, repository: string, id: 
   await s.sessions.delete(id);
   s.hashes.delete(id);
   s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);
-  await auditChange(s, ctx, { type: 'blob.push', action: 'push', repository, digest: digest.value, detail: { size, upload: kind } });
+  await auditChange(s, ctx, {
+    type: 'blob.push',
+    action: 'push',
+    repository,
+    digest: digest.value,
+    detail: { size, upload: kind },
+  });
 }
 
 /** POST /v2/<name>/blobs/uploads/: a new session, a monolithic upload (?digest=), or a mount (?mount=&from=). */
-export async function startUpload(s: Services, repository: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function startUpload(
+  s: Services,
+  repository: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const mount = queryParam(ctx, 'mount');
   const from = queryParam(ctx, 'from');
   const digestParam = queryParam(ctx, 'digest');
@@ -259,7 +308,13 @@ export async function startUpload(s: Services, repository: string, req: Incoming
       const link = await s.catalog.getBlobLink(from, digest.value);
       if (link) await assertByteQuota(s, ctx, repository, link.digest, link.size);
       if (link && (await mountBlob(s, repository, link))) {
-        await auditChange(s, ctx, { type: 'blob.mount', action: 'push', repository, digest: digest.value, detail: { from: from, size: link.size } });
+        await auditChange(s, ctx, {
+          type: 'blob.mount',
+          action: 'push',
+          repository,
+          digest: digest.value,
+          detail: { from: from, size: link.size },
+        });
         sendBlobCreated(res, repository, digest.value);
         return;
       }
@@ -274,7 +329,11 @@ export async function startUpload(s: Services, repository: string, req: Incoming
   await assertByteQuota(s, ctx, repository, undefined, 0);
   const id = randomUUID();
   await s.blobs.stageCreate(id);
-  await s.sessions.create({ id, repository, owner: ctx.auth?.principal.kind === 'anonymous' ? undefined : ctx.auth?.principal.id });
+  await s.sessions.create({
+    id,
+    repository,
+    owner: ctx.auth?.principal.kind === 'anonymous' ? undefined : ctx.auth?.principal.id,
+  });
   sendUploadStatus(res, 202, repository, id, 0);
 }
 
@@ -294,7 +353,14 @@ async function mountBlob(s: Services, repository: string, blob: { digest: string
   }
 }
 
-async function monolithicUpload(s: Services, ctx: RequestContext, repository: string, digest: ParsedDigest, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function monolithicUpload(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  digest: ParsedDigest,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const id = randomUUID();
   const openedAt = Date.now();
   await s.blobs.stageCreate(id);
@@ -318,7 +384,14 @@ async function monolithicUpload(s: Services, ctx: RequestContext, repository: st
 }
 
 /** PATCH /v2/<name>/blobs/uploads/<id>: a chunk (Content-Range) or the rest of the stream. */
-export async function patchUpload(s: Services, repository: string, id: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function patchUpload(
+  s: Services,
+  repository: string,
+  id: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const session = await openSession(s, repository, id, ctx);
   try {
     const offset = await withLease(s, repository, session, async () => {
@@ -336,7 +409,13 @@ export async function patchUpload(s: Services, repository: string, id: string, r
 }
 
 /** GET /v2/<name>/blobs/uploads/<id>: where the upload stands, so a client can resume. */
-export async function getUploadStatus(s: Services, repository: string, id: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function getUploadStatus(
+  s: Services,
+  repository: string,
+  id: string,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const session = await openSession(s, repository, id, ctx);
   // While a writer holds the upload, its bytes are not yet counted: report the recorded offset.
   const token = await s.sessions.lock(id, LEASE_MS);
@@ -352,7 +431,14 @@ export async function getUploadStatus(s: Services, repository: string, id: strin
 }
 
 /** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk (optional), then verify and commit. */
-export async function finishUpload(s: Services, repository: string, id: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function finishUpload(
+  s: Services,
+  repository: string,
+  id: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const rawDigest = queryParam(ctx, 'digest');
   if (rawDigest === undefined) {
     throw new OciError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload', { upload: id });
@@ -376,7 +462,13 @@ export async function finishUpload(s: Services, repository: string, id: string, 
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id>: cancel, and drop the staged bytes. */
-export async function cancelUpload(s: Services, repository: string, id: string, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function cancelUpload(
+  s: Services,
+  repository: string,
+  id: string,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   await openSession(s, repository, id, ctx);
   await cancel(s, id);
   sendEmpty(res, 204);

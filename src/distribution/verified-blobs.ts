@@ -10,7 +10,10 @@
 export class VerifiedBlobs {
   private readonly until = new Map<string, number>();
 
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 100_000) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 100_000,
+  ) {}
 
   mark(digest: string): void {
     if (this.ttlMs <= 0) return;

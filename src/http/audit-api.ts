@@ -10,7 +10,8 @@ const MAX_ENTRIES = 1000;
 function int(req: express.Request, name: string, fallback?: number): number {
   const raw = req.query[name];
   if (raw === undefined && fallback !== undefined) return fallback;
-  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) throw new OciError('PARAMETER_INVALID', `${name} must be a whole number`, { [name]: raw ?? null });
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw))
+    throw new OciError('PARAMETER_INVALID', `${name} must be a whole number`, { [name]: raw ?? null });
   return Number(raw);
 }
 
@@ -19,9 +20,14 @@ function int(req: express.Request, name: string, fallback?: number): number {
  * entries by range, inclusion and consistency proofs, and events by repository, digest or identity.
  * Access follows policy (the `read-audit` action on the registry), unless authentication is off.
  */
-export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerResponse) => RequestContext): express.Router {
+export function auditApi(
+  log: AuditLog,
+  gate: AccessGate,
+  ctxOf: (res: ServerResponse) => RequestContext,
+): express.Router {
   const router = express.Router();
-  const guard = (req: IncomingMessage, res: ServerResponse) => gate.enter(req, ctxOf(res), { kind: 'registry', action: 'read-audit' });
+  const guard = (req: IncomingMessage, res: ServerResponse) =>
+    gate.enter(req, ctxOf(res), { kind: 'registry', action: 'read-audit' });
 
   router.get('/audit/checkpoint', async (req, res) => {
     await guard(req, res);
@@ -32,7 +38,12 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
 
   // Public: whoever verifies a checkpoint offline needs the key first, with or without an account.
   router.get('/audit/key', (_req, res) => {
-    res.json({ origin: log.origin, verifierKey: log.verifier, publicKey: log.publicKey.toString('base64'), algorithm: 'Ed25519' });
+    res.json({
+      origin: log.origin,
+      verifierKey: log.verifier,
+      publicKey: log.publicKey.toString('base64'),
+      algorithm: 'Ed25519',
+    });
   });
 
   router.get('/audit/entries', async (req, res) => {
@@ -42,7 +53,15 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     const end = Math.min(int(req, 'end', Math.min(size, start + MAX_ENTRIES)), start + MAX_ENTRIES, size);
     if (end < start) throw new OciError('PARAMETER_INVALID', 'end is before start', { start, end });
     const entries = await log.entries(start, end);
-    res.json({ treeSize: size, entries: entries.map((e) => ({ index: e.seq, leafHash: e.leafHash.toString('base64'), event: JSON.parse(e.event), canonical: e.event })) });
+    res.json({
+      treeSize: size,
+      entries: entries.map((e) => ({
+        index: e.seq,
+        leafHash: e.leafHash.toString('base64'),
+        event: JSON.parse(e.event),
+        canonical: e.event,
+      })),
+    });
   });
 
   router.get('/audit/proof/inclusion', async (req, res) => {
@@ -52,7 +71,12 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     if (index >= size) throw new OciError('PARAMETER_INVALID', 'index must be below the tree size', { index, size });
     if (size > (await log.size())) throw new OciError('PARAMETER_INVALID', 'the log is smaller than that', { size });
     const [entry] = await log.entries(index, index + 1);
-    res.json({ index, treeSize: size, leafHash: entry!.leafHash.toString('base64'), proof: (await log.inclusionProof(index, size)).map((h) => h.toString('base64')) });
+    res.json({
+      index,
+      treeSize: size,
+      leafHash: entry!.leafHash.toString('base64'),
+      proof: (await log.inclusionProof(index, size)).map((h) => h.toString('base64')),
+    });
   });
 
   router.get('/audit/proof/consistency', async (req, res) => {
@@ -68,7 +92,8 @@ export function auditApi(log: AuditLog, gate: AccessGate, ctxOf: (res: ServerRes
     await guard(req, res);
     const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
     const filter = { repository: q('repository'), digest: q('digest'), identity: q('identity') };
-    if (!filter.repository && !filter.digest && !filter.identity) throw new OciError('PARAMETER_INVALID', 'give repository, digest or identity', undefined);
+    if (!filter.repository && !filter.digest && !filter.identity)
+      throw new OciError('PARAMETER_INVALID', 'give repository, digest or identity', undefined);
     await log.flush();
     res.json({ events: await log.search({ ...filter, limit: MAX_ENTRIES }) });
   });

@@ -6,9 +6,15 @@ export function basicCredentials(req: IncomingMessage): { username: string; pass
   const h = req.headers.authorization;
   if (h === undefined) return undefined;
   const m = /^Basic\s+([A-Za-z0-9+/=]{1,16384})\s*$/i.exec(h);
-  if (!m) throw new OciError('UNAUTHORIZED', 'use Basic authentication here', undefined, { headers: { 'WWW-Authenticate': 'Basic realm="cairn"' } });
+  if (!m)
+    throw new OciError('UNAUTHORIZED', 'use Basic authentication here', undefined, {
+      headers: { 'WWW-Authenticate': 'Basic realm="cairn"' },
+    });
   const text = Buffer.from(m[1]!, 'base64').toString('utf8');
   const i = text.indexOf(':');
-  if (i < 0) throw new OciError('UNAUTHORIZED', 'malformed Basic credentials', undefined, { headers: { 'WWW-Authenticate': 'Basic realm="cairn"' } });
+  if (i < 0)
+    throw new OciError('UNAUTHORIZED', 'malformed Basic credentials', undefined, {
+      headers: { 'WWW-Authenticate': 'Basic realm="cairn"' },
+    });
   return { username: text.slice(0, i), password: text.slice(i + 1) };
 }

@@ -28,7 +28,12 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * completion its metrics and one log line carrying the id. No per-request logger is built: the id rides
  * on the log line, which keeps this cheap on the hot path.
  */
-export function beginRequest(req: IncomingMessage, res: ServerResponse, logger: Logger, metrics: Metrics): RequestContext {
+export function beginRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger,
+  metrics: Metrics,
+): RequestContext {
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
   res.setHeader('X-Request-Id', id);
@@ -53,7 +58,16 @@ export function beginRequest(req: IncomingMessage, res: ServerResponse, logger: 
     metrics.requestDuration.labels(ctx.route, req.method ?? '').observe(seconds);
     if (logger.isLevelEnabled('info')) {
       logger.info(
-        { reqId: id, method: req.method, url, status, ms: Math.round(seconds * 1000), route: ctx.route, principal: ctx.auth?.principal.id, decisions: ctx.decisions },
+        {
+          reqId: id,
+          method: req.method,
+          url,
+          status,
+          ms: Math.round(seconds * 1000),
+          route: ctx.route,
+          principal: ctx.auth?.principal.id,
+          decisions: ctx.decisions,
+        },
         'request',
       );
     }

@@ -19,7 +19,9 @@ export function readTlsFiles(tls: TlsConfig): { cert: Buffer; key: Buffer } {
   try {
     createSecureContext(pair);
   } catch (err) {
-    throw new ConfigError(`tls: ${tls.certFile} and ${tls.keyFile} are not a usable certificate and key: ${(err as Error).message}`);
+    throw new ConfigError(
+      `tls: ${tls.certFile} and ${tls.keyFile} are not a usable certificate and key: ${(err as Error).message}`,
+    );
   }
   return pair;
 }

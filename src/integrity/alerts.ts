@@ -16,11 +16,23 @@ export interface IntegrityFailure {
  * quarantined, the failure is logged at error level, counted, appended to the audit log, and POSTed to
  * the alert webhook when one is configured.
  */
-export async function reportIntegrityFailure(f: IntegrityFailure, deps: { quarantine: Quarantine; logger: Logger; metrics?: Metrics; audit?: AuditLog; webhook?: string }): Promise<void> {
-  deps.logger.error({ event: 'integrity', ...f }, 'integrity failure: stored blob does not match its digest; quarantined');
+export async function reportIntegrityFailure(
+  f: IntegrityFailure,
+  deps: { quarantine: Quarantine; logger: Logger; metrics?: Metrics; audit?: AuditLog; webhook?: string },
+): Promise<void> {
+  deps.logger.error(
+    { event: 'integrity', ...f },
+    'integrity failure: stored blob does not match its digest; quarantined',
+  );
   deps.metrics?.integrityFailures.labels(f.where).inc();
   await deps.quarantine.mark(f.digest, f.actual, f.where);
-  await deps.audit?.append({ type: 'integrity.failure', identity: 'system', digest: f.digest, ...(f.repository ? { repository: f.repository } : {}), detail: { actual: f.actual, where: f.where } });
+  await deps.audit?.append({
+    type: 'integrity.failure',
+    identity: 'system',
+    digest: f.digest,
+    ...(f.repository ? { repository: f.repository } : {}),
+    detail: { actual: f.actual, where: f.where },
+  });
   if (deps.webhook) {
     try {
       const r = await fetch(deps.webhook, {

@@ -46,6 +46,11 @@ export class Quarantine {
 
   async list(): Promise<{ digest: string; actual: string; detectedBy: string; detectedAt: number }[]> {
     const rows = await this.db.selectFrom('quarantine').selectAll().orderBy('detected_at').execute();
-    return rows.map((r) => ({ digest: r.digest, actual: r.actual, detectedBy: r.detected_by, detectedAt: Number(r.detected_at) }));
+    return rows.map((r) => ({
+      digest: r.digest,
+      actual: r.actual,
+      detectedBy: r.detected_by,
+      detectedAt: Number(r.detected_at),
+    }));
   }
 }

@@ -15,7 +15,15 @@ export interface ScrubResult {
  * stored under, at most `bytesPerSecond` (0: as fast as the storage gives). `onCorrupt` is called for
  * each mismatch as it is found.
  */
-export async function scrubBlobs(blobs: BlobStore, options: { bytesPerSecond?: number; onCorrupt?: (digest: string, actual: string) => Promise<void>; onChecked?: (bytes: number) => void; signal?: AbortSignal } = {}): Promise<ScrubResult> {
+export async function scrubBlobs(
+  blobs: BlobStore,
+  options: {
+    bytesPerSecond?: number;
+    onCorrupt?: (digest: string, actual: string) => Promise<void>;
+    onChecked?: (bytes: number) => void;
+    signal?: AbortSignal;
+  } = {},
+): Promise<ScrubResult> {
   const started = Date.now();
   const result: ScrubResult = { checked: 0, bytes: 0, corrupt: [], seconds: 0 };
   const rate = options.bytesPerSecond ?? 0;

@@ -27,11 +27,24 @@ export function startScrubber(s: Services): () => Promise<void> {
           s.metrics.scrubbedBlobs.inc();
           s.metrics.scrubbedBytes.inc(bytes);
         },
-        onCorrupt: (digest, actual) => reportIntegrityFailure({ digest, actual, where: 'scrub' }, { quarantine: s.quarantine, logger: s.logger, metrics: s.metrics, audit: s.audit, webhook: s.config.integrity.alertWebhook }),
+        onCorrupt: (digest, actual) =>
+          reportIntegrityFailure(
+            { digest, actual, where: 'scrub' },
+            {
+              quarantine: s.quarantine,
+              logger: s.logger,
+              metrics: s.metrics,
+              audit: s.audit,
+              webhook: s.config.integrity.alertWebhook,
+            },
+          ),
       });
       if (!signal.aborted) {
         s.metrics.scrubLastFullPass.set(Date.now() / 1000);
-        s.logger.info({ event: 'scrub', checked: r.checked, bytes: r.bytes, corrupt: r.corrupt.length, seconds: r.seconds }, 'scrub pass finished');
+        s.logger.info(
+          { event: 'scrub', checked: r.checked, bytes: r.bytes, corrupt: r.corrupt.length, seconds: r.seconds },
+          'scrub pass finished',
+        );
       }
     },
   });

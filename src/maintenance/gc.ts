@@ -35,7 +35,9 @@ export async function collectGarbage(
 ): Promise<GcResult> {
   // One collector at a time across replicas: concurrent runs would be safe (every removal is decided
   // under the blob's lock) but would only duplicate the work.
-  const r = await runExclusive(catalog, 'gc', LEASE_MS, (signal) => collect(blobs, catalog, graceMs, logger, options, signal));
+  const r = await runExclusive(catalog, 'gc', LEASE_MS, (signal) =>
+    collect(blobs, catalog, graceMs, logger, options, signal),
+  );
   if (!r.ran) throw new GcBusy();
   return r.value;
 }

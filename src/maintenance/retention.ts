@@ -15,7 +15,12 @@ export interface RetentionResult {
  * artifact names (its lineage would break), never one an immutable tag holds. Each deletion is in the
  * audit log; the bytes go with the next garbage collection.
  */
-export async function pruneDrafts(deps: { artifacts: ArtifactIndex; catalog: Catalog; audit: AuditLog }, rules: GovernanceRules, now: number, opts: { dryRun?: boolean; batch?: number } = {}): Promise<RetentionResult> {
+export async function pruneDrafts(
+  deps: { artifacts: ArtifactIndex; catalog: Catalog; audit: AuditLog },
+  rules: GovernanceRules,
+  now: number,
+  opts: { dryRun?: boolean; batch?: number } = {},
+): Promise<RetentionResult> {
   const out: RetentionResult = { deleted: [], kept: [] };
   if (rules.retention.length === 0) return out;
   const oldest = Math.max(...rules.retention.map((r) => now - r.draftsOlderThanDays * 86_400_000));
@@ -34,7 +39,14 @@ export async function pruneDrafts(deps: { artifacts: ArtifactIndex; catalog: Cat
     const ageDays = Math.round(((now - a.createdAt) / 86_400_000) * 100) / 100;
     if (!opts.dryRun) {
       if (!(await deps.catalog.deleteManifest(a.repository, a.digest))) continue;
-      await deps.audit.append({ type: 'retention.delete', identity: 'system', action: 'delete', repository: a.repository, digest: a.digest, detail: { kind: a.kind, stage: 'draft', ageDays, draftsOlderThanDays: rule.draftsOlderThanDays } });
+      await deps.audit.append({
+        type: 'retention.delete',
+        identity: 'system',
+        action: 'delete',
+        repository: a.repository,
+        digest: a.digest,
+        detail: { kind: a.kind, stage: 'draft', ageDays, draftsOlderThanDays: rule.draftsOlderThanDays },
+      });
     }
     out.deleted.push({ repository: a.repository, digest: a.digest, ageDays });
   }
@@ -60,7 +72,8 @@ export function startRetention(s: Services): () => Promise<void> {
       const rules = s.governance.current();
       if (rules.retention.length === 0) return;
       const r = await pruneDrafts({ artifacts: s.artifacts, catalog: s.catalog, audit: s.audit }, rules, Date.now());
-      if (r.deleted.length || r.kept.length) s.logger.info({ event: 'retention', deleted: r.deleted.length, kept: r.kept.length }, 'old drafts pruned');
+      if (r.deleted.length || r.kept.length)
+        s.logger.info({ event: 'retention', deleted: r.deleted.length, kept: r.kept.length }, 'old drafts pruned');
     },
   });
 }

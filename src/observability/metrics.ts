@@ -70,8 +70,16 @@ export class Metrics {
       labelNames: ['action', 'decision'],
       registers: [this.registry],
     });
-    this.scrubbedBlobs = new Counter({ name: 'cairn_scrub_blobs_checked_total', help: 'Stored blobs re-hashed by the scrubber', registers: [this.registry] });
-    this.scrubbedBytes = new Counter({ name: 'cairn_scrub_bytes_checked_total', help: 'Bytes re-hashed by the scrubber', registers: [this.registry] });
+    this.scrubbedBlobs = new Counter({
+      name: 'cairn_scrub_blobs_checked_total',
+      help: 'Stored blobs re-hashed by the scrubber',
+      registers: [this.registry],
+    });
+    this.scrubbedBytes = new Counter({
+      name: 'cairn_scrub_bytes_checked_total',
+      help: 'Bytes re-hashed by the scrubber',
+      registers: [this.registry],
+    });
     this.scrubLastFullPass = new Gauge({
       name: 'cairn_scrub_last_full_pass_timestamp_seconds',
       help: 'When the scrubber last finished a full pass over the stored blobs (alert on time() minus this)',

@@ -16,33 +16,88 @@ interface ErrorCodeSpec {
 
 export const ERROR_CODES = {
   BLOB_UNKNOWN: { status: 404, group: 'oci', meaning: 'the blob is not visible in this repository' },
-  BLOB_UPLOAD_INVALID: { status: 400, also: [416], group: 'oci', meaning: 'a malformed chunk (400), or one out of order or while another request writes the upload (416, with Range)' },
-  BLOB_UPLOAD_UNKNOWN: { status: 404, group: 'oci', meaning: 'an unknown, expired or cancelled upload, or one opened in another repository' },
-  DIGEST_INVALID: { status: 400, group: 'oci', meaning: 'a malformed digest, an unsupported algorithm, or content that does not match its digest' },
-  MANIFEST_BLOB_UNKNOWN: { status: 400, group: 'oci', meaning: 'the manifest references a blob (or an index a manifest) the repository lacks' },
-  MANIFEST_INVALID: { status: 400, also: [413], group: 'oci', meaning: 'a manifest that is not valid, or whose config fails its schema; 413 over manifests.maxBytes' },
+  BLOB_UPLOAD_INVALID: {
+    status: 400,
+    also: [416],
+    group: 'oci',
+    meaning:
+      'a malformed chunk (400), or one out of order or while another request writes the upload (416, with Range)',
+  },
+  BLOB_UPLOAD_UNKNOWN: {
+    status: 404,
+    group: 'oci',
+    meaning: 'an unknown, expired or cancelled upload, or one opened in another repository',
+  },
+  DIGEST_INVALID: {
+    status: 400,
+    group: 'oci',
+    meaning: 'a malformed digest, an unsupported algorithm, or content that does not match its digest',
+  },
+  MANIFEST_BLOB_UNKNOWN: {
+    status: 400,
+    group: 'oci',
+    meaning: 'the manifest references a blob (or an index a manifest) the repository lacks',
+  },
+  MANIFEST_INVALID: {
+    status: 400,
+    also: [413],
+    group: 'oci',
+    meaning: 'a manifest that is not valid, or whose config fails its schema; 413 over manifests.maxBytes',
+  },
   MANIFEST_UNKNOWN: { status: 404, group: 'oci', meaning: 'no such tag or digest, or a reference that is neither' },
-  NAME_INVALID: { status: 400, group: 'oci', meaning: 'a repository name outside the spec grammar or over 255 characters' },
+  NAME_INVALID: {
+    status: 400,
+    group: 'oci',
+    meaning: 'a repository name outside the spec grammar or over 255 characters',
+  },
   NAME_UNKNOWN: { status: 404, group: 'oci', meaning: 'the repository does not exist' },
   SIZE_INVALID: { status: 400, group: 'oci', meaning: 'content whose length is not the one declared' },
-  UNAUTHORIZED: { status: 401, group: 'oci', meaning: 'no credentials, or ones not valid here (with a WWW-Authenticate challenge)' },
+  UNAUTHORIZED: {
+    status: 401,
+    group: 'oci',
+    meaning: 'no credentials, or ones not valid here (with a WWW-Authenticate challenge)',
+  },
   DENIED: { status: 403, group: 'oci', meaning: 'policy or a governance rule refuses the action' },
   UNSUPPORTED: { status: 405, group: 'oci', meaning: 'the method is not allowed on this endpoint (with Allow)' },
   TOOMANYREQUESTS: { status: 429, group: 'oci', meaning: 'a rate limit was exceeded (with Retry-After)' },
   TAG_INVALID: { status: 400, group: 'oci', meaning: 'a manifest PUT under a reference that is not a valid tag' },
-  RANGE_INVALID: { status: 416, group: 'oci', meaning: 'a blob Range beyond its size (with Content-Range: bytes */size)' },
-  PAGINATION_NUMBER_INVALID: { status: 400, group: 'oci', meaning: 'the n of a paginated list is not a whole number in range' },
+  RANGE_INVALID: {
+    status: 416,
+    group: 'oci',
+    meaning: 'a blob Range beyond its size (with Content-Range: bytes */size)',
+  },
+  PAGINATION_NUMBER_INVALID: {
+    status: 400,
+    group: 'oci',
+    meaning: 'the n of a paginated list is not a whole number in range',
+  },
   UNKNOWN: { status: 500, group: 'oci', meaning: 'a fault of the registry itself; the request id is in the detail' },
   UNAVAILABLE: { status: 503, group: 'oci', meaning: 'a backend is down, or did not keep what it was given; retry' },
-  NOT_FOUND: { status: 404, group: 'cairn', meaning: 'no such endpoint, or no such resource on Cairn\'s APIs (schema, user, token, checkpoint, key)' },
-  PARAMETER_INVALID: { status: 400, also: [413, 415], group: 'cairn', meaning: 'a query parameter or body field of Cairn\'s APIs (or the token endpoint) is malformed; detail names it (413, 415: a JSON body too large or not JSON)' },
-  CONFLICT: { status: 409, group: 'cairn', meaning: 'the resource changed meanwhile (a lifecycle move raced another); read it again and retry' },
+  NOT_FOUND: {
+    status: 404,
+    group: 'cairn',
+    meaning: "no such endpoint, or no such resource on Cairn's APIs (schema, user, token, checkpoint, key)",
+  },
+  PARAMETER_INVALID: {
+    status: 400,
+    also: [413, 415],
+    group: 'cairn',
+    meaning:
+      "a query parameter or body field of Cairn's APIs (or the token endpoint) is malformed; detail names it (413, 415: a JSON body too large or not JSON)",
+  },
+  CONFLICT: {
+    status: 409,
+    group: 'cairn',
+    meaning: 'the resource changed meanwhile (a lifecycle move raced another); read it again and retry',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export type OciErrorCode = keyof typeof ERROR_CODES;
 
 /** The status of each code, for callers that only need that. */
-export const ERROR_STATUS = Object.fromEntries(Object.entries(ERROR_CODES).map(([code, spec]) => [code, spec.status])) as { [K in OciErrorCode]: (typeof ERROR_CODES)[K]['status'] };
+export const ERROR_STATUS = Object.fromEntries(
+  Object.entries(ERROR_CODES).map(([code, spec]) => [code, spec.status]),
+) as { [K in OciErrorCode]: (typeof ERROR_CODES)[K]['status'] };
 
 export class OciError extends Error {
   readonly status: number;
@@ -65,6 +120,8 @@ export class OciError extends Error {
   }
 
   toJSON(): { code: string; message: string; detail?: unknown } {
-    return this.detail === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, detail: this.detail };
+    return this.detail === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, detail: this.detail };
   }
 }

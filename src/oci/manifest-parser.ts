@@ -91,7 +91,10 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (bodyType !== undefined && (typeof bodyType !== 'string' || !MEDIA_TYPE.test(bodyType))) {
     throw invalid('manifest mediaType must be a media type', { mediaType: bodyType });
   }
-  const usableHeader = headerType && headerType !== 'application/json' && headerType !== 'application/octet-stream' ? headerType : undefined;
+  const usableHeader =
+    headerType && headerType !== 'application/json' && headerType !== 'application/octet-stream'
+      ? headerType
+      : undefined;
   if (typeof bodyType === 'string' && usableHeader !== undefined && bodyType.toLowerCase() !== usableHeader) {
     throw invalid('manifest mediaType does not match Content-Type', { mediaType: bodyType, contentType: headerType });
   }
@@ -106,7 +109,10 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   const annotations = annotationsOf(doc.annotations, 'manifest');
   const subject = doc.subject === undefined ? undefined : descriptor(doc.subject, 'subject');
   const artifactTypeField = doc.artifactType;
-  if (artifactTypeField !== undefined && (typeof artifactTypeField !== 'string' || !MEDIA_TYPE.test(artifactTypeField))) {
+  if (
+    artifactTypeField !== undefined &&
+    (typeof artifactTypeField !== 'string' || !MEDIA_TYPE.test(artifactTypeField))
+  ) {
     throw invalid('artifactType must be a media type', { artifactType: artifactTypeField });
   }
 
@@ -140,5 +146,12 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     };
   }
   // An unknown manifest type is stored and served as given; the registry cannot know what it references.
-  return { mediaType, artifactType: artifactTypeField as string | undefined, subject, annotations, blobs: [], manifests: [] };
+  return {
+    mediaType,
+    artifactType: artifactTypeField as string | undefined,
+    subject,
+    annotations,
+    blobs: [],
+    manifests: [],
+  };
 }

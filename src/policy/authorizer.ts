@@ -1,7 +1,8 @@
 import type { Action, Principal } from '../auth/principal';
 
 /** What a policy decision is about. */
-export type AuthzResource = { type: 'repository'; name: string } | { type: 'namespace'; name: string } | { type: 'registry' };
+export type AuthzResource =
+  { type: 'repository'; name: string } | { type: 'namespace'; name: string } | { type: 'registry' };
 
 export interface AuthzRequest {
   principal: Principal;

@@ -28,7 +28,9 @@ const ID = /@id\(\s*"([^"]+)"\s*\)/;
 export function readPolicyDir(dir: string): PolicySources {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.cedar')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.cedar'))
+      .sort();
   } catch (err) {
     throw new PolicyError(`cannot read policy directory ${dir}: ${(err as Error).message}`);
   }
@@ -51,16 +53,26 @@ export function readPolicyDir(dir: string): PolicySources {
 }
 
 /** Role bindings as template links; a binding naming a missing role or a bad scope is reported, not linked. */
-export function linksOf(bindings: RoleBinding[], templates: Record<string, string>): { links: cedar.TemplateLink[]; problems: string[] } {
+export function linksOf(
+  bindings: RoleBinding[],
+  templates: Record<string, string>,
+): { links: cedar.TemplateLink[]; problems: string[] } {
   const links: cedar.TemplateLink[] = [];
   const problems: string[] = [];
   for (const b of bindings) {
     const principal = bindingPrincipalUid(b.principal);
     const resource = scopeUid(b.scope);
-    if (!templates[b.role]) problems.push(`role binding ${b.principal} → ${b.role} on ${b.scope}: no policy template has @id("${b.role}")`);
+    if (!templates[b.role])
+      problems.push(`role binding ${b.principal} → ${b.role} on ${b.scope}: no policy template has @id("${b.role}")`);
     else if (!principal) problems.push(`role binding ${b.principal} → ${b.role}: not a principal`);
-    else if (!resource) problems.push(`role binding ${b.principal} → ${b.role}: scope ${b.scope} is not *, a namespace/ or a repository`);
-    else links.push({ templateId: b.role, newId: `${b.role}[${b.principal} on ${b.scope}]`, values: { '?principal': principal, '?resource': resource } });
+    else if (!resource)
+      problems.push(`role binding ${b.principal} → ${b.role}: scope ${b.scope} is not *, a namespace/ or a repository`);
+    else
+      links.push({
+        templateId: b.role,
+        newId: `${b.role}[${b.principal} on ${b.scope}]`,
+        values: { '?principal': principal, '?resource': resource },
+      });
   }
   return { links, problems };
 }
@@ -116,14 +128,27 @@ export class CedarAuthorizer implements Authorizer {
     const sources = readPolicyDir(this.dir);
     const bindings = this.store ? await this.store.listRoleBindings() : [];
     const labels = this.store ? await this.store.listLabels() : [];
-    const signature = JSON.stringify([sources.staticPolicies, sources.templates, bindings.map((b) => [b.principal, b.role, b.scope]), labels]);
+    const signature = JSON.stringify([
+      sources.staticPolicies,
+      sources.templates,
+      bindings.map((b) => [b.principal, b.role, b.scope]),
+      labels,
+    ]);
     if (signature === this.signature) return;
     const { links, problems } = linksOf(bindings, sources.templates);
-    const policies: cedar.PolicySet = { staticPolicies: sources.staticPolicies, templates: sources.templates, templateLinks: links };
+    const policies: cedar.PolicySet = {
+      staticPolicies: sources.staticPolicies,
+      templates: sources.templates,
+      templateLinks: links,
+    };
     const v = cedar.validate({ schema: CEDAR_SCHEMA, policies, validationSettings: { mode: 'strict' } });
     if (v.type === 'failure') throw new PolicyError(v.errors.map((e) => e.message).join('; '));
     if (v.validationErrors.length > 0) {
-      throw new PolicyError(v.validationErrors.map((e) => `${sources.origin[e.policyId] ?? ''} policy "${e.policyId}": ${e.error.message}`).join('; '));
+      throw new PolicyError(
+        v.validationErrors
+          .map((e) => `${sources.origin[e.policyId] ?? ''} policy "${e.policyId}": ${e.error.message}`)
+          .join('; '),
+      );
     }
     const parsed = cedar.preparsePolicySet(this.setId, policies);
     if (parsed.type === 'failure') throw new PolicyError(parsed.errors.map((e) => e.message).join('; '));
@@ -132,7 +157,12 @@ export class CedarAuthorizer implements Authorizer {
     this.decisions.clear();
     this.warnings = problems;
     for (const p of problems) this.logger?.warn({ policyDir: this.dir }, p);
-    const summary = { sha256: createHash('sha256').update(signature).digest('hex'), policies: Object.keys(sources.staticPolicies).length, templates: Object.keys(sources.templates).length, bindings: links.length };
+    const summary = {
+      sha256: createHash('sha256').update(signature).digest('hex'),
+      policies: Object.keys(sources.staticPolicies).length,
+      templates: Object.keys(sources.templates).length,
+      bindings: links.length,
+    };
     this.logger?.info({ policyDir: this.dir, ...summary }, 'policies loaded');
     this.onLoad?.(summary);
   }
@@ -140,7 +170,12 @@ export class CedarAuthorizer implements Authorizer {
   /** Re-reads every `seconds`; a failing reload keeps the active set and says why. */
   watch(seconds: number): void {
     this.timer = setInterval(() => {
-      this.load().catch((err) => this.logger?.error({ err: (err as Error).message, policyDir: this.dir }, 'policy reload failed; the previous policies stay active'));
+      this.load().catch((err) =>
+        this.logger?.error(
+          { err: (err as Error).message, policyDir: this.dir },
+          'policy reload failed; the previous policies stay active',
+        ),
+      );
     }, seconds * 1000);
     this.timer.unref();
   }

@@ -65,10 +65,17 @@ function labelAttrs(l: ResourceLabels | undefined): Record<string, unknown> {
  * The entities a decision needs: the principal with its groups, and the resource inside its namespaces
  * inside the registry. A repository without labels of its own inherits the nearest namespace's.
  */
-export function requestEntities(principal: Principal, resource: AuthzResource, labels: Map<string, ResourceLabels>): { principal: EntityUidJson; resource: EntityUidJson; entities: EntityJson[] } {
+export function requestEntities(
+  principal: Principal,
+  resource: AuthzResource,
+  labels: Map<string, ResourceLabels>,
+): { principal: EntityUidJson; resource: EntityUidJson; entities: EntityJson[] } {
   const p = principalUid(principal);
   const entities: EntityJson[] = [];
-  const attrs: Record<string, unknown> = principal.kind === 'federated' ? { issuer: principal.federated?.issuer ?? '', subject: principal.federated?.subject ?? '' } : {};
+  const attrs: Record<string, unknown> =
+    principal.kind === 'federated'
+      ? { issuer: principal.federated?.issuer ?? '', subject: principal.federated?.subject ?? '' }
+      : {};
   entities.push({
     uid: p,
     attrs: attrs as EntityJson['attrs'],
@@ -78,7 +85,10 @@ export function requestEntities(principal: Principal, resource: AuthzResource, l
   if (resource.type === 'registry') return { principal: p, resource: REGISTRY, entities };
 
   const name = resource.name;
-  const namespaces = resource.type === 'namespace' ? [...namespacesOf(name.replace(/\/$/, '')), name.endsWith('/') ? name : `${name}/`] : namespacesOf(name);
+  const namespaces =
+    resource.type === 'namespace'
+      ? [...namespacesOf(name.replace(/\/$/, '')), name.endsWith('/') ? name : `${name}/`]
+      : namespacesOf(name);
   let inherited: ResourceLabels | undefined;
   let parent: EntityUidJson = REGISTRY;
   for (const ns of namespaces) {
@@ -89,6 +99,10 @@ export function requestEntities(principal: Principal, resource: AuthzResource, l
   }
   if (resource.type === 'namespace') return { principal: p, resource: parent, entities };
   const uid = { type: 'Cairn::Repository', id: name };
-  entities.push({ uid, attrs: { name, ...labelAttrs(labels.get(name) ?? inherited) } as EntityJson['attrs'], parents: [parent] });
+  entities.push({
+    uid,
+    attrs: { name, ...labelAttrs(labels.get(name) ?? inherited) } as EntityJson['attrs'],
+    parents: [parent],
+  });
   return { principal: p, resource: uid, entities };
 }

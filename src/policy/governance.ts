@@ -8,7 +8,18 @@ import { existing, ReloadingFile } from './reloading-file';
 export const STAGES = ['draft', 'candidate', 'approved', 'deprecated', 'retired'] as const;
 export type Stage = (typeof STAGES)[number];
 
-export const REQUIRABLE_FIELDS = ['name', 'version', 'licenses', 'creators', 'datasets', 'baseModel', 'trainingCode', 'pipeline', 'framework', 'description'] as const;
+export const REQUIRABLE_FIELDS = [
+  'name',
+  'version',
+  'licenses',
+  'creators',
+  'datasets',
+  'baseModel',
+  'trainingCode',
+  'pipeline',
+  'framework',
+  'description',
+] as const;
 
 const pattern = z.string().min(1).max(300);
 const LifecycleRule = z
@@ -17,7 +28,9 @@ const LifecycleRule = z
     fourEyes: z.boolean().default(true),
     approvals: z.number().int().min(1).max(10).default(1),
     requiredFields: z.array(z.enum(REQUIRABLE_FIELDS)).default([]),
-    metrics: z.record(z.string().min(1), z.object({ min: z.number().optional(), max: z.number().optional() }).strict()).default({}),
+    metrics: z
+      .record(z.string().min(1), z.object({ min: z.number().optional(), max: z.number().optional() }).strict())
+      .default({}),
     requiredSignatures: z.number().int().min(0).default(0),
     requiredAttestations: z.array(z.string().min(1)).default([]),
   })
@@ -36,15 +49,38 @@ const GovernanceSchema = z
   .object({
     lifecycle: z.array(LifecycleRule).default([{}]),
     sensitive: z
-      .object({ labels: z.array(z.string().min(1)).default(['sensitive', 'restricted']), approvals: z.number().int().min(1).max(10).default(2), window: Window.optional() })
+      .object({
+        labels: z.array(z.string().min(1)).default(['sensitive', 'restricted']),
+        approvals: z.number().int().min(1).max(10).default(2),
+        window: Window.optional(),
+      })
       .strict()
       .default({}),
-    immutableTags: z.array(z.object({ repositories: z.array(pattern).min(1).default(['**']), tags: z.string().min(1).refine(isRegExp, { message: 'not a valid regular expression' }) }).strict()).default([]),
-    retention: z.array(z.object({ repositories: z.array(pattern).min(1).default(['**']), draftsOlderThanDays: z.number().positive() }).strict()).default([]),
+    immutableTags: z
+      .array(
+        z
+          .object({
+            repositories: z.array(pattern).min(1).default(['**']),
+            tags: z.string().min(1).refine(isRegExp, { message: 'not a valid regular expression' }),
+          })
+          .strict(),
+      )
+      .default([]),
+    retention: z
+      .array(
+        z
+          .object({ repositories: z.array(pattern).min(1).default(['**']), draftsOlderThanDays: z.number().positive() })
+          .strict(),
+      )
+      .default([]),
     quotas: z
       .array(
         z
-          .object({ namespace: z.string().regex(/^[a-z0-9]+([._/-][a-z0-9]+)*\/$/, 'a namespace ends with /, e.g. ml/'), maxBytes: z.number().int().positive().optional(), maxArtifacts: z.number().int().positive().optional() })
+          .object({
+            namespace: z.string().regex(/^[a-z0-9]+([._/-][a-z0-9]+)*\/$/, 'a namespace ends with /, e.g. ml/'),
+            maxBytes: z.number().int().positive().optional(),
+            maxArtifacts: z.number().int().positive().optional(),
+          })
           .strict(),
       )
       .default([]),
@@ -92,7 +128,12 @@ export function repositoryMatches(patternText: string, repository: string): bool
   if (!re) {
     const source = patternText
       .split('**')
-      .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+      .map((part) =>
+        part
+          .split('*')
+          .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[^/]*'),
+      )
       .join('.*');
     re = new RegExp(`^${source}$`);
     if (compiled.size > 10_000) compiled.clear();
@@ -111,7 +152,9 @@ export const GOVERNANCE_FILE = 'governance.yaml';
 export class Governance extends ReloadingFile<GovernanceRules> {
   constructor(policyDir: string | undefined, reloadSeconds: number, onError: (message: string) => void = () => {}) {
     super(
-      () => existing(policyDir ? path.join(policyDir, GOVERNANCE_FILE) : undefined) ?? path.join(BUILTIN_POLICY_DIR, GOVERNANCE_FILE),
+      () =>
+        existing(policyDir ? path.join(policyDir, GOVERNANCE_FILE) : undefined) ??
+        path.join(BUILTIN_POLICY_DIR, GOVERNANCE_FILE),
       (file) => parseGovernance(readFileSync(file!, 'utf8'), file!),
       reloadSeconds,
       'governance rules',
@@ -121,7 +164,9 @@ export class Governance extends ReloadingFile<GovernanceRules> {
 }
 
 export function lifecycleRuleFor(rules: GovernanceRules, repository: string): LifecycleRule {
-  return rules.lifecycle.find((r) => r.repositories.some((p) => repositoryMatches(p, repository))) ?? LifecycleRule.parse({});
+  return (
+    rules.lifecycle.find((r) => r.repositories.some((p) => repositoryMatches(p, repository))) ?? LifecycleRule.parse({})
+  );
 }
 
 const tagPatterns = new Map<string, RegExp>();
@@ -137,18 +182,27 @@ function tagPattern(source: string): RegExp {
 }
 
 export function immutableTag(rules: GovernanceRules, repository: string, tag: string): string | undefined {
-  const r = rules.immutableTags.find((t) => t.repositories.some((p) => repositoryMatches(p, repository)) && tagPattern(t.tags).test(tag));
+  const r = rules.immutableTags.find(
+    (t) => t.repositories.some((p) => repositoryMatches(p, repository)) && tagPattern(t.tags).test(tag),
+  );
   return r?.tags;
 }
 
 export function quotaFor(rules: GovernanceRules, repository: string): GovernanceRules['quotas'][number] | undefined {
   // The most specific namespace wins.
-  return rules.quotas.filter((q) => repository.startsWith(q.namespace)).sort((a, b) => b.namespace.length - a.namespace.length)[0];
+  return rules.quotas
+    .filter((q) => repository.startsWith(q.namespace))
+    .sort((a, b) => b.namespace.length - a.namespace.length)[0];
 }
 
 /** Weekday (0 = Sunday) and hour at `now` in a time zone. */
 export function localTime(now: Date, timeZone: string): { weekday: number; hour: number } {
-  const parts = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: 'numeric', hourCycle: 'h23' }).formatToParts(now);
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    weekday: 'short',
+    hour: 'numeric',
+    hourCycle: 'h23',
+  }).formatToParts(now);
   const wd = parts.find((p) => p.type === 'weekday')!.value;
   const hour = Number(parts.find((p) => p.type === 'hour')!.value);
   return { weekday: ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(wd), hour };

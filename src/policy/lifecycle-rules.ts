@@ -29,14 +29,34 @@ export function approvalReadiness(rules: GovernanceRules, repository: string, m:
   const problems: RuleProblem[] = [];
   for (const f of rule.requiredFields) {
     const v = (m as unknown as Record<string, unknown>)[f];
-    const present = Array.isArray(v) ? v.length > 0 : typeof v === 'object' && v !== null ? Object.keys(v).length > 0 : v !== undefined && v !== '';
-    if (!present) problems.push({ rule: 'required-field', field: f, message: `metadata field "${f}" is required before approval` });
+    const present = Array.isArray(v)
+      ? v.length > 0
+      : typeof v === 'object' && v !== null
+        ? Object.keys(v).length > 0
+        : v !== undefined && v !== '';
+    if (!present)
+      problems.push({ rule: 'required-field', field: f, message: `metadata field "${f}" is required before approval` });
   }
   for (const [name, t] of Object.entries(rule.metrics)) {
     const v = m.metrics[name];
-    if (v === undefined) problems.push({ rule: 'metric-threshold', field: `metrics.${name}`, message: `evaluation metric "${name}" is required before approval (org.cairn.metrics)` });
-    else if (t.min !== undefined && v < t.min) problems.push({ rule: 'metric-threshold', field: `metrics.${name}`, message: `evaluation metric "${name}" is ${v}, below the minimum ${t.min}` });
-    else if (t.max !== undefined && v > t.max) problems.push({ rule: 'metric-threshold', field: `metrics.${name}`, message: `evaluation metric "${name}" is ${v}, above the maximum ${t.max}` });
+    if (v === undefined)
+      problems.push({
+        rule: 'metric-threshold',
+        field: `metrics.${name}`,
+        message: `evaluation metric "${name}" is required before approval (org.cairn.metrics)`,
+      });
+    else if (t.min !== undefined && v < t.min)
+      problems.push({
+        rule: 'metric-threshold',
+        field: `metrics.${name}`,
+        message: `evaluation metric "${name}" is ${v}, below the minimum ${t.min}`,
+      });
+    else if (t.max !== undefined && v > t.max)
+      problems.push({
+        rule: 'metric-threshold',
+        field: `metrics.${name}`,
+        message: `evaluation metric "${name}" is ${v}, above the maximum ${t.max}`,
+      });
   }
   return problems;
 }
@@ -72,7 +92,15 @@ export function isSensitive(rules: GovernanceRules, m: ArtifactMetadata, label: 
 export function evaluateTransition(rules: GovernanceRules, r: TransitionRequest): TransitionVerdict {
   if (!TRANSITIONS[r.from].includes(r.to)) {
     const allowed = TRANSITIONS[r.from];
-    return { ok: false, problems: [{ rule: 'transition', message: `cannot move from ${r.from} to ${r.to}${allowed.length ? ` (from ${r.from}: ${allowed.join(', ')})` : `: ${r.from} is final`}` }] };
+    return {
+      ok: false,
+      problems: [
+        {
+          rule: 'transition',
+          message: `cannot move from ${r.from} to ${r.to}${allowed.length ? ` (from ${r.from}: ${allowed.join(', ')})` : `: ${r.from} is final`}`,
+        },
+      ],
+    };
   }
   if (r.to !== 'approved' || r.from === 'deprecated') return { ok: true, stage: r.to, approvals: [], required: 0 };
 
@@ -80,20 +108,40 @@ export function evaluateTransition(rules: GovernanceRules, r: TransitionRequest)
   const problems = approvalReadiness(rules, r.repository, r.metadata);
   if (rule.requiredSignatures > 0 || rule.requiredAttestations.length > 0) {
     const e = r.evidence;
-    if ((e?.signatures ?? 0) < rule.requiredSignatures) problems.push({ rule: 'signature-required', message: `${rule.requiredSignatures} verified signature(s) required before approval, ${e?.signatures ?? 0} found` });
+    if ((e?.signatures ?? 0) < rule.requiredSignatures)
+      problems.push({
+        rule: 'signature-required',
+        message: `${rule.requiredSignatures} verified signature(s) required before approval, ${e?.signatures ?? 0} found`,
+      });
     for (const a of rule.requiredAttestations) {
-      if (!e?.attestations.includes(a)) problems.push({ rule: 'attestation-required', field: a, message: `a verified attestation of type ${a} is required before approval` });
+      if (!e?.attestations.includes(a))
+        problems.push({
+          rule: 'attestation-required',
+          field: a,
+          message: `a verified attestation of type ${a} is required before approval`,
+        });
     }
   }
-  if (rule.fourEyes && r.actor === r.publisher) problems.push({ rule: 'four-eyes', message: `${r.actor} pushed this artifact and may not approve it; another identity must` });
-  if (r.approvals.includes(r.actor)) problems.push({ rule: 'four-eyes', message: `${r.actor} has already approved this artifact; another identity must` });
+  if (rule.fourEyes && r.actor === r.publisher)
+    problems.push({
+      rule: 'four-eyes',
+      message: `${r.actor} pushed this artifact and may not approve it; another identity must`,
+    });
+  if (r.approvals.includes(r.actor))
+    problems.push({
+      rule: 'four-eyes',
+      message: `${r.actor} has already approved this artifact; another identity must`,
+    });
   const sensitive = isSensitive(rules, r.metadata, r.sensitivity);
   const required = sensitive ? Math.max(rule.approvals, rules.sensitive.approvals) : rule.approvals;
   const w = rules.sensitive.window;
   if (sensitive && w) {
     const t = localTime(r.now, w.timezone);
     if (!w.days.includes(t.weekday) || t.hour < w.fromHour || t.hour >= w.toHour) {
-      problems.push({ rule: 'approval-window', message: `sensitive artifacts may be approved only on days ${w.days.join(',')} between ${w.fromHour}:00 and ${w.toHour}:00 ${w.timezone}` });
+      problems.push({
+        rule: 'approval-window',
+        message: `sensitive artifacts may be approved only on days ${w.days.join(',')} between ${w.fromHour}:00 and ${w.toHour}:00 ${w.timezone}`,
+      });
     }
   }
   if (problems.length) return { ok: false, problems };

@@ -5,7 +5,12 @@ import type { z } from 'zod';
  * A YAML file beside the policies, validated against its schema; every problem is reported as one
  * message naming the file and the path of each field, through the caller's error class.
  */
-export function parseYamlDocument<S extends z.ZodTypeAny>(schema: S, text: string, source: string, fail: (message: string) => Error): z.output<S> {
+export function parseYamlDocument<S extends z.ZodTypeAny>(
+  schema: S,
+  text: string,
+  source: string,
+  fail: (message: string) => Error,
+): z.output<S> {
   let doc: unknown;
   try {
     doc = YAML.parse(text) ?? {};
@@ -13,6 +18,9 @@ export function parseYamlDocument<S extends z.ZodTypeAny>(schema: S, text: strin
     throw fail(`${source}: not valid YAML: ${(err as Error).message}`);
   }
   const r = schema.safeParse(doc);
-  if (!r.success) throw fail(`${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw fail(
+      `${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }

@@ -68,8 +68,16 @@ export function createRequestListener(s: Services, probes: Probes, auth?: AuthRu
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     // Body parsers (JSON, forms) fail with a 4xx status of their own: the client's fault, said as such.
     const status = (err as { status?: number; type?: string }).status;
-    if (!(err instanceof OciError) && typeof status === 'number' && status >= 400 && status < 500 && (err as { type?: string }).type) {
-      err = new OciError('PARAMETER_INVALID', `malformed request body: ${(err as Error).message}`, undefined, { status: status === 413 || status === 415 ? status : 400 });
+    if (
+      !(err instanceof OciError) &&
+      typeof status === 'number' &&
+      status >= 400 &&
+      status < 500 &&
+      (err as { type?: string }).type
+    ) {
+      err = new OciError('PARAMETER_INVALID', `malformed request body: ${(err as Error).message}`, undefined, {
+        status: status === 413 || status === 415 ? status : 400,
+      });
     }
     sendError(err, req, res, ctxOf(res));
   });

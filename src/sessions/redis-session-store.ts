@@ -37,7 +37,10 @@ export class RedisSessionStore implements UploadSessionStore {
   private readonly redis: Redis;
   private readonly prefix: string;
 
-  constructor(url: string, private readonly idleMs: number) {
+  constructor(
+    url: string,
+    private readonly idleMs: number,
+  ) {
     const u = new URL(url);
     this.prefix = u.searchParams.get('prefix') ?? 'cairn:';
     u.search = '';
@@ -67,7 +70,13 @@ export class RedisSessionStore implements UploadSessionStore {
     if (s.owner) session.owner = s.owner;
     await this.redis
       .multi()
-      .hset(this.key(s.id), { repository: s.repository, offset: '0', createdAt: String(now), updatedAt: String(now), ...(s.owner ? { owner: s.owner } : {}) })
+      .hset(this.key(s.id), {
+        repository: s.repository,
+        offset: '0',
+        createdAt: String(now),
+        updatedAt: String(now),
+        ...(s.owner ? { owner: s.owner } : {}),
+      })
       .pexpire(this.key(s.id), this.idleMs)
       .exec();
     return session;
@@ -76,13 +85,27 @@ export class RedisSessionStore implements UploadSessionStore {
   async get(id: string): Promise<UploadSession | undefined> {
     const h = await this.redis.hgetall(this.key(id));
     if (!h.repository) return undefined;
-    const session: UploadSession = { id, repository: h.repository, offset: Number(h.offset), createdAt: Number(h.createdAt), updatedAt: Number(h.updatedAt) };
+    const session: UploadSession = {
+      id,
+      repository: h.repository,
+      offset: Number(h.offset),
+      createdAt: Number(h.createdAt),
+      updatedAt: Number(h.updatedAt),
+    };
     if (h.owner) session.owner = h.owner;
     return session;
   }
 
   async advance(id: string, expected: number, next: number): Promise<boolean> {
-    const r = await this.redis.eval(ADVANCE, 1, this.key(id), String(expected), String(next), String(Date.now()), String(this.idleMs));
+    const r = await this.redis.eval(
+      ADVANCE,
+      1,
+      this.key(id),
+      String(expected),
+      String(next),
+      String(Date.now()),
+      String(this.idleMs),
+    );
     return r === 1;
   }
 

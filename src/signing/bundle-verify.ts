@@ -27,16 +27,28 @@ export interface BundleCheck {
   /** The in-toto predicate type; undefined for a plain message signature. */
   predicateType?: string;
   /** The in-toto statement, when the bundle carries one. */
-  statement?: { _type?: string; subject?: { name?: string; digest?: Record<string, string> }[]; predicateType?: string; predicate?: unknown };
+  statement?: {
+    _type?: string;
+    subject?: { name?: string; digest?: Record<string, string> }[];
+    predicateType?: string;
+    predicate?: unknown;
+  };
   /** From the transparency log or a timestamp authority, when the bundle has one. */
   signedAt?: string;
 }
 
-const EMPTY_ROOT = TrustedRoot.fromJSON({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] });
+const EMPTY_ROOT = TrustedRoot.fromJSON({
+  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+  tlogs: [],
+  certificateAuthorities: [],
+  ctlogs: [],
+  timestampAuthorities: [],
+});
 
 function keyDetails(key: KeyObject): PublicKeyDetails | undefined {
   if (key.asymmetricKeyType === 'ed25519') return PublicKeyDetails.PKIX_ED25519;
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return PublicKeyDetails.PKIX_ECDSA_P256_SHA_256;
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1')
+    return PublicKeyDetails.PKIX_ECDSA_P256_SHA_256;
   if (key.asymmetricKeyType === 'rsa') return PublicKeyDetails.PKIX_RSA_PKCS1V15_2048_SHA256;
   return undefined;
 }
@@ -44,7 +56,11 @@ function keyDetails(key: KeyObject): PublicKeyDetails | undefined {
 function publicKeyOf(k: TrustedKey): PublicKey | undefined {
   const details = keyDetails(k.key);
   if (details === undefined) return undefined;
-  return { rawBytes: k.key.export({ format: 'der', type: 'spki' }), keyDetails: details, validFor: { start: new Date(0) } };
+  return {
+    rawBytes: k.key.export({ format: 'der', type: 'spki' }),
+    keyDetails: details,
+    validFor: { start: new Date(0) },
+  };
 }
 
 function signedAt(b: Bundle): string | undefined {
@@ -56,14 +72,23 @@ function signedAt(b: Bundle): string | undefined {
  * The statement of a DSSE bundle, checked the way @sigstore/verify does not: type, and subject (for an
  * OpenSSF model signature, which names no OCI digest: the artifact's files).
  */
-function statementOf(b: Bundle, subjectDigest: string, files: ArtifactFile[] | undefined): { statement?: BundleCheck['statement']; problem?: string } {
+function statementOf(
+  b: Bundle,
+  subjectDigest: string,
+  files: ArtifactFile[] | undefined,
+): { statement?: BundleCheck['statement']; problem?: string } {
   if (b.content.$case !== 'dsseEnvelope') {
     const d = b.content.messageSignature.messageDigest;
     const hex = d ? Buffer.from(d.digest).toString('hex') : undefined;
-    return hex && `sha256:${hex}` === subjectDigest ? {} : { problem: `the message signature is over ${hex ? `sha256:${hex}` : 'an unknown digest'}, not ${subjectDigest}` };
+    return hex && `sha256:${hex}` === subjectDigest
+      ? {}
+      : {
+          problem: `the message signature is over ${hex ? `sha256:${hex}` : 'an unknown digest'}, not ${subjectDigest}`,
+        };
   }
   const env = b.content.dsseEnvelope;
-  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { problem: `payload type is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}` };
+  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    return { problem: `payload type is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}` };
   let statement: BundleCheck['statement'];
   try {
     statement = JSON.parse(Buffer.from(env.payload).toString('utf8')) as BundleCheck['statement'];
@@ -89,7 +114,12 @@ function statementOf(b: Bundle, subjectDigest: string, files: ArtifactFile[] | u
  * the statement is about this artifact (`subjectFiles`: the artifact's file layers, which a model
  * signature is compared with). Never throws: anything malformed is a reason.
  */
-export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: TrustMaterial, subjectFiles?: ArtifactFile[]): BundleCheck {
+export function verifyBundle(
+  bundleJson: unknown,
+  subjectDigest: string,
+  trust: TrustMaterial,
+  subjectFiles?: ArtifactFile[],
+): BundleCheck {
   let b: Bundle;
   try {
     b = bundleFromJSON(bundleJson);
@@ -97,9 +127,14 @@ export function verifyBundle(bundleJson: unknown, subjectDigest: string, trust: 
     return { verified: false, reason: `not a Sigstore bundle: ${(err as Error).message}` };
   }
   const s = statementOf(b, subjectDigest, subjectFiles);
-  const base: BundleCheck = { verified: false, ...(s.statement ? { statement: s.statement, predicateType: s.statement.predicateType } : {}), ...(signedAt(b) ? { signedAt: signedAt(b) } : {}) };
+  const base: BundleCheck = {
+    verified: false,
+    ...(s.statement ? { statement: s.statement, predicateType: s.statement.predicateType } : {}),
+    ...(signedAt(b) ? { signedAt: signedAt(b) } : {}),
+  };
   if (s.problem) return { ...base, reason: s.problem };
-  if (s.statement && typeof s.statement.predicateType !== 'string') return { ...base, reason: 'the statement has no predicateType' };
+  if (s.statement && typeof s.statement.predicateType !== 'string')
+    return { ...base, reason: 'the statement has no predicateType' };
 
   const v = verifySignedEntity(b, trust);
   return 'reason' in v ? { ...base, reason: v.reason } : { ...base, verified: true, signer: v.signer };
@@ -122,7 +157,11 @@ function materialOf(json: unknown): ReturnType<typeof toTrustMaterial> {
  * against the trusted roots (Fulcio chain, SCT, Rekor inclusion proof or promise, a trusted time).
  * `artifact`: the signed bytes of a message signature, when they are not the subject itself.
  */
-export function verifySignedEntity(b: Bundle, trust: TrustMaterial, artifact?: Buffer): { signer: SignerIdentity } | { reason: string } {
+export function verifySignedEntity(
+  b: Bundle,
+  trust: TrustMaterial,
+  artifact?: Buffer,
+): { signer: SignerIdentity } | { reason: string } {
   const vm = b.verificationMaterial.content;
   try {
     if (vm.$case === 'publicKey') {
@@ -131,7 +170,11 @@ export function verifySignedEntity(b: Bundle, trust: TrustMaterial, artifact?: B
       if (!key) return { reason: `signed by a key that is not trusted (hint ${hint || 'none'})` };
       const pk = publicKeyOf(key);
       if (!pk) return { reason: `key ${key.name} has an unsupported type` };
-      new Verifier(toTrustMaterial(EMPTY_ROOT, { [hint]: pk }), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(b, artifact));
+      new Verifier(toTrustMaterial(EMPTY_ROOT, { [hint]: pk }), {
+        tlogThreshold: 0,
+        ctlogThreshold: 0,
+        timestampThreshold: 0,
+      }).verify(toSignedEntity(b, artifact));
       return { signer: { keyName: key.name, keyFingerprint: key.fingerprint } };
     }
     if (trust.trustedRoots.length === 0) {
@@ -141,8 +184,17 @@ export function verifySignedEntity(b: Bundle, trust: TrustMaterial, artifact?: B
     let last = 'no trusted root verifies it';
     for (const root of trust.trustedRoots) {
       try {
-        const signer: Signer = new Verifier(materialOf(root.json), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 }).verify(toSignedEntity(b, artifact));
-        return { signer: { ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}), ...(signer.identity?.subjectAlternativeName ? { subject: signer.identity.subjectAlternativeName } : {}) } };
+        const signer: Signer = new Verifier(materialOf(root.json), {
+          tlogThreshold: 1,
+          ctlogThreshold: 1,
+          timestampThreshold: 1,
+        }).verify(toSignedEntity(b, artifact));
+        return {
+          signer: {
+            ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}),
+            ...(signer.identity?.subjectAlternativeName ? { subject: signer.identity.subjectAlternativeName } : {}),
+          },
+        };
       } catch (err) {
         last = (err as Error).message;
       }

@@ -17,23 +17,37 @@ const TIMESTAMP_ANNOTATION = 'dev.sigstore.cosign/rfc3161timestamp';
 export type LegacyFormat = 'cosign-sig' | 'cosign-att';
 
 /** What a cosign v2 signature manifest signs, from its tag or (as a referrer) its subject. */
-export function legacySubject(tag: string | undefined, subject: string | undefined, layers: Descriptor[]): { subject: string; format: LegacyFormat } | undefined {
+export function legacySubject(
+  tag: string | undefined,
+  subject: string | undefined,
+  layers: Descriptor[],
+): { subject: string; format: LegacyFormat } | undefined {
   const m = tag ? LEGACY_TAG.exec(tag) : null;
   const target = m ? `${m[1]}:${m[2]}` : subject;
   if (!target) return undefined;
-  if (layers.length > 0 && layers.every((l) => l.mediaType === SIMPLE_SIGNING)) return { subject: target, format: 'cosign-sig' };
-  if (layers.length > 0 && layers.every((l) => l.mediaType === DSSE_ENVELOPE)) return { subject: target, format: 'cosign-att' };
+  if (layers.length > 0 && layers.every((l) => l.mediaType === SIMPLE_SIGNING))
+    return { subject: target, format: 'cosign-sig' };
+  if (layers.length > 0 && layers.every((l) => l.mediaType === DSSE_ENVELOPE))
+    return { subject: target, format: 'cosign-att' };
   return undefined;
 }
 
 function pae(payloadType: string, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `), payload]);
+  return Buffer.concat([
+    Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `),
+    payload,
+  ]);
 }
 
 function verifiedBy(keys: TrustedKey[], data: Buffer, signature: Buffer): TrustedKey | undefined {
   return keys.find((k) => {
     try {
-      return verifySignature(k.key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, k.key as KeyObject, signature);
+      return verifySignature(
+        k.key.asymmetricKeyType === 'ed25519' ? null : 'sha256',
+        data,
+        k.key as KeyObject,
+        signature,
+      );
     } catch {
       return false;
     }
@@ -41,7 +55,9 @@ function verifiedBy(keys: TrustedKey[], data: Buffer, signature: Buffer): Truste
 }
 
 function pemBlocks(text: string | undefined): Buffer[] {
-  return [...(text ?? '').matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  return [...(text ?? '').matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g)].map(
+    (m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'),
+  );
 }
 
 /**
@@ -58,14 +74,23 @@ function keylessBundle(format: LegacyFormat, a: Record<string, string>, bytes: B
   } catch (err) {
     return `the certificate annotation does not parse: ${(err as Error).message}`;
   }
-  let rekor: { SignedEntryTimestamp?: string; Payload?: { body?: string; integratedTime?: number; logIndex?: number; logID?: string } };
+  let rekor: {
+    SignedEntryTimestamp?: string;
+    Payload?: { body?: string; integratedTime?: number; logIndex?: number; logID?: string };
+  };
   try {
     rekor = JSON.parse(a[REKOR_BUNDLE_ANNOTATION] ?? '') as typeof rekor;
   } catch {
     return `no transparency-log entry: the ${REKOR_BUNDLE_ANNOTATION} annotation is missing or not JSON`;
   }
   const p = rekor.Payload;
-  if (!rekor.SignedEntryTimestamp || !p?.body || typeof p.integratedTime !== 'number' || typeof p.logIndex !== 'number' || !/^[0-9a-f]{64}$/.test(p.logID ?? '')) {
+  if (
+    !rekor.SignedEntryTimestamp ||
+    !p?.body ||
+    typeof p.integratedTime !== 'number' ||
+    typeof p.logIndex !== 'number' ||
+    !/^[0-9a-f]{64}$/.test(p.logID ?? '')
+  ) {
     return `the ${REKOR_BUNDLE_ANNOTATION} annotation lacks the signed entry timestamp, body, time, index or log id`;
   }
   let body: { kind?: string; apiVersion?: string };
@@ -86,7 +111,12 @@ function keylessBundle(format: LegacyFormat, a: Record<string, string>, bytes: B
   if (format === 'cosign-sig') {
     const sig = a[SIGNATURE_ANNOTATION];
     if (!sig) return `the layer has no ${SIGNATURE_ANNOTATION} annotation`;
-    content = { messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(bytes).digest('base64') }, signature: sig } };
+    content = {
+      messageSignature: {
+        messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(bytes).digest('base64') },
+        signature: sig,
+      },
+    };
   } else {
     let env: unknown;
     try {
@@ -100,7 +130,11 @@ function keylessBundle(format: LegacyFormat, a: Record<string, string>, bytes: B
     return bundleFromJSON({
       mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
       verificationMaterial: {
-        x509CertificateChain: { certificates: [...certs, ...pemBlocks(a[CHAIN_ANNOTATION])].map((der) => ({ rawBytes: der.toString('base64') })) },
+        x509CertificateChain: {
+          certificates: [...certs, ...pemBlocks(a[CHAIN_ANNOTATION])].map((der) => ({
+            rawBytes: der.toString('base64'),
+          })),
+        },
         tlogEntries: [
           {
             logIndex: String(p.logIndex),
@@ -120,7 +154,12 @@ function keylessBundle(format: LegacyFormat, a: Record<string, string>, bytes: B
   }
 }
 
-function keylessCheck(format: LegacyFormat, a: Record<string, string>, bytes: Buffer, trust: TrustMaterial): { signer: SignerIdentity; signedAt?: string } | { reason: string } {
+function keylessCheck(
+  format: LegacyFormat,
+  a: Record<string, string>,
+  bytes: Buffer,
+  trust: TrustMaterial,
+): { signer: SignerIdentity; signedAt?: string } | { reason: string } {
   const b = keylessBundle(format, a, bytes);
   if (typeof b === 'string') return { reason: b };
   const v = verifySignedEntity(b, trust, format === 'cosign-sig' ? bytes : undefined);
@@ -134,7 +173,13 @@ function keylessCheck(format: LegacyFormat, a: Record<string, string>, bytes: Bu
  * statement about the subject; signed by a trusted key, or keyless (a Fulcio certificate and a Rekor
  * entry in annotations) verified against the trusted roots.
  */
-export function verifyLegacyLayer(format: LegacyFormat, layer: Descriptor, bytes: Buffer, subject: string, trust: TrustMaterial): BundleCheck {
+export function verifyLegacyLayer(
+  format: LegacyFormat,
+  layer: Descriptor,
+  bytes: Buffer,
+  subject: string,
+  trust: TrustMaterial,
+): BundleCheck {
   const a = layer.annotations ?? {};
   const keyless = Boolean(a[CERTIFICATE_ANNOTATION]);
   if (format === 'cosign-sig') {
@@ -147,13 +192,16 @@ export function verifyLegacyLayer(format: LegacyFormat, layer: Descriptor, bytes
       return { verified: false, reason: 'the simple-signing payload is not JSON' };
     }
     const signed = payload.critical?.image?.['docker-manifest-digest'];
-    if (signed !== subject) return { verified: false, reason: `the payload signs ${signed ?? 'nothing'}, not ${subject}` };
+    if (signed !== subject)
+      return { verified: false, reason: `the payload signs ${signed ?? 'nothing'}, not ${subject}` };
     if (keyless) {
       const v = keylessCheck(format, a, bytes, trust);
       return 'reason' in v ? { verified: false, reason: v.reason } : { verified: true, ...v };
     }
     const key = verifiedBy(trust.keys, bytes, Buffer.from(sig, 'base64'));
-    return key ? { verified: true, signer: { keyName: key.name, keyFingerprint: key.fingerprint } } : { verified: false, reason: 'signed by a key that is not trusted, or the payload was altered' };
+    return key
+      ? { verified: true, signer: { keyName: key.name, keyFingerprint: key.fingerprint } }
+      : { verified: false, reason: 'signed by a key that is not trusted, or the payload was altered' };
   }
   let env: { payloadType?: string; payload?: string; signatures?: { sig?: string }[] };
   try {
@@ -161,7 +209,8 @@ export function verifyLegacyLayer(format: LegacyFormat, layer: Descriptor, bytes
   } catch {
     return { verified: false, reason: 'the DSSE envelope is not JSON' };
   }
-  if (env.payloadType !== 'application/vnd.in-toto+json' || typeof env.payload !== 'string') return { verified: false, reason: 'not an in-toto DSSE envelope' };
+  if (env.payloadType !== 'application/vnd.in-toto+json' || typeof env.payload !== 'string')
+    return { verified: false, reason: 'not an in-toto DSSE envelope' };
   const payload = Buffer.from(env.payload, 'base64');
   let statement: BundleCheck['statement'];
   try {
@@ -170,8 +219,13 @@ export function verifyLegacyLayer(format: LegacyFormat, layer: Descriptor, bytes
     return { verified: false, reason: 'the payload is not an in-toto statement' };
   }
   const [algorithm, hex] = subject.split(':') as [string, string];
-  const base: BundleCheck = { verified: false, statement, ...(statement?.predicateType ? { predicateType: statement.predicateType } : {}) };
-  if (!statement?.subject?.some((s) => s?.digest?.[algorithm] === hex)) return { ...base, reason: `the statement's subject is not ${subject}` };
+  const base: BundleCheck = {
+    verified: false,
+    statement,
+    ...(statement?.predicateType ? { predicateType: statement.predicateType } : {}),
+  };
+  if (!statement?.subject?.some((s) => s?.digest?.[algorithm] === hex))
+    return { ...base, reason: `the statement's subject is not ${subject}` };
   if (keyless) {
     const v = keylessCheck(format, a, bytes, trust);
     return 'reason' in v ? { ...base, reason: v.reason } : { ...base, verified: true, ...v };

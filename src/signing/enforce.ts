@@ -20,7 +20,14 @@ const flagged = new Map<string, number>();
  * header and an audit event (once a minute per artifact). Signatures and other referrers are served as
  * they are (a verifier must read them), and so is HEAD (signing needs the digest of what it signs).
  */
-export async function enforceTrustOnPull(s: Services, repository: string, m: StoredManifest, method: string | undefined, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function enforceTrustOnPull(
+  s: Services,
+  repository: string,
+  m: StoredManifest,
+  method: string | undefined,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const trust = s.trust.current();
   const policy = trustPolicyFor(trust, repository);
   if (!policy || policy.mode === 'off' || method === 'HEAD') return;
@@ -37,10 +44,28 @@ export async function enforceTrustOnPull(s: Services, repository: string, m: Sto
   if ((flagged.get(key) ?? 0) < now - 60_000) {
     if (flagged.size > 10_000) flagged.clear();
     flagged.set(key, now);
-    s.audit.record({ ...requestFields(s, ctx), type: 'trust.violation', action: 'pull', repository, digest: m.digest, decision: policy.mode === 'enforce' ? 'deny' : 'allow', detail: { mode: policy.mode, missing: report.missing.join('; ').slice(0, 1000) } });
+    s.audit.record({
+      ...requestFields(s, ctx),
+      type: 'trust.violation',
+      action: 'pull',
+      repository,
+      digest: m.digest,
+      decision: policy.mode === 'enforce' ? 'deny' : 'allow',
+      detail: { mode: policy.mode, missing: report.missing.join('; ').slice(0, 1000) },
+    });
   }
   if (policy.mode === 'enforce') {
-    throw new OciError('DENIED', message, { trustPolicy: 'enforce', missing: report.missing, report: `/v2/${repository}/_cairn/verify/${m.digest}` });
+    throw new OciError('DENIED', message, {
+      trustPolicy: 'enforce',
+      missing: report.missing,
+      report: `/v2/${repository}/_cairn/verify/${m.digest}`,
+    });
   }
-  res.setHeader('Cairn-Trust', `unsatisfied; ${report.missing.join('; ').replace(/[^\x20-\x7e]/g, '?').slice(0, 500)}`);
+  res.setHeader(
+    'Cairn-Trust',
+    `unsatisfied; ${report.missing
+      .join('; ')
+      .replace(/[^\x20-\x7e]/g, '?')
+      .slice(0, 500)}`,
+  );
 }

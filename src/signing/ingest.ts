@@ -20,7 +20,10 @@ export function bundleLayerOf(p: Pick<ParsedManifest, 'subject' | 'layers'>): De
 }
 
 /** What a pushed manifest signs, and in which format; undefined when it is no signature. */
-export function signatureOf(p: ParsedManifest, tag: string | undefined): { subject: string; format: SignatureFormat } | undefined {
+export function signatureOf(
+  p: ParsedManifest,
+  tag: string | undefined,
+): { subject: string; format: SignatureFormat } | undefined {
   if (bundleLayerOf(p) && p.subject) return { subject: p.subject.digest, format: 'bundle' };
   return legacySubject(tag, p.subject?.digest, p.layers ?? []);
 }
@@ -36,9 +39,18 @@ async function subjectFiles(s: Services, repository: string, subject: string): P
   }
 }
 
-async function verifyLayers(s: Services, trust: TrustConfig, repository: string, layers: Descriptor[], subject: string, format: SignatureFormat): Promise<BundleCheck> {
+async function verifyLayers(
+  s: Services,
+  trust: TrustConfig,
+  repository: string,
+  layers: Descriptor[],
+  subject: string,
+  format: SignatureFormat,
+): Promise<BundleCheck> {
   let last: BundleCheck = { verified: false, reason: 'no signature layer' };
-  for (const layer of format === 'bundle' ? layers.filter((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) : layers) {
+  for (const layer of format === 'bundle'
+    ? layers.filter((l) => l.mediaType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX))
+    : layers) {
     const bytes = await readSmallBlob(s.blobs, layer.digest, MAX_BUNDLE_BYTES).catch(() => undefined);
     if (!bytes) {
       last = { verified: false, reason: 'the signature layer is missing or over 1 MiB' };
@@ -64,17 +76,40 @@ async function verifyLayers(s: Services, trust: TrustConfig, repository: string,
  * Verifies a stored signature manifest against the trust material and records the result (re-read from
  * the catalog, so a re-check sees exactly what was pushed).
  */
-export async function checkSignatureManifest(s: Services, trust: TrustConfig, repository: string, digest: string, subject: string, format: SignatureFormat): Promise<BundleCheck & { accepted: boolean }> {
+export async function checkSignatureManifest(
+  s: Services,
+  trust: TrustConfig,
+  repository: string,
+  digest: string,
+  subject: string,
+  format: SignatureFormat,
+): Promise<BundleCheck & { accepted: boolean }> {
   const stored = await s.catalog.getManifest(repository, digest);
-  let layers: Descriptor[] = [];
+  let layers: Descriptor[];
   try {
     layers = (JSON.parse(stored?.content.toString('utf8') ?? '{}') as { layers?: Descriptor[] }).layers ?? [];
   } catch {
     layers = [];
   }
   const check = await verifyLayers(s, trust, repository, layers, subject, format);
-  const accepted = check.verified && !revokedWhy(trust, { keyName: check.signer?.keyName ?? null, keyFingerprint: check.signer?.keyFingerprint ?? null, issuer: check.signer?.issuer ?? null, subject: check.signer?.subject ?? null });
-  await s.signatures.record(repository, digest, subject, layers[0]?.digest ?? '', format, check, accepted, trust.version);
+  const accepted =
+    check.verified &&
+    !revokedWhy(trust, {
+      keyName: check.signer?.keyName ?? null,
+      keyFingerprint: check.signer?.keyFingerprint ?? null,
+      issuer: check.signer?.issuer ?? null,
+      subject: check.signer?.subject ?? null,
+    });
+  await s.signatures.record(
+    repository,
+    digest,
+    subject,
+    layers[0]?.digest ?? '',
+    format,
+    check,
+    accepted,
+    trust.version,
+  );
   return { ...check, accepted };
 }
 
@@ -83,7 +118,13 @@ export async function checkSignatureManifest(s: Services, trust: TrustConfig, re
  * it and record the result, never refusing it (a well-formed signature Cairn cannot verify today may
  * verify under tomorrow's trust material).
  */
-export async function ingestSignature(s: Services, ctx: RequestContext, repository: string, digest: string, sig: { subject: string; format: SignatureFormat }): Promise<void> {
+export async function ingestSignature(
+  s: Services,
+  ctx: RequestContext,
+  repository: string,
+  digest: string,
+  sig: { subject: string; format: SignatureFormat },
+): Promise<void> {
   const trust = s.trust.current();
   const check = await checkSignatureManifest(s, trust, repository, digest, sig.subject, sig.format);
   await auditChange(s, ctx, {

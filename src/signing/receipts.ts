@@ -21,7 +21,14 @@ export interface ReceiptPredicate {
   pushedBy: string;
   source?: string;
   time: string;
-  auditLog: { origin: string; index: number; treeSize: number; rootHash: string; leafHash: string; inclusionProof: string[] };
+  auditLog: {
+    origin: string;
+    index: number;
+    treeSize: number;
+    rootHash: string;
+    leafHash: string;
+    inclusionProof: string[];
+  };
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -31,20 +38,40 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
  * kept). Resolves with the digest and the audit append of the link, which the caller awaits with the
  * others, so that they share one group commit.
  */
-async function putBlob(s: Services, repository: string, bytes: Buffer, requestId: string): Promise<{ digest: string; logged: Promise<unknown> }> {
+async function putBlob(
+  s: Services,
+  repository: string,
+  bytes: Buffer,
+  requestId: string,
+): Promise<{ digest: string; logged: Promise<unknown> }> {
   const digest = sha256(bytes);
   if (await s.catalog.getBlobLink(repository, digest)) return { digest, logged: Promise.resolve() };
   const id = randomUUID();
   await s.blobs.stageCreate(id);
   try {
     await s.blobs.stageAppend(id, 0, Readable.from([bytes]), () => undefined);
-    await s.catalog.linkBlob(repository, { digest, size: bytes.length }, async () => void (await s.blobs.stageCommit(id, digest, bytes.length)));
+    await s.catalog.linkBlob(
+      repository,
+      { digest, size: bytes.length },
+      async () => void (await s.blobs.stageCommit(id, digest, bytes.length)),
+    );
   } catch (err) {
     await s.blobs.stageDelete(id).catch(() => undefined);
     throw err;
   }
   // Every link is in the log (`cairn audit verify` checks the catalog against it), the registry's own too.
-  return { digest, logged: s.audit.append({ type: 'blob.push', identity: 'system', action: 'push', repository, digest, requestId, detail: { size: bytes.length, upload: 'receipt' } }) };
+  return {
+    digest,
+    logged: s.audit.append({
+      type: 'blob.push',
+      identity: 'system',
+      action: 'push',
+      repository,
+      digest,
+      requestId,
+      detail: { size: bytes.length, upload: 'receipt' },
+    }),
+  };
 }
 
 /** A DSSE bundle over the receipt statement, signed with the registry's key. */
@@ -53,11 +80,25 @@ async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPre
   const signer = {
     sign: async (data: Buffer) => ({
       signature: sign(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, key),
-      key: { $case: 'publicKey' as const, publicKey: pub.export({ format: 'pem', type: 'spki' }).toString(), hint: keyHints(pub).hints[0]! },
+      key: {
+        $case: 'publicKey' as const,
+        publicKey: pub.export({ format: 'pem', type: 'spki' }).toString(),
+        hint: keyHints(pub).hints[0]!,
+      },
     }),
   };
-  const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: predicate.repository, digest: { sha256: digest.split(':')[1] } }], predicateType: RECEIPT_PREDICATE, predicate };
-  return bundleToJSON(await new DSSEBundleBuilder({ signer, witnesses: [] }).create({ data: Buffer.from(JSON.stringify(statement)), type: IN_TOTO_PAYLOAD_TYPE }));
+  const statement = {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [{ name: predicate.repository, digest: { sha256: digest.split(':')[1] } }],
+    predicateType: RECEIPT_PREDICATE,
+    predicate,
+  };
+  return bundleToJSON(
+    await new DSSEBundleBuilder({ signer, witnesses: [] }).create({
+      data: Buffer.from(JSON.stringify(statement)),
+      type: IN_TOTO_PAYLOAD_TYPE,
+    }),
+  );
 }
 
 /**
@@ -65,7 +106,12 @@ async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPre
  * and where in the log, with the inclusion proof), attached as a referrer of the manifest. Receipts are
  * not issued for referrers (signatures, receipts): they would only multiply.
  */
-export async function issueReceipt(s: Services, ctx: RequestContext, m: { repository: string; digest: string; mediaType: string; size: number; tag?: string }, seq: number): Promise<string | undefined> {
+export async function issueReceipt(
+  s: Services,
+  ctx: RequestContext,
+  m: { repository: string; digest: string; mediaType: string; size: number; tag?: string },
+  seq: number,
+): Promise<string | undefined> {
   const key = s.audit.signingKey;
   if (!s.config.audit.receipts || !key) return undefined;
   const at = await s.audit.proofOf(seq);
@@ -78,10 +124,20 @@ export async function issueReceipt(s: Services, ctx: RequestContext, m: { reposi
     pushedBy: fields.identity ?? 'anonymous',
     ...(fields.source ? { source: fields.source } : {}),
     time: new Date().toISOString(),
-    auditLog: { origin: s.audit.origin, index: seq, treeSize: at.size, rootHash: at.root.toString('hex'), leafHash: at.leaf.toString('hex'), inclusionProof: at.proof.map((h) => h.toString('hex')) },
+    auditLog: {
+      origin: s.audit.origin,
+      index: seq,
+      treeSize: at.size,
+      rootHash: at.root.toString('hex'),
+      leafHash: at.leaf.toString('hex'),
+      inclusionProof: at.proof.map((h) => h.toString('hex')),
+    },
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
-  const [config, bundleBlob] = await Promise.all([putBlob(s, m.repository, EMPTY, ctx.id), putBlob(s, m.repository, bundle, ctx.id)]);
+  const [config, bundleBlob] = await Promise.all([
+    putBlob(s, m.repository, EMPTY, ctx.id),
+    putBlob(s, m.repository, bundle, ctx.id),
+  ]);
   const configDigest = config.digest;
   const bundleDigest = bundleBlob.digest;
   const manifest = Buffer.from(
@@ -107,11 +163,38 @@ export async function issueReceipt(s: Services, ctx: RequestContext, m: { reposi
     // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
     blobs: [configDigest, bundleDigest],
     manifests: [],
-    artifact: { kind: 'receipt', family: 'oci', pushedBy: 'system', totalSize: EMPTY.length + bundle.length, metadata: '{}', annotations: {}, metrics: {}, edges: [] },
+    artifact: {
+      kind: 'receipt',
+      family: 'oci',
+      pushedBy: 'system',
+      totalSize: EMPTY.length + bundle.length,
+      metadata: '{}',
+      annotations: {},
+      metrics: {},
+      edges: [],
+    },
   });
   // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
   // One group commit for the links and the manifest (the log keeps their order).
-  await Promise.all([config.logged, bundleBlob.logged, s.audit.append({ identity: 'system', requestId: ctx.id, type: 'manifest.push', action: 'push', repository: m.repository, digest, decision: 'allow', detail: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length, kind: 'receipt', subject: m.digest } })]);
+  await Promise.all([
+    config.logged,
+    bundleBlob.logged,
+    s.audit.append({
+      identity: 'system',
+      requestId: ctx.id,
+      type: 'manifest.push',
+      action: 'push',
+      repository: m.repository,
+      digest,
+      decision: 'allow',
+      detail: {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        size: manifest.length,
+        kind: 'receipt',
+        subject: m.digest,
+      },
+    }),
+  ]);
   return digest;
 }
 
@@ -125,12 +208,25 @@ export interface ReceiptCheck extends BundleCheck {
  * checkpoint of the same size, or a consistency proof to a later one, then anchors).
  */
 export function verifyReceipt(bundleJson: unknown, subjectDigest: string, registryKey: KeyObject): ReceiptCheck {
-  const check = verifyBundle(bundleJson, subjectDigest, { keys: [{ name: 'registry', key: registryKey, ...keyHints(registryKey) }], trustedRoots: [] });
+  const check = verifyBundle(bundleJson, subjectDigest, {
+    keys: [{ name: 'registry', key: registryKey, ...keyHints(registryKey) }],
+    trustedRoots: [],
+  });
   if (!check.verified) return check;
-  if (check.predicateType !== RECEIPT_PREDICATE) return { ...check, verified: false, reason: `not a Cairn receipt (predicate ${check.predicateType})` };
+  if (check.predicateType !== RECEIPT_PREDICATE)
+    return { ...check, verified: false, reason: `not a Cairn receipt (predicate ${check.predicateType})` };
   const r = check.statement?.predicate as ReceiptPredicate | undefined;
   const log = r?.auditLog;
-  if (!log || !Array.isArray(log.inclusionProof)) return { ...check, verified: false, reason: 'the receipt has no audit log position' };
-  const ok = verifyInclusion(Buffer.from(log.leafHash, 'hex'), log.index, log.treeSize, log.inclusionProof.map((h) => Buffer.from(h, 'hex')), Buffer.from(log.rootHash, 'hex'));
-  return ok ? { ...check, receipt: r } : { ...check, verified: false, reason: 'the inclusion proof does not lead to the root the receipt names' };
+  if (!log || !Array.isArray(log.inclusionProof))
+    return { ...check, verified: false, reason: 'the receipt has no audit log position' };
+  const ok = verifyInclusion(
+    Buffer.from(log.leafHash, 'hex'),
+    log.index,
+    log.treeSize,
+    log.inclusionProof.map((h) => Buffer.from(h, 'hex')),
+    Buffer.from(log.rootHash, 'hex'),
+  );
+  return ok
+    ? { ...check, receipt: r }
+    : { ...check, verified: false, reason: 'the inclusion proof does not lead to the root the receipt names' };
 }

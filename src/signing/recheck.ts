@@ -12,7 +12,10 @@ const BATCH = 200;
  * certificate or key may have expired meanwhile). Each signature whose standing changed is an audit
  * event (`signature.recheck`), and enforcement follows at once, since pulls read the stored checks.
  */
-export async function recheckSignatures(s: Services, opts: { all?: boolean } = {}): Promise<{ checked: number; changed: number }> {
+export async function recheckSignatures(
+  s: Services,
+  opts: { all?: boolean } = {},
+): Promise<{ checked: number; changed: number }> {
   const trust = s.trust.current();
   let checked = 0;
   let changed = 0;
@@ -22,7 +25,14 @@ export async function recheckSignatures(s: Services, opts: { all?: boolean } = {
     if (batch.length === 0) break;
     for (const before of batch) {
       if ('id' in before) after = (before as { id: number }).id;
-      const check = await checkSignatureManifest(s, trust, before.repository, before.digest, before.subjectDigest, before.format as SignatureFormat);
+      const check = await checkSignatureManifest(
+        s,
+        trust,
+        before.repository,
+        before.digest,
+        before.subjectDigest,
+        before.format as SignatureFormat,
+      );
       checked++;
       if (check.accepted === before.accepted && check.verified === before.verified) continue;
       changed++;
@@ -39,7 +49,20 @@ export async function recheckSignatures(s: Services, opts: { all?: boolean } = {
           accepted: check.accepted,
           wasAccepted: before.accepted,
           trustVersion: trust.version,
-          ...(check.reason ? { reason: check.reason.slice(0, 300) } : !check.accepted ? { reason: (revokedWhy(trust, { keyName: check.signer?.keyName ?? null, keyFingerprint: check.signer?.keyFingerprint ?? null, issuer: check.signer?.issuer ?? null, subject: check.signer?.subject ?? null }) ?? 'not accepted').slice(0, 300) } : {}),
+          ...(check.reason
+            ? { reason: check.reason.slice(0, 300) }
+            : !check.accepted
+              ? {
+                  reason: (
+                    revokedWhy(trust, {
+                      keyName: check.signer?.keyName ?? null,
+                      keyFingerprint: check.signer?.keyFingerprint ?? null,
+                      issuer: check.signer?.issuer ?? null,
+                      subject: check.signer?.subject ?? null,
+                    }) ?? 'not accepted'
+                  ).slice(0, 300),
+                }
+              : {}),
         },
       });
     }

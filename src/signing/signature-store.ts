@@ -26,7 +26,8 @@ export interface SignatureRecord {
 
 /** SLSA provenance names its builder here (v1) or there (v0.2). */
 export function builderOf(check: BundleCheck): string | null {
-  const p = check.statement?.predicate as { runDetails?: { builder?: { id?: unknown } }; builder?: { id?: unknown } } | undefined;
+  const p = check.statement?.predicate as
+    { runDetails?: { builder?: { id?: unknown } }; builder?: { id?: unknown } } | undefined;
   const id = p?.runDetails?.builder?.id ?? p?.builder?.id;
   return typeof id === 'string' ? id : null;
 }
@@ -35,7 +36,16 @@ export function builderOf(check: BundleCheck): string | null {
 export class SignatureStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async record(repository: string, digest: string, subjectDigest: string, bundleDigest: string, format: string, check: BundleCheck, accepted: boolean, trustVersion: string): Promise<void> {
+  async record(
+    repository: string,
+    digest: string,
+    subjectDigest: string,
+    bundleDigest: string,
+    format: string,
+    check: BundleCheck,
+    accepted: boolean,
+    trustVersion: string,
+  ): Promise<void> {
     const row = await this.db
       .selectFrom('artifacts as a')
       .innerJoin('repositories as r', 'r.id', 'a.repository_id')
@@ -79,13 +89,21 @@ export class SignatureStore {
 
   /** The checks of every signature and attestation of an artifact. */
   async forSubject(repository: string, subjectDigest: string): Promise<SignatureRecord[]> {
-    const rows = await this.select().where('r.name', '=', repository).where('s.subject_digest', '=', subjectDigest).orderBy('s.artifact_id').execute();
+    const rows = await this.select()
+      .where('r.name', '=', repository)
+      .where('s.subject_digest', '=', subjectDigest)
+      .orderBy('s.artifact_id')
+      .execute();
     return rows.map(toRecord);
   }
 
   /** Checks made against other trust material than `version`, a batch at a time. */
   async stale(version: string, limit: number): Promise<SignatureRecord[]> {
-    const rows = await this.select().where('s.trust_version', '<>', version).orderBy('s.artifact_id').limit(limit).execute();
+    const rows = await this.select()
+      .where('s.trust_version', '<>', version)
+      .orderBy('s.artifact_id')
+      .limit(limit)
+      .execute();
     return rows.map(toRecord);
   }
 

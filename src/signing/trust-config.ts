@@ -35,7 +35,18 @@ const Policy = z
 const TrustSchema = z
   .object({
     keys: z
-      .array(z.object({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), publicKey: z.string().optional(), publicKeyFile: z.string().optional() }).strict().refine((k) => Boolean(k.publicKey) !== Boolean(k.publicKeyFile), { message: 'give publicKey or publicKeyFile' }))
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+            publicKey: z.string().optional(),
+            publicKeyFile: z.string().optional(),
+          })
+          .strict()
+          .refine((k) => Boolean(k.publicKey) !== Boolean(k.publicKeyFile), {
+            message: 'give publicKey or publicKeyFile',
+          }),
+      )
       .default([]),
     /** Sigstore trusted_root.json files (the public-good instance, or a private Fulcio / Rekor / TSA). */
     trustedRoots: z.array(z.string().min(1)).default([]),
@@ -48,7 +59,10 @@ const TrustSchema = z
       .array(
         z
           .object({
-            mirror: z.string().url().refine((u) => /^https?:\/\//.test(u), { message: 'an http(s) URL' }),
+            mirror: z
+              .string()
+              .url()
+              .refine((u) => /^https?:\/\//.test(u), { message: 'an http(s) URL' }),
             root: z.string().min(1).optional(),
             refreshSeconds: z.number().int().min(1).default(86_400),
           })
@@ -57,7 +71,10 @@ const TrustSchema = z
       .default([]),
     policies: z.array(Policy).default([]),
     revoked: z
-      .object({ keys: z.array(z.string()).default([]), identities: z.array(z.object({ issuer: z.string(), subject: z.string() }).strict()).default([]) })
+      .object({
+        keys: z.array(z.string()).default([]),
+        identities: z.array(z.object({ issuer: z.string(), subject: z.string() }).strict()).default([]),
+      })
       .strict()
       .default({}),
     /** Seconds between re-checks of every stored signature against the current trust material. */
@@ -106,7 +123,14 @@ export function keyHints(key: KeyObject): { hints: string[]; fingerprint: string
   const der = key.export({ format: 'der', type: 'spki' });
   const pem = key.export({ format: 'pem', type: 'spki' }).toString();
   const fingerprint = createHash('sha256').update(der).digest('hex');
-  return { fingerprint, hints: [createHash('sha256').update(der).digest('base64'), createHash('sha256').update(pem).digest('hex'), fingerprint] };
+  return {
+    fingerprint,
+    hints: [
+      createHash('sha256').update(der).digest('base64'),
+      createHash('sha256').update(pem).digest('hex'),
+      fingerprint,
+    ],
+  };
 }
 
 export function parseTrustConfig(text: string, source: string, baseDir: string): TrustConfig {
@@ -129,7 +153,8 @@ export function parseTrustConfig(text: string, source: string, baseDir: string):
   const names = new Set(keys.map((k) => k.name));
   for (const p of c.policies) {
     for (const s of [...p.signers, ...p.attestations.flatMap((a) => a.signers ?? [])]) {
-      if ('key' in s && !names.has(s.key)) throw new TrustConfigError(`${source}: policy for ${p.repositories.join(', ')} names unknown key ${s.key}`);
+      if ('key' in s && !names.has(s.key))
+        throw new TrustConfigError(`${source}: policy for ${p.repositories.join(', ')} names unknown key ${s.key}`);
     }
   }
   const trustedRoots = c.trustedRoots.map((f) => {
@@ -155,7 +180,17 @@ export function parseTrustConfig(text: string, source: string, baseDir: string):
     .update(JSON.stringify({ c, keys: keys.map((k) => k.fingerprint), roots: trustedRoots.map((t) => t.json) }))
     .digest('hex')
     .slice(0, 16);
-  return { keys, trustedRoots, tuf, rootProblems: [], rootsStamp: '', policies: c.policies, revoked: c.revoked, recheckSeconds: c.recheckSeconds, version };
+  return {
+    keys,
+    trustedRoots,
+    tuf,
+    rootProblems: [],
+    rootsStamp: '',
+    policies: c.policies,
+    revoked: c.revoked,
+    recheckSeconds: c.recheckSeconds,
+    version,
+  };
 }
 
 /** The first policy whose patterns match the repository. */

@@ -19,9 +19,21 @@ function describeSigner(s: SignerRule): string {
   return 'key' in s ? `key ${s.key}` : `${s.subject} from ${s.issuer}`;
 }
 
-export function revokedWhy(c: TrustConfig, r: Pick<SignatureRecord, 'keyName' | 'keyFingerprint' | 'issuer' | 'subject'>): string | undefined {
-  if (r.keyName && (c.revoked.keys.includes(r.keyName) || (r.keyFingerprint && c.revoked.keys.includes(r.keyFingerprint)))) return `key ${r.keyName} is revoked`;
-  if (r.issuer && r.subject && c.revoked.identities.some((i) => i.issuer === r.issuer && repositoryMatchesGlob(i.subject, r.subject!))) return `identity ${r.subject} is revoked`;
+export function revokedWhy(
+  c: TrustConfig,
+  r: Pick<SignatureRecord, 'keyName' | 'keyFingerprint' | 'issuer' | 'subject'>,
+): string | undefined {
+  if (
+    r.keyName &&
+    (c.revoked.keys.includes(r.keyName) || (r.keyFingerprint && c.revoked.keys.includes(r.keyFingerprint)))
+  )
+    return `key ${r.keyName} is revoked`;
+  if (
+    r.issuer &&
+    r.subject &&
+    c.revoked.identities.some((i) => i.issuer === r.issuer && repositoryMatchesGlob(i.subject, r.subject!))
+  )
+    return `identity ${r.subject} is revoked`;
   return undefined;
 }
 
@@ -31,7 +43,11 @@ function repositoryMatchesGlob(pattern: string, value: string): boolean {
 }
 
 function signedBy(rules: SignerRule[], r: SignatureRecord): boolean {
-  return rules.some((s) => ('key' in s ? s.key === r.keyName : s.issuer === r.issuer && r.subject !== null && repositoryMatchesGlob(s.subject, r.subject)));
+  return rules.some((s) =>
+    'key' in s
+      ? s.key === r.keyName
+      : s.issuer === r.issuer && r.subject !== null && repositoryMatchesGlob(s.subject, r.subject),
+  );
 }
 
 /**
@@ -40,7 +56,12 @@ function signedBy(rules: SignerRule[], r: SignatureRecord): boolean {
  * verified, by its allowed signers, from an allowed builder. Revoked keys and identities count as
  * unsigned. Pure: the caller brings the stored checks.
  */
-export function evaluateTrust(c: TrustConfig, repository: string, digest: string, checks: SignatureRecord[]): TrustReport {
+export function evaluateTrust(
+  c: TrustConfig,
+  repository: string,
+  digest: string,
+  checks: SignatureRecord[],
+): TrustReport {
   const policy = trustPolicyFor(c, repository);
   const mode = policy?.mode ?? 'off';
   const signatures = checks.map((r) => {
@@ -52,13 +73,23 @@ export function evaluateTrust(c: TrustConfig, repository: string, digest: string
   if (policy && mode !== 'off') {
     const valid = signatures.filter((s) => s.accepted);
     if (policy.signers.length > 0) {
-      const sigs = valid.filter((s) => (s.predicateType === null || s.predicateType === COSIGN_SIGN_PREDICATE) && signedBy(policy.signers, s));
+      const sigs = valid.filter(
+        (s) => (s.predicateType === null || s.predicateType === COSIGN_SIGN_PREDICATE) && signedBy(policy.signers, s),
+      );
       if (sigs.length === 0) missing.push(`a verified signature by ${policy.signers.map(describeSigner).join(' or ')}`);
     }
     for (const a of policy.attestations) {
       const signers = a.signers ?? policy.signers;
-      const ok = valid.some((s) => s.predicateType === a.predicateType && (signers.length === 0 || signedBy(signers, s)) && (!a.builder || (s.builder !== null && repositoryMatchesGlob(a.builder, s.builder))));
-      if (!ok) missing.push(`a verified ${a.predicateType} attestation${signers.length ? ` by ${signers.map(describeSigner).join(' or ')}` : ''}${a.builder ? ` from builder ${a.builder}` : ''}`);
+      const ok = valid.some(
+        (s) =>
+          s.predicateType === a.predicateType &&
+          (signers.length === 0 || signedBy(signers, s)) &&
+          (!a.builder || (s.builder !== null && repositoryMatchesGlob(a.builder, s.builder))),
+      );
+      if (!ok)
+        missing.push(
+          `a verified ${a.predicateType} attestation${signers.length ? ` by ${signers.map(describeSigner).join(' or ')}` : ''}${a.builder ? ` from builder ${a.builder}` : ''}`,
+        );
     }
   }
   return { repository, digest, mode, satisfied: missing.length === 0, missing, signatures };
@@ -69,6 +100,8 @@ export function evidenceOf(report: TrustReport): { signatures: number; attestati
   const ok = report.signatures.filter((s) => s.accepted);
   return {
     signatures: ok.filter((s) => s.predicateType === null || s.predicateType === COSIGN_SIGN_PREDICATE).length,
-    attestations: [...new Set(ok.map((s) => s.predicateType).filter((p): p is string => p !== null && p !== COSIGN_SIGN_PREDICATE))],
+    attestations: [
+      ...new Set(ok.map((s) => s.predicateType).filter((p): p is string => p !== null && p !== COSIGN_SIGN_PREDICATE)),
+    ],
   };
 }

@@ -45,7 +45,12 @@ export class TrustStore extends ReloadingFile<TrustConfig> {
       ...base,
       trustedRoots: [...base.trustedRoots, ...fetched.map(({ file, json }) => ({ file, json }))],
       rootProblems: problems,
-      rootsStamp: fetched.length ? createHash('sha256').update(fetched.map((f) => f.digest).join('\n')).digest('hex').slice(0, 16) : '',
+      rootsStamp: fetched.length
+        ? createHash('sha256')
+            .update(fetched.map((f) => f.digest).join('\n'))
+            .digest('hex')
+            .slice(0, 16)
+        : '',
     };
     this.merged = { base, generation, value };
     return value;

@@ -75,7 +75,11 @@ export class TufRoots {
   status(sources: TufSource[]): TufRootState[] {
     return sources.map((s) => {
       const e = this.entries.get(tufSourceKey(s));
-      return { mirror: s.mirror, ...(e?.fetchedAt ? { fetchedAt: e.fetchedAt } : {}), ...(e?.error ? { error: e.error } : {}) };
+      return {
+        mirror: s.mirror,
+        ...(e?.fetchedAt ? { fetchedAt: e.fetchedAt } : {}),
+        ...(e?.error ? { error: e.error } : {}),
+      };
     });
   }
 
@@ -142,10 +146,13 @@ export class TufRoots {
 
   /** Refreshes in the background: looks every `tickSeconds` which mirrors are due. */
   start(sources: () => TufSource[], tickSeconds: number): () => Promise<void> {
-    const timer = setInterval(() => {
-      const list = sources();
-      if (list.length) void this.refresh(list);
-    }, Math.max(1, tickSeconds) * 1000);
+    const timer = setInterval(
+      () => {
+        const list = sources();
+        if (list.length) void this.refresh(list);
+      },
+      Math.max(1, tickSeconds) * 1000,
+    );
     timer.unref();
     return async () => {
       clearInterval(timer);
@@ -155,7 +162,10 @@ export class TufRoots {
 }
 
 /** The registry's TUF roots: each fetch is a metric, each new root an audit event, each failure a log line. */
-export function registryTufRoots(dataDir: string, deps: { metrics: Metrics; logger: Logger; audit: AuditLog }): TufRoots {
+export function registryTufRoots(
+  dataDir: string,
+  deps: { metrics: Metrics; logger: Logger; audit: AuditLog },
+): TufRoots {
   return new TufRoots(dataDir, {
     fetched: (mirror, digest, changed) => {
       deps.metrics.trustRootFetched.labels(mirror).set(Date.now() / 1000);
@@ -165,7 +175,12 @@ export function registryTufRoots(dataDir: string, deps: { metrics: Metrics; logg
     },
     failed: (mirror, error, kept) => {
       deps.metrics.trustRootFailures.labels(mirror).inc();
-      deps.logger[kept ? 'warn' : 'error']({ mirror, err: error }, kept ? 'TUF mirror not refreshed; the root it gave before stays in force' : 'no Sigstore trusted root from TUF mirror: keyless signatures cannot be verified against it');
+      deps.logger[kept ? 'warn' : 'error'](
+        { mirror, err: error },
+        kept
+          ? 'TUF mirror not refreshed; the root it gave before stays in force'
+          : 'no Sigstore trusted root from TUF mirror: keyless signatures cannot be verified against it',
+      );
     },
   });
 }

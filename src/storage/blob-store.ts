@@ -36,7 +36,10 @@ export interface AppendResult {
 
 /** Thrown by stageAppend when the staged size is not the offset the caller expected. */
 export class StageOffsetMismatch extends Error {
-  constructor(readonly actual: number, readonly expected: number) {
+  constructor(
+    readonly actual: number,
+    readonly expected: number,
+  ) {
     super(`staged upload is at ${actual} bytes, not ${expected}`);
     this.name = 'StageOffsetMismatch';
   }
@@ -47,7 +50,12 @@ export class StageOffsetMismatch extends Error {
  * bytes it was given. Nothing stays visible under the digest; the push must fail.
  */
 export class StoredSizeMismatch extends Error {
-  constructor(readonly key: string, readonly expected: number, readonly stored: number, why?: string) {
+  constructor(
+    readonly key: string,
+    readonly expected: number,
+    readonly stored: number,
+    why?: string,
+  ) {
     super(`the store kept ${stored} bytes of ${expected} for ${key}${why ? ` (${why})` : ''}`);
     this.name = 'StoredSizeMismatch';
   }

@@ -96,7 +96,12 @@ export class FsBlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const fh = await openOrNotFound(this.blobPath(storedDigest(digest)), 'r', digest);
-    return fh.createReadStream({ start: range?.start ?? 0, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    return fh.createReadStream({
+      start: range?.start ?? 0,
+      end: range?.end,
+      highWaterMark: READ_CHUNK,
+      autoClose: true,
+    });
   }
 
   /**
@@ -199,7 +204,12 @@ export class FsBlobStore implements BlobStore {
    * disk and the network overlap. `size` only moves when a write completed, and onWritten sees each chunk
    * right after, in order: the caller's hash always covers exactly the bytes on disk.
    */
-  private async appendFrom(fh: FileHandle, offset: number, source: AsyncIterable<Buffer>, onWritten: (chunk: Buffer) => void): Promise<AppendResult> {
+  private async appendFrom(
+    fh: FileHandle,
+    offset: number,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<AppendResult> {
     let size = offset;
     let inflight: Promise<void> | undefined;
     let writeError: Error | undefined;
@@ -253,7 +263,12 @@ export class FsBlobStore implements BlobStore {
       await fh.close();
       return Readable.from([]);
     }
-    return fh.createReadStream({ start, end: end === undefined ? undefined : end - 1, highWaterMark: READ_CHUNK, autoClose: true });
+    return fh.createReadStream({
+      start,
+      end: end === undefined ? undefined : end - 1,
+      highWaterMark: READ_CHUNK,
+      autoClose: true,
+    });
   }
 
   async stageCommit(id: string, digest: string, size: number): Promise<BlobInfo> {

@@ -8,6 +8,7 @@ import { FsBlobStore } from './fs-blob-store';
  */
 export function createBlobStore(url: string): BlobStore {
   if (url.startsWith('file://')) return new FsBlobStore(path.resolve(url.slice('file://'.length)));
-  if (url.startsWith('s3://')) return (require('./s3-blob-store') as typeof import('./s3-blob-store')).S3BlobStore.fromUrl(url);
+  if (url.startsWith('s3://'))
+    return (require('./s3-blob-store') as typeof import('./s3-blob-store')).S3BlobStore.fromUrl(url);
   throw new Error(`unsupported storage: ${url}`);
 }

@@ -107,13 +107,20 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** The staged segments of an upload in order, or undefined when it does not exist. */
-  private async segments(id: string): Promise<{ key: string; offset: number; size: number; modified: Date }[] | undefined> {
+  private async segments(
+    id: string,
+  ): Promise<{ key: string; offset: number; size: number; modified: Date }[] | undefined> {
     const dir = this.stageDir(id);
     const items = await this.listKeys(dir);
     if (!items.some((i) => i.name === dir + MARKER)) return undefined;
     return items
       .filter((i) => /^\d{16}$/.test(i.name!.slice(dir.length)))
-      .map((i) => ({ key: i.name!, offset: Number(i.name!.slice(dir.length)), size: i.size, modified: i.lastModified! }))
+      .map((i) => ({
+        key: i.name!,
+        offset: Number(i.name!.slice(dir.length)),
+        size: i.size,
+        modified: i.lastModified!,
+      }))
       .sort((a, b) => a.offset - b.offset);
   }
 
@@ -189,7 +196,12 @@ export class S3BlobStore implements BlobStore {
    * stays at `offset`; onWritten has then seen bytes that were not kept, which the caller detects by
    * comparing counts (and re-hashes from the staged bytes).
    */
-  async stageAppend(id: string, offset: number, source: AsyncIterable<Buffer>, onWritten: (chunk: Buffer) => void): Promise<AppendResult> {
+  async stageAppend(
+    id: string,
+    offset: number,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<AppendResult> {
     const size = await this.stageSize(id);
     if (size === undefined) throw new BlobNotFound(id);
     if (size !== offset) throw new StageOffsetMismatch(size, offset);
@@ -198,9 +210,12 @@ export class S3BlobStore implements BlobStore {
     const body = source instanceof Readable ? source.iterator({ destroyOnReturn: false }) : source;
     try {
       const r = await this.multipart.putStream(key, body, onWritten);
-      return r.sourceError ? { size: offset + r.size, error: r.sourceError, failed: 'source' } : { size: offset + r.size };
+      return r.sourceError
+        ? { size: offset + r.size, error: r.sourceError, failed: 'source' }
+        : { size: offset + r.size };
     } catch (err) {
-      if (err instanceof S3WriteFailed || err instanceof StoredSizeMismatch) return { size: offset, error: err, failed: 'store' };
+      if (err instanceof S3WriteFailed || err instanceof StoredSizeMismatch)
+        return { size: offset, error: err, failed: 'store' };
       throw err;
     }
   }
@@ -243,7 +258,11 @@ export class S3BlobStore implements BlobStore {
         await this.multipart.compose(key, segs);
       } else {
         // Chunks under S3's 5 MiB part minimum, or more than 10 000 parts: stream them through once.
-        const r = await this.multipart.putStream(key, (await this.stageRead(id)) as AsyncIterable<Buffer>, () => undefined);
+        const r = await this.multipart.putStream(
+          key,
+          (await this.stageRead(id)) as AsyncIterable<Buffer>,
+          () => undefined,
+        );
         if (r.sourceError) throw r.sourceError;
         if (r.size !== size) throw new StoredSizeMismatch(`staged upload ${id}`, size, r.size);
       }
@@ -259,7 +278,8 @@ export class S3BlobStore implements BlobStore {
     // A segment whose writer died (a replica killed mid-chunk) is an unfinished multipart upload: its
     // parts are invisible but stored, and billed, until aborted.
     for await (const u of this.client.listIncompleteUploads(this.bucket, dir, true)) {
-      if (u.key && u.uploadId) await this.client.abortMultipartUpload(this.bucket, u.key, u.uploadId).catch(() => undefined);
+      if (u.key && u.uploadId)
+        await this.client.abortMultipartUpload(this.bucket, u.key, u.uploadId).catch(() => undefined);
     }
   }
 

@@ -42,7 +42,10 @@ export function composable(sizes: number[]): boolean {
 
 /** An S3 request failed: the caller must not take it for its client going away. */
 export class S3WriteFailed extends Error {
-  constructor(message: string, override readonly cause: unknown) {
+  constructor(
+    message: string,
+    override readonly cause: unknown,
+  ) {
     super(message);
     this.name = 'S3WriteFailed';
   }
@@ -50,7 +53,7 @@ export class S3WriteFailed extends Error {
 
 function etagOf(res: { headers: Record<string, unknown> }, body = ''): string {
   const header = res.headers.etag;
-  const raw = typeof header === 'string' && header ? header : /<ETag>([^<]*)<\/ETag>/.exec(body)?.[1] ?? '';
+  const raw = typeof header === 'string' && header ? header : (/<ETag>([^<]*)<\/ETag>/.exec(body)?.[1] ?? '');
   return raw.replace(/^(&quot;|&#34;|")|("|&quot;|&#34;)$/g, '');
 }
 
@@ -75,13 +78,26 @@ export class S3Multipart {
     private readonly budget: ByteBudget,
   ) {}
 
-  private async request(method: string, key: string, query: string, payload: Buffer | string = '', headers: Record<string, string> = {}): Promise<{ headers: Record<string, unknown>; body: string }> {
-    const res = await this.client.makeRequestAsync({ method, bucketName: this.bucket, objectName: key, query, headers }, payload, [200]);
+  private async request(
+    method: string,
+    key: string,
+    query: string,
+    payload: Buffer | string = '',
+    headers: Record<string, string> = {},
+  ): Promise<{ headers: Record<string, unknown>; body: string }> {
+    const res = await this.client.makeRequestAsync(
+      { method, bucketName: this.bucket, objectName: key, query, headers },
+      payload,
+      [200],
+    );
     const body = await readBody(res);
     // S3 may answer 200 and put the error in the body (UploadPartCopy, CompleteMultipartUpload).
     if (/<Error>/.test(body)) {
       const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? 'Error';
-      throw Object.assign(new Error(`S3 ${method} ${key}: ${code}: ${/<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? ''}`), { code });
+      throw Object.assign(
+        new Error(`S3 ${method} ${key}: ${code}: ${/<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? ''}`),
+        { code },
+      );
     }
     return { headers: res.headers as Record<string, unknown>, body };
   }
@@ -111,7 +127,11 @@ export class S3Multipart {
    * is stored (the caller resumes after it); when S3 fails, nothing is stored and S3WriteFailed is thrown.
    * An empty source stores nothing.
    */
-  async putStream(key: string, source: AsyncIterable<Buffer>, onChunk: (chunk: Buffer) => void): Promise<{ size: number; sourceError?: Error }> {
+  async putStream(
+    key: string,
+    source: AsyncIterable<Buffer>,
+    onChunk: (chunk: Buffer) => void,
+  ): Promise<{ size: number; sourceError?: Error }> {
     let uploadId: string | undefined;
     const parts: { part: number; etag: string }[] = [];
     let buf: Buffer | undefined;
@@ -140,7 +160,7 @@ export class S3Multipart {
         for await (const chunk of source) {
           onChunk(chunk);
           size += chunk.length;
-          for (let off = 0; off < chunk.length; ) {
+          for (let off = 0; off < chunk.length;) {
             if (!buf) {
               held = partSizeFor(parts.length + 1);
               await this.budget.take(held);
@@ -169,7 +189,9 @@ export class S3Multipart {
           await this.finish(key, uploadId, parts);
         }
       } catch (err) {
-        throw err instanceof S3WriteFailed ? err : new S3WriteFailed(`S3 did not store ${key}: ${(err as Error).message}`, err);
+        throw err instanceof S3WriteFailed
+          ? err
+          : new S3WriteFailed(`S3 did not store ${key}: ${(err as Error).message}`, err);
       }
       await this.verify(key, size, uploadId ? parts.length : undefined);
       return { size, sourceError };
@@ -203,10 +225,16 @@ export class S3Multipart {
         while (next < jobs.length) {
           const i = next++;
           const job = jobs[i]!;
-          const res = await this.request('PUT', key, `partNumber=${i + 1}&uploadId=${encodeURIComponent(uploadId)}`, '', {
-            'x-amz-copy-source': copySource(job.source),
-            'x-amz-copy-source-range': `bytes=${job.start}-${job.end}`,
-          });
+          const res = await this.request(
+            'PUT',
+            key,
+            `partNumber=${i + 1}&uploadId=${encodeURIComponent(uploadId)}`,
+            '',
+            {
+              'x-amz-copy-source': copySource(job.source),
+              'x-amz-copy-source-range': `bytes=${job.start}-${job.end}`,
+            },
+          );
           const etag = etagOf(res, res.body);
           if (!etag) throw new Error(`S3 kept no ETag for copied part ${i + 1} of ${key}`);
           parts[i] = { part: i + 1, etag };
@@ -232,7 +260,12 @@ export class S3Multipart {
     const partsOk = parts === undefined || count === undefined || Number(count) === parts;
     if (st.size !== size || !partsOk) {
       await this.client.removeObject(this.bucket, key).catch(() => undefined);
-      throw new StoredSizeMismatch(key, size, st.size, parts !== undefined && count !== undefined ? `${count} of ${parts} parts` : undefined);
+      throw new StoredSizeMismatch(
+        key,
+        size,
+        st.size,
+        parts !== undefined && count !== undefined ? `${count} of ${parts} parts` : undefined,
+      );
     }
   }
 }

@@ -25,17 +25,27 @@ describe('the audit log with authentication on', () => {
     await token(reg.url, 'admin', await adminPassword(reg), []);
     expect((await tokenResponse(reg.url, 'admin', 'not-the-password', [])).status).toBe(401);
     const rexToken = await token(reg.url, 'rex', 'rex-password-1234', ['repository:ml/x:pull']);
-    expect((await fetch(`${reg.url}/v2/ml/x/blobs/uploads/`, { method: 'POST', headers: bearer(rexToken) })).status).toBe(403);
+    expect(
+      (await fetch(`${reg.url}/v2/ml/x/blobs/uploads/`, { method: 'POST', headers: bearer(rexToken) })).status,
+    ).toBe(403);
     await reg.registry.audit.flush();
     const admin = await reg.registry.audit.search({ identity: 'user:admin' });
     expect(admin.filter((e) => e.type === 'login').map((e) => e.decision)).toContain('allow');
     const refused = await reg.registry.audit.search({ identity: 'admin' });
-    expect(refused).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'login', decision: 'deny', source: expect.stringMatching(/127\.0\.0\.1/) })]));
+    expect(refused).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'login', decision: 'deny', source: expect.stringMatching(/127\.0\.0\.1/) }),
+      ]),
+    );
     const all = JSON.stringify(await reg.registry.audit.entries(0, await reg.registry.audit.size()));
     expect(all).not.toContain('not-the-password');
     expect(all).not.toContain(await adminPassword(reg));
     const rex = await reg.registry.audit.search({ identity: 'user:rex' });
-    expect(rex).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'access.denied', action: 'push', repository: 'ml/x', decision: 'deny' })]));
+    expect(rex).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'access.denied', action: 'push', repository: 'ml/x', decision: 'deny' }),
+      ]),
+    );
     expect(all).toContain('policy.load');
   });
 
@@ -69,7 +79,15 @@ describe('checkpoint export to an HTTP witness', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { audit: { checkpointSeconds: 3600, witness: `http://127.0.0.1:${(server.address() as AddressInfo).port}/checkpoints` } });
+    const reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      {
+        audit: {
+          checkpointSeconds: 3600,
+          witness: `http://127.0.0.1:${(server.address() as AddressInfo).port}/checkpoints`,
+        },
+      },
+    );
     try {
       await reg.registry.audit.append({ type: 'login', identity: 'user:x', decision: 'allow' });
       const first = await reg.registry.audit.checkpoint();

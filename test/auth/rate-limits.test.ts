@@ -59,7 +59,15 @@ describe('rate limits', () => {
         const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-rl-'));
         dirs.push(dir);
         const child = spawn(process.execPath, [bin, 'serve'], {
-          env: { ...process.env, CAIRN_LISTEN: '127.0.0.1:0', CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'info', CAIRN_RATE_LIMITS: redis.url, CAIRN_RATE_ADDRESS_PER_SECOND: '0.01', CAIRN_RATE_ADDRESS_BURST: '5' },
+          env: {
+            ...process.env,
+            CAIRN_LISTEN: '127.0.0.1:0',
+            CAIRN_DATA_DIR: dir,
+            CAIRN_LOG_LEVEL: 'info',
+            CAIRN_RATE_LIMITS: redis.url,
+            CAIRN_RATE_ADDRESS_PER_SECOND: '0.01',
+            CAIRN_RATE_ADDRESS_BURST: '5',
+          },
           stdio: ['ignore', 'pipe', 'ignore'],
         });
         children.push(child);

@@ -3,16 +3,24 @@ import net from 'node:net';
 import { OCI_MANIFEST, expectError, random, rawRequest, repoName, sha256, useRegistry } from './client';
 
 /** Sends a request, writes part of the declared body, and drops the connection. */
-function disconnectMidBody(base: string, method: string, path: string, headers: Record<string, string>, part: Buffer): Promise<void> {
+function disconnectMidBody(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  part: Buffer,
+): Promise<void> {
   const u = new URL(base);
   return new Promise((resolve) => {
     const req = http.request({ host: u.hostname, port: u.port, method, path, headers });
     req.on('error', () => resolve());
     req.on('response', () => resolve());
-    req.write(part, () => setTimeout(() => {
-      req.destroy();
-      resolve();
-    }, 100));
+    req.write(part, () =>
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 100),
+    );
   });
 }
 
@@ -36,7 +44,13 @@ describe.each([
     const data = random(8 * 1024 * 1024);
     const location = await t.c.startUpload(repo);
     const sent = data.subarray(0, 5 * 1024 * 1024);
-    await disconnectMidBody(t.reg.url, 'PATCH', location, { 'Content-Length': String(data.length), 'Content-Range': `0-${data.length - 1}` }, sent);
+    await disconnectMidBody(
+      t.reg.url,
+      'PATCH',
+      location,
+      { 'Content-Length': String(data.length), 'Content-Range': `0-${data.length - 1}` },
+      sent,
+    );
     // The server keeps what it received; how much that is depends on the kernel (a reset may drop
     // bytes still in its buffers). Whatever it is, it is a prefix of what was sent, and resumable.
     const offsetNow = async () => {
@@ -52,7 +66,11 @@ describe.each([
       const from = await offsetNow();
       expect(from).toBeLessThanOrEqual(sent.length);
       const rest = data.subarray(from);
-      const p = await t.c.fetch(location, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${from}-${data.length - 1}` } });
+      const p = await t.c.fetch(location, {
+        method: 'PATCH',
+        body: rest,
+        headers: { 'Content-Range': `${from}-${data.length - 1}` },
+      });
       // 416 while the aborted request still holds the upload's lease, or moved the offset meanwhile.
       if (p.status === 416) {
         await new Promise((r) => setTimeout(r, 100));
@@ -70,14 +88,28 @@ describe.each([
   it('leaves nothing behind when a monolithic upload or a manifest PUT is cut off', async () => {
     const repo = repoName();
     const data = random(3 * 1024 * 1024);
-    await disconnectMidBody(t.reg.url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, { 'Content-Length': String(data.length) }, data.subarray(0, 1024 * 1024));
+    await disconnectMidBody(
+      t.reg.url,
+      'POST',
+      `/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`,
+      { 'Content-Length': String(data.length) },
+      data.subarray(0, 1024 * 1024),
+    );
     await expectError(await t.c.fetch(`/v2/${repo}/blobs/${sha256(data)}`), 404, 'BLOB_UNKNOWN');
     await waitFor(async () => {
       for await (const _s of t.reg.registry.services.blobs.stageList()) return false;
       return true;
     });
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.example+json', pad: 'x'.repeat(100_000) }));
-    await disconnectMidBody(t.reg.url, 'PUT', `/v2/${repo}/manifests/cut`, { 'Content-Type': 'application/vnd.example+json', 'Content-Length': String(manifest.length) }, manifest.subarray(0, 50_000));
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.example+json', pad: 'x'.repeat(100_000) }),
+    );
+    await disconnectMidBody(
+      t.reg.url,
+      'PUT',
+      `/v2/${repo}/manifests/cut`,
+      { 'Content-Type': 'application/vnd.example+json', 'Content-Length': String(manifest.length) },
+      manifest.subarray(0, 50_000),
+    );
     await expectError(await t.c.fetch(`/v2/${repo}/manifests/cut`), 404, ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN']);
   });
 
@@ -85,13 +117,27 @@ describe.each([
     const repo = repoName();
     const location = await t.c.startUpload(repo);
     const first = random(10);
-    expect((await t.c.fetch(location, { method: 'PATCH', body: first, headers: { 'Content-Range': '0-9' } })).status).toBe(202);
+    expect(
+      (await t.c.fetch(location, { method: 'PATCH', body: first, headers: { 'Content-Range': '0-9' } })).status,
+    ).toBe(202);
     for (const range of ['abc', '10-', '-5', '10-9x', 'bytes=a-b', '1e3-2e3']) {
-      await expectError(await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': range } }), 400, 'BLOB_UPLOAD_INVALID');
+      await expectError(
+        await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': range } }),
+        400,
+        'BLOB_UPLOAD_INVALID',
+      );
     }
-    const backwards = await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '19-10' } });
+    const backwards = await t.c.fetch(location, {
+      method: 'PATCH',
+      body: random(5),
+      headers: { 'Content-Range': '19-10' },
+    });
     expect(backwards.status).toBe(416);
-    await expectError(await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '10-19' } }), 400, 'BLOB_UPLOAD_INVALID');
+    await expectError(
+      await t.c.fetch(location, { method: 'PATCH', body: random(5), headers: { 'Content-Range': '10-19' } }),
+      400,
+      'BLOB_UPLOAD_INVALID',
+    );
     expect((await t.c.fetch(location)).headers.get('range')).toBe('0-9');
     expect((await t.c.fetch(`${location}?digest=${sha256(first)}`, { method: 'PUT' })).status).toBe(201);
   });
@@ -101,11 +147,21 @@ describe.each([
     const location = await t.c.startUpload(repo);
     const u = new URL(t.reg.url);
     // A slow first writer: headers and part of the body, the rest later.
-    const slow = http.request({ host: u.hostname, port: u.port, method: 'PATCH', path: location, headers: { 'Content-Length': '2000' } });
+    const slow = http.request({
+      host: u.hostname,
+      port: u.port,
+      method: 'PATCH',
+      path: location,
+      headers: { 'Content-Length': '2000' },
+    });
     const slowDone = new Promise<number>((resolve) => slow.on('response', (r) => resolve(r.statusCode!)));
     slow.write(random(1000));
     await new Promise((r) => setTimeout(r, 200));
-    const second = await t.c.fetch(location, { method: 'PATCH', body: random(10), headers: { 'Content-Range': '0-9' } });
+    const second = await t.c.fetch(location, {
+      method: 'PATCH',
+      body: random(10),
+      headers: { 'Content-Range': '0-9' },
+    });
     expect(second.status).toBe(416);
     slow.end(random(1000));
     expect(await slowDone).toBe(202);
@@ -116,7 +172,11 @@ describe.each([
     const repo = repoName();
     const big = Buffer.alloc(5 * 1024 * 1024, 0x61);
     // Before: the connection was closed while fetch was still sending, and it reported "fetch failed".
-    const r = await fetch(`${t.reg.url}/v2/${repo}/manifests/big`, { method: 'PUT', body: big, headers: { 'Content-Type': OCI_MANIFEST } });
+    const r = await fetch(`${t.reg.url}/v2/${repo}/manifests/big`, {
+      method: 'PUT',
+      body: big,
+      headers: { 'Content-Type': OCI_MANIFEST },
+    });
     expect(r.status).toBe(413);
     expect(((await r.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('MANIFEST_INVALID');
     // The same connection goes on serving: the body was read to its end.
@@ -128,7 +188,9 @@ describe.each([
     const u = new URL(t.reg.url);
     const sent = await new Promise<number>((resolve) => {
       const socket = net.connect(Number(u.port), u.hostname, () => {
-        socket.write(`PUT /v2/${repo}/manifests/huge HTTP/1.1\r\nHost: x\r\nContent-Type: ${OCI_MANIFEST}\r\nContent-Length: ${8 * 1024 * 1024 * 1024}\r\n\r\n`);
+        socket.write(
+          `PUT /v2/${repo}/manifests/huge HTTP/1.1\r\nHost: x\r\nContent-Type: ${OCI_MANIFEST}\r\nContent-Length: ${8 * 1024 * 1024 * 1024}\r\n\r\n`,
+        );
         const chunk = Buffer.alloc(1024 * 1024);
         let n = 0;
         const pump = () => {
@@ -153,7 +215,13 @@ describe.each([
       ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': OCI_MANIFEST }, Buffer.from('"string"'), 400],
       ['PUT', `/v2/${repo}/manifests/v2`, {}, Buffer.from('{"schemaVersion":2}'), 400],
       ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': OCI_MANIFEST }, Buffer.from('\xff\xfe'), 400],
-      ['PUT', `/v2/${repo}/manifests/v2`, { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(10 * 1024 * 1024) }, undefined, 413],
+      [
+        'PUT',
+        `/v2/${repo}/manifests/v2`,
+        { 'Content-Type': OCI_MANIFEST, 'Content-Length': String(10 * 1024 * 1024) },
+        undefined,
+        413,
+      ],
       ['GET', `/v2/${repo}/blobs/${'x'.repeat(5000)}`, {}, undefined, 400],
       // Neither a tag nor a digest: no such manifest (as the official conformance suite expects); a PUT says why.
       ['GET', `/v2/${repo}/manifests/${'a'.repeat(129)}`, {}, undefined, 404],
@@ -170,7 +238,11 @@ describe.each([
     ];
     for (const [method, path, headers, body, status] of cases) {
       const r = await rawRequest(t.reg.url, method, path, headers, body);
-      expect({ method, path: path.slice(0, 80), status: r.status }).toEqual({ method, path: path.slice(0, 80), status });
+      expect({ method, path: path.slice(0, 80), status: r.status }).toEqual({
+        method,
+        path: path.slice(0, 80),
+        status,
+      });
       const err = (await r.json()) as { errors: { code: string }[] };
       expect(typeof err.errors[0]!.code).toBe('string');
     }

@@ -6,7 +6,11 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-export const EMPTY_CONFIG = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 };
+export const EMPTY_CONFIG = {
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+  size: 2,
+};
 
 export const profiles: [string, BackendProfile][] = PROFILES.map((p) => [profileName(p), p]);
 
@@ -80,7 +84,11 @@ export class Client {
   }
 
   /** Pushes a config and one layer and an image manifest referencing them; returns the manifest's digest and bytes. */
-  async pushImage(repo: string, tag: string, extra: object = {}): Promise<{ digest: string; body: Buffer; layer: Buffer; layerDigest: string; configDigest: string }> {
+  async pushImage(
+    repo: string,
+    tag: string,
+    extra: object = {},
+  ): Promise<{ digest: string; body: Buffer; layer: Buffer; layerDigest: string; configDigest: string }> {
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', n: random(4).toString('hex') }));
     const layer = random(2048);
     const configDigest = await this.pushBlob(repo, config);
@@ -103,7 +111,13 @@ export class Client {
  * A request whose path is sent exactly as written: fetch() normalises `..` and `.` segments away, and a
  * registry must be tested against what a hostile or broken client really sends.
  */
-export function rawRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Response> {
+export function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+): Promise<Response> {
   const http = require('node:http') as typeof import('node:http');
   const u = new URL(base);
   return new Promise((resolve, reject) => {
@@ -113,7 +127,12 @@ export function rawRequest(base: string, method: string, path: string, headers: 
       res.on('end', () => {
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-        resolve(new Response(method === 'HEAD' || res.statusCode === 204 ? null : Buffer.concat(parts), { status: res.statusCode, headers: h }));
+        resolve(
+          new Response(method === 'HEAD' || res.statusCode === 204 ? null : Buffer.concat(parts), {
+            status: res.statusCode,
+            headers: h,
+          }),
+        );
       });
     });
     req.on('error', reject);

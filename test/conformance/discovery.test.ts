@@ -1,4 +1,14 @@
-import { EMPTY_CONFIG, OCI_INDEX, OCI_MANIFEST, expectError, profiles, repoName, sha256, random, useRegistry } from './client';
+import {
+  EMPTY_CONFIG,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  expectError,
+  profiles,
+  repoName,
+  sha256,
+  random,
+  useRegistry,
+} from './client';
 
 describe.each(profiles)('content discovery (%s)', (_name, profile) => {
   const t = useRegistry(profile);
@@ -36,7 +46,6 @@ describe.each(profiles)('content discovery (%s)', (_name, profile) => {
     await expectError(await t.c.fetch(`/v2/${repo}/tags/list?n=abc`), 400, 'PAGINATION_NUMBER_INVALID');
   });
 
-
   it('lists referrers from the subject index, with artifactType, annotations and filtering', async () => {
     const repo = repoName();
     const subject = await t.c.pushImage(repo, 'v1');
@@ -46,16 +55,40 @@ describe.each(profiles)('content discovery (%s)', (_name, profile) => {
     expect(empty.headers.get('content-type')).toBe(OCI_INDEX);
     // A fresh manifest has no referrers: the registry's signed receipt of its push is served at
     // /_cairn/receipts/, not in the list of what clients pushed (docs/signing.md).
-    const fresh = (await empty.json()) as { schemaVersion: number; mediaType: string; manifests: { artifactType: string }[] };
+    const fresh = (await empty.json()) as {
+      schemaVersion: number;
+      mediaType: string;
+      manifests: { artifactType: string }[];
+    };
     expect(fresh).toEqual({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
 
     const sub = { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.body.length };
-    const sig = { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json', config: EMPTY_CONFIG, layers: [EMPTY_CONFIG], subject: sub, annotations: { 'org.opencontainers.image.created': '2026-11-24T00:00:00Z' } };
+    const sig = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      config: EMPTY_CONFIG,
+      layers: [EMPTY_CONFIG],
+      subject: sub,
+      annotations: { 'org.opencontainers.image.created': '2026-11-24T00:00:00Z' },
+    };
     const sbomConfig = Buffer.from('{"sbom":true}');
     const sbomConfigDigest = await t.c.pushBlob(repo, sbomConfig);
     // No artifactType: the config's media type stands in for it.
-    const sbom = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/spdx+json', digest: sbomConfigDigest, size: sbomConfig.length }, layers: [], subject: sub };
-    const idx = { schemaVersion: 2, mediaType: OCI_INDEX, artifactType: 'application/vnd.example.bundle', manifests: [sub], subject: sub };
+    const sbom = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/spdx+json', digest: sbomConfigDigest, size: sbomConfig.length },
+      layers: [],
+      subject: sub,
+    };
+    const idx = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      artifactType: 'application/vnd.example.bundle',
+      manifests: [sub],
+      subject: sub,
+    };
     const rs = await t.c.putManifest(repo, sha256(JSON.stringify(sig)), Buffer.from(JSON.stringify(sig)));
     expect(rs.status).toBe(201);
     expect(rs.headers.get('oci-subject')).toBe(subject.digest);
@@ -63,7 +96,9 @@ describe.each(profiles)('content discovery (%s)', (_name, profile) => {
     expect((await t.c.putManifest(repo, 'idx', idx, OCI_INDEX)).status).toBe(201);
 
     const r = await t.c.fetch(`/v2/${repo}/referrers/${subject.digest}`);
-    const body = (await r.json()) as { manifests: { digest: string; artifactType?: string; annotations?: object; mediaType: string; size: number }[] };
+    const body = (await r.json()) as {
+      manifests: { digest: string; artifactType?: string; annotations?: object; mediaType: string; size: number }[];
+    };
     expect(r.headers.get('oci-filters-applied')).toBeNull();
     expect(body.manifests).toHaveLength(3);
     const byType = new Map(body.manifests.map((m) => [m.artifactType, m]));
@@ -79,11 +114,17 @@ describe.each(profiles)('content discovery (%s)', (_name, profile) => {
 
     const filtered = await t.c.fetch(`/v2/${repo}/referrers/${subject.digest}?artifactType=application/spdx%2Bjson`);
     expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
-    expect(((await filtered.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest)).toEqual([sha256(JSON.stringify(sbom))]);
+    expect(((await filtered.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest)).toEqual([
+      sha256(JSON.stringify(sbom)),
+    ]);
 
     // Deleting a referrer takes it out of the list.
-    expect((await t.c.fetch(`/v2/${repo}/manifests/${sha256(JSON.stringify(sbom))}`, { method: 'DELETE' })).status).toBe(202);
-    const after = (await (await t.c.fetch(`/v2/${repo}/referrers/${subject.digest}`)).json()) as { manifests: { artifactType?: string }[] };
+    expect(
+      (await t.c.fetch(`/v2/${repo}/manifests/${sha256(JSON.stringify(sbom))}`, { method: 'DELETE' })).status,
+    ).toBe(202);
+    const after = (await (await t.c.fetch(`/v2/${repo}/referrers/${subject.digest}`)).json()) as {
+      manifests: { artifactType?: string }[];
+    };
     expect(after.manifests).toHaveLength(2);
     await expectError(await t.c.fetch(`/v2/${repo}/referrers/sha256:nothex`), 400, 'DIGEST_INVALID');
   });
@@ -92,9 +133,18 @@ describe.each(profiles)('content discovery (%s)', (_name, profile) => {
     const repo = repoName();
     await t.c.pushBlob(repo, Buffer.from('{}'));
     const subject = sha256(random(30));
-    const ref = { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/x.early', config: EMPTY_CONFIG, layers: [EMPTY_CONFIG], subject: { mediaType: OCI_MANIFEST, digest: subject, size: 30 } };
+    const ref = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/x.early',
+      config: EMPTY_CONFIG,
+      layers: [EMPTY_CONFIG],
+      subject: { mediaType: OCI_MANIFEST, digest: subject, size: 30 },
+    };
     expect((await t.c.putManifest(repo, 'early', ref)).status).toBe(201);
-    const body = (await (await t.c.fetch(`/v2/${repo}/referrers/${subject}`)).json()) as { manifests: { artifactType: string }[] };
+    const body = (await (await t.c.fetch(`/v2/${repo}/referrers/${subject}`)).json()) as {
+      manifests: { artifactType: string }[];
+    };
     expect(body.manifests.map((m) => m.artifactType)).toEqual(['application/x.early']);
   });
 

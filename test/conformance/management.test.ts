@@ -26,7 +26,11 @@ describe.each(profiles)('content management (%s)', (_name, profile) => {
     await expectError(await t.c.fetch(`/v2/${repo}/manifests/stable`), 404, 'MANIFEST_UNKNOWN');
     expect(((await (await t.c.fetch(`/v2/${repo}/tags/list`)).json()) as { tags: string[] }).tags).toEqual(['other']);
     expect((await t.c.fetch(`/v2/${repo}/manifests/${other.digest}`)).status).toBe(200);
-    await expectError(await t.c.fetch(`/v2/${repo}/manifests/${img.digest}`, { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
+    await expectError(
+      await t.c.fetch(`/v2/${repo}/manifests/${img.digest}`, { method: 'DELETE' }),
+      404,
+      'MANIFEST_UNKNOWN',
+    );
     // The blobs stay until the collector finds them unreferenced.
     expect((await t.c.fetch(`/v2/${repo}/blobs/${img.layerDigest}`)).status).toBe(200);
     // And the manifest can be pushed again.

@@ -14,16 +14,27 @@ import type { BackendProfile, TestRegistry } from '../helpers/server';
  */
 const suite = path.resolve(__dirname, '../../../shared/tools/oci-conformance/run.sh');
 const present = existsSync(suite);
-if (!present && process.env.CI === 'true') throw new Error(`the official conformance suite is missing at ${suite} (CI has ../shared/tools)`);
+if (!present && process.env.CI === 'true')
+  throw new Error(`the official conformance suite is missing at ${suite} (CI has ../shared/tools)`);
 if (!present) console.warn(`no official conformance suite at ${suite}: not run here`);
 
-function runSuite(url: string, user: string, password: string, reportDir: string): Promise<{ code: number; output: string }> {
+function runSuite(
+  url: string,
+  user: string,
+  password: string,
+  reportDir: string,
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     // Cairn mounts only with `from`: the suite's automatic-cross-mount spec runs in its "disabled" form.
     const env = { ...process.env, OCI_REPORT_DIR: reportDir, OCI_AUTOMATIC_CROSSMOUNT: 'false' };
-    execFile('bash', [suite, url, user, password], { env, timeout: 300_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
-    });
+    execFile(
+      'bash',
+      [suite, url, user, password],
+      { env, timeout: 300_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr });
+      },
+    );
   });
 }
 
@@ -32,27 +43,30 @@ const PROFILES: [string, BackendProfile][] = [
   ['PostgreSQL + Redis', { database: 'postgres', sessions: 'redis' }],
 ];
 
-(present ? describe : describe.skip).each(PROFILES)('the official OCI conformance suite, token auth on, %s', (_name, profile) => {
-  let reg: TestRegistry;
-  let report: string;
-  beforeAll(async () => {
-    reg = await startAuthRegistry(profile);
-    report = await mkdtemp(path.join(os.tmpdir(), 'cairn-oci-conformance-'));
-  });
-  afterAll(async () => {
-    await reg?.close();
-    await rm(report, { recursive: true, force: true });
-  });
+(present ? describe : describe.skip).each(PROFILES)(
+  'the official OCI conformance suite, token auth on, %s',
+  (_name, profile) => {
+    let reg: TestRegistry;
+    let report: string;
+    beforeAll(async () => {
+      reg = await startAuthRegistry(profile);
+      report = await mkdtemp(path.join(os.tmpdir(), 'cairn-oci-conformance-'));
+    });
+    afterAll(async () => {
+      await reg?.close();
+      await rm(report, { recursive: true, force: true });
+    });
 
-  it('passes every spec it runs (0 failed)', async () => {
-    const { code, output } = await runSuite(reg.url, 'admin', await adminPassword(reg), report);
-    const closing = /(\d+) passed, (\d+) failed/.exec(output);
-    if (!closing || code !== 0) {
-      const detail = await readFile(path.join(report, 'stdout.txt'), 'utf8').catch(() => output);
-      throw new Error(`conformance suite exit ${code}:\n${output}\n${detail.slice(-6000)}`);
-    }
-    expect(Number(closing[2])).toBe(0);
-    // All four workflows ran: pull, push, content discovery, content management (75 specs at this commit).
-    expect(Number(closing[1])).toBeGreaterThanOrEqual(75);
-  });
-});
+    it('passes every spec it runs (0 failed)', async () => {
+      const { code, output } = await runSuite(reg.url, 'admin', await adminPassword(reg), report);
+      const closing = /(\d+) passed, (\d+) failed/.exec(output);
+      if (!closing || code !== 0) {
+        const detail = await readFile(path.join(report, 'stdout.txt'), 'utf8').catch(() => output);
+        throw new Error(`conformance suite exit ${code}:\n${output}\n${detail.slice(-6000)}`);
+      }
+      expect(Number(closing[2])).toBe(0);
+      // All four workflows ran: pull, push, content discovery, content management (75 specs at this commit).
+      expect(Number(closing[1])).toBeGreaterThanOrEqual(75);
+    });
+  },
+);

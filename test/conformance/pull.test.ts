@@ -66,7 +66,11 @@ describe.each(profiles)('pull (%s)', (_name, profile) => {
       await expectError(await rawRequest(t.reg.url, 'GET', `/v2/${name}/manifests/latest`), 400, 'NAME_INVALID');
       await expectError(await rawRequest(t.reg.url, 'POST', `/v2/${name}/blobs/uploads/`), 400, 'NAME_INVALID');
       await expectError(await rawRequest(t.reg.url, 'GET', `/v2/${name}/tags/list`), 400, 'NAME_INVALID');
-      await expectError(await rawRequest(t.reg.url, 'GET', `/v2/${name}/referrers/${sha256('x')}`), 400, 'NAME_INVALID');
+      await expectError(
+        await rawRequest(t.reg.url, 'GET', `/v2/${name}/referrers/${sha256('x')}`),
+        400,
+        'NAME_INVALID',
+      );
     }
   });
 

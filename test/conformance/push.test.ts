@@ -1,4 +1,17 @@
-import { DOCKER_LIST, DOCKER_MANIFEST, EMPTY_CONFIG, OCI_INDEX, OCI_MANIFEST, expectError, profiles, random, repoName, sha256, sha512, useRegistry } from './client';
+import {
+  DOCKER_LIST,
+  DOCKER_MANIFEST,
+  EMPTY_CONFIG,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  expectError,
+  profiles,
+  random,
+  repoName,
+  sha256,
+  sha512,
+  useRegistry,
+} from './client';
 
 describe.each(profiles)('push (%s)', (_name, profile) => {
   const t = useRegistry(profile);
@@ -12,7 +25,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
   it('accepts a monolithic POST with ?digest=', async () => {
     const repo = repoName();
     const data = random(5000);
-    const r = await t.c.fetch(`/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, { method: 'POST', body: data, headers: { 'Content-Type': 'application/octet-stream' } });
+    const r = await t.c.fetch(`/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, {
+      method: 'POST',
+      body: data,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     expect(r.status).toBe(201);
     expect(r.headers.get('location')).toBe(`/v2/${repo}/blobs/${sha256(data)}`);
     expect(r.headers.get('docker-content-digest')).toBe(sha256(data));
@@ -52,7 +69,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
         const p = await t.c.fetch(location, {
           method: 'PATCH',
           body: chunk,
-          headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${at}-${at + chunk.length - 1}`, 'Content-Length': String(chunk.length) },
+          headers: {
+            'Content-Type': 'application/octet-stream',
+            'Content-Range': `${at}-${at + chunk.length - 1}`,
+            'Content-Length': String(chunk.length),
+          },
         });
         expect(p.status).toBe(202);
         expect(p.headers.get('range')).toBe(`0-${at + chunk.length - 1}`);
@@ -65,7 +86,12 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
       const rest = data.subarray(cut);
       const put = await t.c.fetch(`${location}?digest=${sha256(data)}`, {
         method: 'PUT',
-        ...(finalChunk ? { body: rest, headers: { 'Content-Range': `${cut}-${data.length - 1}`, 'Content-Length': String(rest.length) } } : {}),
+        ...(finalChunk
+          ? {
+              body: rest,
+              headers: { 'Content-Range': `${cut}-${data.length - 1}`, 'Content-Length': String(rest.length) },
+            }
+          : {}),
       });
       expect(put.status).toBe(201);
       expect(put.headers.get('location')).toBe(`/v2/${repo}/blobs/${sha256(data)}`);
@@ -80,7 +106,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     const repo = repoName();
     const data = random(1_000_000);
     const location = await t.c.startUpload(repo);
-    const p = await t.c.fetch(location, { method: 'PATCH', body: data, headers: { 'Content-Type': 'application/octet-stream' } });
+    const p = await t.c.fetch(location, {
+      method: 'PATCH',
+      body: data,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     expect(p.status).toBe(202);
     expect(p.headers.get('range')).toBe(`0-${data.length - 1}`);
     const put = await t.c.fetch(`${p.headers.get('location')}?digest=${sha256(data)}`, { method: 'PUT' });
@@ -91,7 +121,9 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     const repo = repoName();
     const location = await t.c.startUpload(repo);
     const a = random(100);
-    expect((await t.c.fetch(location, { method: 'PATCH', body: a, headers: { 'Content-Range': '0-99' } })).status).toBe(202);
+    expect((await t.c.fetch(location, { method: 'PATCH', body: a, headers: { 'Content-Range': '0-99' } })).status).toBe(
+      202,
+    );
     for (const range of ['200-299', '50-149', '0-99']) {
       const r = await t.c.fetch(location, { method: 'PATCH', body: random(100), headers: { 'Content-Range': range } });
       expect(r.status).toBe(416);
@@ -115,7 +147,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     // The failed upload is cancelled, as in CNCF Distribution.
     await expectError(await t.c.fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
     // Monolithic, too.
-    await expectError(await t.c.fetch(`/v2/${repo}/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: data }), 400, 'DIGEST_INVALID');
+    await expectError(
+      await t.c.fetch(`/v2/${repo}/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: data }),
+      400,
+      'DIGEST_INVALID',
+    );
     await expectError(await t.c.fetch(`/v2/${repo}/blobs/${wrong}`, { method: 'GET' }), 404, 'BLOB_UNKNOWN');
   });
 
@@ -124,7 +160,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     const location = await t.c.startUpload(repo);
     await expectError(await t.c.fetch(location, { method: 'PUT' }), 400, 'DIGEST_INVALID');
     await expectError(await t.c.fetch(`${location}?digest=sha256:nothex`, { method: 'PUT' }), 400, 'DIGEST_INVALID');
-    await expectError(await t.c.fetch(`${location}?digest=md5:${'a'.repeat(32)}`, { method: 'PUT' }), 400, 'DIGEST_INVALID');
+    await expectError(
+      await t.c.fetch(`${location}?digest=md5:${'a'.repeat(32)}`, { method: 'PUT' }),
+      400,
+      'DIGEST_INVALID',
+    );
     // Still usable after those refusals.
     expect((await t.c.fetch(`${location}?digest=${sha256(Buffer.alloc(0))}`, { method: 'PUT' })).status).toBe(201);
   });
@@ -135,7 +175,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     await t.c.fetch(location, { method: 'PATCH', body: random(10), headers: { 'Content-Range': '0-9' } });
     expect((await t.c.fetch(location, { method: 'DELETE' })).status).toBe(204);
     await expectError(await t.c.fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
-    await expectError(await t.c.fetch(location, { method: 'PATCH', body: random(10), headers: { 'Content-Range': '0-9' } }), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(
+      await t.c.fetch(location, { method: 'PATCH', body: random(10), headers: { 'Content-Range': '0-9' } }),
+      404,
+      'BLOB_UPLOAD_UNKNOWN',
+    );
     await expectError(await t.c.fetch(location, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
   });
 
@@ -144,7 +188,11 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     const bogus = `/v2/${repo}/blobs/uploads/00000000-0000-0000-0000-000000000000`;
     await expectError(await t.c.fetch(bogus), 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(await t.c.fetch(bogus, { method: 'PATCH', body: 'x' }), 404, 'BLOB_UPLOAD_UNKNOWN');
-    await expectError(await t.c.fetch(`${bogus}?digest=${sha256('x')}`, { method: 'PUT', body: 'x' }), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(
+      await t.c.fetch(`${bogus}?digest=${sha256('x')}`, { method: 'PUT', body: 'x' }),
+      404,
+      'BLOB_UPLOAD_UNKNOWN',
+    );
     await expectError(await t.c.fetch(bogus, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(await t.c.fetch(`/v2/${repo}/blobs/uploads/not*valid`), 404, 'BLOB_UPLOAD_UNKNOWN');
     const location = await t.c.startUpload(repo);
@@ -170,8 +218,16 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     expect(fallback.headers.get('location')).toMatch(new RegExp(`^/v2/${to}/blobs/uploads/`));
     const noFrom = await t.c.fetch(`/v2/${to}/blobs/uploads/?mount=${digest}`, { method: 'POST' });
     expect([201, 202]).toContain(noFrom.status);
-    await expectError(await t.c.fetch(`/v2/${to}/blobs/uploads/?mount=sha256:zz&from=${from}`, { method: 'POST' }), 400, 'DIGEST_INVALID');
-    await expectError(await t.c.fetch(`/v2/${to}/blobs/uploads/?mount=${digest}&from=Bad..Name`, { method: 'POST' }), 400, 'NAME_INVALID');
+    await expectError(
+      await t.c.fetch(`/v2/${to}/blobs/uploads/?mount=sha256:zz&from=${from}`, { method: 'POST' }),
+      400,
+      'DIGEST_INVALID',
+    );
+    await expectError(
+      await t.c.fetch(`/v2/${to}/blobs/uploads/?mount=${digest}&from=Bad..Name`, { method: 'POST' }),
+      400,
+      'NAME_INVALID',
+    );
   });
 
   it('supports sha512 digests', async () => {
@@ -240,15 +296,25 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     // A blob visible in another repository does not count.
     const other = repoName();
     await t.c.pushBlob(other, Buffer.from('{}'));
-    await expectError(await t.c.putManifest(other, 'v1', { ...m, layers: [] , config: { ...m.config, digest: sha256(random(3)) } }), 400, 'MANIFEST_BLOB_UNKNOWN');
+    await expectError(
+      await t.c.putManifest(other, 'v1', { ...m, layers: [], config: { ...m.config, digest: sha256(random(3)) } }),
+      400,
+      'MANIFEST_BLOB_UNKNOWN',
+    );
   });
 
   it('refuses invalid and oversized manifests', async () => {
     const repo = repoName();
     await expectError(await t.c.putManifest(repo, 'v1', Buffer.from('{not json')), 400, 'MANIFEST_INVALID');
     await expectError(await t.c.putManifest(repo, 'v1', Buffer.from('[1,2]')), 400, 'MANIFEST_INVALID');
-    await expectError(await t.c.putManifest(repo, 'v1', { schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] }), 400, 'MANIFEST_INVALID');
-    const huge = Buffer.from(JSON.stringify({ mediaType: 'application/vnd.example+json', pad: 'x'.repeat(4 * 1024 * 1024) }));
+    await expectError(
+      await t.c.putManifest(repo, 'v1', { schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] }),
+      400,
+      'MANIFEST_INVALID',
+    );
+    const huge = Buffer.from(
+      JSON.stringify({ mediaType: 'application/vnd.example+json', pad: 'x'.repeat(4 * 1024 * 1024) }),
+    );
     const r = await t.c.putManifest(repo, 'big', huge, 'application/vnd.example+json');
     await expectError(r, 413, 'MANIFEST_INVALID');
     await expectError(await t.c.fetch(`/v2/${repo}/manifests/big`), 404, ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN']);
@@ -280,13 +346,35 @@ describe.each(profiles)('push (%s)', (_name, profile) => {
     const dd = dr.headers.get('docker-content-digest')!;
     const g = await t.c.fetch(`/v2/${repo}/manifests/docker`);
     expect(g.headers.get('content-type')).toBe(DOCKER_MANIFEST);
-    const list = { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [{ mediaType: DOCKER_MANIFEST, digest: dd, size: Number(g.headers.get('content-length')), platform: { architecture: 'amd64', os: 'linux' } }] };
+    const list = {
+      schemaVersion: 2,
+      mediaType: DOCKER_LIST,
+      manifests: [
+        {
+          mediaType: DOCKER_MANIFEST,
+          digest: dd,
+          size: Number(g.headers.get('content-length')),
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
+      ],
+    };
     expect((await t.c.putManifest(repo, 'list', list, DOCKER_LIST)).status).toBe(201);
-    const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: DOCKER_MANIFEST, digest: dd, size: 1 }] };
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: DOCKER_MANIFEST, digest: dd, size: 1 }],
+    };
     expect((await t.c.putManifest(repo, 'index', index, OCI_INDEX)).status).toBe(201);
     expect((await t.c.fetch(`/v2/${repo}/manifests/index`)).headers.get('content-type')).toBe(OCI_INDEX);
-    const missingChild = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(random(8)), size: 1 }] };
-    await expectError(await t.c.putManifest(repo, 'broken', missingChild, OCI_INDEX), 400, ['MANIFEST_BLOB_UNKNOWN', 'MANIFEST_UNKNOWN']);
+    const missingChild = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: sha256(random(8)), size: 1 }],
+    };
+    await expectError(await t.c.putManifest(repo, 'broken', missingChild, OCI_INDEX), 400, [
+      'MANIFEST_BLOB_UNKNOWN',
+      'MANIFEST_UNKNOWN',
+    ]);
   });
 
   it('stores a manifest of an unknown media type as given', async () => {

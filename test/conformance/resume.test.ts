@@ -16,7 +16,10 @@ describe.each([
     let c = new Client(reg.url);
     const location = await c.startUpload('resume/model');
     const half = data.subarray(0, 2 * 1024 * 1024);
-    expect((await c.fetch(location, { method: 'PATCH', body: half, headers: { 'Content-Range': `0-${half.length - 1}` } })).status).toBe(202);
+    expect(
+      (await c.fetch(location, { method: 'PATCH', body: half, headers: { 'Content-Range': `0-${half.length - 1}` } }))
+        .status,
+    ).toBe(202);
     reg = await reg.restart();
     c = new Client(reg.url);
     const status = await c.fetch(location);
@@ -26,7 +29,11 @@ describe.each([
     expect(offset).toBe(half.length);
     const rest = data.subarray(offset);
     // The hash state was lost with the process: the server rebuilds it from the staged bytes.
-    const p = await c.fetch(location, { method: 'PATCH', body: rest, headers: { 'Content-Range': `${offset}-${data.length - 1}` } });
+    const p = await c.fetch(location, {
+      method: 'PATCH',
+      body: rest,
+      headers: { 'Content-Range': `${offset}-${data.length - 1}` },
+    });
     expect(p.status).toBe(202);
     const put = await c.fetch(`${location}?digest=${sha256(data)}`, { method: 'PUT' });
     expect(put.status).toBe(201);
@@ -42,13 +49,20 @@ describe.each([
     await c.fetch(location, { method: 'PATCH', body: data, headers: { 'Content-Range': '0-999' } });
     reg = await reg.restart();
     c = new Client(reg.url);
-    await expectError(await c.fetch(`${location}?digest=${sha256(random(1000))}`, { method: 'PUT' }), 400, 'DIGEST_INVALID');
+    await expectError(
+      await c.fetch(`${location}?digest=${sha256(random(1000))}`, { method: 'PUT' }),
+      400,
+      'DIGEST_INVALID',
+    );
   });
 });
 
 describe('uploads with memory sessions do not survive a restart, and say so', () => {
   it('answers BLOB_UPLOAD_UNKNOWN, and the janitor removes the orphaned bytes', async () => {
-    let reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { uploads: { idleTimeoutSeconds: 1, janitorIntervalSeconds: 1 } });
+    let reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { uploads: { idleTimeoutSeconds: 1, janitorIntervalSeconds: 1 } },
+    );
     try {
       let c = new Client(reg.url);
       const location = await c.startUpload('resume/mem');

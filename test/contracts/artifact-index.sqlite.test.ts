@@ -6,5 +6,8 @@ import { artifactIndexContract } from './artifact-index.contract';
 
 artifactIndexContract('sqlite', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-ai-'));
-  return { catalog: createCatalog(`sqlite://${path.join(dir, 'cairn.db')}`), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    catalog: createCatalog(`sqlite://${path.join(dir, 'cairn.db')}`),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 });

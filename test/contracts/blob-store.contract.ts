@@ -75,14 +75,21 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       const id = newId();
       await store.stageCreate(id);
       expect((await store.stageAppend(id, 0, chunks(a, 1024), () => undefined)).size).toBe(3000);
-      await expect(store.stageAppend(id, 0, chunks(b, 1024), () => undefined)).rejects.toBeInstanceOf(StageOffsetMismatch);
-      await expect(store.stageAppend(id, 4000, chunks(b, 1024), () => undefined)).rejects.toMatchObject({ actual: 3000, expected: 4000 });
+      await expect(store.stageAppend(id, 0, chunks(b, 1024), () => undefined)).rejects.toBeInstanceOf(
+        StageOffsetMismatch,
+      );
+      await expect(store.stageAppend(id, 4000, chunks(b, 1024), () => undefined)).rejects.toMatchObject({
+        actual: 3000,
+        expected: 4000,
+      });
       expect((await store.stageAppend(id, 3000, chunks(b, 1024), () => undefined)).size).toBe(8000);
       expect((await collect(await store.stageRead(id))).equals(Buffer.concat([a, b]))).toBe(true);
       expect((await collect(await store.stageRead(id, 3000))).equals(a)).toBe(true);
       expect((await collect(await store.stageRead(id, 0))).length).toBe(0);
       // A window, across the boundary between the two appends and inside each.
-      expect((await collect(await store.stageRead(id, 3500, 2500))).equals(Buffer.concat([a, b]).subarray(2500, 3500))).toBe(true);
+      expect(
+        (await collect(await store.stageRead(id, 3500, 2500))).equals(Buffer.concat([a, b]).subarray(2500, 3500)),
+      ).toBe(true);
       expect((await collect(await store.stageRead(id, 2000, 1000))).equals(a.subarray(1000, 2000))).toBe(true);
       expect((await collect(await store.stageRead(id, undefined, 3000))).equals(b)).toBe(true);
       expect((await collect(await store.stageRead(id, 3000, 3000))).length).toBe(0);
@@ -183,7 +190,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
     it('serves byte ranges', async () => {
       const data = randomBytes(1000);
       const digest = await put(data);
-      expect((await collect(await store.read(digest, { start: 10, end: 19 }))).equals(data.subarray(10, 20))).toBe(true);
+      expect((await collect(await store.read(digest, { start: 10, end: 19 }))).equals(data.subarray(10, 20))).toBe(
+        true,
+      );
       expect((await collect(await store.read(digest, { start: 999, end: 999 }))).equals(data.subarray(999))).toBe(true);
     });
 
@@ -213,7 +222,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         }),
       ).rejects.toThrow('digest mismatch');
       expect(vetoed.bytes().length).toBeLessThan(data.length);
-      await expect(store.sendTo(sha256(Buffer.from('absent')), undefined, sink().out)).rejects.toBeInstanceOf(BlobNotFound);
+      await expect(store.sendTo(sha256(Buffer.from('absent')), undefined, sink().out)).rejects.toBeInstanceOf(
+        BlobNotFound,
+      );
     });
 
     it('handles sha512 digests and empty blobs', async () => {
@@ -249,7 +260,9 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       await store.stageDelete(id);
       await store.stageDelete(id);
       expect(await store.stageSize(id)).toBeUndefined();
-      await expect(store.stageAppend(id, 0, chunks(Buffer.from('x'), 1), () => undefined)).rejects.toBeInstanceOf(BlobNotFound);
+      await expect(store.stageAppend(id, 0, chunks(Buffer.from('x'), 1), () => undefined)).rejects.toBeInstanceOf(
+        BlobNotFound,
+      );
       await expect(store.stageRead(id)).rejects.toBeInstanceOf(BlobNotFound);
       await expect(store.stageCommit(id, sha256(Buffer.from('x')), 1)).rejects.toBeInstanceOf(BlobNotFound);
     });

@@ -9,7 +9,13 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 contract tests do not run
 (s3 ? describe : describe.skip)('S3 blob store on Ceph RGW', () => {
   blobStoreContract('S3 (Ceph RADOS Gateway)', async () => {
     // A bucket per test, made by init(): also checks that a missing bucket is created.
-    const store = new S3BlobStore({ endpoint: s3!.endpoint, bucket: uniqueBucket(), accessKey: s3!.accessKey, secretKey: s3!.secretKey, prefix: 'reg/' });
+    const store = new S3BlobStore({
+      endpoint: s3!.endpoint,
+      bucket: uniqueBucket(),
+      accessKey: s3!.accessKey,
+      secretKey: s3!.secretKey,
+      prefix: 'reg/',
+    });
     return { store, cleanup: async () => {} };
   });
 
@@ -22,6 +28,8 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 contract tests do not run
     expect(store.kind).toBe('s3');
     expect(await store.stat(`sha256:${'0'.repeat(64)}`)).toBeUndefined();
     expect(() => S3BlobStore.fromUrl('s3://b?endpoint=http://x', {})).toThrow(/AWS_ACCESS_KEY_ID/);
-    expect(() => S3BlobStore.fromUrl('s3://b', { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' })).toThrow(/endpoint/);
+    expect(() => S3BlobStore.fromUrl('s3://b', { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' })).toThrow(
+      /endpoint/,
+    );
   });
 });

@@ -18,7 +18,15 @@ const randomDigest = () => digestOf(randomBytes(16));
 
 function manifest(blobs: string[], extra: Partial<ManifestRecord> = {}): ManifestRecord {
   const content = Buffer.from(JSON.stringify({ blobs, nonce: randomBytes(4).toString('hex'), ...extra }));
-  return { digest: digestOf(content), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: content.length, content, blobs, manifests: [], ...extra };
+  return {
+    digest: digestOf(content),
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: content.length,
+    content,
+    blobs,
+    manifests: [],
+    ...extra,
+  };
 }
 
 /** The behaviour every Catalog must have, on every database engine. */
@@ -66,7 +74,9 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
     it('writes no link when the commit step fails', async () => {
       const a = repo();
       const d = randomDigest();
-      await expect(c.linkBlob(a, { digest: d, size: 1 }, async () => Promise.reject(new Error('disk full')))).rejects.toThrow('disk full');
+      await expect(
+        c.linkBlob(a, { digest: d, size: 1 }, async () => Promise.reject(new Error('disk full'))),
+      ).rejects.toThrow('disk full');
       expect(await c.getBlobLink(a, d)).toBeUndefined();
     });
 
@@ -76,14 +86,27 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       await c.linkBlob(a, { digest: d, size: 1 });
       const m1 = manifest([d]);
       await c.putManifest(a, m1, 'v1');
-      expect(await c.getManifest(a, 'v1')).toEqual({ digest: m1.digest, mediaType: m1.mediaType, size: m1.size, content: m1.content });
+      expect(await c.getManifest(a, 'v1')).toEqual({
+        digest: m1.digest,
+        mediaType: m1.mediaType,
+        size: m1.size,
+        content: m1.content,
+      });
       expect((await c.getManifest(a, m1.digest))!.digest).toBe(m1.digest);
       const m2 = manifest([d]);
       await c.putManifest(a, m2, 'v1');
       expect((await c.getManifest(a, 'v1'))!.digest).toBe(m2.digest);
       expect((await c.getManifest(a, m1.digest))!.digest).toBe(m1.digest);
       await c.putManifest(a, m2, 'v1');
-      const big = Buffer.concat([Buffer.from('{"x":"'), randomBytes(2 * 1024 * 1024).toString('hex').slice(0, 4 * 1024 * 1024 - 8) as unknown as Buffer, Buffer.from('"}')].map((x) => Buffer.from(x)));
+      const big = Buffer.concat(
+        [
+          Buffer.from('{"x":"'),
+          randomBytes(2 * 1024 * 1024)
+            .toString('hex')
+            .slice(0, 4 * 1024 * 1024 - 8) as unknown as Buffer,
+          Buffer.from('"}'),
+        ].map((x) => Buffer.from(x)),
+      );
       const m3 = { ...manifest([]), content: big, size: big.length, digest: digestOf(big) };
       await c.putManifest(a, m3);
       expect((await c.getManifest(a, m3.digest))!.content.equals(big)).toBe(true);
@@ -114,12 +137,22 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       await c.linkBlob(a, { digest: d, size: 1 });
       const child = manifest([d]);
       await c.putManifest(a, child);
-      const index = { ...manifest([]), mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [child.digest] };
+      const index = {
+        ...manifest([]),
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [child.digest],
+      };
       await c.putManifest(a, index, 'latest');
       const ref = manifest([d], { subject: index.digest, artifactType: 'application/x.sig', annotations: { k: 'v' } });
       await c.putManifest(a, ref, 'sig');
       expect(await c.listReferrers(a, index.digest)).toEqual([
-        { mediaType: ref.mediaType, digest: ref.digest, size: ref.size, artifactType: 'application/x.sig', annotations: { k: 'v' } },
+        {
+          mediaType: ref.mediaType,
+          digest: ref.digest,
+          size: ref.size,
+          artifactType: 'application/x.sig',
+          annotations: { k: 'v' },
+        },
       ]);
       expect(await c.deleteTag(a, 'latest')).toBe(true);
       expect(await c.deleteTag(a, 'latest')).toBe(false);
@@ -143,7 +176,9 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       await c.putManifest(a, sig);
       await c.putManifest(a, sbom);
       await c.putManifest(a, plain);
-      expect((await c.listReferrers(a, subject)).map((r) => r.digest).sort()).toEqual([sig.digest, sbom.digest, plain.digest].sort());
+      expect((await c.listReferrers(a, subject)).map((r) => r.digest).sort()).toEqual(
+        [sig.digest, sbom.digest, plain.digest].sort(),
+      );
       expect((await c.listReferrers(a, subject, 'application/spdx+json')).map((r) => r.digest)).toEqual([sbom.digest]);
       expect(await c.listReferrers(a, subject, 'application/none')).toEqual([]);
       expect(await c.listReferrers(repo(), subject)).toEqual([]);
@@ -202,7 +237,9 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       expect(await c.collectBlob(randomDigest(), new Date(Date.now() + 1000), remove)).toBe(true);
       // A failing remove keeps the row: nothing is lost on a storage error.
       const e = randomDigest();
-      await expect(c.collectBlob(e, new Date(Date.now() + 1000), async () => Promise.reject(new Error('io')))).rejects.toThrow('io');
+      await expect(
+        c.collectBlob(e, new Date(Date.now() + 1000), async () => Promise.reject(new Error('io'))),
+      ).rejects.toThrow('io');
     });
 
     it('never ends with a link to removed bytes when linking races collection on two instances', async () => {
@@ -241,7 +278,10 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       expect(await other.acquireLease(name, 'b', 100)).toBe(true);
       await new Promise((r) => setTimeout(r, 150));
       expect(await c.acquireLease(name, 'a', 10_000)).toBe(true);
-      const race = await Promise.all([c.acquireLease(`${name}-x`, 'p', 10_000), other.acquireLease(`${name}-x`, 'q', 10_000)]);
+      const race = await Promise.all([
+        c.acquireLease(`${name}-x`, 'p', 10_000),
+        other.acquireLease(`${name}-x`, 'q', 10_000),
+      ]);
       expect(race.filter(Boolean)).toHaveLength(1);
     });
 
@@ -251,7 +291,12 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       const d = randomDigest();
       await c.linkBlob(a, { digest: d, size: 1 });
       const m = manifest([d]);
-      await Promise.all([c.putManifest(a, m, 'v1'), other.putManifest(a, m, 'v1'), c.putManifest(a, m, 'v1'), other.putManifest(a, m, 'v1')]);
+      await Promise.all([
+        c.putManifest(a, m, 'v1'),
+        other.putManifest(a, m, 'v1'),
+        c.putManifest(a, m, 'v1'),
+        other.putManifest(a, m, 'v1'),
+      ]);
       expect(await c.listTags(a, {})).toEqual(['v1']);
       expect((await other.getManifest(a, 'v1'))!.digest).toBe(m.digest);
     });

@@ -6,5 +6,9 @@ import { catalogContract } from './catalog.contract';
 
 catalogContract('sqlite', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-cat-'));
-  return { concurrentInstances: false, open: () => createCatalog(`sqlite://${path.join(dir, 'cairn.db')}`), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    concurrentInstances: false,
+    open: () => createCatalog(`sqlite://${path.join(dir, 'cairn.db')}`),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 });

@@ -3,7 +3,10 @@ import { createIdentityStore } from '../../src/auth';
 import { IdentityConflict, type IdentityStore } from '../../src/auth/identity-store';
 
 /** The behaviour every IdentityStore must have, on every database engine. */
-export function identityStoreContract(name: string, make: () => Promise<{ catalog: Catalog; cleanup(): Promise<void> }>): void {
+export function identityStoreContract(
+  name: string,
+  make: () => Promise<{ catalog: Catalog; cleanup(): Promise<void> }>,
+): void {
   describe(`IdentityStore contract: ${name}`, () => {
     let catalog: Catalog;
     let cleanup: () => Promise<void>;
@@ -20,11 +23,28 @@ export function identityStoreContract(name: string, make: () => Promise<{ catalo
 
     it('creates, reads, updates users and refuses a duplicate name', async () => {
       await s.createUser({ name: 'alice', passwordHash: '$argon2id$x', groups: ['ml'], disabled: false });
-      await expect(s.createUser({ name: 'alice', passwordHash: 'y', groups: [], disabled: false })).rejects.toBeInstanceOf(IdentityConflict);
+      await expect(
+        s.createUser({ name: 'alice', passwordHash: 'y', groups: [], disabled: false }),
+      ).rejects.toBeInstanceOf(IdentityConflict);
       const u = (await s.getUser('alice'))!;
-      expect(u).toMatchObject({ name: 'alice', passwordHash: '$argon2id$x', groups: ['ml'], disabled: false, totpEnabled: false, failedLogins: 0, lockedUntil: 0 });
-      expect(await s.updateUser('alice', { disabled: true, groups: ['ml', 'vision'], totpSecret: 'ABC', totpEnabled: true })).toBe(true);
-      expect(await s.getUser('alice')).toMatchObject({ disabled: true, groups: ['ml', 'vision'], totpSecret: 'ABC', totpEnabled: true });
+      expect(u).toMatchObject({
+        name: 'alice',
+        passwordHash: '$argon2id$x',
+        groups: ['ml'],
+        disabled: false,
+        totpEnabled: false,
+        failedLogins: 0,
+        lockedUntil: 0,
+      });
+      expect(
+        await s.updateUser('alice', { disabled: true, groups: ['ml', 'vision'], totpSecret: 'ABC', totpEnabled: true }),
+      ).toBe(true);
+      expect(await s.getUser('alice')).toMatchObject({
+        disabled: true,
+        groups: ['ml', 'vision'],
+        totpSecret: 'ABC',
+        totpEnabled: true,
+      });
       expect(await s.updateUser('alice', { totpSecret: undefined, totpEnabled: false })).toBe(true);
       expect((await s.getUser('alice'))!.totpSecret).toBeUndefined();
       expect(await s.updateUser('nobody', { disabled: true })).toBe(false);
@@ -48,8 +68,17 @@ export function identityStoreContract(name: string, make: () => Promise<{ catalo
     });
 
     it('keeps robots with rotation time, expiry and deletion', async () => {
-      await s.createRobot({ name: 'ci', secretHash: 'a', groups: ['ci'], disabled: false, expiresAt: 123, description: 'CI' });
-      await expect(s.createRobot({ name: 'ci', secretHash: 'b', groups: [], disabled: false, description: '' })).rejects.toBeInstanceOf(IdentityConflict);
+      await s.createRobot({
+        name: 'ci',
+        secretHash: 'a',
+        groups: ['ci'],
+        disabled: false,
+        expiresAt: 123,
+        description: 'CI',
+      });
+      await expect(
+        s.createRobot({ name: 'ci', secretHash: 'b', groups: [], disabled: false, description: '' }),
+      ).rejects.toBeInstanceOf(IdentityConflict);
       const before = (await s.getRobot('ci'))!;
       expect(before).toMatchObject({ secretHash: 'a', groups: ['ci'], expiresAt: 123, description: 'CI' });
       await new Promise((r) => setTimeout(r, 5));
@@ -64,10 +93,32 @@ export function identityStoreContract(name: string, make: () => Promise<{ catalo
     });
 
     it('stores credentials, revokes one or all of a principal', async () => {
-      await s.createCredential({ id: 'p1', kind: 'pat', principal: 'user:alice', secretHash: 'h1', label: 'laptop', mfa: true, expiresAt: Date.now() + 1000 });
-      await s.createCredential({ id: 'p2', kind: 'refresh', principal: 'user:alice', secretHash: 'h2', label: '', mfa: false });
-      await expect(s.createCredential({ id: 'p1', kind: 'pat', principal: 'x', secretHash: 'h', label: '', mfa: false })).rejects.toBeInstanceOf(IdentityConflict);
-      expect(await s.getCredential('p1')).toMatchObject({ kind: 'pat', principal: 'user:alice', mfa: true, label: 'laptop' });
+      await s.createCredential({
+        id: 'p1',
+        kind: 'pat',
+        principal: 'user:alice',
+        secretHash: 'h1',
+        label: 'laptop',
+        mfa: true,
+        expiresAt: Date.now() + 1000,
+      });
+      await s.createCredential({
+        id: 'p2',
+        kind: 'refresh',
+        principal: 'user:alice',
+        secretHash: 'h2',
+        label: '',
+        mfa: false,
+      });
+      await expect(
+        s.createCredential({ id: 'p1', kind: 'pat', principal: 'x', secretHash: 'h', label: '', mfa: false }),
+      ).rejects.toBeInstanceOf(IdentityConflict);
+      expect(await s.getCredential('p1')).toMatchObject({
+        kind: 'pat',
+        principal: 'user:alice',
+        mfa: true,
+        label: 'laptop',
+      });
       await s.touchCredential('p1');
       expect((await s.getCredential('p1'))!.lastUsedAt).toBeGreaterThan(0);
       expect(await s.revokeCredential('p1')).toBe(true);
@@ -77,26 +128,56 @@ export function identityStoreContract(name: string, make: () => Promise<{ catalo
     });
 
     it('upserts OIDC rules, binds roles idempotently, keeps labels', async () => {
-      await s.putOidcRule({ name: 'gha', issuer: 'https://token.actions.githubusercontent.com', audience: 'cairn', claims: { repository: 'org/*' }, groups: ['ci'], description: '', disabled: false });
-      await s.putOidcRule({ name: 'gha', issuer: 'https://token.actions.githubusercontent.com', audience: 'cairn', claims: { repository: 'org/models', ref: 'refs/heads/main' }, groups: [], description: 'main only', disabled: false });
-      expect(await s.listOidcRules()).toEqual([expect.objectContaining({ name: 'gha', claims: { repository: 'org/models', ref: 'refs/heads/main' }, description: 'main only' })]);
+      await s.putOidcRule({
+        name: 'gha',
+        issuer: 'https://token.actions.githubusercontent.com',
+        audience: 'cairn',
+        claims: { repository: 'org/*' },
+        groups: ['ci'],
+        description: '',
+        disabled: false,
+      });
+      await s.putOidcRule({
+        name: 'gha',
+        issuer: 'https://token.actions.githubusercontent.com',
+        audience: 'cairn',
+        claims: { repository: 'org/models', ref: 'refs/heads/main' },
+        groups: [],
+        description: 'main only',
+        disabled: false,
+      });
+      expect(await s.listOidcRules()).toEqual([
+        expect.objectContaining({
+          name: 'gha',
+          claims: { repository: 'org/models', ref: 'refs/heads/main' },
+          description: 'main only',
+        }),
+      ]);
       expect(await s.deleteOidcRule('gha')).toBe(true);
       await s.bindRole({ principal: 'group:ml', role: 'publisher', scope: 'ml/' });
       await s.bindRole({ principal: 'group:ml', role: 'publisher', scope: 'ml/' });
       await s.bindRole({ principal: 'user:alice', role: 'admin', scope: '*' });
-      expect((await s.listRoleBindings()).map((b) => `${b.principal} ${b.role} ${b.scope}`)).toEqual(['group:ml publisher ml/', 'user:alice admin *']);
+      expect((await s.listRoleBindings()).map((b) => `${b.principal} ${b.role} ${b.scope}`)).toEqual([
+        'group:ml publisher ml/',
+        'user:alice admin *',
+      ]);
       expect(await s.unbindRole({ principal: 'group:ml', role: 'publisher', scope: 'ml/' })).toBe(true);
       expect(await s.unbindRole({ principal: 'group:ml', role: 'publisher', scope: 'ml/' })).toBe(false);
       await s.setLabels({ name: 'ml/secret', ownerTeam: 'vision', sensitivity: 'restricted' });
       await s.setLabels({ name: 'ml/secret', ownerTeam: 'nlp', sensitivity: 'restricted' });
-      expect(await s.listLabels()).toEqual([expect.objectContaining({ name: 'ml/secret', ownerTeam: 'nlp', sensitivity: 'restricted' })]);
+      expect(await s.listLabels()).toEqual([
+        expect.objectContaining({ name: 'ml/secret', ownerTeam: 'nlp', sensitivity: 'restricted' }),
+      ]);
     });
 
     it('rotates signing keys: the new one active, the others retired, then dropped', async () => {
       await s.addSigningKey({ kid: 'k1', alg: 'ES256', privatePem: 'p1', publicJwk: { kty: 'EC' }, createdAt: 1 });
       await s.addSigningKey({ kid: 'k2', alg: 'ES256', privatePem: 'p2', publicJwk: { kty: 'EC' }, createdAt: 2 });
       await s.retireSigningKeysExcept('k2', 1000);
-      expect((await s.listSigningKeys()).map((k) => [k.kid, k.retiredAt])).toEqual([['k1', 1000], ['k2', undefined]]);
+      expect((await s.listSigningKeys()).map((k) => [k.kid, k.retiredAt])).toEqual([
+        ['k1', 1000],
+        ['k2', undefined],
+      ]);
       await s.deleteSigningKey('k1');
       expect((await s.listSigningKeys()).map((k) => k.kid)).toEqual(['k2']);
     });

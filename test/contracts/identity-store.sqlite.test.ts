@@ -6,5 +6,8 @@ import { identityStoreContract } from './identity-store.contract';
 
 identityStoreContract('sqlite', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-ids-'));
-  return { catalog: createCatalog(`sqlite://${path.join(dir, 'cairn.db')}`), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    catalog: createCatalog(`sqlite://${path.join(dir, 'cairn.db')}`),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 });

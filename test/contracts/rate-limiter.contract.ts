@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { RateLimiter } from '../../src/auth/rate-limiter';
 
 /** The behaviour every RateLimiter must have. */
-export function rateLimiterContract(name: string, make: () => Promise<{ open(): RateLimiter; cleanup(): Promise<void> }>): void {
+export function rateLimiterContract(
+  name: string,
+  make: () => Promise<{ open(): RateLimiter; cleanup(): Promise<void> }>,
+): void {
   describe(`RateLimiter contract: ${name}`, () => {
     let f: { open(): RateLimiter; cleanup(): Promise<void> };
     let l: RateLimiter;

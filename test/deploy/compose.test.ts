@@ -14,13 +14,16 @@ const DEPLOY = path.join(__dirname, '..', '..', 'deploy');
 
 /** Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} interpolation. */
 function interpolate(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}/g, (_m, name: string, op: string | undefined, arg: string | undefined) => {
-    const value = env[name];
-    if (value !== undefined && value !== '') return value;
-    if (op === ':-') return arg ?? '';
-    if (op === ':?') throw new Error(`${name}: ${arg}`);
-    return '';
-  });
+  return text.replace(
+    /\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}/g,
+    (_m, name: string, op: string | undefined, arg: string | undefined) => {
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (op === ':-') return arg ?? '';
+      if (op === ':?') throw new Error(`${name}: ${arg}`);
+      return '';
+    },
+  );
 }
 
 function envFile(text: string): Record<string, string> {
@@ -32,7 +35,6 @@ function envFile(text: string): Record<string, string> {
   return env;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Compose = { services: Record<string, any>; volumes?: Record<string, unknown> };
 
 describe('deploy/docker-compose.yml', () => {
@@ -73,7 +75,11 @@ describe('deploy/docker-compose.yml', () => {
     expect(store.bucket).toBe('cairn');
     // Each URL names a compose service, on the port that service listens on, with matching credentials.
     expect([endpoint.hostname, endpoint.port]).toEqual(['minio', '9000']);
-    expect([db.hostname, db.port, db.pathname]).toEqual(['postgres', '5432', `/${services.postgres.environment.POSTGRES_DB}`]);
+    expect([db.hostname, db.port, db.pathname]).toEqual([
+      'postgres',
+      '5432',
+      `/${services.postgres.environment.POSTGRES_DB}`,
+    ]);
     expect(decodeURIComponent(db.username)).toBe(services.postgres.environment.POSTGRES_USER);
     expect(decodeURIComponent(db.password)).toBe(services.postgres.environment.POSTGRES_PASSWORD);
     expect([redis.hostname, redis.port]).toEqual(['redis', '6379']);

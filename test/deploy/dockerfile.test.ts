@@ -50,7 +50,10 @@ describe('deploy/Dockerfile', () => {
   let dockerignore: string[];
   beforeAll(async () => {
     instructions = parseDockerfile(await readFile(path.join(ROOT, 'deploy', 'Dockerfile'), 'utf8'));
-    dockerignore = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    dockerignore = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8'))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
   });
   const final = () => instructions.filter((i) => i.stage === Math.max(...instructions.map((x) => x.stage)));
 
@@ -64,7 +67,9 @@ describe('deploy/Dockerfile', () => {
     const copies = runtime.filter((i) => i.op === 'COPY');
     expect(copies.length).toBeGreaterThan(0);
     for (const c of copies) expect(c.args).toMatch(/^--from=build /);
-    expect(copies.map((c) => c.args.split(/\s+/)[1])).toEqual(expect.arrayContaining(['/src/node_modules', '/src/dist', '/src/bin', '/src/policies']));
+    expect(copies.map((c) => c.args.split(/\s+/)[1])).toEqual(
+      expect.arrayContaining(['/src/node_modules', '/src/dist', '/src/bin', '/src/policies']),
+    );
     // Dev dependencies are pruned before node_modules reaches the runtime.
     expect(instructions.some((i) => i.stage === 0 && i.op === 'RUN' && /npm prune --omit=dev/.test(i.args))).toBe(true);
   });
@@ -74,7 +79,10 @@ describe('deploy/Dockerfile', () => {
     const user = runtime.filter((i) => i.op === 'USER').at(-1)?.args;
     expect(user).toBeDefined();
     expect(user).not.toMatch(/^(root|0)(:|$)/);
-    const env = runtime.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+    const env = runtime
+      .filter((i) => i.op === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     const listen = /CAIRN_LISTEN=(\S+)/.exec(env)?.[1];
     expect(listen).toBe('0.0.0.0:5000');
     expect(runtime.find((i) => i.op === 'EXPOSE')?.args).toBe('5000');
@@ -103,8 +111,12 @@ describe('deploy/Dockerfile', () => {
       app = await mkdtemp(path.join(os.tmpdir(), 'cairn-image-'));
       data = path.join(app, 'data');
       await mkdir(data);
-      for (const f of ['package.json', 'package-lock.json', 'node_modules']) await cp(path.join(ROOT, f), path.join(app, f), { recursive: true, verbatimSymlinks: true });
-      await exec('npm', ['prune', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--offline'], { cwd: app, timeout: 120_000 });
+      for (const f of ['package.json', 'package-lock.json', 'node_modules'])
+        await cp(path.join(ROOT, f), path.join(app, f), { recursive: true, verbatimSymlinks: true });
+      await exec('npm', ['prune', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--offline'], {
+        cwd: app,
+        timeout: 120_000,
+      });
       for (const f of ['dist', 'bin', 'policies']) await cp(path.join(ROOT, f), path.join(app, f), { recursive: true });
       const port = await freePort();
       // The image's ENV lines, with the listen address moved to loopback and /data to a temp dir.
@@ -114,7 +126,14 @@ describe('deploy/Dockerfile', () => {
           .flatMap((i) => i.args.split(/\s+/))
           .map((kv) => kv.split('=') as [string, string]),
       );
-      env = { PATH: process.env.PATH, HOME: app, ...imageEnv, CAIRN_LISTEN: `127.0.0.1:${port}`, CAIRN_DATA_DIR: data, CAIRN_LOG_LEVEL: 'warn' };
+      env = {
+        PATH: process.env.PATH,
+        HOME: app,
+        ...imageEnv,
+        CAIRN_LISTEN: `127.0.0.1:${port}`,
+        CAIRN_DATA_DIR: data,
+        CAIRN_LOG_LEVEL: 'warn',
+      };
       base = `http://127.0.0.1:${port}`;
     }, 180_000);
     afterAll(async () => {
@@ -123,37 +142,56 @@ describe('deploy/Dockerfile', () => {
     });
 
     it('has no development dependency left', () => {
-      for (const dev of ['typescript', 'jest', '@swc/core']) expect(existsSync(path.join(app, 'node_modules', dev))).toBe(false);
+      for (const dev of ['typescript', 'jest', '@swc/core'])
+        expect(existsSync(path.join(app, 'node_modules', dev))).toBe(false);
       expect(existsSync(path.join(app, 'node_modules', 'better-sqlite3'))).toBe(true);
     });
 
     it('starts with the entrypoint and serves a push and a pull; the HEALTHCHECK command passes, and fails once it stops', async () => {
-      server = spawn(process.execPath, [path.join(app, 'bin', 'cairn.js'), 'serve'], { cwd: app, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      server = spawn(process.execPath, [path.join(app, 'bin', 'cairn.js'), 'serve'], {
+        cwd: app,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       server.stderr!.on('data', (d) => (stderr += d));
       const until = Date.now() + 30_000;
       let up = false;
       while (!up && Date.now() < until) {
-        up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+        up = await fetch(`${base}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!up) await new Promise((r) => setTimeout(r, 200));
       }
       expect(up).toBe(true);
       // Secure by default in the image too: the bootstrap admin's password is printed once and kept in /data.
       const password = (await readFile(path.join(data, 'admin-password'), 'utf8')).trim();
       expect(stderr).toContain(password);
-      const tr = await fetch(`${base}/token?service=cairn&scope=repository:image/test:pull,push`, { headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+      const tr = await fetch(`${base}/token?service=cairn&scope=repository:image/test:pull,push`, {
+        headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
+      });
       const auth = { Authorization: `Bearer ${((await tr.json()) as { token: string }).token}` };
       const blob = random(100_000);
       const d = sha256(blob);
-      expect((await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob })).status).toBe(401);
-      expect((await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob, headers: auth })).status).toBe(201);
+      expect(
+        (await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob })).status,
+      ).toBe(401);
+      expect(
+        (await fetch(`${base}/v2/image/test/blobs/uploads/?digest=${d}`, { method: 'POST', body: blob, headers: auth }))
+          .status,
+      ).toBe(201);
       const got = await fetch(`${base}/v2/image/test/blobs/${d}`, { headers: auth });
       expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
 
       const check = final().find((i) => i.op === 'HEALTHCHECK')!.args;
       const cmd = JSON.parse(check.slice(check.indexOf('CMD') + 3).trim()) as string[];
       expect(cmd[0]).toBe('node');
-      const run = () => exec(process.execPath, cmd.slice(1), { env, timeout: 10_000 }).then(() => 0, (e: { code?: number }) => e.code ?? -1);
+      const run = () =>
+        exec(process.execPath, cmd.slice(1), { env, timeout: 10_000 }).then(
+          () => 0,
+          (e: { code?: number }) => e.code ?? -1,
+        );
       expect(await run()).toBe(0);
       server.kill('SIGTERM');
       await new Promise((r) => server!.once('exit', r));

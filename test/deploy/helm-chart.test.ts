@@ -11,21 +11,31 @@ import { podSpecOf, problemsOf, resolveEnv } from '../helpers/k8s-checks';
  * own configuration loader accepting the environment the pods get.
  */
 const scaleOut = {
-  storage: { s3: { endpoint: 'http://minio.storage:9000', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'example-secret' } },
+  storage: {
+    s3: { endpoint: 'http://minio.storage:9000', accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'example-secret' },
+  },
   database: { url: 'postgres://cairn:pw@postgres.db:5432/cairn' },
   redis: { url: 'redis://redis.cache:6379/0' },
   audit: { keySecret: 'cairn-audit-key' },
 };
 
 const ready = canRender();
-if (!ready && process.env.CI === 'true') throw new Error('Go and sprig are needed to render the chart (.ci/run installs golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)');
+if (!ready && process.env.CI === 'true')
+  throw new Error(
+    'Go and sprig are needed to render the chart (.ci/run installs golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)',
+  );
 
 function container(r: Rendered, kind = 'Deployment') {
   return podSpecOf(r.one(kind)).containers[0];
 }
 
 function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]> }) {
-  expect(problemsOf(r.objects.map((o) => o.object), external)).toEqual([]);
+  expect(
+    problemsOf(
+      r.objects.map((o) => o.object),
+      external,
+    ),
+  ).toEqual([]);
 }
 
 (ready ? describe : describe.skip)('Helm chart charts/cairn', () => {
@@ -42,7 +52,11 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'registry', scheme: 'HTTP' });
     expect(c.startupProbe.httpGet.path).toBe('/healthz');
     expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '1Gi' } });
-    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(podSpecOf(dep).securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
     expect(c.lifecycle.preStop).toEqual({ sleep: { seconds: 5 } });
     expect(r.one('PodDisruptionBudget').spec.minAvailable).toBe(1);
@@ -50,7 +64,10 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     expect(JSON.stringify(dep)).not.toContain('example-secret');
     expect(JSON.stringify(dep)).not.toContain(':pw@');
 
-    const env = resolveEnv(c, r.objects.map((o) => o.object));
+    const env = resolveEnv(
+      c,
+      r.objects.map((o) => o.object),
+    );
     const config = loadConfig({ env });
     expect(config.listen).toBe('0.0.0.0:5000');
     expect(config.database).toBe(scaleOut.database.url);
@@ -62,7 +79,10 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     // One checkpoint key for every replica, from a Secret readable by the pod's group only.
     expect(config.audit.keyFile).toBe('/audit/audit-key.pem');
     expect(c.volumeMounts).toContainEqual({ name: 'audit-key', mountPath: '/audit', readOnly: true });
-    expect(podSpecOf(dep).volumes).toContainEqual({ name: 'audit-key', secret: { secretName: 'cairn-audit-key', defaultMode: 0o440 } });
+    expect(podSpecOf(dep).volumes).toContainEqual({
+      name: 'audit-key',
+      secret: { secretName: 'cairn-audit-key', defaultMode: 0o440 },
+    });
     expect(config.shutdownGraceSeconds).toBeLessThan(dep.spec.template.spec.terminationGracePeriodSeconds);
     const store = S3BlobStore.fromUrl(config.storage, env) as unknown as { bucket: string };
     expect(store.bucket).toBe('cairn');
@@ -71,9 +91,13 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     // The GC CronJob runs with the same storage, catalog and sessions as the server.
     const gc = r.one('CronJob');
     expect(gc.spec.concurrencyPolicy).toBe('Forbid');
-    const gcEnv = resolveEnv(container(r, 'CronJob'), r.objects.map((o) => o.object));
+    const gcEnv = resolveEnv(
+      container(r, 'CronJob'),
+      r.objects.map((o) => o.object),
+    );
     expect(container(r, 'CronJob').args).toEqual(['gc', '--retention']);
-    for (const k of ['CAIRN_STORAGE', 'CAIRN_DATABASE', 'CAIRN_SESSIONS', 'AWS_ACCESS_KEY_ID']) expect(gcEnv[k]).toBe(env[k]);
+    for (const k of ['CAIRN_STORAGE', 'CAIRN_DATABASE', 'CAIRN_SESSIONS', 'AWS_ACCESS_KEY_ID'])
+      expect(gcEnv[k]).toBe(env[k]);
   });
 
   it('serves TLS from a Secret, with HTTPS probes, a ServiceMonitor and an ingress', async () => {
@@ -86,11 +110,21 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     });
     expectClean(r);
     const c = container(r);
-    const env = resolveEnv(c, r.objects.map((o) => o.object));
-    expect(loadConfig({ env }).tls).toEqual({ certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', reloadIntervalSeconds: 60 });
+    const env = resolveEnv(
+      c,
+      r.objects.map((o) => o.object),
+    );
+    expect(loadConfig({ env }).tls).toEqual({
+      certFile: '/tls/tls.crt',
+      keyFile: '/tls/tls.key',
+      reloadIntervalSeconds: 60,
+    });
     expect(c.readinessProbe.httpGet.scheme).toBe('HTTPS');
     expect(c.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/tls', readOnly: true });
-    expect(podSpecOf(r.one('Deployment')).volumes).toContainEqual({ name: 'tls', secret: { secretName: 'cairn-serving-cert' } });
+    expect(podSpecOf(r.one('Deployment')).volumes).toContainEqual({
+      name: 'tls',
+      secret: { secretName: 'cairn-serving-cert' },
+    });
     const sm = r.one('ServiceMonitor');
     expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(sm.metadata.labels?.release).toBe('prometheus');
@@ -106,29 +140,59 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
   it('uses existing Secrets without making one, and autoscales instead of fixing replicas', async () => {
     const r = await renderChart({
       audit: { keySecret: 'cairn-audit-key' },
-      storage: { s3: { endpoint: 'https://s3.eu-west-1.amazonaws.com', pathStyle: false, region: 'eu-west-1', existingSecret: 's3-keys' } },
+      storage: {
+        s3: {
+          endpoint: 'https://s3.eu-west-1.amazonaws.com',
+          pathStyle: false,
+          region: 'eu-west-1',
+          existingSecret: 's3-keys',
+        },
+      },
       database: { existingSecret: 'pg-url' },
       redis: { existingSecret: 'redis-url' },
       autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 12 },
     });
-    expectClean(r, { secrets: { 's3-keys': ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'], 'pg-url': ['CAIRN_DATABASE'], 'redis-url': ['CAIRN_SESSIONS'] } });
+    expectClean(r, {
+      secrets: {
+        's3-keys': ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'],
+        'pg-url': ['CAIRN_DATABASE'],
+        'redis-url': ['CAIRN_SESSIONS'],
+      },
+    });
     expect(r.kinds()).not.toContain('Secret');
     expect(r.one('Deployment').spec.replicas).toBeUndefined();
-    expect(r.one('HorizontalPodAutoscaler').spec).toMatchObject({ minReplicas: 3, maxReplicas: 12, scaleTargetRef: { kind: 'Deployment', name: 'reg-cairn' } });
+    expect(r.one('HorizontalPodAutoscaler').spec).toMatchObject({
+      minReplicas: 3,
+      maxReplicas: 12,
+      scaleTargetRef: { kind: 'Deployment', name: 'reg-cairn' },
+    });
     const storage = container(r).env.find((e: { name: string }) => e.name === 'CAIRN_STORAGE').value;
     expect(new URL(storage).searchParams.get('pathStyle')).toBe('false');
     expect(new URL(storage).searchParams.get('region')).toBe('eu-west-1');
   });
 
   it('runs one replica on a volume with embedded storage: PVC kept on uninstall, Recreate, no PDB, no GC job', async () => {
-    const r = await renderChart({ replicaCount: 1, storage: { type: 'filesystem', filesystem: { size: '500Gi', storageClass: 'fast' } }, database: { type: 'sqlite' } });
+    const r = await renderChart({
+      replicaCount: 1,
+      storage: { type: 'filesystem', filesystem: { size: '500Gi', storageClass: 'fast' } },
+      database: { type: 'sqlite' },
+    });
     expectClean(r);
     expect(r.kinds()).toEqual(['Deployment', 'PersistentVolumeClaim', 'Service', 'ServiceAccount']);
     const pvc = r.one('PersistentVolumeClaim');
-    expect(pvc.spec).toMatchObject({ accessModes: ['ReadWriteOnce'], storageClassName: 'fast', resources: { requests: { storage: '500Gi' } } });
+    expect(pvc.spec).toMatchObject({
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'fast',
+      resources: { requests: { storage: '500Gi' } },
+    });
     expect(pvc.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
     expect(r.one('Deployment').spec.strategy).toEqual({ type: 'Recreate' });
-    const config = loadConfig({ env: resolveEnv(container(r), r.objects.map((o) => o.object)) });
+    const config = loadConfig({
+      env: resolveEnv(
+        container(r),
+        r.objects.map((o) => o.object),
+      ),
+    });
     expect(config.storage).toBe('file:///data/blobs');
     expect(config.database).toBe('sqlite:///data/cairn.db');
   });
@@ -156,14 +220,25 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
   });
 
   it('mounts a ConfigMap of Cedar policies as the policy directory when given', async () => {
-    const r = await renderChart({ ...scaleOut, auth: { policiesConfigMap: 'cairn-policies', realm: 'https://models.example.com/token' } });
+    const r = await renderChart({
+      ...scaleOut,
+      auth: { policiesConfigMap: 'cairn-policies', realm: 'https://models.example.com/token' },
+    });
     expectClean(r);
     const c = container(r);
-    const config = loadConfig({ env: resolveEnv(c, r.objects.map((o) => o.object)) });
+    const config = loadConfig({
+      env: resolveEnv(
+        c,
+        r.objects.map((o) => o.object),
+      ),
+    });
     expect(config.auth.policyDir).toBe('/policies');
     expect(config.auth.realm).toBe('https://models.example.com/token');
     expect(c.volumeMounts).toContainEqual({ name: 'policies', mountPath: '/policies', readOnly: true });
-    expect(podSpecOf(r.one('Deployment')).volumes).toContainEqual({ name: 'policies', configMap: { name: 'cairn-policies' } });
+    expect(podSpecOf(r.one('Deployment')).volumes).toContainEqual({
+      name: 'policies',
+      configMap: { name: 'cairn-policies' },
+    });
   });
 
   it('falls back to an exec preStop hook on clusters older than 1.30', async () => {
@@ -175,12 +250,21 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
     [{ ...scaleOut, storage: { type: 'filesystem' } }, /more than one replica needs storage.type=s3/],
     [{ ...scaleOut, database: { type: 'sqlite' } }, /more than one replica needs database.type=postgres/],
     [{ ...scaleOut, redis: { url: '' } }, /more than one replica needs redis.url/],
-    [{ ...scaleOut, autoscaling: { enabled: true }, replicaCount: 1, redis: { url: '' } }, /more than one replica needs redis.url/],
+    [
+      { ...scaleOut, autoscaling: { enabled: true }, replicaCount: 1, redis: { url: '' } },
+      /more than one replica needs redis.url/,
+    ],
     [{ ...scaleOut, storage: { s3: { endpoint: '' } } }, /storage.s3.endpoint is required/],
-    [{ ...scaleOut, storage: { s3: { endpoint: 'http://x', accessKeyId: '', secretAccessKey: '' } } }, /accessKeyId and secretAccessKey/],
+    [
+      { ...scaleOut, storage: { s3: { endpoint: 'http://x', accessKeyId: '', secretAccessKey: '' } } },
+      /accessKeyId and secretAccessKey/,
+    ],
     [{ ...scaleOut, database: { url: '' } }, /database.url or database.existingSecret/],
     [{ ...scaleOut, tls: { enabled: true } }, /tls.secretName is required/],
-    [{ ...scaleOut, config: { shutdownGraceSeconds: 60 } }, /shutdownGraceSeconds must be below terminationGracePeriodSeconds/],
+    [
+      { ...scaleOut, config: { shutdownGraceSeconds: 60 } },
+      /shutdownGraceSeconds must be below terminationGracePeriodSeconds/,
+    ],
     [{ ...scaleOut, storage: { type: 'nfs' } }, /storage.type must be s3 or filesystem/],
     [{ ...scaleOut, auth: { mode: 'basic' } }, /auth.mode must be token or none/],
     [{ ...scaleOut, audit: { keySecret: '' } }, /more than one replica needs audit.keySecret/],
@@ -190,7 +274,10 @@ function expectClean(r: Rendered, external?: { secrets?: Record<string, string[]
 
   it('deploy/kubernetes/cairn.yaml is the chart rendered with deploy/kubernetes/values.yaml (no drift)', async () => {
     const dir = path.join(__dirname, '..', '..', 'deploy', 'kubernetes');
-    const fresh = await renderChart({}, { release: 'cairn', namespace: 'cairn', valuesFile: path.join(dir, 'values.yaml') });
+    const fresh = await renderChart(
+      {},
+      { release: 'cairn', namespace: 'cairn', valuesFile: path.join(dir, 'values.yaml') },
+    );
     let committed = await readFile(path.join(dir, 'cairn.yaml'), 'utf8');
     const header = committed.slice(0, committed.indexOf('---'));
     if (process.env.CAIRN_UPDATE_RENDERED === '1') {

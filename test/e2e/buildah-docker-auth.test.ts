@@ -51,7 +51,9 @@ describe('buildah and the docker CLI under token auth', () => {
     await buildah('pull', `oci:${layout.dir}:v1`);
     const { stdout: ids } = await buildah('images', '--format', '{{.ID}}');
     const id = ids.trim().split('\n')[0]!;
-    expect((await buildah('login', '--tls-verify=false', '-u', 'paula', '-p', 'paula-password-123', host)).stdout).toMatch(/Login Succeeded/);
+    expect(
+      (await buildah('login', '--tls-verify=false', '-u', 'paula', '-p', 'paula-password-123', host)).stdout,
+    ).toMatch(/Login Succeeded/);
     await buildah('push', '--tls-verify=false', id, `docker://${host}/models/buildah:v1`);
     await buildah('rmi', '--all', '--force');
     await buildah('pull', '--tls-verify=false', `docker://${host}/models/buildah:v1`);
@@ -71,21 +73,59 @@ describe('buildah and the docker CLI under token auth', () => {
     const t = await token(reg.url, 'paula', 'paula-password-123', ['repository:models/docker:pull,push']);
     const digests: string[] = [];
     for (const arch of ['amd64', 'arm64']) {
-      const cfg = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+      const cfg = Buffer.from(
+        JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+      );
       const cfgDigest = `sha256:${createHash('sha256').update(cfg).digest('hex')}`;
-      expect((await fetch(`${reg.url}/v2/models/docker/blobs/uploads/?digest=${cfgDigest}`, { method: 'POST', body: cfg, headers: bearer(t) })).status).toBe(201);
-      const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: cfgDigest, size: cfg.length }, layers: [] });
-      const put = await fetch(`${reg.url}/v2/models/docker/manifests/${arch}`, { method: 'PUT', body: manifest, headers: { ...bearer(t), 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' } });
+      expect(
+        (
+          await fetch(`${reg.url}/v2/models/docker/blobs/uploads/?digest=${cfgDigest}`, {
+            method: 'POST',
+            body: cfg,
+            headers: bearer(t),
+          })
+        ).status,
+      ).toBe(201);
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: cfgDigest, size: cfg.length },
+        layers: [],
+      });
+      const put = await fetch(`${reg.url}/v2/models/docker/manifests/${arch}`, {
+        method: 'PUT',
+        body: manifest,
+        headers: { ...bearer(t), 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
       expect(put.status).toBe(201);
       digests.push(put.headers.get('docker-content-digest')!);
     }
-    const login = await exec('sh', ['-c', 'printf %s "$PW" | docker login -u paula --password-stdin "$HOST"'], { env: { ...env, PW: 'paula-password-123', HOST: host }, timeout: 60_000 });
+    const login = await exec('sh', ['-c', 'printf %s "$PW" | docker login -u paula --password-stdin "$HOST"'], {
+      env: { ...env, PW: 'paula-password-123', HOST: host },
+      timeout: 60_000,
+    });
     expect(login.stdout).toMatch(/Login Succeeded/);
-    await docker('manifest', 'create', '--insecure', `${host}/models/docker:multi`, `${host}/models/docker:amd64`, `${host}/models/docker:arm64`);
-    await docker('manifest', 'annotate', `${host}/models/docker:multi`, `${host}/models/docker:arm64`, '--arch', 'arm64');
+    await docker(
+      'manifest',
+      'create',
+      '--insecure',
+      `${host}/models/docker:multi`,
+      `${host}/models/docker:amd64`,
+      `${host}/models/docker:arm64`,
+    );
+    await docker(
+      'manifest',
+      'annotate',
+      `${host}/models/docker:multi`,
+      `${host}/models/docker:arm64`,
+      '--arch',
+      'arm64',
+    );
     const pushed = await docker('manifest', 'push', '--insecure', `${host}/models/docker:multi`);
     expect(pushed.stdout).toMatch(/sha256:[a-f0-9]{64}/);
-    const inspected = JSON.parse((await docker('manifest', 'inspect', '--insecure', `${host}/models/docker:multi`)).stdout) as { manifests: { digest: string }[] };
+    const inspected = JSON.parse(
+      (await docker('manifest', 'inspect', '--insecure', `${host}/models/docker:multi`)).stdout,
+    ) as { manifests: { digest: string }[] };
     expect(inspected.manifests.map((m) => m.digest).sort()).toEqual([...digests].sort());
     await docker('logout', host);
   });

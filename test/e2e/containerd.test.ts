@@ -81,11 +81,23 @@ describe('containerd pulls from Cairn', () => {
       const dir = path.join(tmp, repo.replace(/\//g, '-'));
       // ctr unpacks what it pulls: the layer must be a real tar whose digest the config's diff_ids name.
       await writeImageLayout(dir, 'v1');
-      await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', 'paula:paula-password-123', `oci:${dir}:v1`, `docker://${host}/${repo}:v1`);
+      await skopeo(
+        'copy',
+        '--preserve-digests',
+        '--dest-tls-verify=false',
+        '--dest-creds',
+        'paula:paula-password-123',
+        `oci:${dir}:v1`,
+        `docker://${host}/${repo}:v1`,
+      );
       const layout = await readLayout(dir);
-      const manifest = JSON.parse(layout.manifest.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+      const manifest = JSON.parse(layout.manifest.toString('utf8')) as {
+        config: { digest: string };
+        layers: { digest: string }[];
+      };
       const blobs = new Map([[layout.manifestDigest, layout.manifest]]);
-      for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) blobs.set(d, await layout.blob(d));
+      for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)])
+        blobs.set(d, await layout.blob(d));
       return { manifestDigest: layout.manifestDigest, blobs, layers: manifest.layers.map((l) => l.digest) };
     };
     // The native snapshotter works on any file system; overlayfs may not nest inside a CI container.
@@ -100,7 +112,7 @@ describe('containerd pulls from Cairn', () => {
       expect(stdout).toContain(pushed.layers[0]!);
     };
 
-    it('pulls with a reader\'s password over plain HTTP', async () => {
+    it("pulls with a reader's password over plain HTTP", async () => {
       const pushed = await pushImage('models/ctr-plain');
       const ref = `${host}/models/ctr-plain:v1`;
       await pull('--plain-http', '--user', 'rita:rita-password-123', ref);
@@ -112,11 +124,17 @@ describe('containerd pulls from Cairn', () => {
       const ref = `${host}/models/ctr-hosts:v1`;
       const hostsDir = path.join(tmp, 'certs.d');
       await mkdir(path.join(hostsDir, host), { recursive: true });
-      const hostsToml = (server: string) => writeFile(path.join(hostsDir, host, 'hosts.toml'), [`server = "${server}"`, '', `[host."${server}"]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'));
+      const hostsToml = (server: string) =>
+        writeFile(
+          path.join(hostsDir, host, 'hosts.toml'),
+          [`server = "${server}"`, '', `[host."${server}"]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
+        );
       // containerd speaks plain HTTP to a loopback address by itself; an https server in the file must
       // break the pull, or the file was never read.
       await hostsToml(`https://${host}`);
-      await expect(pull('--hosts-dir', hostsDir, '--user', 'rita:rita-password-123', ref)).rejects.toThrow(/HTTP response to HTTPS client/);
+      await expect(pull('--hosts-dir', hostsDir, '--user', 'rita:rita-password-123', ref)).rejects.toThrow(
+        /HTTP response to HTTPS client/,
+      );
       await expectNothingOf(ref, pushed);
       await hostsToml(`http://${host}`);
       await pull('--hosts-dir', hostsDir, '--user', 'rita:rita-password-123', ref);
@@ -128,7 +146,9 @@ describe('containerd pulls from Cairn', () => {
       const ref = `${host}/models/ctr-refused:v1`;
       await expect(pull('--plain-http', '--user', 'rita:wrong-password', ref)).rejects.toThrow(/401|unauthorized/i);
       await expectNothingOf(ref, pushed);
-      await expect(pull('--plain-http', '--user', 'otto:otto-password-123', ref)).rejects.toThrow(/401|403|unauthorized|denied/i);
+      await expect(pull('--plain-http', '--user', 'otto:otto-password-123', ref)).rejects.toThrow(
+        /401|403|unauthorized|denied/i,
+      );
       await expectNothingOf(ref, pushed);
     }, 120_000);
   });
@@ -145,13 +165,28 @@ describe('containerd pulls from Cairn', () => {
     it('fetches every blob into the content store, byte for byte', async () => {
       const host = new URL(reg.url).host;
       const config = Buffer.from(JSON.stringify(modelConfig('models/llama')));
-      const files = { 'model.safetensors': randomBytes(3 << 20), 'tokenizer.json': Buffer.from('{"vocab":{}}'), 'README.md': Buffer.from('# llama\n') };
-      const pushed = await pushArtifact(reg.url, 'models/llama', 'v1', { artifactType: 'application/vnd.cncf.model.manifest.v1+json', configMediaType: MODEL_CONFIG, config: config.toString('utf8'), files });
+      const files = {
+        'model.safetensors': randomBytes(3 << 20),
+        'tokenizer.json': Buffer.from('{"vocab":{}}'),
+        'README.md': Buffer.from('# llama\n'),
+      };
+      const pushed = await pushArtifact(reg.url, 'models/llama', 'v1', {
+        artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+        configMediaType: MODEL_CONFIG,
+        config: config.toString('utf8'),
+        files,
+      });
       expect(pushed.status).toBe(201);
-      const manifest = Buffer.from(await (await fetch(`${reg.url}/v2/models/llama/manifests/${pushed.digest}`)).arrayBuffer());
+      const manifest = Buffer.from(
+        await (await fetch(`${reg.url}/v2/models/llama/manifests/${pushed.digest}`)).arrayBuffer(),
+      );
       expect(sha256(manifest)).toBe(pushed.digest);
       const layers = Object.values(files).map(sha256);
-      const blobs = new Map<string, Buffer>([[pushed.digest, manifest], [sha256(config), config], ...Object.values(files).map((b) => [sha256(b), b] as [string, Buffer])]);
+      const blobs = new Map<string, Buffer>([
+        [pushed.digest, manifest],
+        [sha256(config), config],
+        ...Object.values(files).map((b) => [sha256(b), b] as [string, Buffer]),
+      ]);
 
       await cd.ctr('content', 'fetch', '--plain-http', `${host}/models/llama:v1`);
       expect((await imageDigests()).get(`${host}/models/llama:v1`)).toBe(pushed.digest);

@@ -23,7 +23,9 @@ export interface Containerd {
 export async function requireContainerd(): Promise<void> {
   for (const bin of ['containerd', 'ctr']) {
     await exec(bin, ['--version']).catch(() => {
-      throw new Error(`${bin} is required for the containerd end-to-end test (.ci/run installs it with apt-get install containerd)`);
+      throw new Error(
+        `${bin} is required for the containerd end-to-end test (.ci/run installs it with apt-get install containerd)`,
+      );
     });
   }
 }
@@ -79,7 +81,8 @@ export async function startContainerd(): Promise<Containerd> {
   });
 
   const ctr = (...args: string[]) => exec('ctr', ['-a', socket, ...args], { timeout: 120_000, maxBuffer: 64 << 20 });
-  const ctrBytes = async (...args: string[]) => (await exec('ctr', ['-a', socket, ...args], { timeout: 120_000, maxBuffer: 256 << 20, encoding: 'buffer' })).stdout;
+  const ctrBytes = async (...args: string[]) =>
+    (await exec('ctr', ['-a', socket, ...args], { timeout: 120_000, maxBuffer: 256 << 20, encoding: 'buffer' })).stdout;
 
   let stopped = false;
   const stop = async () => {

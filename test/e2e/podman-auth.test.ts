@@ -37,8 +37,23 @@ describe('podman logs in with a user, a robot and a personal access token, and p
     // podman names an image pulled from a layout after its path, which must then be lower-case.
     tmp = path.join(os.tmpdir(), `cairn-podman-${randomBytes(6).toString('hex')}`);
     await mkdir(tmp);
-    const common = ['--root', path.join(tmp, 'storage'), '--runroot', path.join(tmp, 'run'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs'];
-    podman = (...args) => exec('podman', [...common, ...args], { timeout: 180_000, env: { ...process.env, REGISTRY_AUTH_FILE: path.join(tmp, 'auth.json') } });
+    const common = [
+      '--root',
+      path.join(tmp, 'storage'),
+      '--runroot',
+      path.join(tmp, 'run'),
+      '--storage-driver',
+      'vfs',
+      '--events-backend',
+      'file',
+      '--cgroup-manager',
+      'cgroupfs',
+    ];
+    podman = (...args) =>
+      exec('podman', [...common, ...args], {
+        timeout: 180_000,
+        env: { ...process.env, REGISTRY_AUTH_FILE: path.join(tmp, 'auth.json') },
+      });
     await writeFile(path.join(tmp, 'auth.json'), '{"auths":{}}');
     const layout = await writeImageLayout(path.join(tmp, 'layout'), 'v1');
     await podman('pull', `oci:${layout.dir}:v1`);
@@ -47,7 +62,13 @@ describe('podman logs in with a user, a robot and a personal access token, and p
     await addUser(reg, 'paula', 'paula-password-123', [], [['publisher', 'models/']]);
     const robot = issueSecret('robot');
     robotSecret = robot.secret;
-    await storeOf(reg).createRobot({ name: 'ci', secretHash: robot.hash, groups: [], disabled: false, description: '' });
+    await storeOf(reg).createRobot({
+      name: 'ci',
+      secretHash: robot.hash,
+      groups: [],
+      disabled: false,
+      description: '',
+    });
     await storeOf(reg).bindRole({ principal: 'robot:ci', role: 'publisher', scope: 'models/' });
     await policiesNow(reg);
   }, 300_000);
@@ -83,10 +104,31 @@ describe('podman logs in with a user, a robot and a personal access token, and p
   it('with a personal access token, and refuses wrong credentials at login', async () => {
     if (!(await available)) return;
     await addUser(reg, 'hugo', 'hugo-password-123', [], [['publisher', 'models/']]);
-    const { secret } = (await (await fetch(`${reg.url}/auth/mfa/enroll`, { method: 'POST', headers: { Authorization: basic('hugo', 'hugo-password-123') } })).json()) as { secret: string };
-    await fetch(`${reg.url}/auth/mfa/confirm`, { method: 'POST', headers: { Authorization: basic('hugo', 'hugo-password-123'), 'Content-Type': 'application/json' }, body: JSON.stringify({ code: await totpNow(secret) }) });
-    const pat = (await (await fetch(`${reg.url}/auth/tokens`, { method: 'POST', headers: { Authorization: basic('hugo', 'hugo-password-123'), 'X-Cairn-OTP': await totpNow(secret), 'Content-Type': 'application/json' }, body: '{}' })).json()) as { token: string };
+    const { secret } = (await (
+      await fetch(`${reg.url}/auth/mfa/enroll`, {
+        method: 'POST',
+        headers: { Authorization: basic('hugo', 'hugo-password-123') },
+      })
+    ).json()) as { secret: string };
+    await fetch(`${reg.url}/auth/mfa/confirm`, {
+      method: 'POST',
+      headers: { Authorization: basic('hugo', 'hugo-password-123'), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code: await totpNow(secret) }),
+    });
+    const pat = (await (
+      await fetch(`${reg.url}/auth/tokens`, {
+        method: 'POST',
+        headers: {
+          Authorization: basic('hugo', 'hugo-password-123'),
+          'X-Cairn-OTP': await totpNow(secret),
+          'Content-Type': 'application/json',
+        },
+        body: '{}',
+      })
+    ).json()) as { token: string };
     await loginPushPull('hugo', pat.token, 'models/podman-pat');
-    await expect(podman('login', '--tls-verify=false', '-u', 'paula', '-p', 'wrong-password', host)).rejects.toThrow(/401|unauthorized|invalid/i);
+    await expect(podman('login', '--tls-verify=false', '-u', 'paula', '-p', 'wrong-password', host)).rejects.toThrow(
+      /401|unauthorized|invalid/i,
+    );
   });
 });

@@ -35,7 +35,13 @@ describe('skopeo logs in and pushes/pulls with a user, a robot and a personal ac
     await addUser(reg, 'rita', 'rita-password-123', [], [['reader', 'models/']]);
     const robot = issueSecret('robot');
     robotSecret = robot.secret;
-    await storeOf(reg).createRobot({ name: 'ci', secretHash: robot.hash, groups: [], disabled: false, description: 'CI' });
+    await storeOf(reg).createRobot({
+      name: 'ci',
+      secretHash: robot.hash,
+      groups: [],
+      disabled: false,
+      description: 'CI',
+    });
     await storeOf(reg).bindRole({ principal: 'robot:ci', role: 'publisher', scope: 'models/ci/' });
     await policiesNow(reg);
   });
@@ -44,8 +50,26 @@ describe('skopeo logs in and pushes/pulls with a user, a robot and a personal ac
     await rm(tmp, { recursive: true, force: true });
   });
 
-  const push = (creds: string, repo: string) => skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds, `oci:${src.dir}:v1`, `docker://${host}/${repo}:v1`);
-  const pull = (creds: string, repo: string, dir: string) => skopeo('copy', '--preserve-digests', '--src-tls-verify=false', '--src-creds', creds, `docker://${host}/${repo}:v1`, `oci:${dir}:v1`);
+  const push = (creds: string, repo: string) =>
+    skopeo(
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      '--dest-creds',
+      creds,
+      `oci:${src.dir}:v1`,
+      `docker://${host}/${repo}:v1`,
+    );
+  const pull = (creds: string, repo: string, dir: string) =>
+    skopeo(
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      '--src-creds',
+      creds,
+      `docker://${host}/${repo}:v1`,
+      `oci:${dir}:v1`,
+    );
 
   it('with a user password: pushes, pulls back byte for byte, lists tags', async () => {
     await push('paula:paula-password-123', 'models/bert');
@@ -54,28 +78,55 @@ describe('skopeo logs in and pushes/pulls with a user, a robot and a personal ac
     const copy = await readLayout(back);
     expect(copy.manifestDigest).toBe(src.manifestDigest);
     for (const [digest, bytes] of src.blobs) expect((await copy.blob(digest)).equals(bytes)).toBe(true);
-    const { stdout } = await skopeo('list-tags', '--tls-verify=false', '--creds', 'rita:rita-password-123', `docker://${host}/models/bert`);
+    const { stdout } = await skopeo(
+      'list-tags',
+      '--tls-verify=false',
+      '--creds',
+      'rita:rita-password-123',
+      `docker://${host}/models/bert`,
+    );
     expect(JSON.parse(stdout).Tags).toEqual(['v1']);
   });
 
-  it('with a robot secret, inside the robot\'s scope only', async () => {
+  it("with a robot secret, inside the robot's scope only", async () => {
     await push(`robot$ci:${robotSecret}`, 'models/ci/bert');
     await pull(`robot$ci:${robotSecret}`, 'models/ci/bert', path.join(tmp, 'back-robot'));
-    await expect(push(`robot$ci:${robotSecret}`, 'models/other')).rejects.toThrow(/denied|unauthorized|authentication required|403/i);
+    await expect(push(`robot$ci:${robotSecret}`, 'models/other')).rejects.toThrow(
+      /denied|unauthorized|authentication required|403/i,
+    );
   });
 
   it('with a personal access token obtained with password + TOTP', async () => {
     await addUser(reg, 'hugo', 'hugo-password-123', [], [['publisher', 'models/']]);
-    const enroll = (await (await fetch(`${reg.url}/auth/mfa/enroll`, { method: 'POST', headers: { Authorization: basic('hugo', 'hugo-password-123') } })).json()) as { secret: string };
-    await fetch(`${reg.url}/auth/mfa/confirm`, { method: 'POST', headers: { Authorization: basic('hugo', 'hugo-password-123'), 'Content-Type': 'application/json' }, body: JSON.stringify({ code: await totpNow(enroll.secret) }) });
-    const pat = (await (await fetch(`${reg.url}/auth/tokens`, { method: 'POST', headers: { Authorization: basic('hugo', 'hugo-password-123'), 'X-Cairn-OTP': await totpNow(enroll.secret), 'Content-Type': 'application/json' }, body: '{}' })).json()) as { token: string };
+    const enroll = (await (
+      await fetch(`${reg.url}/auth/mfa/enroll`, {
+        method: 'POST',
+        headers: { Authorization: basic('hugo', 'hugo-password-123') },
+      })
+    ).json()) as { secret: string };
+    await fetch(`${reg.url}/auth/mfa/confirm`, {
+      method: 'POST',
+      headers: { Authorization: basic('hugo', 'hugo-password-123'), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code: await totpNow(enroll.secret) }),
+    });
+    const pat = (await (
+      await fetch(`${reg.url}/auth/tokens`, {
+        method: 'POST',
+        headers: {
+          Authorization: basic('hugo', 'hugo-password-123'),
+          'X-Cairn-OTP': await totpNow(enroll.secret),
+          'Content-Type': 'application/json',
+        },
+        body: '{}',
+      })
+    ).json()) as { token: string };
     // The password alone no longer works for a user with MFA.
     await expect(push('hugo:hugo-password-123', 'models/hugo')).rejects.toThrow();
     await push(`hugo:${pat.token}`, 'models/hugo');
     await pull(`hugo:${pat.token}`, 'models/hugo', path.join(tmp, 'back-pat'));
   });
 
-  it('fails with wrong credentials, with a reader\'s credentials for a push, and for a disabled user', async () => {
+  it("fails with wrong credentials, with a reader's credentials for a push, and for a disabled user", async () => {
     await expect(push('paula:wrong-password', 'models/x')).rejects.toThrow(/unauthorized|invalid credentials|401/i);
     await expect(push('rita:rita-password-123', 'models/x')).rejects.toThrow(/denied|unauthorized|403/i);
     await expect(pull('nobody:whatever', 'models/bert', path.join(tmp, 'never'))).rejects.toThrow();

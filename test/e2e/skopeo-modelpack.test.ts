@@ -13,7 +13,10 @@ const skopeo = (...args: string[]) => exec('skopeo', ['--insecure-policy', ...ar
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'producers');
 
 /** An OCI image layout holding one golden producer artifact, tagged v1. */
-async function layoutOf(fixture: string, dir: string): Promise<{ dir: string; manifest: Buffer; blobs: Map<string, Buffer> }> {
+async function layoutOf(
+  fixture: string,
+  dir: string,
+): Promise<{ dir: string; manifest: Buffer; blobs: Map<string, Buffer> }> {
   const src = path.join(FIXTURES, fixture);
   await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
   const blobs = new Map<string, Buffer>();
@@ -25,7 +28,20 @@ async function layoutOf(fixture: string, dir: string): Promise<{ dir: string; ma
   const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
   await writeFile(path.join(dir, 'blobs', 'sha256', digest.slice(7)), manifest);
   await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }));
+  await writeFile(
+    path.join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest,
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+        },
+      ],
+    }),
+  );
   return { dir, manifest, blobs };
 }
 
@@ -53,9 +69,25 @@ describe('skopeo copies producer-shaped ModelPack models in and out under token 
 
   it.each(['modelpack-go-types', 'modelpack-kitops', 'modelpack-cnai-snake-case'])('%s', async (fixture) => {
     const src = await layoutOf(fixture, path.join(tmp, fixture));
-    await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', 'paula:paula-password-123', `oci:${src.dir}:v1`, `docker://${host}/models/${fixture}:v1`);
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      '--dest-creds',
+      'paula:paula-password-123',
+      `oci:${src.dir}:v1`,
+      `docker://${host}/models/${fixture}:v1`,
+    );
     const back = path.join(tmp, `${fixture}-back`);
-    await skopeo('copy', '--preserve-digests', '--src-tls-verify=false', '--src-creds', 'rita:rita-password-123', `docker://${host}/models/${fixture}:v1`, `oci:${back}:v1`);
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      '--src-creds',
+      'rita:rita-password-123',
+      `docker://${host}/models/${fixture}:v1`,
+      `oci:${back}:v1`,
+    );
     const copy = await readLayout(back);
     expect(copy.manifest.equals(src.manifest)).toBe(true);
     for (const [digest, bytes] of src.blobs) expect((await copy.blob(digest)).equals(bytes)).toBe(true);

@@ -13,7 +13,8 @@ async function skopeoInstalled(): Promise<boolean> {
     await exec('skopeo', ['--version']);
     return true;
   } catch {
-    if (process.env.CI === 'true') throw new Error('skopeo is not installed and CI=true (.ci/run installs it with apt-get)');
+    if (process.env.CI === 'true')
+      throw new Error('skopeo is not installed and CI=true (.ci/run installs it with apt-get)');
     console.warn('skopeo is not installed: skipping the skopeo end-to-end tests (they fail when CI=true)');
     return false;
   }
@@ -40,11 +41,29 @@ describe('skopeo, a real and independently written client', () => {
   it('copies an image layout in and back out byte for byte, lists tags, inspects and deletes', async () => {
     if (!available) return;
     const src = await writeLayout(path.join(tmp, 'src'), 'v1');
-    await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${src.dir}:v1`, `docker://${host}/e2e/image:v1`);
-    await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${src.dir}:v1`, `docker://${host}/e2e/image:v2`);
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci:${src.dir}:v1`,
+      `docker://${host}/e2e/image:v1`,
+    );
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci:${src.dir}:v1`,
+      `docker://${host}/e2e/image:v2`,
+    );
 
     const back = path.join(tmp, 'back');
-    await skopeo('copy', '--preserve-digests', '--src-tls-verify=false', `docker://${host}/e2e/image:v1`, `oci:${back}:v1`);
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${host}/e2e/image:v1`,
+      `oci:${back}:v1`,
+    );
     const copy = await readLayout(back);
     expect(copy.manifestDigest).toBe(src.manifestDigest);
     expect(copy.manifest.equals(src.manifest)).toBe(true);
@@ -68,14 +87,30 @@ describe('skopeo, a real and independently written client', () => {
       artifactType: 'application/vnd.cncf.model.manifest.v1+json',
       layerMediaType: 'application/vnd.cncf.model.weight.v1.raw',
       // A ModelPack config: the registry validates it on push.
-      config: { descriptor: { name: 'resnet', version: '50', licenses: ['Apache-2.0'] }, config: { format: 'onnx', architecture: 'cnn' }, modelfs: { type: 'layers', diffIds: [] } },
+      config: {
+        descriptor: { name: 'resnet', version: '50', licenses: ['Apache-2.0'] },
+        config: { format: 'onnx', architecture: 'cnn' },
+        modelfs: { type: 'layers', diffIds: [] },
+      },
     });
-    await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${src.dir}:v1`, `docker://${host}/models/resnet:v1`);
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--dest-tls-verify=false',
+      `oci:${src.dir}:v1`,
+      `docker://${host}/models/resnet:v1`,
+    );
     const m = await fetch(`${reg.url}/v2/models/resnet/manifests/v1`);
     expect(m.headers.get('docker-content-digest')).toBe(src.manifestDigest);
     expect(Buffer.from(await m.arrayBuffer()).equals(src.manifest)).toBe(true);
     const back = path.join(tmp, 'model-back');
-    await skopeo('copy', '--preserve-digests', '--src-tls-verify=false', `docker://${host}/models/resnet:v1`, `oci:${back}:v1`);
+    await skopeo(
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${host}/models/resnet:v1`,
+      `oci:${back}:v1`,
+    );
     const copy = await readLayout(back);
     expect(copy.manifestDigest).toBe(src.manifestDigest);
     for (const [digest, bytes] of src.blobs) expect((await copy.blob(digest)).equals(bytes)).toBe(true);

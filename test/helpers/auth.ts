@@ -6,8 +6,15 @@ import { hashPassword } from '../../src/auth/passwords';
 import { startTestRegistry, type BackendProfile, type TestRegistry } from './server';
 
 /** A registry with authentication on (the production default), quick to notice revocations and policy edits. */
-export async function startAuthRegistry(profile: BackendProfile = { database: 'sqlite', sessions: 'memory' }, auth: ConfigInput['auth'] = {}, extra: ConfigInput = {}): Promise<TestRegistry> {
-  return startTestRegistry(profile, { auth: { mode: 'token', revocationCheckSeconds: 1, policyReloadSeconds: 1, ...auth }, ...extra });
+export async function startAuthRegistry(
+  profile: BackendProfile = { database: 'sqlite', sessions: 'memory' },
+  auth: ConfigInput['auth'] = {},
+  extra: ConfigInput = {},
+): Promise<TestRegistry> {
+  return startTestRegistry(profile, {
+    auth: { mode: 'token', revocationCheckSeconds: 1, policyReloadSeconds: 1, ...auth },
+    ...extra,
+  });
 }
 
 export function storeOf(reg: TestRegistry): IdentityStore {
@@ -18,7 +25,13 @@ export async function adminPassword(reg: TestRegistry): Promise<string> {
   return (await readFile(path.join(reg.dataDir, 'admin-password'), 'utf8')).trim();
 }
 
-export async function addUser(reg: TestRegistry, name: string, password: string, groups: string[] = [], roles: [string, string][] = []): Promise<void> {
+export async function addUser(
+  reg: TestRegistry,
+  name: string,
+  password: string,
+  groups: string[] = [],
+  roles: [string, string][] = [],
+): Promise<void> {
   const store = storeOf(reg);
   await store.createUser({ name, passwordHash: await hashPassword(password), groups, disabled: false });
   for (const [role, scope] of roles) await store.bindRole({ principal: `user:${name}`, role, scope });
@@ -30,15 +43,30 @@ export async function policiesNow(reg: TestRegistry): Promise<void> {
   await reg.registry.auth!.authorizer.load();
 }
 
-export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+export const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** GET /token as a Docker client does; returns the whole answer. */
-export async function tokenResponse(base: string, user: string | undefined, password: string | undefined, scopes: string[], extra = ''): Promise<Response> {
+export async function tokenResponse(
+  base: string,
+  user: string | undefined,
+  password: string | undefined,
+  scopes: string[],
+  extra = '',
+): Promise<Response> {
   const q = scopes.map((s) => `scope=${encodeURIComponent(s)}`).join('&');
-  return fetch(`${base}/token?service=cairn&${q}${extra}`, user === undefined ? {} : { headers: { Authorization: basic(user, password ?? '') } });
+  return fetch(
+    `${base}/token?service=cairn&${q}${extra}`,
+    user === undefined ? {} : { headers: { Authorization: basic(user, password ?? '') } },
+  );
 }
 
-export async function token(base: string, user: string | undefined, password: string | undefined, scopes: string[]): Promise<string> {
+export async function token(
+  base: string,
+  user: string | undefined,
+  password: string | undefined,
+  scopes: string[],
+): Promise<string> {
   const r = await tokenResponse(base, user, password, scopes);
   if (r.status !== 200) throw new Error(`token: ${r.status} ${await r.text()}`);
   return ((await r.json()) as { token: string }).token;

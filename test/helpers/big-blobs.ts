@@ -36,7 +36,12 @@ export interface Reply {
  * Transfer-Encoding: chunked (a streamed push of unknown length). Fails after `timeoutMs` instead of
  * hanging, so that a deadlock shows as a failed test.
  */
-export function send(url: string, method: string, body?: AsyncIterable<Buffer> | Buffer, opts: { length?: number; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Reply> {
+export function send(
+  url: string,
+  method: string,
+  body?: AsyncIterable<Buffer> | Buffer,
+  opts: { length?: number; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (Buffer.isBuffer(body)) headers['Content-Length'] = String(body.length);
@@ -49,7 +54,9 @@ export function send(url: string, method: string, body?: AsyncIterable<Buffer> |
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
       res.on('error', reject);
     });
-    req.setTimeout(opts.timeoutMs ?? 300_000, () => req.destroy(new Error(`${method} ${url}: no answer within ${(opts.timeoutMs ?? 300_000) / 1000} s`)));
+    req.setTimeout(opts.timeoutMs ?? 300_000, () =>
+      req.destroy(new Error(`${method} ${url}: no answer within ${(opts.timeoutMs ?? 300_000) / 1000} s`)),
+    );
     req.on('error', reject);
     if (!body || Buffer.isBuffer(body)) {
       req.end(body);
@@ -70,7 +77,12 @@ export function send(url: string, method: string, body?: AsyncIterable<Buffer> |
  * GETs a blob and compares every byte with the seed's stream; resolves to the number of bytes that
  * matched before the first difference or the end. Fails when no byte arrives for `idleMs`.
  */
-export function fetchAndCompare(url: string, seed: string, size: number, idleMs = 60_000): Promise<{ status: number; matched: number; received: number; error?: string }> {
+export function fetchAndCompare(
+  url: string,
+  seed: string,
+  size: number,
+  idleMs = 60_000,
+): Promise<{ status: number; matched: number; received: number; error?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, (res) => {
       if (res.statusCode !== 200) {

@@ -39,11 +39,18 @@ export function startCairn(args: string[], env: NodeJS.ProcessEnv, input?: strin
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin!.end(input ?? '');
-  const done = new Promise<CliResult>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = new Promise<CliResult>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
-export async function cairn(args: string[], env: NodeJS.ProcessEnv, input?: string, timeoutMs = 120_000): Promise<CliResult> {
+export async function cairn(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input?: string,
+  timeoutMs = 120_000,
+): Promise<CliResult> {
   const run = startCairn(args, env, input);
   const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
   try {
@@ -53,7 +60,12 @@ export async function cairn(args: string[], env: NodeJS.ProcessEnv, input?: stri
   }
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, intervalMs = 10): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 10,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

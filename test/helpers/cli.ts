@@ -6,7 +6,10 @@ const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
 const run = promisify(execFile);
 
 /** Runs the built `cairn` command; never throws on a non-zero exit, returns it. */
-export async function cairn(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function cairn(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };

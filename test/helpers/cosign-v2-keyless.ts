@@ -8,13 +8,27 @@ import type { SigstoreMock } from './sigstore-mock';
  * certificate as PEM, and the Rekor entry with its signed entry timestamp). Made with @sigstore/sign
  * against the local Sigstore, then laid out as cosign lays it out.
  */
-export async function cosignV2Keyless(mock: SigstoreMock, identity: { sub: string; iss: string }, kind: 'sig' | 'att', bytes: Buffer): Promise<{ bytes: Buffer; annotations: Record<string, string> }> {
-  const signer = new FulcioSigner({ fulcioBaseURL: mock.fulcioUrl, identityProvider: { getToken: async () => mock.identityToken(identity) } });
+export async function cosignV2Keyless(
+  mock: SigstoreMock,
+  identity: { sub: string; iss: string },
+  kind: 'sig' | 'att',
+  bytes: Buffer,
+): Promise<{ bytes: Buffer; annotations: Record<string, string> }> {
+  const signer = new FulcioSigner({
+    fulcioBaseURL: mock.fulcioUrl,
+    identityProvider: { getToken: async () => mock.identityToken(identity) },
+  });
   const bundle =
     kind === 'sig'
-      ? await new MessageSignatureBundleBuilder({ signer, witnesses: [new RekorWitness({ rekorBaseURL: mock.rekorUrl, fetchOnConflict: true })] }).create({ data: bytes })
-      : await new DSSEBundleBuilder({ signer, witnesses: [new RekorWitness({ rekorBaseURL: mock.rekorUrl, entryType: 'intoto', fetchOnConflict: true })] }).create({ data: bytes, type: 'application/vnd.in-toto+json' });
-  const json = bundleToJSON(bundle) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+      ? await new MessageSignatureBundleBuilder({
+          signer,
+          witnesses: [new RekorWitness({ rekorBaseURL: mock.rekorUrl, fetchOnConflict: true })],
+        }).create({ data: bytes })
+      : await new DSSEBundleBuilder({
+          signer,
+          witnesses: [new RekorWitness({ rekorBaseURL: mock.rekorUrl, entryType: 'intoto', fetchOnConflict: true })],
+        }).create({ data: bytes, type: 'application/vnd.in-toto+json' });
+  const json = bundleToJSON(bundle) as any;
   const vm = json.verificationMaterial;
   const der: string = vm.certificate?.rawBytes ?? vm.x509CertificateChain.certificates[0].rawBytes;
   const pem = `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
@@ -24,7 +38,12 @@ export async function cosignV2Keyless(mock: SigstoreMock, identity: { sub: strin
     'dev.sigstore.cosign/chain': '',
     'dev.sigstore.cosign/bundle': JSON.stringify({
       SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
-      Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex') },
+      Payload: {
+        body: entry.canonicalizedBody,
+        integratedTime: Number(entry.integratedTime),
+        logIndex: Number(entry.logIndex),
+        logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
+      },
     }),
   };
   if (kind === 'sig') {

@@ -12,8 +12,12 @@ const SOURCE = path.join(__dirname, '..', 'tools', 'helm-render');
 export const CHART = path.join(__dirname, '..', '..', 'charts', 'cairn');
 
 /** A rendered Kubernetes object, as loosely typed as YAML is. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; namespace?: string } };
+
+export type K8sObject = Record<string, any> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; namespace?: string };
+};
 
 export interface Rendered {
   text: string;
@@ -37,7 +41,10 @@ let built: Promise<string> | undefined;
 function renderer(): Promise<string> {
   return (built ??= (async () => {
     const src = readFileSync(path.join(SOURCE, 'main.go'));
-    const bin = path.join(os.tmpdir(), `cairn-helm-render-${createHash('sha256').update(src).digest('hex').slice(0, 12)}`);
+    const bin = path.join(
+      os.tmpdir(),
+      `cairn-helm-render-${createHash('sha256').update(src).digest('hex').slice(0, 12)}`,
+    );
     if (existsSync(bin)) return bin;
     const cache = path.join(os.tmpdir(), 'cairn-go-cache');
     await mkdir(cache, { recursive: true });
@@ -51,7 +58,10 @@ function renderer(): Promise<string> {
 }
 
 /** `helm template <release> charts/cairn -n <namespace> -f <values>`; rejects with the chart's failure message. */
-export async function renderChart(values: object, options: { release?: string; namespace?: string; kubeVersion?: string; valuesFile?: string } = {}): Promise<Rendered> {
+export async function renderChart(
+  values: object,
+  options: { release?: string; namespace?: string; kubeVersion?: string; valuesFile?: string } = {},
+): Promise<Rendered> {
   const bin = await renderer();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-chart-'));
   try {
@@ -61,9 +71,10 @@ export async function renderChart(values: object, options: { release?: string; n
     const env = { ...process.env, HELM_RENDER_KUBE_VERSION: options.kubeVersion ?? 'v1.30.0' };
     let text: string;
     try {
-      text = (await exec(bin, [CHART, options.release ?? 'reg', options.namespace ?? 'registry', ...files], { env })).stdout;
+      text = (await exec(bin, [CHART, options.release ?? 'reg', options.namespace ?? 'registry', ...files], { env }))
+        .stdout;
     } catch (err) {
-      throw new Error(((err as { stderr?: string }).stderr ?? String(err)).trim());
+      throw new Error(((err as { stderr?: string }).stderr ?? String(err)).trim(), { cause: err });
     }
     return parseRendered(text);
   } finally {
@@ -81,7 +92,7 @@ export function parseRendered(text: string): Rendered {
       try {
         object = parse(d) as K8sObject;
       } catch (err) {
-        throw new Error(`${source} is not valid YAML: ${(err as Error).message}\n${d}`);
+        throw new Error(`${source} is not valid YAML: ${(err as Error).message}\n${d}`, { cause: err });
       }
       return { source, object };
     })
@@ -92,7 +103,9 @@ export function parseRendered(text: string): Rendered {
     objects,
     kinds: () => objects.map((o) => o.object.kind).sort(),
     one(kind, name) {
-      const found = objects.filter((o) => o.object.kind === kind && (name === undefined || o.object.metadata?.name === name));
+      const found = objects.filter(
+        (o) => o.object.kind === kind && (name === undefined || o.object.metadata?.name === name),
+      );
       if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
       return found[0]!.object;
     },

@@ -17,16 +17,34 @@ export interface PushOptions {
   subject?: { mediaType: string; digest: string; size: number };
 }
 
-export async function pushBlobTo(base: string, repo: string, data: Buffer, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', ...headers }, body: data });
+export async function pushBlobTo(
+  base: string,
+  repo: string,
+  data: Buffer,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${sha256(data)}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/octet-stream', ...headers },
+    body: data,
+  });
 }
 
 /** Pushes config, files and manifest; returns the manifest PUT response and digest (blob failures throw). */
-export async function pushArtifact(base: string, repo: string, ref: string, o: PushOptions): Promise<{ status: number; digest: string; body: string; response: Response }> {
+export async function pushArtifact(
+  base: string,
+  repo: string,
+  ref: string,
+  o: PushOptions,
+): Promise<{ status: number; digest: string; body: string; response: Response }> {
   const config = Buffer.from(typeof o.config === 'string' ? o.config : JSON.stringify(o.config));
   const blobs: [Buffer, string, Record<string, string>][] = [[config, o.configMediaType, {}]];
   for (const [path, content] of Object.entries(o.files ?? { 'weights.bin': `weights of ${repo}:${ref}` })) {
-    blobs.push([Buffer.from(content), o.layerMediaType ?? 'application/vnd.cncf.model.weight.v1.raw', { 'org.opencontainers.image.title': path, 'org.cncf.model.filepath': path }]);
+    blobs.push([
+      Buffer.from(content),
+      o.layerMediaType ?? 'application/vnd.cncf.model.weight.v1.raw',
+      { 'org.opencontainers.image.title': path, 'org.cncf.model.filepath': path },
+    ]);
   }
   for (const [data] of blobs) {
     const r = await pushBlobTo(base, repo, data, o.headers);
@@ -37,26 +55,56 @@ export async function pushArtifact(base: string, repo: string, ref: string, o: P
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     ...(o.artifactType ? { artifactType: o.artifactType } : {}),
     config: { mediaType: o.configMediaType, digest: sha256(config), size: config.length },
-    layers: blobs.slice(1).map(([d, mediaType, annotations]) => ({ mediaType, digest: sha256(d), size: d.length, annotations })),
+    layers: blobs
+      .slice(1)
+      .map(([d, mediaType, annotations]) => ({ mediaType, digest: sha256(d), size: d.length, annotations })),
     ...(o.subject ? { subject: o.subject } : {}),
     ...(o.annotations ? { annotations: o.annotations } : {}),
   };
   const body = Buffer.from(JSON.stringify(manifest));
   // `@digest`: pushed by its own digest, as referrers are.
   const target = ref === '@digest' ? sha256(body) : ref;
-  const response = await fetch(`${base}/v2/${repo}/manifests/${target}`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', ...o.headers }, body });
+  const response = await fetch(`${base}/v2/${repo}/manifests/${target}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', ...o.headers },
+    body,
+  });
   return { status: response.status, digest: sha256(body), body: await response.text(), response };
 }
 
 export function modelConfig(name: string, extra: Record<string, unknown> = {}): object {
-  return { descriptor: { name, version: '1.0', licenses: ['Apache-2.0'], authors: ['ml-team@example.com'] }, config: { format: 'pytorch', architecture: 'transformer', paramSize: '7b' }, modelfs: { type: 'layers', diffIds: [] }, ...extra };
+  return {
+    descriptor: { name, version: '1.0', licenses: ['Apache-2.0'], authors: ['ml-team@example.com'] },
+    config: { format: 'pytorch', architecture: 'transformer', paramSize: '7b' },
+    modelfs: { type: 'layers', diffIds: [] },
+    ...extra,
+  };
 }
 
-export function pushModel(base: string, repo: string, ref: string, annotations: Record<string, string> = {}, headers: Record<string, string> = {}, config: unknown = modelConfig(repo)) {
-  return pushArtifact(base, repo, ref, { artifactType: 'application/vnd.cncf.model.manifest.v1+json', configMediaType: MODEL_CONFIG, config, annotations, headers });
+export function pushModel(
+  base: string,
+  repo: string,
+  ref: string,
+  annotations: Record<string, string> = {},
+  headers: Record<string, string> = {},
+  config: unknown = modelConfig(repo),
+) {
+  return pushArtifact(base, repo, ref, {
+    artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+    configMediaType: MODEL_CONFIG,
+    config,
+    annotations,
+    headers,
+  });
 }
 
-export function pushDataset(base: string, repo: string, ref: string, config: Record<string, unknown>, headers: Record<string, string> = {}) {
+export function pushDataset(
+  base: string,
+  repo: string,
+  ref: string,
+  config: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
   return pushArtifact(base, repo, ref, {
     artifactType: 'application/vnd.cairn.dataset.manifest.v1+json',
     configMediaType: DATASET_CONFIG,

@@ -20,7 +20,6 @@ export interface Rgw {
   stop(): Promise<void>;
 }
 
-
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -98,11 +97,24 @@ rgw gc processor period = 10
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await exec('monmaptool', ['--create', '--add', 'a', `v1:127.0.0.1:${monPort}`, '--fsid', fsid, path.join(dir, 'monmap')]);
+    await exec('monmaptool', [
+      '--create',
+      '--add',
+      'a',
+      `v1:127.0.0.1:${monPort}`,
+      '--fsid',
+      fsid,
+      path.join(dir, 'monmap'),
+    ]);
     await exec('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap')]);
     daemon('ceph-mon', ['-i', 'a']);
     const osdUuid = randomUUID();
-    await waitFor('ceph-mon', async () => (await exec('ceph', ['-c', conf, 'osd', 'new', osdUuid, '0'], { timeout: 10_000 })).stdout.trim() === '0', 30_000);
+    await waitFor(
+      'ceph-mon',
+      async () =>
+        (await exec('ceph', ['-c', conf, 'osd', 'new', osdUuid, '0'], { timeout: 10_000 })).stdout.trim() === '0',
+      30_000,
+    );
     await exec('ceph-osd', ['-c', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid], { timeout: 60_000 });
     // Ceph's own start-up race: now and then the OSD's first command reaches the monitor before the OSD
     // has the monitor map ("handle_command on fsid 0000… != …", 'wrong fsid' in the OSD's log), and
@@ -112,11 +124,15 @@ rgw gc processor period = 10
       'ceph-osd',
       async () => {
         if (osd.exitCode !== null || osd.signalCode !== null) {
-          process.stderr.write(`rgw: ceph-osd exited during start-up (${osd.exitCode ?? osd.signalCode}); starting it again\n`);
+          process.stderr.write(
+            `rgw: ceph-osd exited during start-up (${osd.exitCode ?? osd.signalCode}); starting it again\n`,
+          );
           osd = daemon('ceph-osd', ['-i', '0']);
           return false;
         }
-        const stat = JSON.parse((await exec('ceph', ['-c', conf, 'osd', 'stat', '-f', 'json'], { timeout: 10_000 })).stdout) as { num_up_osds?: number };
+        const stat = JSON.parse(
+          (await exec('ceph', ['-c', conf, 'osd', 'stat', '-f', 'json'], { timeout: 10_000 })).stdout,
+        ) as { num_up_osds?: number };
         return stat.num_up_osds === 1;
       },
       90_000,
@@ -126,7 +142,20 @@ rgw gc processor period = 10
     await waitFor('radosgw', async () => (await fetch(endpoint)).status === 200, 120_000);
     const accessKey = 'cairntest';
     const secretKey = randomUUID();
-    await exec('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=cairn', '--display-name=cairn', `--access-key=${accessKey}`, `--secret-key=${secretKey}`], { timeout: 60_000 });
+    await exec(
+      'radosgw-admin',
+      [
+        '-c',
+        conf,
+        'user',
+        'create',
+        '--uid=cairn',
+        '--display-name=cairn',
+        `--access-key=${accessKey}`,
+        `--secret-key=${secretKey}`,
+      ],
+      { timeout: 60_000 },
+    );
     return { endpoint, accessKey, secretKey, stop };
   } catch (err) {
     await stop();

@@ -4,7 +4,11 @@ import { randomBytes } from 'node:crypto';
 export function testS3(): { endpoint: string; accessKey: string; secretKey: string } | undefined {
   const endpoint = process.env.CAIRN_TEST_S3_ENDPOINT;
   if (!endpoint) return undefined;
-  return { endpoint, accessKey: process.env.CAIRN_TEST_S3_ACCESS_KEY!, secretKey: process.env.CAIRN_TEST_S3_SECRET_KEY! };
+  return {
+    endpoint,
+    accessKey: process.env.CAIRN_TEST_S3_ACCESS_KEY!,
+    secretKey: process.env.CAIRN_TEST_S3_SECRET_KEY!,
+  };
 }
 
 export function uniqueBucket(): string {

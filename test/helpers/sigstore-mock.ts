@@ -1,7 +1,16 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA, rekorHandler, tsaHandler, type HandlerFn } from '@sigstore/mock';
+import {
+  fulcioHandler,
+  initializeCA,
+  initializeCTLog,
+  initializeTLog,
+  initializeTSA,
+  rekorHandler,
+  tsaHandler,
+  type HandlerFn,
+} from '@sigstore/mock';
 import { HashAlgorithm, PublicKeyDetails, TrustedRoot } from '@sigstore/protobuf-specs';
 
 /**
@@ -67,7 +76,11 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
   const ctlog = await initializeCTLog(ctKeys, clock);
   const ca = await initializeCA(caKeys, ctlog, clock);
   const tlog = await initializeTLog(url, tlogKeys, clock);
-  const canonicalTlog = { publicKey: tlog.publicKey, logV2: tlog.logV2.bind(tlog), log: (e: object) => tlog.log(canonicalDsseEntry(e)) };
+  const canonicalTlog = {
+    publicKey: tlog.publicKey,
+    logV2: tlog.logV2.bind(tlog),
+    log: (e: object) => tlog.log(canonicalDsseEntry(e)),
+  };
   const tsa = await initializeTSA(tsaKeys, clock);
 
   const routes = new Map<string, HandlerFn>();
@@ -84,7 +97,11 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
       fn(Buffer.concat(chunks).toString('utf8')).then(
         (r) => {
           res.writeHead(r.statusCode, { 'Content-Type': r.contentType ?? 'text/plain' });
-          res.end(typeof r.response === 'string' ? r.response : Buffer.from(r.response.buffer, r.response.byteOffset, r.response.byteLength));
+          res.end(
+            typeof r.response === 'string'
+              ? r.response
+              : Buffer.from(r.response.buffer, r.response.byteOffset, r.response.byteLength),
+          );
         },
         (err: Error) => res.writeHead(500).end(err.message),
       );
@@ -106,7 +123,13 @@ export async function startSigstoreMock(): Promise<SigstoreMock> {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     tlogs: [log(tlog.publicKey, sha256(tlog.publicKey))],
     certificateAuthorities: [
-      { subject: { organization: 'sigstore.mock', commonName: 'sigstore' }, uri: url, certChain: { certificates: [{ rawBytes: der(ca.rootCertificate) }] }, validFor, operator: 'cairn-test' },
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+        uri: url,
+        certChain: { certificates: [{ rawBytes: der(ca.rootCertificate) }] },
+        validFor,
+        operator: 'cairn-test',
+      },
     ],
     ctlogs: [log(ctlog.publicKey, der(ctlog.logID))],
     timestampAuthorities: [

@@ -10,8 +10,9 @@ import path from 'node:path';
  * realm's class; production has one realm and never saw this.
  */
 const root = path.dirname(require.resolve('better-sqlite3/package.json'));
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const addon = require(path.join(root, 'build', 'Release', 'better_sqlite3.node')) as { setErrorConstructor(c: unknown): void; isInitialized?: boolean };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+const addon = require(path.join(root, 'build', 'Release', 'better_sqlite3.node')) as {
+  setErrorConstructor(c: unknown): void;
+  isInitialized?: boolean;
+};
 addon.setErrorConstructor(require(path.join(root, 'lib', 'sqlite-error.js')));
 addon.isInitialized = true;

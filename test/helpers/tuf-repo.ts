@@ -28,14 +28,28 @@ const EXPIRES_DAYS = 30;
 
 export async function startTufRepo(trustedRoot: unknown): Promise<TufRepo> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const keyMeta = { keyType: 'ecdsa-sha2-nistp256', scheme: 'ecdsa-sha2-nistp256', keyVal: { public: publicKey.export({ format: 'pem', type: 'spki' }).toString() } };
+  const keyMeta = {
+    keyType: 'ecdsa-sha2-nistp256',
+    scheme: 'ecdsa-sha2-nistp256',
+    keyVal: { public: publicKey.export({ format: 'pem', type: 'spki' }).toString() },
+  };
   const key = new Key({ keyID: createHash('sha256').update(JSON.stringify(keyMeta)).digest('hex'), ...keyMeta });
   const sign = (m: Metadata<Root | Targets | Snapshot | Timestamp>) =>
-    m.sign((data: Buffer) => new Signature({ keyID: key.keyID, sig: createSign('sha256').update(data).sign(privateKey).toString('hex') }));
+    m.sign(
+      (data: Buffer) =>
+        new Signature({ keyID: key.keyID, sig: createSign('sha256').update(data).sign(privateKey).toString('hex') }),
+    );
   const expires = () => new Date(Date.now() + EXPIRES_DAYS * 86_400_000).toISOString();
-  const metaFile = (text: string, version: number) => new MetaFile({ version, length: Buffer.byteLength(text), hashes: { sha256: createHash('sha256').update(text).digest('hex') } });
+  const metaFile = (text: string, version: number) =>
+    new MetaFile({
+      version,
+      length: Buffer.byteLength(text),
+      hashes: { sha256: createHash('sha256').update(text).digest('hex') },
+    });
 
-  const root = new Metadata(new Root({ version: 1, specVersion: '1.0.0', expires: expires(), consistentSnapshot: false }));
+  const root = new Metadata(
+    new Root({ version: 1, specVersion: '1.0.0', expires: expires(), consistentSnapshot: false }),
+  );
   for (const role of ['root', 'targets', 'snapshot', 'timestamp']) root.signed.addKey(key, role);
   sign(root);
   const rootText = JSON.stringify(root.toJSON());
@@ -47,13 +61,33 @@ export async function startTufRepo(trustedRoot: unknown): Promise<TufRepo> {
     version++;
     const target = typeof tr === 'string' ? tr : JSON.stringify(tr);
     const targets = new Metadata(new Targets({ version, specVersion: '1.0.0', expires: expires() }));
-    targets.signed.addTarget(new TargetFile({ path: 'trusted_root.json', length: Buffer.byteLength(target), hashes: { sha256: createHash('sha256').update(target).digest('hex') } }));
+    targets.signed.addTarget(
+      new TargetFile({
+        path: 'trusted_root.json',
+        length: Buffer.byteLength(target),
+        hashes: { sha256: createHash('sha256').update(target).digest('hex') },
+      }),
+    );
     sign(targets);
     const targetsText = JSON.stringify(targets.toJSON());
-    const snapshot = new Metadata(new Snapshot({ version, specVersion: '1.0.0', expires: expires(), meta: { 'targets.json': metaFile(targetsText, version) } }));
+    const snapshot = new Metadata(
+      new Snapshot({
+        version,
+        specVersion: '1.0.0',
+        expires: expires(),
+        meta: { 'targets.json': metaFile(targetsText, version) },
+      }),
+    );
     sign(snapshot);
     const snapshotText = JSON.stringify(snapshot.toJSON());
-    const timestamp = new Metadata(new Timestamp({ version, specVersion: '1.0.0', expires: expires(), snapshotMeta: metaFile(snapshotText, version) }));
+    const timestamp = new Metadata(
+      new Timestamp({
+        version,
+        specVersion: '1.0.0',
+        expires: expires(),
+        snapshotMeta: metaFile(snapshotText, version),
+      }),
+    );
     sign(timestamp);
     files = new Map([
       ['/1.root.json', rootText],

@@ -29,7 +29,9 @@ describe('the audit index (events by digest, repository, identity)', () => {
     const both = await reg.registry.audit.search({ repository: 'idx/m', digest: sig.digest });
     expect(both.length).toBeGreaterThanOrEqual(1);
     // About it: its own events, and those of what names it as subject (the registry's receipt of its push).
-    expect(both.every((e) => e.repository === 'idx/m' && (e.digest === sig.digest || e.detail?.subject === sig.digest))).toBe(true);
+    expect(
+      both.every((e) => e.repository === 'idx/m' && (e.digest === sig.digest || e.detail?.subject === sig.digest)),
+    ).toBe(true);
     expect(both.some((e) => e.detail?.kind === 'receipt')).toBe(true);
     expect(await reg.registry.audit.search({ digest: `sha256:${'0'.repeat(64)}` })).toEqual([]);
   });

@@ -33,7 +33,9 @@ async function bearerFor(reg: TestRegistry, repo: string, actions = 'pull'): Pro
 }
 
 async function manifestOf(reg: TestRegistry, repo: string, ref: string): Promise<{ digest: string; manifest: any }> {
-  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { headers: { ...(await bearerFor(reg, repo)), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const r = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
+    headers: { ...(await bearerFor(reg, repo)), Accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   expect(r.status).toBe(200);
   return { digest: r.headers.get('docker-content-digest')!, manifest: await r.json() };
 }
@@ -83,23 +85,52 @@ describe('cairn push / pull (the client side)', () => {
     expect(login.stdout).toMatch(/Login succeeded/);
     const authFile = path.join(tmp, 'config', 'auth.json');
     expect((await stat(authFile)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(authFile, 'utf8')).auths[host].auth).toBe(Buffer.from(`${USER}:${PASSWORD}`).toString('base64'));
+    expect(JSON.parse(await readFile(authFile, 'utf8')).auths[host].auth).toBe(
+      Buffer.from(`${USER}:${PASSWORD}`).toString('base64'),
+    );
 
     // A dataset first, so that the model can name it.
     const data = path.join(tmp, 'data');
     await mkdir(path.join(data, 'train'), { recursive: true });
     await writeFile(path.join(data, 'train', 'part-0.jsonl'), '{"x":1}\n{"x":2}\n');
     await writeFile(path.join(data, 'train', 'part-1.jsonl'), '{"x":3}\n');
-    await writeFile(path.join(data, 'cairn.yaml'), 'name: reviews\nrecords: 3\nsources:\n  - uri: https://example.com/reviews.tar\nx-team: nlp\n');
-    const ds = await cairn(['push', 'dataset', data, `${host}/ml/reviews:v1`, '--license', 'CC-BY-4.0', '--format', 'jsonl', '--author', 'Ann'], env);
+    await writeFile(
+      path.join(data, 'cairn.yaml'),
+      'name: reviews\nrecords: 3\nsources:\n  - uri: https://example.com/reviews.tar\nx-team: nlp\n',
+    );
+    const ds = await cairn(
+      [
+        'push',
+        'dataset',
+        data,
+        `${host}/ml/reviews:v1`,
+        '--license',
+        'CC-BY-4.0',
+        '--format',
+        'jsonl',
+        '--author',
+        'Ann',
+      ],
+      env,
+    );
     expect(ds.code).toBe(0);
     const dsRef = lastLine(ds.stdout);
     expect(dsRef).toMatch(/^ml\/reviews@sha256:[a-f0-9]{64}$/);
     const dsDigest = dsRef.split('@')[1]!;
     const dsm = await manifestOf(reg, 'ml/reviews', 'v1');
     expect(dsm.digest).toBe(dsDigest);
-    expect(dsm.manifest).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.cairn.dataset.manifest.v1+json', config: { mediaType: 'application/vnd.cairn.dataset.config.v1+json' } });
-    expect(dsm.manifest.layers.map((l: any) => [l.mediaType, l.annotations['org.opencontainers.image.title'], l.annotations['org.cncf.model.filepath']])).toEqual([
+    expect(dsm.manifest).toMatchObject({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/vnd.cairn.dataset.manifest.v1+json',
+      config: { mediaType: 'application/vnd.cairn.dataset.config.v1+json' },
+    });
+    expect(
+      dsm.manifest.layers.map((l: any) => [
+        l.mediaType,
+        l.annotations['org.opencontainers.image.title'],
+        l.annotations['org.cncf.model.filepath'],
+      ]),
+    ).toEqual([
       ['application/vnd.cairn.dataset.file.v1.raw', 'train/part-0.jsonl', 'train/part-0.jsonl'],
       ['application/vnd.cairn.dataset.file.v1.raw', 'train/part-1.jsonl', 'train/part-1.jsonl'],
     ]);
@@ -112,7 +143,11 @@ describe('cairn push / pull (the client side)', () => {
       format: 'jsonl',
       records: 3,
       sources: [{ uri: 'https://example.com/reviews.tar' }],
-      files: dsm.manifest.layers.map((l: any) => ({ path: l.annotations['org.cncf.model.filepath'], digest: l.digest, size: l.size })),
+      files: dsm.manifest.layers.map((l: any) => ({
+        path: l.annotations['org.cncf.model.filepath'],
+        digest: l.digest,
+        size: l.size,
+      })),
       'x-team': 'nlp',
     });
 
@@ -132,17 +167,48 @@ describe('cairn push / pull (the client side)', () => {
     await writeFile(path.join(model, '.git', 'HEAD'), 'ref: refs/heads/main\n');
     await writeFile(path.join(model, 'leftover.bin.partial'), 'half a download');
     await symlink('model.safetensors', path.join(model, 'weights-alias.bin'));
-    await writeFile(path.join(model, 'cairn.yaml'), 'name: tiny-bert\nversion: "1.2"\narchitecture: transformer\nparamSize: 7B\nprecision: bf16\nmetrics:\n  f1: 0.81\ndescription: a tiny model\n');
+    await writeFile(
+      path.join(model, 'cairn.yaml'),
+      'name: tiny-bert\nversion: "1.2"\narchitecture: transformer\nparamSize: 7B\nprecision: bf16\nmetrics:\n  f1: 0.81\ndescription: a tiny model\n',
+    );
 
-    const ci = { GITHUB_SERVER_URL: 'https://github.com', GITHUB_REPOSITORY: 'acme/vision', GITHUB_SHA: 'abc123def', GITHUB_RUN_ID: '4242' };
+    const ci = {
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_REPOSITORY: 'acme/vision',
+      GITHUB_SHA: 'abc123def',
+      GITHUB_RUN_ID: '4242',
+    };
     const push = await cairn(
       [
-        'push', 'model', model, `${host}/ml/tiny:v1`,
-        '--license', 'Apache-2.0', '--author', 'Ann', '--author', 'Bob', '--framework', 'pytorch', '--format', 'safetensors',
-        '--metric', 'accuracy=0.93', '--dataset', `ml/reviews:v1`, '--base-model', `ml/reviews@${dsDigest}`,
-        '--sensitivity', 'internal', '--preprocessing', 'dedup', '--annotation', 'org.example.team=vision',
+        'push',
+        'model',
+        model,
+        `${host}/ml/tiny:v1`,
+        '--license',
+        'Apache-2.0',
+        '--author',
+        'Ann',
+        '--author',
+        'Bob',
+        '--framework',
+        'pytorch',
+        '--format',
+        'safetensors',
+        '--metric',
+        'accuracy=0.93',
+        '--dataset',
+        `ml/reviews:v1`,
+        '--base-model',
+        `ml/reviews@${dsDigest}`,
+        '--sensitivity',
+        'internal',
+        '--preprocessing',
+        'dedup',
+        '--annotation',
+        'org.example.team=vision',
         // Below the weights' size: that file goes through the chunked, resumable path (with auth on).
-        '--chunk-size', '0.0625',
+        '--chunk-size',
+        '0.0625',
       ],
       { ...env, ...ci },
     );
@@ -170,7 +236,8 @@ describe('cairn push / pull (the client side)', () => {
       ['tokenizer.model', C],
       ['weights-alias.bin', W],
     ]);
-    for (const l of manifest.layers) expect(l.annotations['org.opencontainers.image.title']).toBe(l.annotations['org.cncf.model.filepath']);
+    for (const l of manifest.layers)
+      expect(l.annotations['org.opencontainers.image.title']).toBe(l.annotations['org.cncf.model.filepath']);
     expect(manifest.layers[5].digest).toBe(sha256(weights));
     expect(manifest.annotations).toEqual({
       'org.opencontainers.image.created': expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
@@ -207,7 +274,12 @@ describe('cairn push / pull (the client side)', () => {
       revision: 'abc123def',
       description: 'a tiny model',
     });
-    expect(config.config).toEqual({ format: 'safetensors', architecture: 'transformer', paramSize: '7B', precision: 'bf16' });
+    expect(config.config).toEqual({
+      format: 'safetensors',
+      architecture: 'transformer',
+      paramSize: '7B',
+      precision: 'bf16',
+    });
     expect(config.modelfs).toEqual({ type: 'layers', diffIds: manifest.layers.map((l: any) => l.digest) });
 
     // Pull it back: the same bytes under the same paths, nothing else.
@@ -255,14 +327,18 @@ describe('cairn push / pull (the client side)', () => {
 
     // First push, killed once the state file shows part of the file acknowledged.
     const first = startCairn(['push', 'model', dir, ref, '--chunk-size', '16'], ciEnv);
-    const killedAt = await waitFor(async () => {
-      try {
-        const s = JSON.parse(await readFile(stateFile, 'utf8')) as { offset: number };
-        return s.offset > 0 && s.offset < size / 2 ? s.offset : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 60_000, 'the push to acknowledge a first chunk');
+    const killedAt = await waitFor(
+      async () => {
+        try {
+          const s = JSON.parse(await readFile(stateFile, 'utf8')) as { offset: number };
+          return s.offset > 0 && s.offset < size / 2 ? s.offset : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      60_000,
+      'the push to acknowledge a first chunk',
+    );
     first.child.kill('SIGKILL');
     expect((await first.done).signal).toBe('SIGKILL');
     // The registry counts the bytes of the cut-off chunk once it notices the client is gone.
@@ -292,10 +368,15 @@ describe('cairn push / pull (the client side)', () => {
     const partial = path.join(out, 'weights.bin.partial');
     const sentBefore = await metricValue(reg.url, 'cairn_bytes_sent_total', { route: 'blob' });
     const pull1 = startCairn(['pull', ref, out], ciEnv);
-    const partialAt = await waitFor(async () => {
-      const s = await stat(partial).catch(() => undefined);
-      return s && s.size > 0 && s.size < size / 2 ? s.size : undefined;
-    }, 60_000, 'the pull to write part of the file', 2);
+    const partialAt = await waitFor(
+      async () => {
+        const s = await stat(partial).catch(() => undefined);
+        return s && s.size > 0 && s.size < size / 2 ? s.size : undefined;
+      },
+      60_000,
+      'the pull to write part of the file',
+      2,
+    );
     pull1.child.kill('SIGKILL');
     expect((await pull1.done).signal).toBe('SIGKILL');
     // A killed transfer is not a finished response: the counter has not moved.
@@ -348,7 +429,10 @@ describe('cairn push / pull (the client side)', () => {
       const noHost = await cairn(['pull', 'ml/x:v1', path.join(tmp, 'o')], env);
       expect(noHost.code).toBe(2);
       expect(noHost.stderr).toMatch(/does not start with a registry host/);
-      const badMetric = await cairn(['push', 'model', path.join(tmp, 'm'), `${host}/ml/x:v1`, '--metric', 'accuracy=high'], env);
+      const badMetric = await cairn(
+        ['push', 'model', path.join(tmp, 'm'), `${host}/ml/x:v1`, '--metric', 'accuracy=high'],
+        env,
+      );
       expect(badMetric.code).toBe(2);
       expect(badMetric.stderr).toMatch(/--metric accuracy=high: the value must be a number/);
       const empty = path.join(tmp, 'empty');
@@ -366,7 +450,11 @@ describe('cairn push / pull (the client side)', () => {
 
       await mkdir(path.join(tmp, 'm'));
       await writeFile(path.join(tmp, 'm', 'w.bin'), 'w');
-      const push = await cairn(['push', 'model', path.join(tmp, 'm'), `${host}/ml/x:v1`], { ...env, CAIRN_USERNAME: USER, CAIRN_PASSWORD: 'not-the-password' });
+      const push = await cairn(['push', 'model', path.join(tmp, 'm'), `${host}/ml/x:v1`], {
+        ...env,
+        CAIRN_USERNAME: USER,
+        CAIRN_PASSWORD: 'not-the-password',
+      });
       expect(push.code).toBe(1);
       expect(push.stderr).toMatch(/UNAUTHORIZED: invalid credentials/);
       expect(push.stdout).toBe('');
@@ -387,20 +475,38 @@ describe('cairn push / pull (the client side)', () => {
       // A manifest made by another tool, with a path that climbs out of the target directory.
       const auth = await bearerFor(reg, 'ml/evil', 'pull,push');
       const put = async (bytes: Buffer) => {
-        const r = await fetch(`${reg.url}/v2/ml/evil/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: bytes });
+        const r = await fetch(`${reg.url}/v2/ml/evil/blobs/uploads/?digest=${sha256(bytes)}`, {
+          method: 'POST',
+          headers: { ...auth, 'Content-Type': 'application/octet-stream' },
+          body: bytes,
+        });
         expect(r.status).toBe(201);
         return { digest: sha256(bytes), size: bytes.length };
       };
       const config = await put(Buffer.from('{}'));
       const evil = await put(Buffer.from('pwned'));
-      for (const [tag, p] of [['climb', '../escape.txt'], ['absolute', '/tmp/escape.txt'], ['inner', 'a/../../escape.txt']] as const) {
+      for (const [tag, p] of [
+        ['climb', '../escape.txt'],
+        ['absolute', '/tmp/escape.txt'],
+        ['inner', 'a/../../escape.txt'],
+      ] as const) {
         const manifest = {
           schemaVersion: 2,
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           config: { mediaType: 'application/vnd.oci.empty.v1+json', ...config },
-          layers: [{ mediaType: 'application/vnd.cncf.model.weight.v1.raw', ...evil, annotations: { 'org.cncf.model.filepath': p } }],
+          layers: [
+            {
+              mediaType: 'application/vnd.cncf.model.weight.v1.raw',
+              ...evil,
+              annotations: { 'org.cncf.model.filepath': p },
+            },
+          ],
         };
-        const r = await fetch(`${reg.url}/v2/ml/evil/manifests/${tag}`, { method: 'PUT', headers: { ...auth, 'Content-Type': manifest.mediaType }, body: JSON.stringify(manifest) });
+        const r = await fetch(`${reg.url}/v2/ml/evil/manifests/${tag}`, {
+          method: 'PUT',
+          headers: { ...auth, 'Content-Type': manifest.mediaType },
+          body: JSON.stringify(manifest),
+        });
         expect(r.status).toBe(201);
         const target = path.join(tmp, 'target', 'deeper');
         const pull = await cairn(['pull', `${host}/ml/evil:${tag}`, target], env);
@@ -426,7 +532,9 @@ describe('cairn push / pull (the client side)', () => {
       const bad = await cairn(['pull', `${host}/ml/partial:v1`, out], env);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toMatch(/resuming download from byte 1000/);
-      expect(bad.stderr).toMatch(/w\.bin: downloaded content does not match its digest \(expected sha256:[a-f0-9]{64}, got sha256:[a-f0-9]{64}\); the partial download was deleted/);
+      expect(bad.stderr).toMatch(
+        /w\.bin: downloaded content does not match its digest \(expected sha256:[a-f0-9]{64}, got sha256:[a-f0-9]{64}\); the partial download was deleted/,
+      );
       await expect(stat(path.join(out, 'w.bin.partial'))).rejects.toThrow();
       await expect(stat(path.join(out, 'w.bin'))).rejects.toThrow();
 
@@ -449,15 +557,23 @@ describe('cairn push / pull (the client side)', () => {
     const client = new RegistryClient({ baseUrl: reg.url, credentials: { username: USER, password: PASSWORD } });
     try {
       for (let i = 0; i < 3; i++) {
-        const r = await client.request('GET', '/v2/ml/nothing-here/tags/list', { scope: 'repository:ml/nothing-here:pull' });
+        const r = await client.request('GET', '/v2/ml/nothing-here/tags/list', {
+          scope: 'repository:ml/nothing-here:pull',
+        });
         expect(r.status).toBe(404);
       }
-      const catalog = expectOk(await client.request('GET', '/v2/_catalog', { scope: 'registry:catalog:*', query: { n: '5' } }));
+      const catalog = expectOk(
+        await client.request('GET', '/v2/_catalog', { scope: 'registry:catalog:*', query: { n: '5' } }),
+      );
       expect(JSON.parse(catalog.body.toString()).repositories).toEqual(expect.any(Array));
       // Two scopes, two token requests: the rest came from the cache.
-      expect(await metricValue(reg.url, 'cairn_authentications_total', { method: 'password', result: 'success' })).toBe(before + 2);
+      expect(await metricValue(reg.url, 'cairn_authentications_total', { method: 'password', result: 'success' })).toBe(
+        before + 2,
+      );
 
-      const missing = await client.request('GET', '/v2/ml/nothing-here/manifests/v1', { scope: 'repository:ml/nothing-here:pull' });
+      const missing = await client.request('GET', '/v2/ml/nothing-here/manifests/v1', {
+        scope: 'repository:ml/nothing-here:pull',
+      });
       let err: unknown;
       try {
         expectOk(missing, 'fetching ml/nothing-here:v1');
@@ -466,7 +582,9 @@ describe('cairn push / pull (the client side)', () => {
       }
       expect(err).toBeInstanceOf(RegistryError);
       expect(err).toMatchObject({ status: 404, code: expect.stringMatching(/^(MANIFEST_UNKNOWN|NAME_UNKNOWN)$/) });
-      expect((err as Error).message).toMatch(/^fetching ml\/nothing-here:v1: (MANIFEST_UNKNOWN|NAME_UNKNOWN): .+ \(detail: \{.*\}\) \[HTTP 404\]$/);
+      expect((err as Error).message).toMatch(
+        /^fetching ml\/nothing-here:v1: (MANIFEST_UNKNOWN|NAME_UNKNOWN): .+ \(detail: \{.*\}\) \[HTTP 404\]$/,
+      );
 
       // Outside the user's roles: the token is issued without the action, and the registry denies.
       const denied = await client.request('GET', '/v2/other/x/tags/list', { scope: 'repository:other/x:pull' });
@@ -475,20 +593,40 @@ describe('cairn push / pull (the client side)', () => {
     } finally {
       client.close();
     }
-    const wrong = new RegistryClient({ baseUrl: reg.url, credentials: { username: USER, password: 'wrong-password-1' } });
-    await expect(wrong.request('GET', '/v2/ml/x/tags/list', { scope: 'repository:ml/x:pull' })).rejects.toMatchObject({ status: 401, code: 'UNAUTHORIZED' });
+    const wrong = new RegistryClient({
+      baseUrl: reg.url,
+      credentials: { username: USER, password: 'wrong-password-1' },
+    });
+    await expect(wrong.request('GET', '/v2/ml/x/tags/list', { scope: 'repository:ml/x:pull' })).rejects.toMatchObject({
+      status: 401,
+      code: 'UNAUTHORIZED',
+    });
     wrong.close();
   });
 });
 
 describe('client pieces', () => {
   it('parses references, choosing HTTP only for loopback or on request', () => {
-    expect(parseReference('registry.example.com/ml/bert:v1')).toEqual({ registry: 'registry.example.com', baseUrl: 'https://registry.example.com', repository: 'ml/bert', tag: 'v1' });
-    expect(parseReference('localhost:5000/ml/bert@sha256:' + 'a'.repeat(64))).toEqual({ registry: 'localhost:5000', baseUrl: 'http://localhost:5000', repository: 'ml/bert', digest: 'sha256:' + 'a'.repeat(64) });
+    expect(parseReference('registry.example.com/ml/bert:v1')).toEqual({
+      registry: 'registry.example.com',
+      baseUrl: 'https://registry.example.com',
+      repository: 'ml/bert',
+      tag: 'v1',
+    });
+    expect(parseReference('localhost:5000/ml/bert@sha256:' + 'a'.repeat(64))).toEqual({
+      registry: 'localhost:5000',
+      baseUrl: 'http://localhost:5000',
+      repository: 'ml/bert',
+      digest: 'sha256:' + 'a'.repeat(64),
+    });
     expect(parseReference('127.0.0.1:5000/a/b/c:1.0').baseUrl).toBe('http://127.0.0.1:5000');
     expect(parseReference('lab.internal:8080/x:y', { plainHttp: true }).baseUrl).toBe('http://lab.internal:8080');
     expect(parseReference('[::1]:5000/x:y').baseUrl).toBe('http://[::1]:5000');
-    expect(parseReference('r.example/x')).toEqual({ registry: 'r.example', baseUrl: 'https://r.example', repository: 'x' });
+    expect(parseReference('r.example/x')).toEqual({
+      registry: 'r.example',
+      baseUrl: 'https://r.example',
+      repository: 'x',
+    });
     expect(() => parseReference('ml/bert:v1')).toThrow(/does not start with a registry host/);
     expect(() => parseReference('r.example/ML/Bert:v1')).toThrow(/not a valid repository name/);
     expect(() => parseReference('r.example/ml/bert:-bad')).toThrow(/not a valid tag/);
@@ -499,24 +637,49 @@ describe('client pieces', () => {
 
   it('refuses unsafe pull paths and reads upload ranges and challenges as the registry writes them', () => {
     expect(safeRelativePath('a/./b//c.bin')).toBe('a/b/c.bin');
-    for (const bad of ['', '/etc/passwd', '../x', 'a/../../x', 'a/..', 'C:/x', 'a\\..\\x', 'x.partial', 'a\0b']) expect(safeRelativePath(bad)).toBeUndefined();
+    for (const bad of ['', '/etc/passwd', '../x', 'a/../../x', 'a/..', 'C:/x', 'a\\..\\x', 'x.partial', 'a\0b'])
+      expect(safeRelativePath(bad)).toBeUndefined();
     expect(offsetFromRange('0-0')).toBe(0);
     expect(offsetFromRange('0-0', 0)).toBe(1);
     expect(offsetFromRange('0-1023')).toBe(1024);
     expect(offsetFromRange(undefined)).toBeUndefined();
-    expect(parseChallenge('Bearer realm="http://r/token",service="cairn",scope="repository:ml/bert:pull,push",error="insufficient_scope"')).toEqual({
+    expect(
+      parseChallenge(
+        'Bearer realm="http://r/token",service="cairn",scope="repository:ml/bert:pull,push",error="insufficient_scope"',
+      ),
+    ).toEqual({
       scheme: 'bearer',
-      params: { realm: 'http://r/token', service: 'cairn', scope: 'repository:ml/bert:pull,push', error: 'insufficient_scope' },
+      params: {
+        realm: 'http://r/token',
+        service: 'cairn',
+        scope: 'repository:ml/bert:pull,push',
+        error: 'insufficient_scope',
+      },
     });
     expect(parseChallenge('Basic realm="cairn"')).toEqual({ scheme: 'basic', params: { realm: 'cairn' } });
   });
 
   it('classifies model files and reads CI provenance', () => {
-    expect(['README', 'readme.txt', 'LICENSE-MIT', 'docs/card.md', 'paper.PDF'].map(modelLayerType)).toEqual(Array(5).fill('application/vnd.cncf.model.doc.v1.raw'));
-    expect(['a.py', 'n.ipynb', 'run.sh', 'x.R'].map(modelLayerType)).toEqual(Array(4).fill('application/vnd.cncf.model.code.v1.raw'));
-    expect(['c.json', 'c.yaml', 'v.txt', 'sp.model', 'w.vocab'].map(modelLayerType)).toEqual(Array(5).fill('application/vnd.cncf.model.weight.config.v1.raw'));
-    expect(['w.safetensors', 'w.gguf', 'noext', 'w.weird'].map(modelLayerType)).toEqual(Array(4).fill('application/vnd.cncf.model.weight.v1.raw'));
-    expect(ciProvenance({ CI_PROJECT_URL: 'https://gitlab.com/g/p', CI_COMMIT_SHA: 'c0ffee', CI_PIPELINE_URL: 'https://gitlab.com/g/p/-/pipelines/7', CI_PIPELINE_ID: '7' })).toEqual({
+    expect(['README', 'readme.txt', 'LICENSE-MIT', 'docs/card.md', 'paper.PDF'].map(modelLayerType)).toEqual(
+      Array(5).fill('application/vnd.cncf.model.doc.v1.raw'),
+    );
+    expect(['a.py', 'n.ipynb', 'run.sh', 'x.R'].map(modelLayerType)).toEqual(
+      Array(4).fill('application/vnd.cncf.model.code.v1.raw'),
+    );
+    expect(['c.json', 'c.yaml', 'v.txt', 'sp.model', 'w.vocab'].map(modelLayerType)).toEqual(
+      Array(5).fill('application/vnd.cncf.model.weight.config.v1.raw'),
+    );
+    expect(['w.safetensors', 'w.gguf', 'noext', 'w.weird'].map(modelLayerType)).toEqual(
+      Array(4).fill('application/vnd.cncf.model.weight.v1.raw'),
+    );
+    expect(
+      ciProvenance({
+        CI_PROJECT_URL: 'https://gitlab.com/g/p',
+        CI_COMMIT_SHA: 'c0ffee',
+        CI_PIPELINE_URL: 'https://gitlab.com/g/p/-/pipelines/7',
+        CI_PIPELINE_ID: '7',
+      }),
+    ).toEqual({
       repository: 'https://gitlab.com/g/p',
       commit: 'c0ffee',
       pipelineUrl: 'https://gitlab.com/g/p/-/pipelines/7',

@@ -14,7 +14,9 @@ describe('the cairn command', () => {
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
   /** Starts `cairn serve` and resolves with its URL and what it printed so far. */
-  async function serve(env: Record<string, string>): Promise<{ child: ReturnType<typeof spawn>; url: string; out: () => string; err: () => string }> {
+  async function serve(
+    env: Record<string, string>,
+  ): Promise<{ child: ReturnType<typeof spawn>; url: string; out: () => string; err: () => string }> {
     const child = spawn(process.execPath, [bin, 'serve'], {
       env: { ...process.env, CAIRN_LISTEN: '127.0.0.1:0', CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,13 +50,21 @@ describe('the cairn command', () => {
     expect(err()).toContain(`password: ${password}`);
     // The password never reaches the JSON log.
     expect(out()).not.toContain(password);
-    expect((await readdir(path.join(dir, 'policies'))).sort()).toEqual(['base.cedar', 'governance.yaml', 'roles.cedar']);
+    expect((await readdir(path.join(dir, 'policies'))).sort()).toEqual([
+      'base.cedar',
+      'governance.yaml',
+      'roles.cedar',
+    ]);
     // The embedded backends put their files under the data directory.
     expect((await stat(path.join(dir, 'cairn.db'))).isFile()).toBe(true);
     expect((await stat(path.join(dir, 'blobs'))).isDirectory()).toBe(true);
     // One JSON log line per request, with its id.
     await new Promise((res) => setTimeout(res, 200));
-    const requestLine = out().split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'request');
+    const requestLine = out()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'request');
     expect(requestLine).toMatchObject({ method: 'GET', url: '/v2/', status: 401, route: 'base' });
     expect(requestLine.reqId).toBe(r.headers.get('x-request-id'));
     child.kill('SIGTERM');
@@ -82,9 +92,14 @@ describe('the cairn command', () => {
     [{ CAIRN_UPLOAD_IDLE_TIMEOUT: 'later' }, /CAIRN_UPLOAD_IDLE_TIMEOUT: must be a whole number/],
   ])('refuses to start on an invalid configuration %j, naming the key', async (env, message) => {
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, 'serve'], { env: { ...process.env, CAIRN_DATA_DIR: dir, ...env }, timeout: 30_000 }, (err, _stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr });
-      });
+      execFile(
+        process.execPath,
+        [bin, 'serve'],
+        { env: { ...process.env, CAIRN_DATA_DIR: dir, ...env }, timeout: 30_000 },
+        (err, _stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr });
+        },
+      );
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
@@ -101,19 +116,31 @@ describe('cairn admin and cairn policy', () => {
 
   const cairn = (args: string[], input?: string) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, [bin, ...args], { env: { ...process.env, CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'silent' }, timeout: 60_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      const child = execFile(
+        process.execPath,
+        [bin, ...args],
+        { env: { ...process.env, CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'silent' }, timeout: 60_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
       if (input !== undefined) child.stdin!.end(input);
     });
 
   it('manages users, robots, roles and keys that the running registry then honours', async () => {
-    expect((await cairn(['admin', 'users', 'add', 'alice', '--groups', 'ml', '--password-stdin'], 'alice-password-123\n')).code).toBe(0);
+    expect(
+      (await cairn(['admin', 'users', 'add', 'alice', '--groups', 'ml', '--password-stdin'], 'alice-password-123\n'))
+        .code,
+    ).toBe(0);
     expect((await cairn(['admin', 'users', 'add', 'alice', '--password-stdin'], 'alice-password-123\n')).code).toBe(2);
-    expect((await cairn(['admin', 'users', 'add', 'weak', '--password-stdin'], 'short\n')).stderr).toMatch(/12 characters/);
+    expect((await cairn(['admin', 'users', 'add', 'weak', '--password-stdin'], 'short\n')).stderr).toMatch(
+      /12 characters/,
+    );
     expect((await cairn(['admin', 'roles', 'bind', 'group:ml', 'publisher', 'ml/'])).code).toBe(0);
     expect((await cairn(['admin', 'roles', 'bind', 'group:ml', 'publisher', 'Bad Scope'])).code).toBe(2);
-    const robot = JSON.parse((await cairn(['admin', 'robots', 'add', 'ci', '--expires-in-days', '30'])).stdout) as { user: string; secret: string };
+    const robot = JSON.parse((await cairn(['admin', 'robots', 'add', 'ci', '--expires-in-days', '30'])).stdout) as {
+      user: string;
+      secret: string;
+    };
     expect(robot.user).toBe('robot$ci');
     expect((await cairn(['admin', 'roles', 'bind', 'robot:ci', 'reader', 'ml/'])).code).toBe(0);
     const kid = /new signing key (\S+);/.exec((await cairn(['admin', 'keys', 'rotate'])).stdout)?.[1];
@@ -121,17 +148,44 @@ describe('cairn admin and cairn policy', () => {
     expect(keys.filter((k) => !k.retiredAt).map((k) => k.kid)).toEqual([kid]);
 
     // policy test against the same database: exit codes for CI.
-    const allow = await cairn(['policy', 'test', '--principal', 'user:alice', '--groups', 'ml', '--action', 'push', '--resource', 'ml/bert', '--expect', 'allow']);
+    const allow = await cairn([
+      'policy',
+      'test',
+      '--principal',
+      'user:alice',
+      '--groups',
+      'ml',
+      '--action',
+      'push',
+      '--resource',
+      'ml/bert',
+      '--expect',
+      'allow',
+    ]);
     expect(allow.code).toBe(0);
     expect(allow.stdout).toMatch(/^ALLOW user:alice push ml\/bert\ndecided by: publisher\[group:ml on ml\/\]/);
-    const deny = await cairn(['policy', 'test', '--principal', 'robot:ci', '--action', 'push', '--resource', 'ml/bert', '--expect', 'allow']);
+    const deny = await cairn([
+      'policy',
+      'test',
+      '--principal',
+      'robot:ci',
+      '--action',
+      'push',
+      '--resource',
+      'ml/bert',
+      '--expect',
+      'allow',
+    ]);
     expect(deny.code).toBe(1);
     expect(deny.stdout).toMatch(/DENY[\s\S]*default deny/);
     expect((await cairn(['policy', 'test', '--principal', 'bob', '--action', 'pull', '--resource', 'x'])).code).toBe(2);
     expect((await cairn(['policy', 'validate'])).stdout).toMatch(/valid/);
 
     // The server sees them: alice logs in and may push; the robot's secret works.
-    const child = spawn(process.execPath, [bin, 'serve'], { env: { ...process.env, CAIRN_LISTEN: '127.0.0.1:0', CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [bin, 'serve'], {
+      env: { ...process.env, CAIRN_LISTEN: '127.0.0.1:0', CAIRN_DATA_DIR: dir, CAIRN_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
       const url = await new Promise<string>((resolve) => {
         let out = '';
@@ -141,14 +195,30 @@ describe('cairn admin and cairn policy', () => {
           if (line) resolve(JSON.parse(line).url);
         });
       });
-      const auth = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
-      const a = (await (await fetch(`${url}/token?service=cairn&scope=repository:ml/bert:pull,push`, { headers: auth('alice', 'alice-password-123') })).json()) as { token: string };
-      expect(JSON.parse(Buffer.from(a.token.split('.')[1]!, 'base64url').toString()).access[0].actions).toEqual(['pull', 'push']);
-      const r = await fetch(`${url}/token?service=cairn&scope=repository:ml/bert:pull,push`, { headers: auth(robot.user, robot.secret) });
-      expect(JSON.parse(Buffer.from(((await r.json()) as { token: string }).token.split('.')[1]!, 'base64url').toString()).access[0].actions).toEqual(['pull']);
+      const auth = (u: string, p: string) => ({
+        Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`,
+      });
+      const a = (await (
+        await fetch(`${url}/token?service=cairn&scope=repository:ml/bert:pull,push`, {
+          headers: auth('alice', 'alice-password-123'),
+        })
+      ).json()) as { token: string };
+      expect(JSON.parse(Buffer.from(a.token.split('.')[1]!, 'base64url').toString()).access[0].actions).toEqual([
+        'pull',
+        'push',
+      ]);
+      const r = await fetch(`${url}/token?service=cairn&scope=repository:ml/bert:pull,push`, {
+        headers: auth(robot.user, robot.secret),
+      });
+      expect(
+        JSON.parse(Buffer.from(((await r.json()) as { token: string }).token.split('.')[1]!, 'base64url').toString())
+          .access[0].actions,
+      ).toEqual(['pull']);
       // Disabling a user takes effect without a restart.
       expect((await cairn(['admin', 'users', 'disable', 'alice'])).code).toBe(0);
-      expect((await fetch(`${url}/token?service=cairn`, { headers: auth('alice', 'alice-password-123') })).status).toBe(401);
+      expect((await fetch(`${url}/token?service=cairn`, { headers: auth('alice', 'alice-password-123') })).status).toBe(
+        401,
+      );
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
@@ -157,7 +227,10 @@ describe('cairn admin and cairn policy', () => {
 
   it('refuses to start on an invalid policy, naming the file and the policy', async () => {
     await mkdir(path.join(dir, 'policies'), { recursive: true });
-    await writeFile(path.join(dir, 'policies', 'bad.cedar'), '@id("oops")\npermit (principal, action == Cairn::Action::"fly", resource);\n');
+    await writeFile(
+      path.join(dir, 'policies', 'bad.cedar'),
+      '@id("oops")\npermit (principal, action == Cairn::Action::"fly", resource);\n',
+    );
     const r = await cairn(['serve']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/bad\.cedar policy "oops"/);

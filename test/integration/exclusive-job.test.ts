@@ -97,7 +97,12 @@ describe('a job whose lease is lost', () => {
       releaseLease: async () => undefined,
     };
     const started = Date.now();
-    const r = runExclusive(leases, 'unreachable', 150, (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))));
+    const r = runExclusive(
+      leases,
+      'unreachable',
+      150,
+      (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    );
     await expect(r).rejects.toBeInstanceOf(LeaseLost);
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
   });

@@ -20,14 +20,28 @@ export async function pushBlob(base: string, repo: string, data: Buffer): Promis
   return digest;
 }
 
-export async function pushManifest(base: string, repo: string, ref: string, manifest: object, mediaType = 'application/vnd.oci.image.manifest.v1+json'): Promise<{ digest: string; response: Response }> {
+export async function pushManifest(
+  base: string,
+  repo: string,
+  ref: string,
+  manifest: object,
+  mediaType = 'application/vnd.oci.image.manifest.v1+json',
+): Promise<{ digest: string; response: Response }> {
   const body = Buffer.from(JSON.stringify(manifest));
-  const response = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'Content-Type': mediaType }, body });
+  const response = await fetch(`${base}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': mediaType },
+    body,
+  });
   if (response.status !== 201) throw new Error(`push manifest: ${response.status} ${await response.text()}`);
   return { digest: sha256(body), response };
 }
 
-export function imageManifest(config: { digest: string; size: number }, layers: { digest: string; size: number }[], extra: object = {}): object {
+export function imageManifest(
+  config: { digest: string; size: number },
+  layers: { digest: string; size: number }[],
+  extra: object = {},
+): object {
   return {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',

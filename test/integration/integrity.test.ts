@@ -25,7 +25,9 @@ async function flipByte(reg: TestRegistry, digest: string): Promise<void> {
 
 async function push(reg: TestRegistry, repo: string, data: Buffer): Promise<string> {
   const d = sha256(data);
-  expect((await fetch(`${reg.url}/v2/${repo}/blobs/uploads/?digest=${d}`, { method: 'POST', body: data })).status).toBe(201);
+  expect((await fetch(`${reg.url}/v2/${repo}/blobs/uploads/?digest=${d}`, { method: 'POST', body: data })).status).toBe(
+    201,
+  );
   return d;
 }
 
@@ -45,7 +47,14 @@ describe('integrity of the stored bytes', () => {
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     reg = await startTestRegistry(
       { database: 'sqlite', sessions: 'memory' },
-      { blobs: { verifyOnRead: true, verifiedTtlSeconds: 0 }, integrity: { scrubIntervalSeconds: 1, scrubBytesPerSecond: 0, alertWebhook: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alert` } },
+      {
+        blobs: { verifyOnRead: true, verifiedTtlSeconds: 0 },
+        integrity: {
+          scrubIntervalSeconds: 1,
+          scrubBytesPerSecond: 0,
+          alertWebhook: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alert`,
+        },
+      },
     );
   });
   afterAll(async () => {
@@ -61,11 +70,21 @@ describe('integrity of the stored bytes', () => {
     await new Promise((r) => setTimeout(r, 300));
     const again = await fetch(`${reg.url}/v2/integrity/read/blobs/${d}`);
     expect(again.status).toBe(404);
-    expect(((await again.json()) as { errors: { detail: { quarantined: boolean } }[] }).errors[0]!.detail.quarantined).toBe(true);
-    expect(alerts).toEqual(expect.arrayContaining([expect.objectContaining({ event: 'cairn.integrity.failure', digest: d, where: 'blob-read' })]));
+    expect(
+      ((await again.json()) as { errors: { detail: { quarantined: boolean } }[] }).errors[0]!.detail.quarantined,
+    ).toBe(true);
+    expect(alerts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ event: 'cairn.integrity.failure', digest: d, where: 'blob-read' }),
+      ]),
+    );
     await reg.registry.audit.flush();
-    expect(await reg.registry.audit.search({ digest: d })).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'integrity.failure' })]));
-    expect(await (await fetch(`${reg.url}/metrics`)).text()).toMatch(/cairn_integrity_failures_total\{where="blob-read"\} 1/);
+    expect(await reg.registry.audit.search({ digest: d })).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'integrity.failure' })]),
+    );
+    expect(await (await fetch(`${reg.url}/metrics`)).text()).toMatch(
+      /cairn_integrity_failures_total\{where="blob-read"\} 1/,
+    );
     // Pushing the right bytes again replaces the corrupt copy.
     await push(reg, 'integrity/read', data);
     const repaired = await fetch(`${reg.url}/v2/integrity/read/blobs/${d}`);
@@ -76,7 +95,8 @@ describe('integrity of the stored bytes', () => {
     const d = await push(reg, 'integrity/cold', random(200_000));
     const t0 = Date.now();
     await flipByte(reg, d);
-    while (!alerts.some((a) => a.digest === d) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+    while (!alerts.some((a) => a.digest === d) && Date.now() - t0 < 20_000)
+      await new Promise((r) => setTimeout(r, 100));
     const detectedIn = Date.now() - t0;
     expect(alerts).toEqual(expect.arrayContaining([expect.objectContaining({ digest: d, where: 'scrub' })]));
     // One-second passes: detection within a pass or two (time to detect ≈ interval + pass time).
@@ -94,7 +114,12 @@ describe('integrity of the stored bytes', () => {
       const b = await push(other, 'scrub/b', random(100_000));
       await other.stop();
       const env = { ...process.env, CAIRN_DATA_DIR: other.dataDir, CAIRN_LOG_LEVEL: 'silent' };
-      const run = () => new Promise<{ code: number; stdout: string }>((resolve) => execFile(process.execPath, [bin, 'scrub'], { env, timeout: 60_000 }, (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout })));
+      const run = () =>
+        new Promise<{ code: number; stdout: string }>((resolve) =>
+          execFile(process.execPath, [bin, 'scrub'], { env, timeout: 60_000 }, (err, stdout) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout }),
+          ),
+        );
       expect(await run()).toMatchObject({ code: 0, stdout: expect.stringMatching(/2 blob\(s\).*all intact/) });
       await flipByte(other, b);
       const bad = await run();
@@ -109,13 +134,24 @@ describe('integrity of the stored bytes', () => {
 
   (testS3() ? it : it.skip)('scrubs S3 storage the same way', async () => {
     const s3 = testS3()!;
-    const s3reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory', storage: 's3' }, { integrity: { scrubIntervalSeconds: 0 } });
+    const s3reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory', storage: 's3' },
+      { integrity: { scrubIntervalSeconds: 0 } },
+    );
     try {
       const d = await push(s3reg, 'scrub/s3', random(50_000));
       const store = s3reg.registry.services.blobs as S3BlobStore;
       const url = new URL(s3reg.config.storage);
       const endpoint = new URL(url.searchParams.get('endpoint')!);
-      const client = new Minio.Client({ endPoint: endpoint.hostname, port: Number(endpoint.port), useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, region: 'us-east-1' });
+      const client = new Minio.Client({
+        endPoint: endpoint.hostname,
+        port: Number(endpoint.port),
+        useSSL: false,
+        accessKey: s3.accessKey,
+        secretKey: s3.secretKey,
+        pathStyle: true,
+        region: 'us-east-1',
+      });
       const hex = d.slice('sha256:'.length);
       await client.putObject(url.hostname, `sha256/${hex.slice(0, 2)}/${hex}`, random(50_000));
       const r = await scrubBlobs(store);

@@ -8,7 +8,7 @@ import { cairn as cairnCli } from '../helpers/cli';
 
 const cairn = (args: string[]) => cairnCli(args, { CAIRN_CONFIG_DIR: os.tmpdir() });
 
-describe('cairn verify --registry-key: the registry\'s receipt of a push, checked offline', () => {
+describe("cairn verify --registry-key: the registry's receipt of a push, checked offline", () => {
   let reg: TestRegistry;
   let dir: string;
   beforeAll(async () => {
@@ -28,7 +28,11 @@ describe('cairn verify --registry-key: the registry\'s receipt of a push, checke
     const host = reg.url.replace('http://', '');
     const ok = await cairn(['verify', '--registry-key', key, `${host}/rc/m:v1`]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(new RegExp(`^Receipt rc/m@${m.digest}: pushed by auth-disabled at \\S+ from \\S+, audit log entry \\d+ of \\d+ \\(inclusion proof verified\\)`));
+    expect(ok.stdout).toMatch(
+      new RegExp(
+        `^Receipt rc/m@${m.digest}: pushed by auth-disabled at \\S+ from \\S+, audit log entry \\d+ of \\d+ \\(inclusion proof verified\\)`,
+      ),
+    );
     const json = JSON.parse((await cairn(['verify', '--registry-key', key, '-o', 'json', `${host}/rc/m:v1`])).stdout);
     expect(json.receipts[0].receipt).toMatchObject({ repository: 'rc/m', tag: 'v1' });
 

@@ -4,7 +4,7 @@ import { pushModel } from '../helpers/ml-artifacts';
 import { verifyReceipt, RECEIPT_TYPE } from '../../src/signing/receipts';
 import { verifyConsistency } from '../../src/audit/merkle';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 describe('registry receipts: a signed statement of every manifest push, with its place in the audit log', () => {
   let reg: TestRegistry;
@@ -20,10 +20,18 @@ describe('registry receipts: a signed statement of every manifest push, with its
     expect(receiptDigest).toMatch(/^sha256:/);
 
     const receipts = (await (await fetch(`${reg.url}/v2/rcpt/m/_cairn/receipts/${m.digest}`)).json()) as Json;
-    expect(receipts.manifests).toEqual([expect.objectContaining({ digest: receiptDigest, artifactType: RECEIPT_TYPE })]);
+    expect(receipts.manifests).toEqual([
+      expect.objectContaining({ digest: receiptDigest, artifactType: RECEIPT_TYPE }),
+    ]);
     // The OCI referrers list is what clients pushed: the receipt is not in it (audit.receiptsAsReferrers: false).
     expect(((await (await fetch(`${reg.url}/v2/rcpt/m/referrers/${m.digest}`)).json()) as Json).manifests).toEqual([]);
-    expect(((await (await fetch(`${reg.url}/v2/rcpt/m/referrers/${m.digest}?artifactType=${encodeURIComponent(RECEIPT_TYPE)}`)).json()) as Json).manifests).toEqual([]);
+    expect(
+      (
+        (await (
+          await fetch(`${reg.url}/v2/rcpt/m/referrers/${m.digest}?artifactType=${encodeURIComponent(RECEIPT_TYPE)}`)
+        ).json()) as Json
+      ).manifests,
+    ).toEqual([]);
     const manifest = (await (await fetch(`${reg.url}/v2/rcpt/m/manifests/${receiptDigest}`)).json()) as Json;
     expect(manifest.subject.digest).toBe(m.digest);
     const bundle = (await (await fetch(`${reg.url}/v2/rcpt/m/blobs/${manifest.layers[0].digest}`)).json()) as Json;
@@ -32,7 +40,12 @@ describe('registry receipts: a signed statement of every manifest push, with its
     const key = createPublicKey(pem);
     const check = verifyReceipt(bundle, m.digest, key);
     expect(check.verified).toBe(true);
-    expect(check.receipt).toMatchObject({ repository: 'rcpt/m', tag: 'v1', pushedBy: 'auth-disabled', mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+    expect(check.receipt).toMatchObject({
+      repository: 'rcpt/m',
+      tag: 'v1',
+      pushedBy: 'auth-disabled',
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    });
     const push = (await reg.registry.audit.search({ digest: m.digest })).find((e) => e.type === 'manifest.push')!;
     expect(check.receipt!.auditLog.index).toBe(push.seq);
 
@@ -41,7 +54,15 @@ describe('registry receipts: a signed statement of every manifest push, with its
     const cp = (await reg.registry.audit.latestCheckpoint())!;
     const rootLine = cp.note.split('\n')[2]!;
     const proof = await reg.registry.audit.consistencyProof(check.receipt!.auditLog.treeSize, cp.size);
-    expect(verifyConsistency(check.receipt!.auditLog.treeSize, cp.size, proof, Buffer.from(check.receipt!.auditLog.rootHash, 'hex'), Buffer.from(rootLine, 'base64'))).toBe(true);
+    expect(
+      verifyConsistency(
+        check.receipt!.auditLog.treeSize,
+        cp.size,
+        proof,
+        Buffer.from(check.receipt!.auditLog.rootHash, 'hex'),
+        Buffer.from(rootLine, 'base64'),
+      ),
+    ).toBe(true);
 
     // Not about another artifact; not with another key; not once altered.
     expect(verifyReceipt(bundle, `sha256:${'0'.repeat(64)}`, key).verified).toBe(false);
@@ -59,14 +80,28 @@ describe('registry receipts: a signed statement of every manifest push, with its
     expect(all.manifests.map((x: Json) => x.artifactType)).toEqual([RECEIPT_TYPE]);
     // The receipt itself has no receipt.
     const receipt = all.manifests[0].digest;
-    expect(((await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/receipts/${receipt}`)).json()) as Json).manifests).toEqual([]);
-    expect(((await (await fetch(`${reg.url}/v2/_cairn/search?repository=rcpt/n`)).json()) as Json).artifacts.map((a: Json) => a.kind)).toEqual(['model']);
-    expect(((await (await fetch(`${reg.url}/v2/_cairn/search?repository=rcpt/n&kind=receipt`)).json()) as Json).artifacts).toHaveLength(1);
-    expect(((await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/lineage/v1?direction=downstream`)).json()) as Json).downstream.edges).toEqual([]);
+    expect(((await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/receipts/${receipt}`)).json()) as Json).manifests).toEqual(
+      [],
+    );
+    expect(
+      ((await (await fetch(`${reg.url}/v2/_cairn/search?repository=rcpt/n`)).json()) as Json).artifacts.map(
+        (a: Json) => a.kind,
+      ),
+    ).toEqual(['model']);
+    expect(
+      ((await (await fetch(`${reg.url}/v2/_cairn/search?repository=rcpt/n&kind=receipt`)).json()) as Json).artifacts,
+    ).toHaveLength(1);
+    expect(
+      ((await (await fetch(`${reg.url}/v2/rcpt/n/_cairn/lineage/v1?direction=downstream`)).json()) as Json).downstream
+        .edges,
+    ).toEqual([]);
   });
 
   it('lists receipts among the referrers too when audit.receiptsAsReferrers is on (opt-in)', async () => {
-    const opted = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { audit: { receiptsAsReferrers: true } });
+    const opted = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { audit: { receiptsAsReferrers: true } },
+    );
     try {
       const m = await pushModel(opted.url, 'rcpt/o', 'v1');
       const receipt = m.response.headers.get('cairn-receipt');

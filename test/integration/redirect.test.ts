@@ -5,14 +5,19 @@ import { random, sha256 } from '../conformance/client';
 (testS3() ? describe : describe.skip)('blob GETs redirected to presigned S3 URLs', () => {
   let reg: TestRegistry;
   beforeAll(async () => {
-    reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory', storage: 's3' }, { blobs: { redirect: true, redirectTtlSeconds: 60 } });
+    reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory', storage: 's3' },
+      { blobs: { redirect: true, redirectTtlSeconds: 60 } },
+    );
   });
   afterAll(async () => reg.close());
 
   it('answers 307 to a short-lived URL that serves the bytes, after the repository check', async () => {
     const data = random(500_000);
     const d = sha256(data);
-    expect((await fetch(`${reg.url}/v2/redirect/a/blobs/uploads/?digest=${d}`, { method: 'POST', body: data })).status).toBe(201);
+    expect(
+      (await fetch(`${reg.url}/v2/redirect/a/blobs/uploads/?digest=${d}`, { method: 'POST', body: data })).status,
+    ).toBe(201);
     const r = await fetch(`${reg.url}/v2/redirect/a/blobs/${d}`, { redirect: 'manual' });
     expect(r.status).toBe(307);
     expect(r.headers.get('docker-content-digest')).toBe(d);

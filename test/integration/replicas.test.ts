@@ -28,7 +28,11 @@ describe(`two replicas sharing ${testS3() ? 'S3' : 'file storage'} + PostgreSQL 
     for (let i = 0; i < 3; i++) {
       const replica = i % 2 === 0 ? b : a;
       const chunk = data.subarray(cut[i], cut[i + 1]);
-      const r = await fetch(at(replica, location), { method: 'PATCH', body: chunk, headers: { 'Content-Range': `${cut[i]}-${cut[i + 1]! - 1}` } });
+      const r = await fetch(at(replica, location), {
+        method: 'PATCH',
+        body: chunk,
+        headers: { 'Content-Range': `${cut[i]}-${cut[i + 1]! - 1}` },
+      });
       expect(r.status).toBe(202);
       location = r.headers.get('location')!;
     }
@@ -61,7 +65,11 @@ describe(`two replicas sharing ${testS3() ? 'S3' : 'file storage'} + PostgreSQL 
       const open = await fetch(at(a, '/v2/replicas/linear/blobs/uploads/'), { method: 'POST' });
       let location = open.headers.get('location')!;
       for (let i = 0; i < n; i++) {
-        const r = await fetch(at(i % 2 ? a : b, location), { method: 'PATCH', body: data.subarray(i * chunk, (i + 1) * chunk), headers: { 'Content-Range': `${i * chunk}-${(i + 1) * chunk - 1}` } });
+        const r = await fetch(at(i % 2 ? a : b, location), {
+          method: 'PATCH',
+          body: data.subarray(i * chunk, (i + 1) * chunk),
+          headers: { 'Content-Range': `${i * chunk}-${(i + 1) * chunk - 1}` },
+        });
         expect(r.status).toBe(202);
         location = r.headers.get('location')!;
       }
@@ -81,12 +89,28 @@ describe(`two replicas sharing ${testS3() ? 'S3' : 'file storage'} + PostgreSQL 
     const open = await fetch(at(c, '/v2/replicas/death/blobs/uploads/'), { method: 'POST' });
     const location = open.headers.get('location')!;
     const half = data.subarray(0, 1024 * 1024);
-    expect((await fetch(at(c, location), { method: 'PATCH', body: half, headers: { 'Content-Range': `0-${half.length - 1}` } })).status).toBe(202);
+    expect(
+      (
+        await fetch(at(c, location), {
+          method: 'PATCH',
+          body: half,
+          headers: { 'Content-Range': `0-${half.length - 1}` },
+        })
+      ).status,
+    ).toBe(202);
     await c.close();
     const status = await fetch(at(b, location));
     expect(status.headers.get('range')).toBe(`0-${half.length - 1}`);
     const rest = data.subarray(half.length);
-    expect((await fetch(at(b, location), { method: 'PATCH', body: rest, headers: { 'Content-Range': `${half.length}-${data.length - 1}` } })).status).toBe(202);
+    expect(
+      (
+        await fetch(at(b, location), {
+          method: 'PATCH',
+          body: rest,
+          headers: { 'Content-Range': `${half.length}-${data.length - 1}` },
+        })
+      ).status,
+    ).toBe(202);
     expect((await fetch(at(b, `${location}?digest=${sha256(data)}`), { method: 'PUT' })).status).toBe(201);
   });
 
@@ -94,10 +118,24 @@ describe(`two replicas sharing ${testS3() ? 'S3' : 'file storage'} + PostgreSQL 
     const config = Buffer.from('{}');
     await fetch(at(a, `/v2/replicas/tags/blobs/uploads/?digest=${sha256(config)}`), { method: 'POST', body: config });
     for (let i = 0; i < 5; i++) {
-      const m = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: 2 }, layers: [], annotations: { i: String(i) } });
+      const m = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: 2 },
+        layers: [],
+        annotations: { i: String(i) },
+      });
       const writer = i % 2 ? a : b;
       const reader = i % 2 ? b : a;
-      expect((await fetch(at(writer, '/v2/replicas/tags/manifests/latest'), { method: 'PUT', body: m, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(201);
+      expect(
+        (
+          await fetch(at(writer, '/v2/replicas/tags/manifests/latest'), {
+            method: 'PUT',
+            body: m,
+            headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+          })
+        ).status,
+      ).toBe(201);
       const g = await fetch(at(reader, '/v2/replicas/tags/manifests/latest'));
       expect(g.headers.get('docker-content-digest')).toBe(sha256(m));
     }
@@ -106,14 +144,28 @@ describe(`two replicas sharing ${testS3() ? 'S3' : 'file storage'} + PostgreSQL 
   it('stays consistent under concurrent pushes of one blob and concurrent tag moves on both replicas', async () => {
     const blob = random(2 * 1024 * 1024);
     const pushes = await Promise.all(
-      [a, b, a, b].map((r) => fetch(at(r, `/v2/replicas/race/blobs/uploads/?digest=${sha256(blob)}`), { method: 'POST', body: blob })),
+      [a, b, a, b].map((r) =>
+        fetch(at(r, `/v2/replicas/race/blobs/uploads/?digest=${sha256(blob)}`), { method: 'POST', body: blob }),
+      ),
     );
     expect(pushes.map((p) => p.status)).toEqual([201, 201, 201, 201]);
     const manifests = Array.from({ length: 8 }, (_, i) =>
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(blob), size: blob.length }, layers: [], annotations: { n: String(i) } }),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(blob), size: blob.length },
+        layers: [],
+        annotations: { n: String(i) },
+      }),
     );
     const puts = await Promise.all(
-      manifests.map((m, i) => fetch(at(i % 2 ? a : b, '/v2/replicas/race/manifests/moving'), { method: 'PUT', body: m, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })),
+      manifests.map((m, i) =>
+        fetch(at(i % 2 ? a : b, '/v2/replicas/race/manifests/moving'), {
+          method: 'PUT',
+          body: m,
+          headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        }),
+      ),
     );
     expect(puts.every((p) => p.status === 201)).toBe(true);
     const fromA = (await fetch(at(a, '/v2/replicas/race/manifests/moving'))).headers.get('docker-content-digest');
@@ -122,7 +174,8 @@ describe(`two replicas sharing ${testS3() ? 'S3' : 'file storage'} + PostgreSQL 
     expect(manifests.map((m) => sha256(m))).toContain(fromA);
     const tags = (await (await fetch(at(b, '/v2/replicas/race/tags/list'))).json()) as { tags: string[] };
     expect(tags.tags).toEqual(['moving']);
-    for (const m of manifests) expect((await fetch(at(a, `/v2/replicas/race/manifests/${sha256(m)}`), { method: 'HEAD' })).status).toBe(200);
+    for (const m of manifests)
+      expect((await fetch(at(a, `/v2/replicas/race/manifests/${sha256(m)}`), { method: 'HEAD' })).status).toBe(200);
     let copies = 0;
     for await (const x of a.registry.services.blobs.list()) if (x.digest === sha256(blob)) copies++;
     expect(copies).toBe(1);

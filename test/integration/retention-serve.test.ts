@@ -13,7 +13,10 @@ describe('retention inside serve', () => {
       path.join(dir, 'governance.yaml'),
       `retention:\n  - repositories: ["scratch/**"]\n    draftsOlderThanDays: 0.00002\nimmutableTags:\n  - repositories: ["**"]\n    tags: '^v[0-9]+\\.[0-9]+\\.[0-9]+$'\n`,
     );
-    reg = await startTestRegistry({ database: 'postgres', sessions: 'memory' }, { gc: { retentionIntervalSeconds: 1 }, auth: { mode: 'none', policyDir: dir } });
+    reg = await startTestRegistry(
+      { database: 'postgres', sessions: 'memory' },
+      { gc: { retentionIntervalSeconds: 1 }, auth: { mode: 'none', policyDir: dir } },
+    );
   });
   afterAll(async () => {
     await reg?.close();
@@ -35,7 +38,15 @@ describe('retention inside serve', () => {
     expect((await fetch(`${reg.url}/v2/scratch/b/manifests/${used.digest}`)).status).toBe(200);
     expect((await fetch(`${reg.url}/v2/ml/a/manifests/${elsewhere.digest}`)).status).toBe(200);
     await reg.registry.audit.flush();
-    const events = (await reg.registry.audit.search({ repository: 'scratch/a' })).filter((e) => e.type === 'retention.delete');
-    expect(events).toEqual([expect.objectContaining({ identity: 'system', digest: old.digest, detail: expect.objectContaining({ stage: 'draft' }) })]);
+    const events = (await reg.registry.audit.search({ repository: 'scratch/a' })).filter(
+      (e) => e.type === 'retention.delete',
+    );
+    expect(events).toEqual([
+      expect.objectContaining({
+        identity: 'system',
+        digest: old.digest,
+        detail: expect.objectContaining({ stage: 'draft' }),
+      }),
+    ]);
   });
 });

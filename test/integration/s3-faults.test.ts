@@ -20,7 +20,10 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
   const bucket = uniqueBucket();
   beforeAll(async () => {
     proxy = await startTcpProxy(s3!.endpoint);
-    r = await startTestRegistry({ database: 'sqlite', sessions: 'memory', storage: 's3' }, { storage: `s3://${bucket}?endpoint=${encodeURIComponent(proxy.url)}` });
+    r = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory', storage: 's3' },
+      { storage: `s3://${bucket}?endpoint=${encodeURIComponent(proxy.url)}` },
+    );
   });
   afterAll(async () => {
     await r?.close();
@@ -41,15 +44,24 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
     const location = await open('faults/mono');
     proxy.cut(12 * MiB);
     const started = Date.now();
-    const put = await send(`${r.url}${location}?digest=${digest}`, 'PUT', blobBytes(seed, size), { length: size, timeoutMs: 60_000 });
+    const put = await send(`${r.url}${location}?digest=${digest}`, 'PUT', blobBytes(seed, size), {
+      length: size,
+      timeoutMs: 60_000,
+    });
     expect((Date.now() - started) / 1000).toBeLessThan(60);
     expect(put.status).toBe(503);
     expect(JSON.parse(put.body).errors[0].code).toBe('UNAVAILABLE');
     proxy.restore();
     expect((await send(`${r.url}/v2/faults/mono/blobs/${digest}`, 'HEAD')).status).toBe(404);
-    const again = await send(`${r.url}${await open('faults/mono')}?digest=${digest}`, 'PUT', blobBytes(seed, size), { length: size });
+    const again = await send(`${r.url}${await open('faults/mono')}?digest=${digest}`, 'PUT', blobBytes(seed, size), {
+      length: size,
+    });
     expect(again.status).toBe(201);
-    expect(await fetchAndCompare(`${r.url}/v2/faults/mono/blobs/${digest}`, seed, size)).toEqual({ status: 200, matched: size, received: size });
+    expect(await fetchAndCompare(`${r.url}/v2/faults/mono/blobs/${digest}`, seed, size)).toEqual({
+      status: 200,
+      matched: size,
+      received: size,
+    });
   });
 
   it('answers a chunk whose S3 write dies with 503, and the upload resumes from the offset it had', async () => {
@@ -60,20 +72,34 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
     for await (const b of blobBytes(seed, size)) all.push(b);
     const data = Buffer.concat(all);
     let location = await open('faults/chunked');
-    const first = await send(`${r.url}${location}`, 'PATCH', data.subarray(0, 8 * MiB), { headers: { 'Content-Range': `0-${8 * MiB - 1}` } });
+    const first = await send(`${r.url}${location}`, 'PATCH', data.subarray(0, 8 * MiB), {
+      headers: { 'Content-Range': `0-${8 * MiB - 1}` },
+    });
     expect(first.status).toBe(202);
     location = first.headers.location!;
     proxy.cut(4 * MiB);
-    const second = await send(`${r.url}${location}`, 'PATCH', data.subarray(8 * MiB), { headers: { 'Content-Range': `${8 * MiB}-${size - 1}` }, timeoutMs: 60_000 });
+    const second = await send(`${r.url}${location}`, 'PATCH', data.subarray(8 * MiB), {
+      headers: { 'Content-Range': `${8 * MiB}-${size - 1}` },
+      timeoutMs: 60_000,
+    });
     expect(second.status).toBe(503);
     proxy.restore();
     const status = await send(`${r.url}${location}`, 'GET');
     expect([status.status, status.headers.range]).toEqual([204, `0-${8 * MiB - 1}`]);
-    const resumed = await send(`${r.url}${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, 'PUT', data.subarray(8 * MiB), {
-      headers: { 'Content-Range': `${8 * MiB}-${size - 1}` },
-    });
+    const resumed = await send(
+      `${r.url}${location}${location.includes('?') ? '&' : '?'}digest=${digest}`,
+      'PUT',
+      data.subarray(8 * MiB),
+      {
+        headers: { 'Content-Range': `${8 * MiB}-${size - 1}` },
+      },
+    );
     expect(resumed.status).toBe(201);
-    expect(await fetchAndCompare(`${r.url}/v2/faults/chunked/blobs/${digest}`, seed, size)).toEqual({ status: 200, matched: size, received: size });
+    expect(await fetchAndCompare(`${r.url}/v2/faults/chunked/blobs/${digest}`, seed, size)).toEqual({
+      status: 200,
+      matched: size,
+      received: size,
+    });
   });
 
   it('answers every one of 10 concurrent pushes when S3 dies under them (no deadlock), and all go through afterwards', async () => {
@@ -84,7 +110,15 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
     proxy.cut(60 * MiB);
     const started = Date.now();
     const answers = await Promise.all(
-      seeds.map((seed, i) => send(`${r.url}${locations[i]}?digest=${digests[i]}`, 'PUT', blobBytes(seed, size), { length: size, timeoutMs: 120_000 }).then((a) => a.status, (e: Error) => e.message)),
+      seeds.map((seed, i) =>
+        send(`${r.url}${locations[i]}?digest=${digests[i]}`, 'PUT', blobBytes(seed, size), {
+          length: size,
+          timeoutMs: 120_000,
+        }).then(
+          (a) => a.status,
+          (e: Error) => e.message,
+        ),
+      ),
     );
     expect((Date.now() - started) / 1000).toBeLessThan(120);
     for (const a of answers) expect([201, 503]).toContain(a);
@@ -95,10 +129,19 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
       // Acknowledged means stored whole; refused means not there at all.
       expect(head.status).toBe(answers[i] === 201 ? 200 : 404);
       if (answers[i] !== 201) {
-        const again = await send(`${r.url}${await open(`faults/c${i}`)}?digest=${digests[i]}`, 'PUT', blobBytes(seeds[i]!, size), { length: size });
+        const again = await send(
+          `${r.url}${await open(`faults/c${i}`)}?digest=${digests[i]}`,
+          'PUT',
+          blobBytes(seeds[i]!, size),
+          { length: size },
+        );
         expect(again.status).toBe(201);
       }
-      expect(await fetchAndCompare(`${r.url}/v2/faults/c${i}/blobs/${digests[i]}`, seeds[i]!, size)).toEqual({ status: 200, matched: size, received: size });
+      expect(await fetchAndCompare(`${r.url}/v2/faults/c${i}/blobs/${digests[i]}`, seeds[i]!, size)).toEqual({
+        status: 200,
+        matched: size,
+        received: size,
+      });
     }
   });
 
@@ -106,10 +149,19 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
     const size = 16 * MiB;
     const seed = `short-${Date.now()}`;
     const digest = await blobDigest(seed, size);
-    const put = await send(`${r.url}${await open('faults/short')}?digest=${digest}`, 'PUT', blobBytes(seed, size), { length: size });
+    const put = await send(`${r.url}${await open('faults/short')}?digest=${digest}`, 'PUT', blobBytes(seed, size), {
+      length: size,
+    });
     expect(put.status).toBe(201);
     // What an affected registry left: the object under the digest holds only the first half.
-    const direct = new Minio.Client({ endPoint: '127.0.0.1', port: Number(new URL(s3!.endpoint).port), useSSL: false, accessKey: s3!.accessKey, secretKey: s3!.secretKey, pathStyle: true });
+    const direct = new Minio.Client({
+      endPoint: '127.0.0.1',
+      port: Number(new URL(s3!.endpoint).port),
+      useSSL: false,
+      accessKey: s3!.accessKey,
+      secretKey: s3!.secretKey,
+      pathStyle: true,
+    });
     const half: Buffer[] = [];
     for await (const b of blobBytes(seed, size / 2)) half.push(b);
     const hex = digest.slice('sha256:'.length);
@@ -127,8 +179,14 @@ if (!s3) console.warn('no Ceph RGW in this run: the S3 fault tests do not run he
     const after = await send(`${r.url}/v2/faults/short/blobs/${digest}`, 'GET');
     expect(after.status).toBe(404);
     expect(after.body).toContain('quarantined');
-    const repush = await send(`${r.url}${await open('faults/short')}?digest=${digest}`, 'PUT', blobBytes(seed, size), { length: size });
+    const repush = await send(`${r.url}${await open('faults/short')}?digest=${digest}`, 'PUT', blobBytes(seed, size), {
+      length: size,
+    });
     expect(repush.status).toBe(201);
-    expect(await fetchAndCompare(`${r.url}/v2/faults/short/blobs/${digest}`, seed, size)).toEqual({ status: 200, matched: size, received: size });
+    expect(await fetchAndCompare(`${r.url}/v2/faults/short/blobs/${digest}`, seed, size)).toEqual({
+      status: 200,
+      matched: size,
+      received: size,
+    });
   });
 });

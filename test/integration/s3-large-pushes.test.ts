@@ -122,10 +122,13 @@ async function pullAndCompare(urls: string[], repo: string, seed: string, size: 
       const seeds = Array.from({ length: 20 }, (_, i) => `conc-${i}-${Date.now()}`);
       const started = Date.now();
       // A hang (as seen: 19 of 20 stuck for 14 minutes) fails here; the bound is generous for a loaded machine.
-      const digests = await Promise.all(seeds.map((seed, i) => push([urls[i % 2]!, urls[(i + 1) % 2]!], `conc/r${i}`, seed, size, 'monolithic')));
+      const digests = await Promise.all(
+        seeds.map((seed, i) => push([urls[i % 2]!, urls[(i + 1) % 2]!], `conc/r${i}`, seed, size, 'monolithic')),
+      );
       const seconds = (Date.now() - started) / 1000;
       expect(seconds).toBeLessThan(300);
-      for (let i = 0; i < 20; i++) await pullAndCompare([urls[(i + 1) % 2]!], `conc/r${i}`, seeds[i]!, size, digests[i]!);
+      for (let i = 0; i < 20; i++)
+        await pullAndCompare([urls[(i + 1) % 2]!], `conc/r${i}`, seeds[i]!, size, digests[i]!);
     });
   });
 });

@@ -15,10 +15,19 @@ function slowPatch(url: string, data: Buffer): { sent: () => void; done: Promise
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const done = new Promise<number>((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'PATCH', headers: { 'Content-Length': data.length, 'Content-Type': 'application/octet-stream' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method: 'PATCH',
+        headers: { 'Content-Length': data.length, 'Content-Type': 'application/octet-stream' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.write(data.subarray(0, data.length / 2));
     void gate.then(() => req.end(data.subarray(data.length / 2)));
@@ -81,9 +90,17 @@ describe('a start that fails halfway', () => {
     const admin = new Client({ connectionString: POSTGRES_ADMIN_URL });
     await admin.connect();
     const dbName = new URL(db.url).pathname.slice(1);
-    const connections = async () => Number((await admin.query('select count(*) as n from pg_stat_activity where datname = $1', [dbName])).rows[0].n);
+    const connections = async () =>
+      Number((await admin.query('select count(*) as n from pg_stat_activity where datname = $1', [dbName])).rows[0].n);
     try {
-      const config = validateConfig({ listen: `127.0.0.1:${port}`, dataDir, log: { level: 'silent' }, auth: { mode: 'none' }, database: db.url, integrity: { scrubIntervalSeconds: 1 } });
+      const config = validateConfig({
+        listen: `127.0.0.1:${port}`,
+        dataDir,
+        log: { level: 'silent' },
+        auth: { mode: 'none' },
+        database: db.url,
+        integrity: { scrubIntervalSeconds: 1 },
+      });
       await expect(startRegistry(config)).rejects.toThrow(/EADDRINUSE/);
       // The catalog's pool was closed by the rollback, not left for the process to hold.
       const until = Date.now() + 5000;

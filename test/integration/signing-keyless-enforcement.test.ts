@@ -9,7 +9,7 @@ import { putLegacySignature } from '../helpers/sign-bundle';
 import { cosignV2Keyless } from '../helpers/cosign-v2-keyless';
 import { startSigstoreMock, type SigstoreMock } from '../helpers/sigstore-mock';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
 const run = promisify(execFile);
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -29,10 +29,28 @@ policies:
 ${revoked}`;
   const signAs = async (identity: string, ref: string) => {
     const host = new URL(reg.url).host;
-    await run(process.execPath, [bin, 'sign', '--fulcio-url', mock.fulcioUrl, '--rekor-url', mock.rekorUrl, '--timestamp-server-url', mock.tsaUrl, `${host}/${ref}`], {
-      env: { ...process.env, CAIRN_CONFIG_DIR: dir, SIGSTORE_ID_TOKEN: mock.identityToken({ sub: identity, iss: ISSUER }) },
-      timeout: 60_000,
-    });
+    await run(
+      process.execPath,
+      [
+        bin,
+        'sign',
+        '--fulcio-url',
+        mock.fulcioUrl,
+        '--rekor-url',
+        mock.rekorUrl,
+        '--timestamp-server-url',
+        mock.tsaUrl,
+        `${host}/${ref}`,
+      ],
+      {
+        env: {
+          ...process.env,
+          CAIRN_CONFIG_DIR: dir,
+          SIGSTORE_ID_TOKEN: mock.identityToken({ sub: identity, iss: ISSUER }),
+        },
+        timeout: 60_000,
+      },
+    );
   };
 
   beforeAll(async () => {
@@ -40,7 +58,10 @@ ${revoked}`;
     dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-keyless-'));
     await writeFile(path.join(dir, 'trusted_root.json'), JSON.stringify(mock.trustedRoot));
     await writeFile(path.join(dir, 'trust.yaml'), trust());
-    reg = await startTestRegistry({ database: 'postgres', sessions: 'memory' }, { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } });
+    reg = await startTestRegistry(
+      { database: 'postgres', sessions: 'memory' },
+      { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } },
+    );
   });
   afterAll(async () => {
     await reg?.close();
@@ -57,18 +78,33 @@ ${revoked}`;
 
     expect((await fetch(`${reg.url}/v2/keyless/good/manifests/v1`)).status).toBe(200);
     const report = (await (await fetch(`${reg.url}/v2/keyless/good/_cairn/verify/v1`)).json()) as Json;
-    expect(report.signatures[0]).toMatchObject({ verified: true, accepted: true, signer: { subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER } });
+    expect(report.signatures[0]).toMatchObject({
+      verified: true,
+      accepted: true,
+      signer: {
+        subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main',
+        issuer: ISSUER,
+      },
+    });
     expect(report.signatures[0].signedAt).toEqual(expect.any(String));
 
     const denied = await fetch(`${reg.url}/v2/keyless/bad/manifests/${bad.digest}`);
     expect(denied.status).toBe(403);
     const err = ((await denied.json()) as Json).errors[0];
-    expect(err.detail.missing).toEqual([`a verified signature by https://github.com/acme/*/.github/workflows/release.yml@refs/heads/* from ${ISSUER}`]);
+    expect(err.detail.missing).toEqual([
+      `a verified signature by https://github.com/acme/*/.github/workflows/release.yml@refs/heads/* from ${ISSUER}`,
+    ]);
     // It did verify; the policy does not accept its signer.
     const badReport = (await (await fetch(`${reg.url}/v2/keyless/bad/_cairn/verify/v1`)).json()) as Json;
-    expect(badReport.signatures[0]).toMatchObject({ verified: true, signer: { subject: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main' } });
+    expect(badReport.signatures[0]).toMatchObject({
+      verified: true,
+      signer: { subject: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main' },
+    });
 
-    await writeFile(path.join(dir, 'trust.yaml'), trust(`revoked:\n  identities: [{ issuer: "${ISSUER}", subject: "https://github.com/acme/vision/*" }]`));
+    await writeFile(
+      path.join(dir, 'trust.yaml'),
+      trust(`revoked:\n  identities: [{ issuer: "${ISSUER}", subject: "https://github.com/acme/vision/*" }]`),
+    );
     await new Promise((r) => setTimeout(r, 1300));
     expect((await fetch(`${reg.url}/v2/keyless/good/manifests/${good.digest}`)).status).toBe(403);
   });
@@ -85,28 +121,87 @@ ${revoked}`;
     };
     const report = async () => (await (await fetch(`${reg.url}/v2/keyless/v2/_cairn/verify/v1`)).json()) as Json;
     const byDigest = async (d: string) => (await report()).signatures.find((x: Json) => x.digest === d);
-    const payload = Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': 'registry/keyless/v2' }, image: { 'docker-manifest-digest': m.digest }, type: 'cosign container image signature' }, optional: null }));
+    const payload = Buffer.from(
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': 'registry/keyless/v2' },
+          image: { 'docker-manifest-digest': m.digest },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
+    );
     const SIMPLE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
     // An untrusted identity first: it verifies (the certificate chains to the trusted root) but is not accepted.
-    const evil = await cosignV2Keyless(mock, { sub: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main', iss: ISSUER }, 'sig', payload);
+    const evil = await cosignV2Keyless(
+      mock,
+      { sub: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main', iss: ISSUER },
+      'sig',
+      payload,
+    );
     const evilDigest = await put(`sha256-${hex}.sig`, evil.bytes, SIMPLE, evil.annotations);
-    expect(await byDigest(evilDigest)).toMatchObject({ verified: true, signer: { subject: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER } });
+    expect(await byDigest(evilDigest)).toMatchObject({
+      verified: true,
+      signer: { subject: 'https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER },
+    });
     expect((await fetch(`${reg.url}/v2/keyless/v2/manifests/v1`)).status).toBe(403);
 
-    const good = await cosignV2Keyless(mock, { sub: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', iss: ISSUER }, 'sig', payload);
+    const good = await cosignV2Keyless(
+      mock,
+      { sub: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', iss: ISSUER },
+      'sig',
+      payload,
+    );
     const goodDigest = await put(`sha256-${hex}.sig`, good.bytes, SIMPLE, good.annotations);
-    expect(await byDigest(goodDigest)).toMatchObject({ verified: true, accepted: true, signedAt: expect.any(String), signer: { subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', issuer: ISSUER } });
+    expect(await byDigest(goodDigest)).toMatchObject({
+      verified: true,
+      accepted: true,
+      signedAt: expect.any(String),
+      signer: {
+        subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main',
+        issuer: ISSUER,
+      },
+    });
     expect((await fetch(`${reg.url}/v2/keyless/v2/manifests/v1`)).status).toBe(200);
 
     // Tampering with any part is caught: the payload, the log's promise, the certificate.
-    const altered = Buffer.from(payload.toString().replace('cosign container image signature', 'cosign container image signaturE'));
+    const altered = Buffer.from(
+      payload.toString().replace('cosign container image signature', 'cosign container image signaturE'),
+    );
     const cases: [string, Buffer, Record<string, string>, RegExp][] = [
       ['payload', altered, good.annotations, /does not verify/],
-      ['promise', payload, { ...good.annotations, 'dev.sigstore.cosign/bundle': good.annotations['dev.sigstore.cosign/bundle']!.replace(/"SignedEntryTimestamp":"[A-Za-z0-9+/]{8}/, '"SignedEntryTimestamp":"AAAAAAAA') }, /does not verify/],
-      ['certificate', payload, { ...good.annotations, 'dev.sigstore.cosign/certificate': evil.annotations['dev.sigstore.cosign/certificate']! }, /does not verify/],
+      [
+        'promise',
+        payload,
+        {
+          ...good.annotations,
+          'dev.sigstore.cosign/bundle': good.annotations['dev.sigstore.cosign/bundle']!.replace(
+            /"SignedEntryTimestamp":"[A-Za-z0-9+/]{8}/,
+            '"SignedEntryTimestamp":"AAAAAAAA',
+          ),
+        },
+        /does not verify/,
+      ],
+      [
+        'certificate',
+        payload,
+        {
+          ...good.annotations,
+          'dev.sigstore.cosign/certificate': evil.annotations['dev.sigstore.cosign/certificate']!,
+        },
+        /does not verify/,
+      ],
       ['no log entry', payload, { ...good.annotations, 'dev.sigstore.cosign/bundle': '' }, /no transparency-log entry/],
-      ['garbage certificate', payload, { ...good.annotations, 'dev.sigstore.cosign/certificate': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }, /certificate annotation does not parse/],
+      [
+        'garbage certificate',
+        payload,
+        {
+          ...good.annotations,
+          'dev.sigstore.cosign/certificate': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
+        },
+        /certificate annotation does not parse/,
+      ],
     ];
     for (const [what, bytes, annotations, why] of cases) {
       const d = await put(`sha256-${hex}.sig`, bytes, SIMPLE, annotations);
@@ -115,9 +210,31 @@ ${revoked}`;
     }
 
     // A keyless attestation (DSSE envelope, Rekor intoto entry).
-    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'keyless/v2', digest: { sha256: hex } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: { buildDefinition: { buildType: 'x' }, runDetails: { builder: { id: 'https://github.com/acme/builder' } } } }));
-    const att = await cosignV2Keyless(mock, { sub: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', iss: ISSUER }, 'att', statement);
-    const attDigest = await put(`sha256-${hex}.att`, att.bytes, 'application/vnd.dsse.envelope.v1+json', { ...att.annotations, predicateType: 'https://slsa.dev/provenance/v1' });
-    expect(await byDigest(attDigest)).toMatchObject({ verified: true, predicateType: 'https://slsa.dev/provenance/v1', signer: { subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main' } });
+    const statement = Buffer.from(
+      JSON.stringify({
+        _type: 'https://in-toto.io/Statement/v1',
+        subject: [{ name: 'keyless/v2', digest: { sha256: hex } }],
+        predicateType: 'https://slsa.dev/provenance/v1',
+        predicate: {
+          buildDefinition: { buildType: 'x' },
+          runDetails: { builder: { id: 'https://github.com/acme/builder' } },
+        },
+      }),
+    );
+    const att = await cosignV2Keyless(
+      mock,
+      { sub: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main', iss: ISSUER },
+      'att',
+      statement,
+    );
+    const attDigest = await put(`sha256-${hex}.att`, att.bytes, 'application/vnd.dsse.envelope.v1+json', {
+      ...att.annotations,
+      predicateType: 'https://slsa.dev/provenance/v1',
+    });
+    expect(await byDigest(attDigest)).toMatchObject({
+      verified: true,
+      predicateType: 'https://slsa.dev/provenance/v1',
+      signer: { subject: 'https://github.com/acme/vision/.github/workflows/release.yml@refs/heads/main' },
+    });
   });
 });

@@ -6,7 +6,7 @@ import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { MODEL_CONFIG, modelConfig, pushArtifact } from '../helpers/ml-artifacts';
 import { attachBundle, p256, signInTotoStatement } from '../helpers/sign-bundle';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 const MS = 'https://model_signing/signature/v1.0';
 const MS_V01 = 'https://model_signing/Digests/v0.1';
 const hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
@@ -21,7 +21,15 @@ function modelSignature(files: Record<string, string>, opts: { root?: string } =
     _type: 'https://in-toto.io/Statement/v1',
     subject: [{ name: 'bert', digest: { sha256: root } }],
     predicateType: MS,
-    predicate: { serialization: { method: 'files', hash_type: 'sha256', allow_symlinks: false, ignore_paths: ['model.sig', '.git'] }, resources },
+    predicate: {
+      serialization: {
+        method: 'files',
+        hash_type: 'sha256',
+        allow_symlinks: false,
+        ignore_paths: ['model.sig', '.git'],
+      },
+      resources,
+    },
   };
 }
 
@@ -39,7 +47,10 @@ describe('OpenSSF model signatures, bound to an artifact by its files', () => {
       path.join(dir, 'trust.yaml'),
       `keys:\n  - name: release\n    publicKeyFile: release.pub\npolicies:\n  - repositories: ["signed/**"]\n    mode: enforce\n    attestations:\n      - predicateType: ${MS}\n        signers: [{ key: release }]\n`,
     );
-    reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } });
+    reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } },
+    );
   });
   afterAll(async () => {
     await reg?.close();
@@ -47,12 +58,24 @@ describe('OpenSSF model signatures, bound to an artifact by its files', () => {
   });
 
   const push = async (repo: string, fileSet: Record<string, string>) => {
-    const m = await pushArtifact(reg.url, repo, 'v1', { artifactType: 'application/vnd.cncf.model.manifest.v1+json', configMediaType: MODEL_CONFIG, config: modelConfig(repo), files: fileSet });
+    const m = await pushArtifact(reg.url, repo, 'v1', {
+      artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+      configMediaType: MODEL_CONFIG,
+      config: modelConfig(repo),
+      files: fileSet,
+    });
     expect(m.status).toBe(201);
-    const size = Number((await fetch(`${reg.url}/v2/${repo}/manifests/v1`, { method: 'HEAD' })).headers.get('content-length'));
+    const size = Number(
+      (await fetch(`${reg.url}/v2/${repo}/manifests/v1`, { method: 'HEAD' })).headers.get('content-length'),
+    );
     return { digest: m.digest, size };
   };
-  const attach = async (repo: string, subject: { digest: string; size: number }, key: typeof release, statement: object) => {
+  const attach = async (
+    repo: string,
+    subject: { digest: string; size: number },
+    key: typeof release,
+    statement: object,
+  ) => {
     const r = await attachBundle(reg.url, repo, subject, await signInTotoStatement(key, statement), MS);
     expect(r.status).toBe(201);
     return r.digest;
@@ -62,22 +85,43 @@ describe('OpenSSF model signatures, bound to an artifact by its files', () => {
     return report.signatures.find((s: Json) => s.digest === digest);
   };
 
-  it('verifies a model signature that lists exactly the artifact\'s files, and the policy that asks for one follows', async () => {
+  it("verifies a model signature that lists exactly the artifact's files, and the policy that asks for one follows", async () => {
     const m = await push('signed/bert', files);
     const denied = (await (await fetch(`${reg.url}/v2/signed/bert/manifests/v1`)).json()) as Json;
     expect(denied.errors[0].detail.missing).toEqual([`a verified ${MS} attestation by key release`]);
     const d = await attach('signed/bert', m, release, modelSignature(files));
-    expect(await check('signed/bert', d)).toMatchObject({ verified: true, accepted: true, predicateType: MS, signer: { key: 'release' } });
+    expect(await check('signed/bert', d)).toMatchObject({
+      verified: true,
+      accepted: true,
+      predicateType: MS,
+      signer: { key: 'release' },
+    });
     expect((await fetch(`${reg.url}/v2/signed/bert/manifests/v1`)).status).toBe(200);
   });
 
   it('says precisely how a model signature does not match the artifact', async () => {
     const m = await push('plain/bert', files);
     const cases: [string, object, RegExp][] = [
-      ['a file left out', modelSignature({ 'config.json': files['config.json'], 'README.md': files['README.md'] }), /weights\/model.safetensors is not covered by the model signature/],
-      ['other bytes', modelSignature({ ...files, 'weights/model.safetensors': 'poisoned weights' }), /weights\/model.safetensors differs from what was signed/],
-      ['an extra file', modelSignature({ ...files, 'tokenizer.json': '{}' }), /covers tokenizer.json, which the artifact does not have/],
-      ['a root that does not match its resources', modelSignature(files, { root: hex('something else') }), /inconsistent: its resources hash to/],
+      [
+        'a file left out',
+        modelSignature({ 'config.json': files['config.json'], 'README.md': files['README.md'] }),
+        /weights\/model.safetensors is not covered by the model signature/,
+      ],
+      [
+        'other bytes',
+        modelSignature({ ...files, 'weights/model.safetensors': 'poisoned weights' }),
+        /weights\/model.safetensors differs from what was signed/,
+      ],
+      [
+        'an extra file',
+        modelSignature({ ...files, 'tokenizer.json': '{}' }),
+        /covers tokenizer.json, which the artifact does not have/,
+      ],
+      [
+        'a root that does not match its resources',
+        modelSignature(files, { root: hex('something else') }),
+        /inconsistent: its resources hash to/,
+      ],
     ];
     for (const [what, statement, why] of cases) {
       const sig = await check('plain/bert', await attach('plain/bert', m, release, statement));
@@ -87,7 +131,12 @@ describe('OpenSSF model signatures, bound to an artifact by its files', () => {
     const untrusted = await check('plain/bert', await attach('plain/bert', m, stranger, modelSignature(files)));
     expect(untrusted).toMatchObject({ verified: false, why: expect.stringMatching(/not trusted/) });
     // The format of the v0.2 tool: one subject per file.
-    const v01 = { _type: 'https://in-toto.io/Statement/v1', subject: Object.entries(files).map(([name, content]) => ({ name, digest: { sha256: hex(content) } })), predicateType: MS_V01, predicate: {} };
+    const v01 = {
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: Object.entries(files).map(([name, content]) => ({ name, digest: { sha256: hex(content) } })),
+      predicateType: MS_V01,
+      predicate: {},
+    };
     const r = await attachBundle(reg.url, 'plain/bert', m, await signInTotoStatement(release, v01), MS_V01);
     expect(await check('plain/bert', r.digest)).toMatchObject({ verified: true, predicateType: MS_V01 });
   });

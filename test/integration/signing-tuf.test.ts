@@ -8,7 +8,7 @@ import { pushModel } from '../helpers/ml-artifacts';
 import { startSigstoreMock, type SigstoreMock } from '../helpers/sigstore-mock';
 import { startTufRepo, type TufRepo } from '../helpers/tuf-repo';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
 const run = promisify(execFile);
 const ISSUER = 'https://token.actions.githubusercontent.com';
@@ -30,13 +30,32 @@ describe('Sigstore trusted roots fetched through TUF from a private mirror, and 
   let dir: string;
 
   const signWith = async (mock: SigstoreMock, registryUrl: string, ref: string) => {
-    await run(process.execPath, [bin, 'sign', '--fulcio-url', mock.fulcioUrl, '--rekor-url', mock.rekorUrl, '--timestamp-server-url', mock.tsaUrl, `${new URL(registryUrl).host}/${ref}`], {
-      env: { ...process.env, CAIRN_CONFIG_DIR: dir, SIGSTORE_ID_TOKEN: mock.identityToken({ sub: RELEASE, iss: ISSUER }) },
-      timeout: 60_000,
-    });
+    await run(
+      process.execPath,
+      [
+        bin,
+        'sign',
+        '--fulcio-url',
+        mock.fulcioUrl,
+        '--rekor-url',
+        mock.rekorUrl,
+        '--timestamp-server-url',
+        mock.tsaUrl,
+        `${new URL(registryUrl).host}/${ref}`,
+      ],
+      {
+        env: {
+          ...process.env,
+          CAIRN_CONFIG_DIR: dir,
+          SIGSTORE_ID_TOKEN: mock.identityToken({ sub: RELEASE, iss: ISSUER }),
+        },
+        timeout: 60_000,
+      },
+    );
   };
   const status = async (url: string, ref: string) => (await fetch(`${url}/v2/tuf/model/manifests/${ref}`)).status;
-  const report = async (url: string, ref: string) => (await (await fetch(`${url}/v2/tuf/model/_cairn/verify/${ref}`)).json()) as Json;
+  const report = async (url: string, ref: string) =>
+    (await (await fetch(`${url}/v2/tuf/model/_cairn/verify/${ref}`)).json()) as Json;
   const events = async (r: TestRegistry, type: string) => {
     await r.registry.audit.flush();
     return (await r.registry.audit.search({ limit: 10_000 })).filter((e) => e.type === type);
@@ -63,7 +82,10 @@ policies:
         subject: "https://github.com/acme/*"
 `,
     );
-    reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } });
+    reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } },
+    );
   });
   afterAll(async () => {
     await reg?.close();
@@ -75,28 +97,55 @@ policies:
     const m = await pushModel(reg.url, 'tuf/model', 'v1');
     await signWith(sigA, reg.url, 'tuf/model:v1');
     expect(await status(reg.url, 'v1')).toBe(200);
-    expect((await report(reg.url, 'v1')).signatures[0]).toMatchObject({ verified: true, accepted: true, signer: { subject: RELEASE, issuer: ISSUER } });
+    expect((await report(reg.url, 'v1')).signatures[0]).toMatchObject({
+      verified: true,
+      accepted: true,
+      signer: { subject: RELEASE, issuer: ISSUER },
+    });
     const first = await events(reg, 'trust.root');
-    expect(first).toEqual([expect.objectContaining({ identity: 'system', detail: expect.objectContaining({ mirror: tuf.url }) })]);
+    expect(first).toEqual([
+      expect.objectContaining({ identity: 'system', detail: expect.objectContaining({ mirror: tuf.url }) }),
+    ]);
     const metrics = await (await fetch(`${reg.url}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`cairn_trust_root_fetched_timestamp_seconds\\{mirror="${tuf.url}"\\} \\d`));
 
     // The private Sigstore moves to new Fulcio / Rekor / TSA keys: what the old ones certified no longer verifies.
     tuf.publish(sigB.trustedRoot);
-    await until('the new root to be refreshed and the signature re-checked', async () => (await status(reg.url, m.digest)) === 403);
+    await until(
+      'the new root to be refreshed and the signature re-checked',
+      async () => (await status(reg.url, m.digest)) === 403,
+    );
     const denied = ((await (await fetch(`${reg.url}/v2/tuf/model/manifests/v1`)).json()) as Json).errors[0];
     expect(denied.code).toBe('DENIED');
     expect((await report(reg.url, 'v1')).signatures[0]).toMatchObject({ verified: false, accepted: false });
     expect(await events(reg, 'trust.root')).toHaveLength(2);
-    expect(await events(reg, 'signature.recheck')).toEqual(expect.arrayContaining([expect.objectContaining({ repository: 'tuf/model', decision: 'deny', detail: expect.objectContaining({ subject: m.digest, wasAccepted: true, accepted: false }) })]));
+    expect(await events(reg, 'signature.recheck')).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          repository: 'tuf/model',
+          decision: 'deny',
+          detail: expect.objectContaining({ subject: m.digest, wasAccepted: true, accepted: false }),
+        }),
+      ]),
+    );
 
     await signWith(sigB, reg.url, 'tuf/model:v1');
     expect(await status(reg.url, 'v1')).toBe(200);
   });
 
   it('refuses a trusted root that does not match the signed TUF metadata, keeping the one in force', async () => {
-    const failures = async () => Number((await (await fetch(`${reg.url}/metrics`)).text()).match(/cairn_trust_root_fetch_failures_total\{mirror="[^"]+"\} (\d+)/)?.[1] ?? 0);
-    const fetchedAt = async () => Number((await (await fetch(`${reg.url}/metrics`)).text()).match(/cairn_trust_root_fetched_timestamp_seconds\{mirror="[^"]+"\} ([\d.e+]+)/)?.[1] ?? 0);
+    const failures = async () =>
+      Number(
+        (await (await fetch(`${reg.url}/metrics`)).text()).match(
+          /cairn_trust_root_fetch_failures_total\{mirror="[^"]+"\} (\d+)/,
+        )?.[1] ?? 0,
+      );
+    const fetchedAt = async () =>
+      Number(
+        (await (await fetch(`${reg.url}/metrics`)).text()).match(
+          /cairn_trust_root_fetched_timestamp_seconds\{mirror="[^"]+"\} ([\d.e+]+)/,
+        )?.[1] ?? 0,
+      );
     const before = await failures();
     // The repository publishes the same root in other bytes; a compromised mirror serves sigA's root
     // in its place, which the signed targets metadata does not name.
@@ -121,7 +170,10 @@ policies:
     const signedBefore = (await report(reg.url, 'v1')).signatures.find((s: Json) => s.accepted);
     expect(signedBefore).toMatchObject({ verified: true, signer: { subject: RELEASE } });
 
-    const fresh = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } });
+    const fresh = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { auth: { mode: 'none', policyDir: dir, policyReloadSeconds: 1 } },
+    );
     try {
       await pushModel(fresh.url, 'tuf/model', 'v1');
       await signWith(sigB, fresh.url, 'tuf/model:v1');
@@ -131,7 +183,11 @@ policies:
       expect(sig.why).toContain(`no trusted root from the TUF mirror ${tuf.url} yet`);
       // Once the mirror answers again, the root arrives and the stored signature is re-checked.
       await tuf.up();
-      await until('the root to arrive after the mirror came back', async () => (await status(fresh.url, 'v1')) === 200, 60_000);
+      await until(
+        'the root to arrive after the mirror came back',
+        async () => (await status(fresh.url, 'v1')) === 200,
+        60_000,
+      );
     } finally {
       await fresh.close();
     }

@@ -11,7 +11,29 @@ import { startRegistry } from '../../src/app';
 function makeCert(dir: string, name: string): { cert: string; key: string } {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -36,7 +58,10 @@ describe('serving HTTPS directly', () => {
     live = { cert: path.join(dir, 'live.crt'), key: path.join(dir, 'live.key') };
     await copyFile(first.cert, live.cert);
     await copyFile(first.key, live.key);
-    reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { tls: { certFile: live.cert, keyFile: live.key, reloadIntervalSeconds: 1 } });
+    reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { tls: { certFile: live.cert, keyFile: live.key, reloadIntervalSeconds: 1 } },
+    );
   });
   afterAll(async () => {
     await reg.close();
@@ -58,7 +83,10 @@ describe('serving HTTPS directly', () => {
     let seen = '';
     while (Date.now() < until && seen !== 'second') {
       await new Promise((r) => setTimeout(r, 300));
-      seen = await get(`${reg.url}/v2/`, ca).then((r) => r.subject, () => '');
+      seen = await get(`${reg.url}/v2/`, ca).then(
+        (r) => r.subject,
+        () => '',
+      );
     }
     expect(seen).toBe('second');
     // A half-written renewal (garbage certificate) must not take the listener down.
@@ -71,8 +99,12 @@ describe('serving HTTPS directly', () => {
     const a = makeCert(dir, 'a');
     const b = makeCert(dir, 'b');
     const base = { listen: '127.0.0.1:0', dataDir: path.join(dir, 'data'), log: { level: 'silent' as const } };
-    await expect(startRegistry(validateConfig({ ...base, tls: { certFile: path.join(dir, 'missing.crt'), keyFile: a.key } }))).rejects.toThrow(/tls.certFile: cannot read .*missing.crt/);
-    await expect(startRegistry(validateConfig({ ...base, tls: { certFile: a.cert, keyFile: b.key } }))).rejects.toThrow(ConfigError);
+    await expect(
+      startRegistry(validateConfig({ ...base, tls: { certFile: path.join(dir, 'missing.crt'), keyFile: a.key } })),
+    ).rejects.toThrow(/tls.certFile: cannot read .*missing.crt/);
+    await expect(startRegistry(validateConfig({ ...base, tls: { certFile: a.cert, keyFile: b.key } }))).rejects.toThrow(
+      ConfigError,
+    );
     expect(() => validateConfig({ ...base, tls: { certFile: a.cert } })).toThrow(/tls.keyFile/);
   });
 });

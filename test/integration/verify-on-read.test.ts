@@ -7,13 +7,15 @@ import { pushBlob, random } from './http-client';
 /** GETs a URL and reports the status, the bytes received and whether the body ended cleanly. */
 function get(url: string): Promise<{ status: number; bytes: number; complete: boolean }> {
   return new Promise((resolve) => {
-    http.get(url, { agent: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (d: Buffer) => (bytes += d.length));
-      res.on('end', () => resolve({ status: res.statusCode!, bytes, complete: res.complete }));
-      res.on('error', () => resolve({ status: res.statusCode!, bytes, complete: false }));
-      res.on('close', () => resolve({ status: res.statusCode!, bytes, complete: res.complete }));
-    }).on('error', () => resolve({ status: 0, bytes: 0, complete: false }));
+    http
+      .get(url, { agent: false }, (res) => {
+        let bytes = 0;
+        res.on('data', (d: Buffer) => (bytes += d.length));
+        res.on('end', () => resolve({ status: res.statusCode!, bytes, complete: res.complete }));
+        res.on('error', () => resolve({ status: res.statusCode!, bytes, complete: false }));
+        res.on('close', () => resolve({ status: res.statusCode!, bytes, complete: res.complete }));
+      })
+      .on('error', () => resolve({ status: 0, bytes: 0, complete: false }));
   });
 }
 
@@ -26,11 +28,18 @@ async function corrupt(reg: TestRegistry, digest: string): Promise<void> {
 
 describe('verify on read', () => {
   it('cuts a full GET of altered bytes short, so no client receives a complete wrong blob', async () => {
-    const reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { blobs: { verifiedTtlSeconds: 0 } });
+    const reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { blobs: { verifiedTtlSeconds: 0 } },
+    );
     try {
       const data = random(3 * 1024 * 1024);
       const d = await pushBlob(reg.url, 'verify/a', data);
-      expect(await get(`${reg.url}/v2/verify/a/blobs/${d}`)).toEqual({ status: 200, bytes: data.length, complete: true });
+      expect(await get(`${reg.url}/v2/verify/a/blobs/${d}`)).toEqual({
+        status: 200,
+        bytes: data.length,
+        complete: true,
+      });
       await corrupt(reg, d);
       const r = await get(`${reg.url}/v2/verify/a/blobs/${d}`);
       expect(r.complete).toBe(false);
@@ -43,7 +52,10 @@ describe('verify on read', () => {
   });
 
   it('skips re-hashing a blob it verified within the TTL, and verifies again after it', async () => {
-    const reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { blobs: { verifiedTtlSeconds: 1 } });
+    const reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { blobs: { verifiedTtlSeconds: 1 } },
+    );
     try {
       const data = random(1024 * 1024);
       const d = await pushBlob(reg.url, 'verify/b', data);

@@ -29,7 +29,11 @@ describe('the proof an S3 write ends with', () => {
 
   it('refuses and removes an object assembled from fewer parts than were sent', async () => {
     const { multipart, removed } = fakeS3({ size: 1024, etag: 'abc-1' });
-    await expect(multipart.verify('k', 1024, 2)).rejects.toMatchObject({ expected: 1024, stored: 1024, message: expect.stringContaining('1 of 2 parts') });
+    await expect(multipart.verify('k', 1024, 2)).rejects.toMatchObject({
+      expected: 1024,
+      stored: 1024,
+      message: expect.stringContaining('1 of 2 parts'),
+    });
     expect(removed).toEqual(['k']);
   });
 });

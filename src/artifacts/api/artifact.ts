@@ -5,7 +5,13 @@ import type { Services } from '../../distribution/services';
 import { canPull, describeArtifact, resolveArtifact } from './resolve';
 
 /** GET /v2/<name>/_cairn/artifacts/<reference>: kind, metadata, provenance, stage, approvals, direct lineage. */
-export async function getArtifact(s: Services, repository: string, reference: string, ctx: RequestContext, res: ServerResponse): Promise<void> {
+export async function getArtifact(
+  s: Services,
+  repository: string,
+  reference: string,
+  ctx: RequestContext,
+  res: ServerResponse,
+): Promise<void> {
   const a = await resolveArtifact(s, repository, reference);
   const [approvals, tags, upstream, downstream] = await Promise.all([
     s.artifacts.approvals(a.id),
@@ -13,11 +19,21 @@ export async function getArtifact(s: Services, repository: string, reference: st
     s.artifacts.edgesFrom([a]),
     s.artifacts.edgesTo([a.digest]),
   ]);
-  sendJson(res, 200, describeArtifact(a, {
-    tags,
-    approvals,
-    metadata: a.metadata,
-    upstream: upstream.map((e) => ({ relation: e.relation, ...e.to })),
-    downstream: downstream.filter((e) => !e.to.repository || e.to.repository === repository).map((e) => (canPull(ctx, e.from.repository) ? { relation: e.relation, ...e.from } : { relation: e.relation, digest: e.from.digest, hidden: true })),
-  }));
+  sendJson(
+    res,
+    200,
+    describeArtifact(a, {
+      tags,
+      approvals,
+      metadata: a.metadata,
+      upstream: upstream.map((e) => ({ relation: e.relation, ...e.to })),
+      downstream: downstream
+        .filter((e) => !e.to.repository || e.to.repository === repository)
+        .map((e) =>
+          canPull(ctx, e.from.repository)
+            ? { relation: e.relation, ...e.from }
+            : { relation: e.relation, digest: e.from.digest, hidden: true },
+        ),
+    }),
+  );
 }

@@ -8,7 +8,9 @@ import { listSchemas, schemaFile } from '../schemas';
 
 /** GET /v2/_cairn/schemas: the JSON Schemas configs are validated against on push. */
 export function getSchemas(res: ServerResponse): void {
-  sendJson(res, 200, { schemas: listSchemas().map((x) => ({ mediaType: x.mediaType, url: `/v2/_cairn/schemas/${x.schema}` })) });
+  sendJson(res, 200, {
+    schemas: listSchemas().map((x) => ({ mediaType: x.mediaType, url: `/v2/_cairn/schemas/${x.schema}` })),
+  });
 }
 
 export function getSchema(name: string, res: ServerResponse): void {
@@ -21,7 +23,13 @@ export function getSchema(name: string, res: ServerResponse): void {
 
 async function quotaView(s: Services, q: { namespace: string; maxBytes?: number; maxArtifacts?: number }) {
   const used = await s.artifacts.usage(q.namespace);
-  return { namespace: q.namespace, maxBytes: q.maxBytes ?? null, usedBytes: used.bytes, maxArtifacts: q.maxArtifacts ?? null, usedArtifacts: used.artifacts };
+  return {
+    namespace: q.namespace,
+    maxBytes: q.maxBytes ?? null,
+    usedBytes: used.bytes,
+    maxArtifacts: q.maxArtifacts ?? null,
+    usedArtifacts: used.artifacts,
+  };
 }
 
 /** GET /v2/_cairn/quotas: every namespace quota with its usage. */

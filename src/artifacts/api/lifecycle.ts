@@ -15,7 +15,8 @@ import { evidenceOf } from '../../signing/trust-evaluation';
 
 export function targetStage(ctx: RequestContext): Stage {
   const to = ctx.query.get('to') ?? '';
-  if (!(STAGES as readonly string[]).includes(to)) throw new OciError('PARAMETER_INVALID', `?to= must be one of ${STAGES.join(', ')}`, { to: to.slice(0, 50) });
+  if (!(STAGES as readonly string[]).includes(to))
+    throw new OciError('PARAMETER_INVALID', `?to= must be one of ${STAGES.join(', ')}`, { to: to.slice(0, 50) });
   return to as Stage;
 }
 
@@ -29,7 +30,8 @@ async function reasonOf(req: IncomingMessage): Promise<string | undefined> {
     throw new OciError('PARAMETER_INVALID', 'the body must be JSON: {"reason": "…"}', undefined);
   }
   const reason = (doc as { reason?: unknown })?.reason;
-  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) throw new OciError('PARAMETER_INVALID', 'reason must be a string of at most 1000 characters', undefined);
+  if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000))
+    throw new OciError('PARAMETER_INVALID', 'reason must be a string of at most 1000 characters', undefined);
   return reason as string | undefined;
 }
 
@@ -53,7 +55,14 @@ async function sensitivityOf(s: Services, repository: string): Promise<string | 
  * decide the rest here, and every outcome (a move, an approval short of the number required, a refusal)
  * is in the audit log.
  */
-export async function moveLifecycle(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function moveLifecycle(
+  s: Services,
+  repository: string,
+  reference: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const to = targetStage(ctx);
   const reason = await reasonOf(req);
   const a = await resolveArtifact(s, repository, reference);
@@ -95,15 +104,21 @@ export async function moveLifecycle(s: Services, repository: string, reference: 
     });
   }
   const approving = to === 'approved' && from === 'candidate';
-  const done = await s.artifacts.transition(repository, a.digest, {
-    from,
-    to: verdict.stage,
-    by: actor,
-    ...(reason ? { reason } : {}),
-    ...(approving ? { approval: actor } : {}),
-    clearApprovals: verdict.stage === 'draft',
-  }).catch(() => false);
-  if (!done) throw new OciError('CONFLICT', 'the artifact changed stage meanwhile; read it again and retry', { repository, digest: a.digest });
+  const done = await s.artifacts
+    .transition(repository, a.digest, {
+      from,
+      to: verdict.stage,
+      by: actor,
+      ...(reason ? { reason } : {}),
+      ...(approving ? { approval: actor } : {}),
+      clearApprovals: verdict.stage === 'draft',
+    })
+    .catch(() => false);
+  if (!done)
+    throw new OciError('CONFLICT', 'the artifact changed stage meanwhile; read it again and retry', {
+      repository,
+      digest: a.digest,
+    });
 
   const moved = verdict.stage !== from;
   await auditChange(s, ctx, {
@@ -112,22 +127,45 @@ export async function moveLifecycle(s: Services, repository: string, reference: 
     repository,
     digest: a.digest,
     decision: 'allow',
-    detail: { from, to: verdict.stage, ...(reason ? { reason: reason.slice(0, 500) } : {}), ...(approving ? { approvals: verdict.approvals.join(','), required: verdict.required } : {}) },
+    detail: {
+      from,
+      to: verdict.stage,
+      ...(reason ? { reason: reason.slice(0, 500) } : {}),
+      ...(approving ? { approvals: verdict.approvals.join(','), required: verdict.required } : {}),
+    },
   });
   const after = await s.artifacts.get(repository, a.digest);
-  sendJson(res, moved ? 200 : 202, describeArtifact(after ?? a, {
-    previousStage: from,
-    ...(approving ? { approvals: verdict.approvals, approvalsRequired: verdict.required } : {}),
-  }));
+  sendJson(
+    res,
+    moved ? 200 : 202,
+    describeArtifact(after ?? a, {
+      previousStage: from,
+      ...(approving ? { approvals: verdict.approvals, approvalsRequired: verdict.required } : {}),
+    }),
+  );
 }
 
 /** POST /v2/<name>/_cairn/compromised/<reference> {"reason"}: flags an artifact; see the impact query. */
-export async function markCompromised(s: Services, repository: string, reference: string, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+export async function markCompromised(
+  s: Services,
+  repository: string,
+  reference: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const reason = await reasonOf(req);
   if (!reason) throw new OciError('PARAMETER_INVALID', 'say why: {"reason": "…"}', undefined);
   const a = await resolveArtifact(s, repository, reference);
   await s.artifacts.markCompromised(repository, a.digest, reason, Date.now());
-  await auditChange(s, ctx, { type: 'artifact.compromised', action: 'approve', repository, digest: a.digest, decision: 'allow', detail: { reason: reason.slice(0, 500) } });
+  await auditChange(s, ctx, {
+    type: 'artifact.compromised',
+    action: 'approve',
+    repository,
+    digest: a.digest,
+    decision: 'allow',
+    detail: { reason: reason.slice(0, 500) },
+  });
   const after = await s.artifacts.get(repository, a.digest);
   sendJson(res, 200, describeArtifact(after ?? a, { impact: `/v2/${repository}/_cairn/impact/${a.digest}` }));
 }

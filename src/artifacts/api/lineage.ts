@@ -12,23 +12,38 @@ const MAX_DEPTH = 50;
 /** Nodes in repositories the caller may not pull keep their digest (the graph stays honest) and lose the rest. */
 function nodeOut(ctx: RequestContext, n: LineageNode): Record<string, unknown> {
   if (n.repository && !canPull(ctx, n.repository)) return { digest: n.digest, depth: n.depth, hidden: true };
-  if (!n.artifact) return { ...(n.repository ? { repository: n.repository } : {}), digest: n.digest, depth: n.depth, known: false };
+  if (!n.artifact)
+    return { ...(n.repository ? { repository: n.repository } : {}), digest: n.digest, depth: n.depth, known: false };
   return describeArtifact(n.artifact, { depth: n.depth });
 }
 
 function edgeOut(ctx: RequestContext, e: LineageEdge): Record<string, unknown> {
-  const end = (x: { repository?: string; digest: string }) => (x.repository && !canPull(ctx, x.repository) ? { digest: x.digest } : x);
+  const end = (x: { repository?: string; digest: string }) =>
+    x.repository && !canPull(ctx, x.repository) ? { digest: x.digest } : x;
   return { from: end(e.from), relation: e.relation, to: end(e.to) };
 }
 
 function graphOut(ctx: RequestContext, g: LineageGraph) {
-  return { nodes: g.nodes.map((n) => nodeOut(ctx, n)), edges: g.edges.map((e) => edgeOut(ctx, e)), truncated: g.truncated };
+  return {
+    nodes: g.nodes.map((n) => nodeOut(ctx, n)),
+    edges: g.edges.map((e) => edgeOut(ctx, e)),
+    truncated: g.truncated,
+  };
 }
 
 /** GET /v2/<name>/_cairn/lineage/<reference>?direction=upstream|downstream|both&depth=N */
-export async function getLineage(s: Services, repository: string, reference: string, ctx: RequestContext, res: ServerResponse): Promise<void> {
+export async function getLineage(
+  s: Services,
+  repository: string,
+  reference: string,
+  ctx: RequestContext,
+  res: ServerResponse,
+): Promise<void> {
   const direction = ctx.query.get('direction') ?? 'both';
-  if (!['upstream', 'downstream', 'both'].includes(direction)) throw new OciError('PARAMETER_INVALID', 'direction must be upstream, downstream or both', { direction: direction.slice(0, 50) });
+  if (!['upstream', 'downstream', 'both'].includes(direction))
+    throw new OciError('PARAMETER_INVALID', 'direction must be upstream, downstream or both', {
+      direction: direction.slice(0, 50),
+    });
   const depth = intParam(ctx, 'depth', 5, MAX_DEPTH);
   const a = await resolveArtifact(s, repository, reference);
   const out: Record<string, unknown> = { artifact: describeArtifact(a), depth };
@@ -43,7 +58,13 @@ export async function getLineage(s: Services, repository: string, reference: str
  * datasets and fine-tuned models, on this artifact, each with its path and its audit events, so an
  * investigator can see who pushed, moved and pulled what since.
  */
-export async function getImpact(s: Services, repository: string, reference: string, ctx: RequestContext, res: ServerResponse): Promise<void> {
+export async function getImpact(
+  s: Services,
+  repository: string,
+  reference: string,
+  ctx: RequestContext,
+  res: ServerResponse,
+): Promise<void> {
   const depth = intParam(ctx, 'depth', 20, MAX_DEPTH);
   const eventsPerNode = intParam(ctx, 'events', 100, 1000);
   const a = await resolveArtifact(s, repository, reference);
@@ -55,9 +76,18 @@ export async function getImpact(s: Services, repository: string, reference: stri
       affected.push({ digest: n.digest, depth: n.depth, hidden: true });
       continue;
     }
-    const path = g.edges.filter((e) => e.from.repository === n.repository && e.from.digest === n.digest).map((e) => ({ relation: e.relation, to: e.to }));
+    const path = g.edges
+      .filter((e) => e.from.repository === n.repository && e.from.digest === n.digest)
+      .map((e) => ({ relation: e.relation, to: e.to }));
     const events = await s.audit.search({ digest: n.digest, limit: eventsPerNode });
-    affected.push(describeArtifact(n.artifact, { depth: n.depth, via: path, tags: await s.artifacts.tags(n.artifact.repository, n.digest), events }));
+    affected.push(
+      describeArtifact(n.artifact, {
+        depth: n.depth,
+        via: path,
+        tags: await s.artifacts.tags(n.artifact.repository, n.digest),
+        events,
+      }),
+    );
   }
   const rootEvents = await s.audit.search({ digest: a.digest, limit: eventsPerNode });
   sendJson(res, 200, {

@@ -14,18 +14,43 @@ import { getQuotas, getReceiptKey, getRepositoryQuota, getSchema, getSchemas } f
  * /v2/_cairn/, per-artifact ones under /v2/<name>/_cairn/ (no repository path component starts with _).
  */
 export const CAIRN_ROUTES: Route[] = [
-  { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/?$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res) => getSchemas(res) } },
-  { name: 'cairn-schemas', pattern: /^\/v2\/_cairn\/schemas\/[^/]+$/, needs: () => ({ kind: 'base' }), methods: { GET: (_s, _p, _req, res, ctx) => getSchema(ctx.path.slice(ctx.path.lastIndexOf('/') + 1), res) } },
-  { name: 'cairn-search', pattern: /^\/v2\/_cairn\/search$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res, ctx) => search(s, ctx, res) } },
+  {
+    name: 'cairn-schemas',
+    pattern: /^\/v2\/_cairn\/schemas\/?$/,
+    needs: () => ({ kind: 'base' }),
+    methods: { GET: (_s, _p, _req, res) => getSchemas(res) },
+  },
+  {
+    name: 'cairn-schemas',
+    pattern: /^\/v2\/_cairn\/schemas\/[^/]+$/,
+    needs: () => ({ kind: 'base' }),
+    methods: { GET: (_s, _p, _req, res, ctx) => getSchema(ctx.path.slice(ctx.path.lastIndexOf('/') + 1), res) },
+  },
+  {
+    name: 'cairn-search',
+    pattern: /^\/v2\/_cairn\/search$/,
+    needs: () => ({ kind: 'catalog' }),
+    methods: { GET: (s, _p, _req, res, ctx) => search(s, ctx, res) },
+  },
   // A public key: verifiers fetch it without an account.
-  { name: 'cairn-receipts', pattern: /^\/v2\/_cairn\/receipts\/key$/, needs: () => ({ kind: 'public' }), methods: { GET: (s, _p, _req, res) => getReceiptKey(s, res) } },
+  {
+    name: 'cairn-receipts',
+    pattern: /^\/v2\/_cairn\/receipts\/key$/,
+    needs: () => ({ kind: 'public' }),
+    methods: { GET: (s, _p, _req, res) => getReceiptKey(s, res) },
+  },
   {
     name: 'cairn-receipts',
     pattern: /^\/v2\/(.+)\/_cairn\/receipts\/([^/]+)$/,
     needs: repo(['pull']),
     methods: { GET: (s, p, _req, res) => listReceipts(s, p[0]!, p[1]!, res) },
   },
-  { name: 'cairn-quotas', pattern: /^\/v2\/_cairn\/quotas$/, needs: () => ({ kind: 'catalog' }), methods: { GET: (s, _p, _req, res) => getQuotas(s, res) } },
+  {
+    name: 'cairn-quotas',
+    pattern: /^\/v2\/_cairn\/quotas$/,
+    needs: () => ({ kind: 'catalog' }),
+    methods: { GET: (s, _p, _req, res) => getQuotas(s, res) },
+  },
   {
     name: 'cairn-artifact',
     pattern: /^\/v2\/(.+)\/_cairn\/artifacts\/([^/]+)$/,
@@ -66,5 +91,10 @@ export const CAIRN_ROUTES: Route[] = [
     needs: repo(['pull']),
     methods: { GET: (s, p, _req, res) => getVerification(s, p[0]!, p[1]!, res) },
   },
-  { name: 'cairn-quota', pattern: /^\/v2\/(.+)\/_cairn\/quota$/, needs: repo(['pull']), methods: { GET: (s, p, _req, res) => getRepositoryQuota(s, p[0]!, res) } },
+  {
+    name: 'cairn-quota',
+    pattern: /^\/v2\/(.+)\/_cairn\/quota$/,
+    needs: repo(['pull']),
+    methods: { GET: (s, p, _req, res) => getRepositoryQuota(s, p[0]!, res) },
+  },
 ];

@@ -20,22 +20,29 @@ export function parseSearch(ctx: RequestContext, pageMax: number): SearchQuery {
     return v === null || v === '' ? undefined : v;
   };
   const stage = one('stage');
-  if (stage && !(STAGES as readonly string[]).includes(stage)) throw bad(`stage must be one of ${STAGES.join(', ')}`, { stage });
+  if (stage && !(STAGES as readonly string[]).includes(stage))
+    throw bad(`stage must be one of ${STAGES.join(', ')}`, { stage });
   const references = one('references');
   if (references && !tryParseDigest(references)) throw bad('references must be a digest', { references });
   const compromised = one('compromised');
   if (compromised && compromised !== 'true' && compromised !== 'false') throw bad('compromised must be true or false');
   const after = one('last');
   if (after !== undefined && !/^\d{1,15}$/.test(after)) throw bad('last must be the cursor of a previous page');
-  const annotations = q.getAll('annotation').slice(0, 10).map((a) => {
-    const i = a.indexOf('=');
-    return i === -1 ? { key: a } : { key: a.slice(0, i), value: a.slice(i + 1) };
-  });
-  const metrics = q.getAll('metric').slice(0, 10).map((m) => {
-    const x = METRIC.exec(m.replace(/\s+/g, ''));
-    if (!x) throw bad('metric filters look like accuracy>=0.9 (operators >= <= > < =)', { metric: m.slice(0, 100) });
-    return { name: x[1]!, op: x[2] as '>=' | '<=' | '>' | '<' | '=', value: Number(x[3]) };
-  });
+  const annotations = q
+    .getAll('annotation')
+    .slice(0, 10)
+    .map((a) => {
+      const i = a.indexOf('=');
+      return i === -1 ? { key: a } : { key: a.slice(0, i), value: a.slice(i + 1) };
+    });
+  const metrics = q
+    .getAll('metric')
+    .slice(0, 10)
+    .map((m) => {
+      const x = METRIC.exec(m.replace(/\s+/g, ''));
+      if (!x) throw bad('metric filters look like accuracy>=0.9 (operators >= <= > < =)', { metric: m.slice(0, 100) });
+      return { name: x[1]!, op: x[2] as '>=' | '<=' | '>' | '<' | '=', value: Number(x[3]) };
+    });
   return {
     ...(one('q') ? { text: one('q')! } : {}),
     ...(one('kind') ? { kind: one('kind')! } : {}),
@@ -65,7 +72,11 @@ export async function search(s: Services, ctx: RequestContext, res: ServerRespon
   let more = false;
   // Results the caller may not see are skipped; a few rounds fill the page without an unbounded scan.
   for (let round = 0; round < 5 && results.length < query.limit; round++) {
-    const rows = await s.artifacts.search({ ...query, ...(after !== undefined ? { after } : {}), limit: query.limit + 1 });
+    const rows = await s.artifacts.search({
+      ...query,
+      ...(after !== undefined ? { after } : {}),
+      limit: query.limit + 1,
+    });
     more = rows.length > query.limit;
     for (const r of rows.slice(0, query.limit)) {
       after = r.id;
@@ -83,7 +94,9 @@ export async function search(s: Services, ctx: RequestContext, res: ServerRespon
     res.setHeader('Link', `</v2/_cairn/search?${next.toString()}>; rel="next"`);
   }
   sendJson(res, 200, {
-    artifacts: results.map((r) => describeArtifact(r, { cursor: r.id, metrics: (r.metadata as { metrics?: unknown }).metrics ?? {} })),
+    artifacts: results.map((r) =>
+      describeArtifact(r, { cursor: r.id, metrics: (r.metadata as { metrics?: unknown }).metrics ?? {} }),
+    ),
     ...(more && last !== undefined ? { next: String(last) } : {}),
   });
 }

@@ -5,7 +5,12 @@ import { trustReport } from '../../signing/enforce';
 import { resolveArtifact } from './resolve';
 
 /** GET /v2/<name>/_cairn/verify/<reference>: every signature and attestation, how each verified, and the policy's verdict. */
-export async function getVerification(s: Services, repository: string, reference: string, res: ServerResponse): Promise<void> {
+export async function getVerification(
+  s: Services,
+  repository: string,
+  reference: string,
+  res: ServerResponse,
+): Promise<void> {
   const a = await resolveArtifact(s, repository, reference);
   const r = await trustReport(s, repository, a.digest);
   sendJson(res, 200, {
@@ -20,7 +25,10 @@ export async function getVerification(s: Services, repository: string, reference
       verified: x.verified,
       accepted: x.accepted,
       ...(x.why ? { why: x.why } : {}),
-      signer: { ...(x.keyName ? { key: x.keyName, fingerprint: x.keyFingerprint } : {}), ...(x.subject ? { subject: x.subject, issuer: x.issuer } : {}) },
+      signer: {
+        ...(x.keyName ? { key: x.keyName, fingerprint: x.keyFingerprint } : {}),
+        ...(x.subject ? { subject: x.subject, issuer: x.issuer } : {}),
+      },
       ...(x.builder ? { builder: x.builder } : {}),
       ...(x.signedAt ? { signedAt: new Date(x.signedAt).toISOString() } : {}),
       checkedAt: new Date(x.checkedAt).toISOString(),

@@ -1,5 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL, FulcioSigner, RekorWitness, TSAWitness, type Signer, type Witness } from '@sigstore/sign';
+import {
+  DEFAULT_FULCIO_URL,
+  DEFAULT_REKOR_URL,
+  FulcioSigner,
+  RekorWitness,
+  TSAWitness,
+  type Signer,
+  type Witness,
+} from '@sigstore/sign';
 import { SigningError } from './errors';
 
 export interface KeylessOptions {
@@ -19,9 +27,15 @@ function looksLikeJwt(s: string): boolean {
 }
 
 /** `--identity-token` (value or file), else SIGSTORE_ID_TOKEN. There is no browser flow: CI hands a token over. */
-export async function resolveIdentityToken(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function resolveIdentityToken(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   let token = flag ?? env.SIGSTORE_ID_TOKEN;
-  if (!token) throw new SigningError('keyless signing needs an OIDC identity token: pass --identity-token <token|file> or set SIGSTORE_ID_TOKEN (or sign with --key)');
+  if (!token)
+    throw new SigningError(
+      'keyless signing needs an OIDC identity token: pass --identity-token <token|file> or set SIGSTORE_ID_TOKEN (or sign with --key)',
+    );
   token = token.trim();
   if (!looksLikeJwt(token)) {
     try {
@@ -40,8 +54,20 @@ export async function resolveIdentityToken(flag: string | undefined, env: NodeJS
  * public-good instance, as cosign's are.
  */
 export function keylessSigning(opts: KeylessOptions, token: string): { signer: Signer; witnesses: Witness[] } {
-  const signer = new FulcioSigner({ fulcioBaseURL: opts.fulcioUrl ?? DEFAULT_FULCIO_URL, identityProvider: { getToken: async () => token }, ...FETCH });
-  const witnesses: Witness[] = [new RekorWitness({ rekorBaseURL: opts.rekorUrl ?? DEFAULT_REKOR_URL, entryType: 'dsse', majorApiVersion: 1, fetchOnConflict: true, ...FETCH })];
+  const signer = new FulcioSigner({
+    fulcioBaseURL: opts.fulcioUrl ?? DEFAULT_FULCIO_URL,
+    identityProvider: { getToken: async () => token },
+    ...FETCH,
+  });
+  const witnesses: Witness[] = [
+    new RekorWitness({
+      rekorBaseURL: opts.rekorUrl ?? DEFAULT_REKOR_URL,
+      entryType: 'dsse',
+      majorApiVersion: 1,
+      fetchOnConflict: true,
+      ...FETCH,
+    }),
+  ];
   if (opts.tsaUrl) witnesses.push(new TSAWitness({ tsaBaseURL: opts.tsaUrl, ...FETCH }));
   return { signer, witnesses };
 }

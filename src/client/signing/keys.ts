@@ -16,13 +16,16 @@ export async function readKeyText(spec: string, env: NodeJS.ProcessEnv = process
   if (spec.startsWith('env://')) {
     const name = spec.slice('env://'.length);
     const value = env[name];
-    if (!name || value === undefined || value.trim() === '') throw new SigningError(`--key ${spec}: the environment variable ${name || '(no name)'} is not set or empty`);
+    if (!name || value === undefined || value.trim() === '')
+      throw new SigningError(`--key ${spec}: the environment variable ${name || '(no name)'} is not set or empty`);
     return { text: value, label: `environment variable ${name}` };
   }
   try {
     return { text: await readFile(spec, 'utf8'), label: spec };
   } catch (err) {
-    throw new SigningError(`--key ${spec}: cannot read the key file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new SigningError(
+      `--key ${spec}: cannot read the key file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 
@@ -35,10 +38,13 @@ export function algorithmOf(key: KeyObject, label: string): SigningAlgorithm {
   if (type === 'ec') {
     const curve = key.asymmetricKeyDetails?.namedCurve;
     if (curve === 'prime256v1') return 'ecdsa-p256-sha256';
-    throw new SigningError(`${label}: an EC key on curve ${curve ?? 'unknown'}; Sigstore verifiers expect P-256 with SHA-256 (or Ed25519)`);
+    throw new SigningError(
+      `${label}: an EC key on curve ${curve ?? 'unknown'}; Sigstore verifiers expect P-256 with SHA-256 (or Ed25519)`,
+    );
   }
   if (type === 'rsa') {
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new SigningError(`${label}: an RSA key shorter than 2048 bits`);
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+      throw new SigningError(`${label}: an RSA key shorter than 2048 bits`);
     return 'rsa-sha256';
   }
   throw new SigningError(`${label}: unsupported key type ${type ?? 'unknown'}; use ECDSA P-256 or Ed25519`);
@@ -57,7 +63,9 @@ export function parsePrivateKey(src: KeySource): KeyObject {
     );
   }
   if (!/-----BEGIN (EC |RSA )?PRIVATE KEY-----/.test(text)) {
-    throw new SigningError(`${src.label}: not a PEM private key (expected "-----BEGIN PRIVATE KEY-----"; generate one with "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem")`);
+    throw new SigningError(
+      `${src.label}: not a PEM private key (expected "-----BEGIN PRIVATE KEY-----"; generate one with "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem")`,
+    );
   }
   let key: KeyObject;
   try {
@@ -70,7 +78,10 @@ export function parsePrivateKey(src: KeySource): KeyObject {
 }
 
 export function parsePublicKey(src: KeySource): KeyObject {
-  if (!/-----BEGIN PUBLIC KEY-----/.test(src.text)) throw new SigningError(`${src.label}: not a PEM public key (expected "-----BEGIN PUBLIC KEY-----"; derive it with "openssl pkey -in key.pem -pubout -out key.pub")`);
+  if (!/-----BEGIN PUBLIC KEY-----/.test(src.text))
+    throw new SigningError(
+      `${src.label}: not a PEM public key (expected "-----BEGIN PUBLIC KEY-----"; derive it with "openssl pkey -in key.pem -pubout -out key.pub")`,
+    );
   let key: KeyObject;
   try {
     key = createPublicKey({ key: src.text, format: 'pem' });
@@ -83,5 +94,7 @@ export function parsePublicKey(src: KeySource): KeyObject {
 
 /** The key hint cosign puts in a bundle: base64(sha256(SPKI DER)). Verifiers look the key up by it. */
 export function cosignKeyHint(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64');
+  return createHash('sha256')
+    .update(publicKey.export({ format: 'der', type: 'spki' }))
+    .digest('base64');
 }

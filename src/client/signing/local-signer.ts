@@ -12,7 +12,10 @@ export class LocalKeySigner implements Signer {
   readonly hint: string;
   private readonly pem: string;
 
-  constructor(private readonly privateKey: KeyObject, label = 'key') {
+  constructor(
+    private readonly privateKey: KeyObject,
+    label = 'key',
+  ) {
     this.algorithm = algorithmOf(privateKey, label);
     this.publicKey = createPublicKey(privateKey);
     this.pem = this.publicKey.export({ format: 'pem', type: 'spki' }).toString();

@@ -27,9 +27,22 @@ export interface BundleReferrer {
  * The manifest cosign v3 pushes for a bundle (cosign's "new bundle format" as a referrer), field for
  * field, so that `cosign verify` finds and accepts what `cairn sign` stores, and the other way round.
  */
-export function bundleReferrerManifest(bundleJson: Buffer, subject: Descriptor, predicateType: string, created: Date = new Date()): BundleReferrer {
-  const config: Descriptor = { mediaType: EMPTY_CONFIG_TYPE, digest: sha256Digest(EMPTY_CONFIG), size: EMPTY_CONFIG.length };
-  const bundle: Descriptor = { mediaType: BUNDLE_MEDIA_TYPE, digest: sha256Digest(bundleJson), size: bundleJson.length };
+export function bundleReferrerManifest(
+  bundleJson: Buffer,
+  subject: Descriptor,
+  predicateType: string,
+  created: Date = new Date(),
+): BundleReferrer {
+  const config: Descriptor = {
+    mediaType: EMPTY_CONFIG_TYPE,
+    digest: sha256Digest(EMPTY_CONFIG),
+    size: EMPTY_CONFIG.length,
+  };
+  const bundle: Descriptor = {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    digest: sha256Digest(bundleJson),
+    size: bundleJson.length,
+  };
   const manifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,

@@ -29,7 +29,10 @@ export interface SignResult {
   signedWith: string;
 }
 
-async function signerFor(opts: SignOptions, env: NodeJS.ProcessEnv): Promise<{ signer: Signer; witnesses: Witness[]; signedWith: string }> {
+async function signerFor(
+  opts: SignOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<{ signer: Signer; witnesses: Witness[]; signedWith: string }> {
   if (opts.key) {
     if (opts.identityToken) throw new SigningError('give --key or --identity-token, not both');
     const src = await readKeyText(opts.key, env);
@@ -46,7 +49,11 @@ async function signerFor(opts: SignOptions, env: NodeJS.ProcessEnv): Promise<{ s
  * that digest as a DSSE envelope in a v0.3 Sigstore bundle, and attaches the bundle as a referrer.
  * The signer is set up (key read, token found) before anything is sent, so bad input fails fast.
  */
-export async function signArtifact(reference: string, opts: SignOptions, env: NodeJS.ProcessEnv = process.env): Promise<SignResult> {
+export async function signArtifact(
+  reference: string,
+  opts: SignOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SignResult> {
   const ref = parseReference(reference, { plainHttp: opts.plainHttp });
   const { signer, witnesses, signedWith } = await signerFor(opts, env);
   const client = new RegistryClient({ baseUrl: ref.baseUrl, credentials: await resolveCredentials(ref.registry, env) });
@@ -54,11 +61,20 @@ export async function signArtifact(reference: string, opts: SignOptions, env: No
     const scope = `repository:${ref.repository}:pull,push`;
     const subject = await resolveSubject(client, ref, scope);
     const statement = statementFor(ref.repository, subject.digest, opts.predicateType, opts.predicate);
-    const bundle = await new DSSEBundleBuilder({ signer, witnesses }).create({ data: Buffer.from(JSON.stringify(statement)), type: IN_TOTO_PAYLOAD_TYPE });
+    const bundle = await new DSSEBundleBuilder({ signer, witnesses }).create({
+      data: Buffer.from(JSON.stringify(statement)),
+      type: IN_TOTO_PAYLOAD_TYPE,
+    });
     const bundleJson = Buffer.from(JSON.stringify(bundleToJSON(bundle)));
     const referrer = bundleReferrerManifest(bundleJson, subject, opts.predicateType);
     await pushReferrer(client, ref.repository, referrer, bundleJson, EMPTY_CONFIG, env);
-    return { repository: ref.repository, digest: subject.digest, referrer: referrer.digest, predicateType: opts.predicateType, signedWith };
+    return {
+      repository: ref.repository,
+      digest: subject.digest,
+      referrer: referrer.digest,
+      predicateType: opts.predicateType,
+      signedWith,
+    };
   } finally {
     client.close();
   }

@@ -26,7 +26,9 @@ export function resolvePredicateType(input: string): string {
   const alias = PREDICATE_TYPE_ALIASES[input.toLowerCase()];
   if (alias) return alias;
   if (/^[a-z][a-z0-9+.-]*:\S+$/i.test(input)) return input;
-  throw new SigningError(`--type ${input}: not a predicate type URI nor one of cosign's names (${Object.keys(PREDICATE_TYPE_ALIASES).join(', ')})`);
+  throw new SigningError(
+    `--type ${input}: not a predicate type URI nor one of cosign's names (${Object.keys(PREDICATE_TYPE_ALIASES).join(', ')})`,
+  );
 }
 
 /**
@@ -52,9 +54,19 @@ export interface InTotoStatement {
 }
 
 /** An in-toto statement v1 about one manifest: its repository as the name, its digest as the subject. */
-export function statementFor(repository: string, manifestDigest: string, predicateType: string, predicate: unknown): InTotoStatement {
+export function statementFor(
+  repository: string,
+  manifestDigest: string,
+  predicateType: string,
+  predicate: unknown,
+): InTotoStatement {
   const [algorithm, hex] = manifestDigest.split(':') as [string, string];
-  return { _type: IN_TOTO_STATEMENT_V1, subject: [{ name: repository, digest: { [algorithm]: hex } }], predicateType, predicate };
+  return {
+    _type: IN_TOTO_STATEMENT_V1,
+    subject: [{ name: repository, digest: { [algorithm]: hex } }],
+    predicateType,
+    predicate,
+  };
 }
 
 /** RFC 3339 in UTC to the second, as Go's time.RFC3339 prints it (cosign's annotations and predicates). */

@@ -58,7 +58,10 @@ export interface VerifyReport {
 
 const MAX_BUNDLE_BYTES = 1024 * 1024;
 
-async function loadTrust(opts: VerifyOptions, env: NodeJS.ProcessEnv): Promise<{ keys: TrustedKey[]; trustedRoots: { json: unknown }[] }> {
+async function loadTrust(
+  opts: VerifyOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<{ keys: TrustedKey[]; trustedRoots: { json: unknown }[] }> {
   const keys: TrustedKey[] = [];
   for (const spec of opts.keys) {
     const src = await readKeyText(spec, env);
@@ -71,7 +74,9 @@ async function loadTrust(opts: VerifyOptions, env: NodeJS.ProcessEnv): Promise<{
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new SigningError(`--trusted-root ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new SigningError(
+        `--trusted-root ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
     }
     try {
       trustedRoots.push({ json: JSON.parse(text) as unknown });
@@ -79,11 +84,16 @@ async function loadTrust(opts: VerifyOptions, env: NodeJS.ProcessEnv): Promise<{
       throw new SigningError(`--trusted-root ${file}: not JSON (expected a Sigstore trusted_root.json)`);
     }
   }
-  if (keys.length === 0 && trustedRoots.length === 0 && !opts.registryKeys?.length) throw new SigningError('nothing to verify against: give --key <public key> or --trusted-root <trusted_root.json> with --certificate-identity and --certificate-oidc-issuer');
+  if (keys.length === 0 && trustedRoots.length === 0 && !opts.registryKeys?.length)
+    throw new SigningError(
+      'nothing to verify against: give --key <public key> or --trusted-root <trusted_root.json> with --certificate-identity and --certificate-oidc-issuer',
+    );
   const id = opts.identity;
   if (trustedRoots.length > 0 && (!(id.identity || id.identityRegexp) || !(id.issuer || id.issuerRegexp))) {
     // As cosign: a keyless signature proves only that *someone* with an OIDC account signed; who must be said.
-    throw new SigningError('keyless verification needs --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp)');
+    throw new SigningError(
+      'keyless verification needs --certificate-identity (or --certificate-identity-regexp) and --certificate-oidc-issuer (or --certificate-oidc-issuer-regexp)',
+    );
   }
   return { keys, trustedRoots };
 }
@@ -102,28 +112,49 @@ function identityProblem(check: BundleCheck, id: IdentityMatch): string | undefi
   if (!s || s.keyFingerprint) return undefined;
   const subject = s.subject ?? '';
   const issuer = s.issuer ?? '';
-  if (id.identity !== undefined && subject !== id.identity) return `signed by ${subject || '(no identity)'}, not ${id.identity}`;
-  if (id.identityRegexp !== undefined && !regexpOf('--certificate-identity-regexp', id.identityRegexp).test(subject)) return `signed by ${subject || '(no identity)'}, which does not match ${id.identityRegexp}`;
-  if (id.issuer !== undefined && issuer !== id.issuer) return `the identity was issued by ${issuer || '(no issuer)'}, not ${id.issuer}`;
-  if (id.issuerRegexp !== undefined && !regexpOf('--certificate-oidc-issuer-regexp', id.issuerRegexp).test(issuer)) return `the identity was issued by ${issuer || '(no issuer)'}, which does not match ${id.issuerRegexp}`;
+  if (id.identity !== undefined && subject !== id.identity)
+    return `signed by ${subject || '(no identity)'}, not ${id.identity}`;
+  if (id.identityRegexp !== undefined && !regexpOf('--certificate-identity-regexp', id.identityRegexp).test(subject))
+    return `signed by ${subject || '(no identity)'}, which does not match ${id.identityRegexp}`;
+  if (id.issuer !== undefined && issuer !== id.issuer)
+    return `the identity was issued by ${issuer || '(no issuer)'}, not ${id.issuer}`;
+  if (id.issuerRegexp !== undefined && !regexpOf('--certificate-oidc-issuer-regexp', id.issuerRegexp).test(issuer))
+    return `the identity was issued by ${issuer || '(no issuer)'}, which does not match ${id.issuerRegexp}`;
   return undefined;
 }
 
 /** The bundle of one referrer, checked as cosign does: one bundle layer, the right subject. */
-async function bundleOf(client: RegistryClient, repository: string, subjectDigest: string, d: Descriptor, scope: string, layerPrefix = BUNDLE_MEDIA_TYPE_PREFIX): Promise<{ bundle?: unknown; problem?: string }> {
+async function bundleOf(
+  client: RegistryClient,
+  repository: string,
+  subjectDigest: string,
+  d: Descriptor,
+  scope: string,
+  layerPrefix = BUNDLE_MEDIA_TYPE_PREFIX,
+): Promise<{ bundle?: unknown; problem?: string }> {
   let manifest: { layers?: Descriptor[]; subject?: Descriptor };
   try {
-    manifest = JSON.parse((await fetchVerified(client, repository, 'manifests', d.digest, scope, OCI_MANIFEST)).toString('utf8')) as typeof manifest;
+    manifest = JSON.parse(
+      (await fetchVerified(client, repository, 'manifests', d.digest, scope, OCI_MANIFEST)).toString('utf8'),
+    ) as typeof manifest;
   } catch (err) {
     return { problem: `the referrer manifest cannot be read: ${(err as Error).message}` };
   }
-  if (manifest.subject?.digest !== subjectDigest) return { problem: `the referrer's subject is ${manifest.subject?.digest ?? 'missing'}, not ${subjectDigest}` };
-  const layers = (manifest.layers ?? []).filter((l) => typeof l?.mediaType === 'string' && l.mediaType.startsWith(layerPrefix));
+  if (manifest.subject?.digest !== subjectDigest)
+    return { problem: `the referrer's subject is ${manifest.subject?.digest ?? 'missing'}, not ${subjectDigest}` };
+  const layers = (manifest.layers ?? []).filter(
+    (l) => typeof l?.mediaType === 'string' && l.mediaType.startsWith(layerPrefix),
+  );
   if (layers.length !== 1) return { problem: `expected exactly one ${layerPrefix} layer, found ${layers.length}` };
   const layer = layers[0]!;
-  if (typeof layer.size !== 'number' || layer.size > MAX_BUNDLE_BYTES) return { problem: `the bundle layer is larger than ${MAX_BUNDLE_BYTES} bytes` };
+  if (typeof layer.size !== 'number' || layer.size > MAX_BUNDLE_BYTES)
+    return { problem: `the bundle layer is larger than ${MAX_BUNDLE_BYTES} bytes` };
   try {
-    return { bundle: JSON.parse((await fetchVerified(client, repository, 'blobs', layer.digest, scope)).toString('utf8')) as unknown };
+    return {
+      bundle: JSON.parse(
+        (await fetchVerified(client, repository, 'blobs', layer.digest, scope)).toString('utf8'),
+      ) as unknown,
+    };
   } catch (err) {
     return { problem: `the bundle cannot be read: ${(err as Error).message}` };
   }
@@ -134,7 +165,11 @@ async function bundleOf(client: RegistryClient, repository: string, subjectDiges
  * against the given keys or trusted roots (with the registry's own verifier, so the CLI and the server
  * never disagree), then the signer identity asked for.
  */
-export async function verifyArtifact(reference: string, opts: VerifyOptions, env: NodeJS.ProcessEnv = process.env): Promise<VerifyReport> {
+export async function verifyArtifact(
+  reference: string,
+  opts: VerifyOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<VerifyReport> {
   const ref = parseReference(reference, { plainHttp: opts.plainHttp });
   const trust = await loadTrust(opts, env);
   const client = new RegistryClient({ baseUrl: ref.baseUrl, credentials: await resolveCredentials(ref.registry, env) });
@@ -143,7 +178,11 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
     const subject = await resolveSubject(client, ref, scope);
     // Only the registry's receipt asked for (--registry-key alone): no signature to check.
     const signaturesAsked = trust.keys.length > 0 || trust.trustedRoots.length > 0;
-    const referrers = signaturesAsked ? (await listReferrers(client, ref.repository, subject.digest, scope)).filter((d) => typeof d.artifactType === 'string' && d.artifactType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX)) : [];
+    const referrers = signaturesAsked
+      ? (await listReferrers(client, ref.repository, subject.digest, scope)).filter(
+          (d) => typeof d.artifactType === 'string' && d.artifactType.startsWith(BUNDLE_MEDIA_TYPE_PREFIX),
+        )
+      : [];
     const signatures: SignatureReport[] = [];
     for (const d of referrers) {
       // The annotation is a cheap pre-filter only; the verified statement's type decides below.
@@ -154,14 +193,21 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
         signatures.push({ referrer: d.digest, verified: false, reason: problem });
         continue;
       }
-      const check = verifyBundle(bundle, subject.digest, trust, subject.layers ? artifactFiles(subject.layers) : undefined);
+      const check = verifyBundle(
+        bundle,
+        subject.digest,
+        trust,
+        subject.layers ? artifactFiles(subject.layers) : undefined,
+      );
       if (opts.predicateType && check.predicateType !== opts.predicateType) continue;
       const who = check.verified ? identityProblem(check, opts.identity) : undefined;
       signatures.push({ referrer: d.digest, ...check, ...(who ? { verified: false, reason: who } : {}) });
     }
     let receipts: ReceiptReport[] | undefined;
     if (opts.registryKeys?.length) {
-      const registryKeys = await Promise.all(opts.registryKeys.map(async (spec) => parsePublicKey(await readKeyText(spec, env))));
+      const registryKeys = await Promise.all(
+        opts.registryKeys.map(async (spec) => parsePublicKey(await readKeyText(spec, env))),
+      );
       receipts = [];
       for (const d of await listReceipts(client, ref.repository, subject.digest, scope)) {
         if (d.artifactType !== RECEIPT_TYPE) continue;
@@ -173,10 +219,21 @@ export async function verifyArtifact(reference: string, opts: VerifyOptions, env
         // Any of the given keys (a rotated registry key, say) may have signed it.
         const checks = registryKeys.map((k) => verifyReceipt(bundle, subject.digest, k));
         const ok = checks.find((c) => c.verified);
-        receipts.push(ok ? { referrer: d.digest, verified: true, receipt: ok.receipt! } : { referrer: d.digest, verified: false, reason: checks[0]?.reason ?? 'not verified' });
+        receipts.push(
+          ok
+            ? { referrer: d.digest, verified: true, receipt: ok.receipt! }
+            : { referrer: d.digest, verified: false, reason: checks[0]?.reason ?? 'not verified' },
+        );
       }
     }
-    return { repository: ref.repository, digest: subject.digest, checked: signatures.length, verifiedCount: signatures.filter((s) => s.verified).length, signatures, ...(receipts ? { receipts } : {}) };
+    return {
+      repository: ref.repository,
+      digest: subject.digest,
+      checked: signatures.length,
+      verifiedCount: signatures.filter((s) => s.verified).length,
+      signatures,
+      ...(receipts ? { receipts } : {}),
+    };
   } finally {
     client.close();
   }

@@ -1,5 +1,12 @@
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { CheckpointError, keyId, openCheckpoint, rawPublicKey, signCheckpoint, verifierKey } from '../../../src/audit/checkpoint';
+import {
+  CheckpointError,
+  keyId,
+  openCheckpoint,
+  rawPublicKey,
+  signCheckpoint,
+  verifierKey,
+} from '../../../src/audit/checkpoint';
 import { CompactRange } from '../../../src/audit/compact-range';
 import { leafHash, rootOf } from '../../../src/audit/merkle';
 
@@ -14,10 +21,15 @@ describe('signed checkpoints (C2SP tlog-checkpoint in a signed note)', () => {
     expect(body).toBe(`cairn.example/audit\n42\n${root.toString('base64')}`);
     expect(sigs).toMatch(/^\u2014 cairn\.example\/audit [A-Za-z0-9+/]+=*\n$/);
     const raw = Buffer.from(sigs!.trim().split(' ')[2]!, 'base64');
-    const id = createHash('sha256').update(Buffer.concat([Buffer.from('cairn.example/audit\n\x01', 'latin1'), pub])).digest().subarray(0, 4);
+    const id = createHash('sha256')
+      .update(Buffer.concat([Buffer.from('cairn.example/audit\n\x01', 'latin1'), pub]))
+      .digest()
+      .subarray(0, 4);
     expect(raw.subarray(0, 4).equals(id)).toBe(true);
     expect(keyId('cairn.example/audit', pub).equals(id)).toBe(true);
-    expect(verifierKey('cairn.example/audit', pub)).toBe(`cairn.example/audit+${id.toString('hex')}+${Buffer.concat([Buffer.from([1]), pub]).toString('base64')}`);
+    expect(verifierKey('cairn.example/audit', pub)).toBe(
+      `cairn.example/audit+${id.toString('hex')}+${Buffer.concat([Buffer.from([1]), pub]).toString('base64')}`,
+    );
     expect(openCheckpoint(note, 'cairn.example/audit', pub)).toEqual({ origin: 'cairn.example/audit', size: 42, root });
   });
 

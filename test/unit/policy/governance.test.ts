@@ -1,9 +1,30 @@
-import { evaluateTransition, approvalReadiness, actionFor, type TransitionRequest } from '../../../src/policy/lifecycle-rules';
-import { immutableTag, localTime, parseGovernance, quotaFor, repositoryMatches, GovernanceError, type Stage } from '../../../src/policy/governance';
+import {
+  evaluateTransition,
+  approvalReadiness,
+  actionFor,
+  type TransitionRequest,
+} from '../../../src/policy/lifecycle-rules';
+import {
+  immutableTag,
+  localTime,
+  parseGovernance,
+  quotaFor,
+  repositoryMatches,
+  GovernanceError,
+  type Stage,
+} from '../../../src/policy/governance';
 import { extractMetadata } from '../../../src/artifacts/metadata';
 
 const meta = (annotations: Record<string, string> = {}) =>
-  extractMetadata({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.cncf.model.manifest.v1+json', configMediaType: 'application/vnd.cncf.model.config.v1+json', config: { descriptor: { name: 'm', licenses: ['MIT'] }, config: {}, modelfs: { type: 'layers', diff_ids: [] } }, annotations, layers: [], pushedBy: 'user:alice' });
+  extractMetadata({
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+    configMediaType: 'application/vnd.cncf.model.config.v1+json',
+    config: { descriptor: { name: 'm', licenses: ['MIT'] }, config: {}, modelfs: { type: 'layers', diff_ids: [] } },
+    annotations,
+    layers: [],
+    pushedBy: 'user:alice',
+  });
 
 const rules = parseGovernance(
   `
@@ -32,7 +53,10 @@ const base = (over: Partial<TransitionRequest> = {}): TransitionRequest => ({
   repository: 'ml/m',
   from: 'candidate',
   to: 'approved',
-  metadata: meta({ 'org.cairn.datasets': `sha256:${'a'.repeat(64)}`, 'org.cairn.metrics': '{"accuracy":0.95,"loss":0.1}' }),
+  metadata: meta({
+    'org.cairn.datasets': `sha256:${'a'.repeat(64)}`,
+    'org.cairn.metrics': '{"accuracy":0.95,"loss":0.1}',
+  }),
   actor: 'user:bob',
   publisher: 'user:alice',
   approvals: [],
@@ -53,8 +77,12 @@ describe('governance rules', () => {
     expect(() => parseGovernance('lifecycle: [{ approvals: 0 }]', 'g.yaml')).toThrow(GovernanceError);
     expect(() => parseGovernance('lifecycle: [{ approvals: 0 }]', 'g.yaml')).toThrow(/g.yaml: lifecycle.0.approvals/);
     expect(() => parseGovernance('immutableTags: [{ tags: "(" }]', 'g')).toThrow(/not a valid regular expression/);
-    expect(() => parseGovernance('sensitive: { window: { fromHour: 9, toHour: 8 } }', 'g')).toThrow(/fromHour must be before toHour/);
-    expect(() => parseGovernance('sensitive: { window: { fromHour: 9, toHour: 17, timezone: Mars/Base } }', 'g')).toThrow(/unknown timezone/);
+    expect(() => parseGovernance('sensitive: { window: { fromHour: 9, toHour: 8 } }', 'g')).toThrow(
+      /fromHour must be before toHour/,
+    );
+    expect(() =>
+      parseGovernance('sensitive: { window: { fromHour: 9, toHour: 17, timezone: Mars/Base } }', 'g'),
+    ).toThrow(/unknown timezone/);
     expect(() => parseGovernance('quotas: [{ namespace: ml }]', 'g')).toThrow(/namespace ends with/);
     expect(() => parseGovernance('surprise: 1', 'g')).toThrow(/Unrecognized key/);
     expect(() => parseGovernance('a: [', 'g')).toThrow(/not valid YAML/);
@@ -87,25 +115,51 @@ describe('governance rules', () => {
   });
 
   it('decides lifecycle moves', () => {
-    expect(evaluateTransition(rules, base())).toEqual({ ok: true, stage: 'approved', approvals: ['user:bob'], required: 1 });
+    expect(evaluateTransition(rules, base())).toEqual({
+      ok: true,
+      stage: 'approved',
+      approvals: ['user:bob'],
+      required: 1,
+    });
     const self = evaluateTransition(rules, base({ actor: 'user:alice' }));
     expect(self.ok || self.problems.map((p) => p.rule)).toEqual(['four-eyes']);
     expect(evaluateTransition(rules, base({ repository: 'open/m', actor: 'user:alice' })).ok).toBe(true);
     const twice = evaluateTransition(rules, base({ approvals: ['user:bob'] }));
     expect(twice.ok || twice.problems[0]!.message).toMatch(/already approved/);
-    for (const [from, to] of [['draft', 'approved'], ['retired', 'approved'], ['approved', 'candidate'], ['deprecated', 'draft']] as [Stage, Stage][]) {
+    for (const [from, to] of [
+      ['draft', 'approved'],
+      ['retired', 'approved'],
+      ['approved', 'candidate'],
+      ['deprecated', 'draft'],
+    ] as [Stage, Stage][]) {
       const r = evaluateTransition(rules, base({ from, to }));
       expect([from, to, r.ok || r.problems[0]!.rule]).toEqual([from, to, 'transition']);
     }
     expect(evaluateTransition(rules, base({ from: 'deprecated', to: 'approved', actor: 'user:alice' })).ok).toBe(true);
-    expect(evaluateTransition(rules, base({ from: 'approved', to: 'retired' }))).toMatchObject({ ok: true, stage: 'retired' });
-    expect([actionFor('candidate'), actionFor('draft'), actionFor('approved'), actionFor('retired')]).toEqual(['push', 'push', 'approve', 'approve']);
+    expect(evaluateTransition(rules, base({ from: 'approved', to: 'retired' }))).toMatchObject({
+      ok: true,
+      stage: 'retired',
+    });
+    expect([actionFor('candidate'), actionFor('draft'), actionFor('approved'), actionFor('retired')]).toEqual([
+      'push',
+      'push',
+      'approve',
+      'approve',
+    ]);
   });
 
   it('needs two approvals for sensitive artifacts, inside the window only', () => {
     const sensitive = base({ sensitivity: 'restricted' });
-    expect(evaluateTransition(rules, sensitive)).toEqual({ ok: true, stage: 'candidate', approvals: ['user:bob'], required: 2 });
-    expect(evaluateTransition(rules, { ...sensitive, actor: 'user:carol', approvals: ['user:bob'] })).toMatchObject({ ok: true, stage: 'approved' });
+    expect(evaluateTransition(rules, sensitive)).toEqual({
+      ok: true,
+      stage: 'candidate',
+      approvals: ['user:bob'],
+      required: 2,
+    });
+    expect(evaluateTransition(rules, { ...sensitive, actor: 'user:carol', approvals: ['user:bob'] })).toMatchObject({
+      ok: true,
+      stage: 'approved',
+    });
     const annotated = base({ metadata: { ...base().metadata, sensitivity: 'sensitive' } });
     expect(evaluateTransition(rules, annotated)).toMatchObject({ stage: 'candidate', required: 2 });
     for (const at of ['2026-11-25T17:00:00Z', '2026-11-28T10:00:00Z', '2026-11-25T07:59:00Z']) {
@@ -116,9 +170,17 @@ describe('governance rules', () => {
   });
 
   it('requires signatures and attestations when the rules say so, from the evidence given', () => {
-    const signed = parseGovernance('lifecycle: [{ fourEyes: false, requiredSignatures: 1, requiredAttestations: ["https://slsa.dev/provenance/v1"] }]', 'g');
+    const signed = parseGovernance(
+      'lifecycle: [{ fourEyes: false, requiredSignatures: 1, requiredAttestations: ["https://slsa.dev/provenance/v1"] }]',
+      'g',
+    );
     const none = evaluateTransition(signed, base());
     expect(none.ok || none.problems.map((p) => p.rule)).toEqual(['signature-required', 'attestation-required']);
-    expect(evaluateTransition(signed, base({ evidence: { signatures: 1, attestations: ['https://slsa.dev/provenance/v1'] } })).ok).toBe(true);
+    expect(
+      evaluateTransition(
+        signed,
+        base({ evidence: { signatures: 1, attestations: ['https://slsa.dev/provenance/v1'] } }),
+      ).ok,
+    ).toBe(true);
   });
 });

@@ -8,32 +8,65 @@ import type { Action, Principal } from '../../../src/auth/principal';
 import type { AuthzResource } from '../../../src/policy/authorizer';
 
 /** Just what the authorizer reads from the identity store. */
-function store(bindings: Omit<RoleBinding, 'createdAt'>[], labels: Omit<ResourceLabels, 'updatedAt'>[] = []): IdentityStore {
+function store(
+  bindings: Omit<RoleBinding, 'createdAt'>[],
+  labels: Omit<ResourceLabels, 'updatedAt'>[] = [],
+): IdentityStore {
   return {
     listRoleBindings: async () => bindings.map((b) => ({ ...b, createdAt: 0 })),
     listLabels: async () => labels.map((l) => ({ ...l, updatedAt: 0 })),
   } as unknown as IdentityStore;
 }
 
-const user = (name: string, groups: string[] = [], mfa = false): Principal => ({ id: `user:${name}`, kind: 'user', name, groups, mfa });
-const robot = (name: string, groups: string[] = []): Principal => ({ id: `robot:${name}`, kind: 'robot', name, groups, mfa: false });
+const user = (name: string, groups: string[] = [], mfa = false): Principal => ({
+  id: `user:${name}`,
+  kind: 'user',
+  name,
+  groups,
+  mfa,
+});
+const robot = (name: string, groups: string[] = []): Principal => ({
+  id: `robot:${name}`,
+  kind: 'robot',
+  name,
+  groups,
+  mfa: false,
+});
 const anonymous: Principal = { id: 'anonymous', kind: 'anonymous', name: 'anonymous', groups: [], mfa: false };
 const repo = (name: string): AuthzResource => ({ type: 'repository', name });
 const registry: AuthzResource = { type: 'registry' };
 
-async function authorizer(bindings: Omit<RoleBinding, 'createdAt'>[], labels: Omit<ResourceLabels, 'updatedAt'>[] = [], extra?: Record<string, string>) {
+async function authorizer(
+  bindings: Omit<RoleBinding, 'createdAt'>[],
+  labels: Omit<ResourceLabels, 'updatedAt'>[] = [],
+  extra?: Record<string, string>,
+) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-policy-'));
   await cp(BUILTIN_POLICY_DIR, dir, { recursive: true });
   for (const [f, text] of Object.entries(extra ?? {})) await writeFile(path.join(dir, f), text);
   const a = new CedarAuthorizer(dir, store(bindings, labels));
   await a.load();
-  const can = (p: Principal, action: Action, resource: AuthzResource, context: { sourceIp?: string; now?: Date } = {}) =>
-    a.authorize({ principal: p, action, resource, context: { sourceIp: context.sourceIp ?? '10.1.2.3', now: context.now } });
+  const can = (
+    p: Principal,
+    action: Action,
+    resource: AuthzResource,
+    context: { sourceIp?: string; now?: Date } = {},
+  ) =>
+    a.authorize({
+      principal: p,
+      action,
+      resource,
+      context: { sourceIp: context.sourceIp ?? '10.1.2.3', now: context.now },
+    });
   return { a, can, dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 const ALL: Action[] = ['pull', 'push', 'delete', 'tag', 'approve'];
-const allowedOn = (can: (p: Principal, a: Action, r: AuthzResource) => { allowed: boolean }, p: Principal, r: AuthzResource) => ALL.filter((x) => can(p, x, r).allowed);
+const allowedOn = (
+  can: (p: Principal, a: Action, r: AuthzResource) => { allowed: boolean },
+  p: Principal,
+  r: AuthzResource,
+) => ALL.filter((x) => can(p, x, r).allowed);
 
 describe('built-in roles (policies/roles.cedar) and base rules', () => {
   it('denies everything without a binding (default deny), anonymous included', async () => {
@@ -92,7 +125,14 @@ describe('built-in roles (policies/roles.cedar) and base rules', () => {
     expect(can(user('bob', ['other']), 'push', repo('ml/x')).allowed).toBe(false);
     expect(can(robot('ci'), 'push', repo('ml/models/bert')).allowed).toBe(true);
     expect(can(robot('ci'), 'push', repo('ml/data/set')).allowed).toBe(false);
-    const fed: Principal = { id: 'oidc:gha-main', kind: 'federated', name: 'gha-main', groups: [], mfa: false, federated: { issuer: 'https://issuer', subject: 'repo:org/x:ref:refs/heads/main' } };
+    const fed: Principal = {
+      id: 'oidc:gha-main',
+      kind: 'federated',
+      name: 'gha-main',
+      groups: [],
+      mfa: false,
+      federated: { issuer: 'https://issuer', subject: 'repo:org/x:ref:refs/heads/main' },
+    };
     expect(can(fed, 'push', repo('ml/x')).allowed).toBe(true);
     expect(can(anonymous, 'pull', repo('public/bert')).allowed).toBe(true);
     expect(can(anonymous, 'push', repo('public/bert')).allowed).toBe(false);
@@ -127,14 +167,21 @@ forbid (principal, action == Cairn::Action::"pull", resource)
 when { resource has sensitivity && resource.sensitivity == "restricted" }
 unless { context.sourceIp.isInRange(ip("10.0.0.0/8")) && context.hour >= 7 && context.hour < 19 && context.weekday >= 1 && context.weekday <= 5 };
 `;
-    const { can, cleanup } = await authorizer([{ principal: 'group:vision', role: 'reader', scope: '*' }], [{ name: 'secret/', ownerTeam: 'vision', sensitivity: 'restricted' }], { 'window.cedar': rule });
+    const { can, cleanup } = await authorizer(
+      [{ principal: 'group:vision', role: 'reader', scope: '*' }],
+      [{ name: 'secret/', ownerTeam: 'vision', sensitivity: 'restricted' }],
+      { 'window.cedar': rule },
+    );
     const vic = user('vic', ['vision'], true);
     const tuesdayNoon = new Date('2026-11-24T12:00:00Z');
     const tuesdayNight = new Date('2026-11-24T22:30:00Z');
     const sunday = new Date('2026-11-22T12:00:00Z');
     expect(can(vic, 'pull', repo('secret/w'), { sourceIp: '10.4.5.6', now: tuesdayNoon }).allowed).toBe(true);
     expect(can(vic, 'pull', repo('secret/w'), { sourceIp: '::ffff:10.4.5.6', now: tuesdayNoon }).allowed).toBe(true);
-    expect(can(vic, 'pull', repo('secret/w'), { sourceIp: '192.168.1.9', now: tuesdayNoon })).toMatchObject({ allowed: false, policies: ['restricted-office-hours-from-office'] });
+    expect(can(vic, 'pull', repo('secret/w'), { sourceIp: '192.168.1.9', now: tuesdayNoon })).toMatchObject({
+      allowed: false,
+      policies: ['restricted-office-hours-from-office'],
+    });
     expect(can(vic, 'pull', repo('secret/w'), { sourceIp: '10.4.5.6', now: tuesdayNight }).allowed).toBe(false);
     expect(can(vic, 'pull', repo('secret/w'), { sourceIp: '10.4.5.6', now: sunday }).allowed).toBe(false);
     // Elsewhere, no window.
@@ -144,7 +191,10 @@ unless { context.sourceIp.isInRange(ip("10.0.0.0/8")) && context.hour >= 7 && co
 
   it('refuses an invalid policy with a message naming it, and keeps the last valid set on reload', async () => {
     const { a, can, dir, cleanup } = await authorizer([{ principal: 'user:paul', role: 'publisher', scope: 'ml/' }]);
-    await writeFile(path.join(dir, 'typo.cedar'), '@id("typo")\npermit (principal, action == Cairn::Action::"pul", resource);\n');
+    await writeFile(
+      path.join(dir, 'typo.cedar'),
+      '@id("typo")\npermit (principal, action == Cairn::Action::"pul", resource);\n',
+    );
     await expect(a.load()).rejects.toThrow(PolicyError);
     await expect(a.load()).rejects.toThrow(/typo/);
     expect(can(user('paul'), 'push', repo('ml/x')).allowed).toBe(true);

@@ -9,7 +9,9 @@ describe('trust.yaml: TUF sources', () => {
   const parse = (text: string) => parseTrustConfig(text, 'trust.yaml', dir);
 
   it('reads mirrors with their initial root (relative to the policy directory) and a default refresh of a day', () => {
-    const c = parse('tuf:\n  - mirror: https://tuf-repo-cdn.sigstore.dev/\n  - mirror: http://tuf.internal:8080/repo\n    root: root.json\n    refreshSeconds: 600\n');
+    const c = parse(
+      'tuf:\n  - mirror: https://tuf-repo-cdn.sigstore.dev/\n  - mirror: http://tuf.internal:8080/repo\n    root: root.json\n    refreshSeconds: 600\n',
+    );
     expect(c.tuf).toEqual([
       { mirror: 'https://tuf-repo-cdn.sigstore.dev', refreshSeconds: 86_400 },
       { mirror: 'http://tuf.internal:8080/repo', root: path.join(dir, 'root.json'), refreshSeconds: 600 },
@@ -26,8 +28,16 @@ describe('trust.yaml: TUF sources', () => {
   it.each([
     ['a mirror that is not http(s)', 'tuf:\n  - mirror: ftp://tuf.example\n', /tuf\.0\.mirror: an http\(s\) URL/],
     ['a mirror that is not a URL', 'tuf:\n  - mirror: tuf.example\n', /tuf\.0\.mirror/],
-    ['a missing initial root', 'tuf:\n  - mirror: https://tuf.example\n    root: nowhere.json\n', /TUF root for https:\/\/tuf\.example: ENOENT/],
-    ['a refresh of zero seconds', 'tuf:\n  - mirror: https://tuf.example\n    refreshSeconds: 0\n', /tuf\.0\.refreshSeconds/],
+    [
+      'a missing initial root',
+      'tuf:\n  - mirror: https://tuf.example\n    root: nowhere.json\n',
+      /TUF root for https:\/\/tuf\.example: ENOENT/,
+    ],
+    [
+      'a refresh of zero seconds',
+      'tuf:\n  - mirror: https://tuf.example\n    refreshSeconds: 0\n',
+      /tuf\.0\.refreshSeconds/,
+    ],
     ['an unknown field', 'tuf:\n  - mirror: https://tuf.example\n    roots: x\n', /tuf\.0/],
   ])('refuses %s', (_what, text, message) => {
     expect(() => parse(text)).toThrow(TrustConfigError);

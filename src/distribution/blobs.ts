@@ -153,6 +153,8 @@ export async function getBlob(
       s.logger.error({ repository, digest: digest.value }, 'blob linked in the catalog is missing from storage');
       throw blobUnknown(repository, digest.value);
     }
+    // Nothing sent yet (the store failed before its first byte): an error status says why (503 when down).
+    if (!res.headersSent) throw err;
     // The status line is sent; all that is left is to cut the connection so the client sees a failed transfer.
     res.destroy();
     // A store whose object ended cleanly but early (or ran long) holds the wrong bytes: quarantine it.

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../oci/errors';
+import { isBackendUnavailable } from './backend-errors';
 import type { RequestContext } from './context';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
@@ -25,6 +26,10 @@ export function sendError(err: unknown, req: IncomingMessage, res: ServerRespons
   let oci: OciError;
   if (err instanceof OciError) {
     oci = err;
+  } else if (isBackendUnavailable(err)) {
+    // Loud in the logs and to the client, and retryable: the backend, not the request, is at fault.
+    ctx.logger.error({ err, reqId: ctx.id, method: req.method, url: req.url }, 'backend unavailable');
+    oci = new OciError('UNAVAILABLE', 'a backend of the registry is unavailable; retry later', { requestId: ctx.id });
   } else {
     ctx.logger.error({ err, reqId: ctx.id, method: req.method, url: req.url }, 'unhandled error');
     oci = new OciError('UNKNOWN', 'internal server error', { requestId: ctx.id });

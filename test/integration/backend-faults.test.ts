@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startTestRegistry, type TestRegistry } from '../helpers/server';
+import { testS3, uniqueBucket } from '../helpers/s3';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
+import { send } from '../helpers/big-blobs';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const codeOf = (body: string) => (JSON.parse(body) as { errors: { code: string }[] }).errors[0]!.code;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A backend that goes away answers 503 UNAVAILABLE (retryable), never a 500 or a hang; /readyz says so;
+ * nothing acknowledged is lost; service resumes by itself when the backend returns. The tests use their
+ * own backends (a redis-server on another port, the test RGW behind a cutting proxy) so that the shared
+ * ones are never disturbed.
+ */
+describe('backend faults answer 503 and heal', () => {
+  jest.setTimeout(120_000);
+
+  describe('Redis (upload sessions) stopped mid-upload and started again', () => {
+    let redis: ChildProcess | undefined;
+    let dir: string;
+    let port: number;
+    let reg: TestRegistry;
+    const startRedis = async () => {
+      // Append-only file: acknowledged upload offsets survive the restart, as in production with AOF.
+      redis = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir],
+        { stdio: 'ignore' },
+      );
+      const until = Date.now() + 10_000;
+      while (Date.now() < until) {
+        const up = await new Promise<boolean>((r) =>
+          net
+            .connect(port, '127.0.0.1')
+            .on('connect', function (this: net.Socket) {
+              this.destroy();
+              r(true);
+            })
+            .on('error', () => r(false)),
+        );
+        if (up) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('redis-server did not start');
+    };
+    beforeAll(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-redis-fault-'));
+      port = await freePort();
+      await startRedis();
+      reg = await startTestRegistry(
+        { database: 'sqlite', sessions: 'memory' },
+        { sessions: `redis://127.0.0.1:${port}/0` },
+      );
+    });
+    afterAll(async () => {
+      await reg?.close();
+      redis?.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('answers 503 while Redis is down, reports not ready, and resumes the upload when it is back', async () => {
+      const data = randomBytes(3 * 1024 * 1024);
+      const open = await send(`${reg.url}/v2/faults/redis/blobs/uploads/`, 'POST');
+      expect(open.status).toBe(202);
+      let location = open.headers.location!;
+      const first = await send(`${reg.url}${location}`, 'PATCH', data.subarray(0, 1024 * 1024), {
+        headers: { 'Content-Range': `0-${1024 * 1024 - 1}` },
+      });
+      expect(first.status).toBe(202);
+      location = first.headers.location!;
+
+      redis!.kill('SIGKILL');
+      await new Promise((r) => redis!.once('exit', r));
+      const started = Date.now();
+      const during = await send(`${reg.url}${location}`, 'PATCH', data.subarray(1024 * 1024, 2 * 1024 * 1024), {
+        headers: { 'Content-Range': `${1024 * 1024}-${2 * 1024 * 1024 - 1}` },
+        timeoutMs: 30_000,
+      });
+      expect((Date.now() - started) / 1000).toBeLessThan(30);
+      expect([during.status, codeOf(during.body)]).toEqual([503, 'UNAVAILABLE']);
+      const ready = await send(`${reg.url}/readyz`, 'GET', undefined, { timeoutMs: 30_000 });
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body).checks.sessions).not.toBe('ok');
+
+      await startRedis();
+      // Healed by itself: the client asks where the upload stands and resumes from what was acknowledged.
+      const until = Date.now() + 20_000;
+      let status = await send(`${reg.url}${location}`, 'GET');
+      while (status.status !== 204 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 250));
+        status = await send(`${reg.url}${location}`, 'GET');
+      }
+      expect(status.status).toBe(204);
+      const offset = Number(status.headers.range!.split('-')[1]) + 1;
+      expect(offset).toBeGreaterThanOrEqual(1024 * 1024);
+      const done = await send(
+        `${reg.url}${status.headers.location}?digest=${sha256(data)}`,
+        'PUT',
+        data.subarray(offset),
+        { headers: { 'Content-Range': `${offset}-${data.length - 1}` } },
+      );
+      expect(done.status).toBe(201);
+      const back = Buffer.from(await (await fetch(`${reg.url}/v2/faults/redis/blobs/${sha256(data)}`)).arrayBuffer());
+      expect(back.equals(data)).toBe(true);
+      expect((await send(`${reg.url}/readyz`, 'GET')).status).toBe(200);
+    });
+  });
+
+  const s3 = testS3();
+  (s3 ? describe : describe.skip)('the S3 endpoint stopped and started again', () => {
+    let proxy: TcpProxy;
+    let reg: TestRegistry;
+    beforeAll(async () => {
+      proxy = await startTcpProxy(s3!.endpoint);
+      reg = await startTestRegistry(
+        { database: 'sqlite', sessions: 'memory', storage: 's3' },
+        { storage: `s3://${uniqueBucket()}?endpoint=${encodeURIComponent(proxy.url)}` },
+      );
+    });
+    afterAll(async () => {
+      await reg?.close();
+      await proxy?.close();
+    });
+
+    it('answers 503 to pulls and pushes while S3 is down, reports not ready, and serves again when it is back', async () => {
+      const data = randomBytes(200_000);
+      const digest = sha256(data);
+      const put = await send(`${reg.url}/v2/faults/s3/blobs/uploads/?digest=${digest}`, 'POST', data);
+      expect(put.status).toBe(201);
+
+      proxy.cut();
+      const pull = await send(`${reg.url}/v2/faults/s3/blobs/${digest}`, 'GET', undefined, { timeoutMs: 30_000 });
+      expect([pull.status, codeOf(pull.body)]).toEqual([503, 'UNAVAILABLE']);
+      const other = randomBytes(1000);
+      const push = await send(`${reg.url}/v2/faults/s3/blobs/uploads/?digest=${sha256(other)}`, 'POST', other, {
+        timeoutMs: 30_000,
+      });
+      expect([push.status, codeOf(push.body)]).toEqual([503, 'UNAVAILABLE']);
+      expect((await send(`${reg.url}/v2/faults/s3/blobs/${sha256(other)}`, 'HEAD')).status).toBe(404);
+      const ready = await send(`${reg.url}/readyz`, 'GET', undefined, { timeoutMs: 30_000 });
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body).checks.storage).not.toBe('ok');
+
+      proxy.restore();
+      const back = Buffer.from(await (await fetch(`${reg.url}/v2/faults/s3/blobs/${digest}`)).arrayBuffer());
+      expect(back.equals(data)).toBe(true);
+      expect((await send(`${reg.url}/v2/faults/s3/blobs/uploads/?digest=${sha256(other)}`, 'POST', other)).status).toBe(
+        201,
+      );
+      expect((await send(`${reg.url}/readyz`, 'GET')).status).toBe(200);
+    });
+  });
+});

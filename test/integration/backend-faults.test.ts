@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -164,5 +164,51 @@ describe('backend faults answer 503 and heal', () => {
       );
       expect((await send(`${reg.url}/readyz`, 'GET')).status).toBe(200);
     });
+  });
+});
+
+describe('the disk filling during a push (file-system storage on a small tmpfs)', () => {
+  let dir: string;
+  let reg: TestRegistry | undefined;
+  let mounted = false;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-full-disk-'));
+    mounted = await new Promise<boolean>((resolve) =>
+      execFile('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', dir], (err) => resolve(!err)),
+    );
+    if (!mounted && process.env.CI === 'true') throw new Error('mounting a tmpfs needs root (CI runs as root)');
+    if (mounted)
+      reg = await startTestRegistry({ database: 'sqlite', sessions: 'memory' }, { storage: `file://${dir}` });
+  });
+  afterAll(async () => {
+    await reg?.close();
+    if (mounted) {
+      await new Promise((r) => execFile('umount', [dir], r));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 when the disk is full, keeps nothing half-written, and takes pushes again once there is room', async () => {
+    if (!mounted) return;
+    const small = randomBytes(4 * 1024 * 1024);
+    expect(
+      (await send(`${reg!.url}/v2/faults/disk/blobs/uploads/?digest=${sha256(small)}`, 'POST', small)).status,
+    ).toBe(201);
+    const big = randomBytes(40 * 1024 * 1024);
+    const open = await send(`${reg!.url}/v2/faults/disk/blobs/uploads/`, 'POST');
+    const full = await send(`${reg!.url}${open.headers.location}?digest=${sha256(big)}`, 'PUT', big, {
+      timeoutMs: 30_000,
+    });
+    expect([full.status, codeOf(full.body)]).toEqual([503, 'UNAVAILABLE']);
+    expect((await send(`${reg!.url}/v2/faults/disk/blobs/${sha256(big)}`, 'HEAD')).status).toBe(404);
+    // What was acknowledged is intact.
+    const back = Buffer.from(await (await fetch(`${reg!.url}/v2/faults/disk/blobs/${sha256(small)}`)).arrayBuffer());
+    expect(back.equals(small)).toBe(true);
+    // The failed upload's staged bytes are given back (cancelled), so a push that fits goes through.
+    await send(`${reg!.url}${open.headers.location}`, 'DELETE');
+    const fits = randomBytes(8 * 1024 * 1024);
+    expect((await send(`${reg!.url}/v2/faults/disk/blobs/uploads/?digest=${sha256(fits)}`, 'POST', fits)).status).toBe(
+      201,
+    );
   });
 });

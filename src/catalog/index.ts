@@ -46,6 +46,10 @@ export function createCatalog(url: string): Catalog {
     // An idle connection the server closes (restart, failover) must not crash the registry; the pool
     // replaces it on the next query.
     pool.on('error', () => undefined);
+    // A connection that dies while checked out (a query in flight when PostgreSQL restarts) emits 'error'
+    // on its client, where node-postgres has no listener: the process would crash. The query itself
+    // fails with the same error, and the pool replaces the client.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return new KyselyCatalog('postgres', db, () => postgresHotReads(pool));
   }

@@ -212,3 +212,91 @@ describe('the disk filling during a push (file-system storage on a small tmpfs)'
     );
   });
 });
+
+describe('PostgreSQL restarted under a stream of pushes (a cluster of the test own)', () => {
+  const bin = '/usr/lib/postgresql/15/bin';
+  let dir: string;
+  let port: number;
+  let reg: TestRegistry | undefined;
+  const pg = (args: string) =>
+    new Promise<void>((resolve, reject) =>
+      execFile('su', ['postgres', '-s', '/bin/sh', '-c', `${bin}/pg_ctl -D ${dir}/data ${args}`], (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+  const startPg = () => pg(`-o '-p ${port} -k ${dir} -c listen_addresses=127.0.0.1' -l ${dir}/log -w start`);
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-pg-fault-'));
+    port = await freePort();
+    await new Promise<void>((resolve, reject) =>
+      execFile('chown', ['postgres', dir], (err) => (err ? reject(err) : resolve())),
+    );
+    await new Promise<void>((resolve, reject) =>
+      execFile('su', ['postgres', '-s', '/bin/sh', '-c', `${bin}/initdb -D ${dir}/data -A trust -U postgres`], (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    await startPg();
+    reg = await startTestRegistry(
+      { database: 'sqlite', sessions: 'memory' },
+      { database: `postgres://postgres@127.0.0.1:${port}/postgres` },
+    );
+  });
+  afterAll(async () => {
+    await reg?.close();
+    await pg('-m immediate stop').catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers 503 while it is down (never 500, never a hang), loses no acknowledged push, and resumes by itself', async () => {
+    const acknowledged: { repo: string; digest: string }[] = [];
+    const statuses = new Set<number>();
+    let stop = false;
+    const pushOne = async (i: number) => {
+      const layer = randomBytes(2000);
+      const repo = `faults/pg${i % 4}`;
+      const b = await send(`${reg!.url}/v2/${repo}/blobs/uploads/?digest=${sha256(layer)}`, 'POST', layer, {
+        timeoutMs: 30_000,
+      });
+      statuses.add(b.status);
+      if (b.status !== 201) return;
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: 'application/vnd.example.fault',
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(layer), size: layer.length },
+          layers: [],
+        }),
+      );
+      const m = await send(`${reg!.url}/v2/${repo}/manifests/${sha256(manifest)}`, 'PUT', manifest, {
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        timeoutMs: 30_000,
+      });
+      statuses.add(m.status);
+      if (m.status === 201) acknowledged.push({ repo, digest: sha256(manifest) });
+    };
+    const stream = (async () => {
+      for (let i = 0; !stop; i++) await pushOne(i);
+    })();
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = acknowledged.length;
+    await pg('-m fast -w stop');
+    await new Promise((r) => setTimeout(r, 2500));
+    const ready = await send(`${reg!.url}/readyz`, 'GET', undefined, { timeoutMs: 30_000 });
+    expect(ready.status).toBe(503);
+    await startPg();
+    await new Promise((r) => setTimeout(r, 2500));
+    stop = true;
+    await stream;
+    // Only successes and retryable refusals, never a 500 or a hang.
+    expect([...statuses].filter((s) => s !== 201 && s !== 503)).toEqual([]);
+    expect(statuses.has(503)).toBe(true);
+    // It went on by itself after the restart, and every acknowledged push is there.
+    expect(acknowledged.length).toBeGreaterThan(before);
+    for (const a of acknowledged) {
+      expect((await send(`${reg!.url}/v2/${a.repo}/manifests/${a.digest}`, 'HEAD')).status).toBe(200);
+    }
+    expect((await send(`${reg!.url}/readyz`, 'GET')).status).toBe(200);
+  });
+});

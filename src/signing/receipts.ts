@@ -60,18 +60,19 @@ async function putBlob(
     throw err;
   }
   // Every link is in the log (`cairn audit verify` checks the catalog against it), the registry's own too.
-  return {
+  const logged = s.audit.append({
+    type: 'blob.push',
+    identity: 'system',
+    action: 'push',
+    repository,
     digest,
-    logged: s.audit.append({
-      type: 'blob.push',
-      identity: 'system',
-      action: 'push',
-      repository,
-      digest,
-      requestId,
-      detail: { size: bytes.length, upload: 'receipt' },
-    }),
-  };
+    requestId,
+    detail: { size: bytes.length, upload: 'receipt' },
+  });
+  // The caller awaits it with the others; when the caller fails first (the database went away), this
+  // rejection must not go unhandled: Node would end the process for it.
+  logged.catch(() => undefined);
+  return { digest, logged };
 }
 
 /** A DSSE bundle over the receipt statement, signed with the registry's key. */

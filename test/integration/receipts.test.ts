@@ -111,4 +111,33 @@ describe('registry receipts: a signed statement of every manifest push, with its
       await opted.close();
     }
   });
+
+  it('survives a receipt that fails halfway (the database went away): the push stands, nothing is left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const { audit, services } = reg.registry;
+    const append = audit.append.bind(audit);
+    const putManifest = services.catalog.putManifest.bind(services.catalog);
+    // The receipt's blob links are logged, then the receipt manifest cannot be written and the log fails too.
+    audit.append = (event) =>
+      (event.detail as { upload?: string } | undefined)?.upload === 'receipt'
+        ? Promise.reject(new Error('Connection terminated unexpectedly'))
+        : append(event);
+    services.catalog.putManifest = (repository, m, tag) =>
+      m.artifactType === RECEIPT_TYPE
+        ? Promise.reject(new Error('Connection terminated unexpectedly'))
+        : putManifest(repository, m, tag);
+    try {
+      const m = await pushModel(reg.url, 'rcpt/fail', 'v1');
+      expect(m.status).toBe(201);
+      expect(m.response.headers.get('cairn-receipt')).toBeNull();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      audit.append = append;
+      services.catalog.putManifest = putManifest;
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

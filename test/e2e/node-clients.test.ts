@@ -58,6 +58,25 @@ describe('Node registry clients under token auth', () => {
   });
   afterAll(async () => reg?.close());
 
+  /** Pushes a model the way any client would, as the publisher, so that a read-only client can pull it. */
+  async function pushAsPublisher(m: ReturnType<typeof modelPackModel>, repo: string): Promise<void> {
+    const t = await token(reg.url, 'paula', 'paula-password-123', [`repository:${repo}:pull,push`]);
+    for (const blob of m.blobs) {
+      const r = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, {
+        method: 'POST',
+        body: blob,
+        headers: bearer(t),
+      });
+      expect(r.status).toBe(201);
+    }
+    const put = await fetch(`${reg.url}/v2/${repo}/manifests/v1`, {
+      method: 'PUT',
+      body: m.manifest,
+      headers: { ...bearer(t), 'Content-Type': OCI_MANIFEST },
+    });
+    expect(put.status).toBe(201);
+  }
+
   it('oci-registry-client pushes a ModelPack model and pulls it back byte for byte', async () => {
     const m = modelPackModel('orc-model');
     const client = new RegistryClientV2({
@@ -103,26 +122,7 @@ describe('Node registry clients under token auth', () => {
 
   it('@snyk/docker-registry-v2-client pulls a ModelPack model back byte for byte (it only reads)', async () => {
     const m = modelPackModel('snyk-model');
-    const t = await token(reg.url, 'paula', 'paula-password-123', ['repository:models/snyk:pull,push']);
-    for (const blob of m.blobs)
-      expect(
-        (
-          await fetch(`${reg.url}/v2/models/snyk/blobs/uploads/?digest=${sha256(blob)}`, {
-            method: 'POST',
-            body: blob,
-            headers: bearer(t),
-          })
-        ).status,
-      ).toBe(201);
-    expect(
-      (
-        await fetch(`${reg.url}/v2/models/snyk/manifests/v1`, {
-          method: 'PUT',
-          body: m.manifest,
-          headers: { ...bearer(t), 'Content-Type': OCI_MANIFEST },
-        })
-      ).status,
-    ).toBe(201);
+    await pushAsPublisher(m, 'models/snyk');
 
     const opts = {
       protocol: 'http:',
@@ -144,26 +144,7 @@ describe('Node registry clients under token auth', () => {
 
   it('@sigstore/oci attaches a bundle to a ModelPack model through the referrers API, its token scope taken from the challenge', async () => {
     const m = modelPackModel('sig-model');
-    const t = await token(reg.url, 'paula', 'paula-password-123', ['repository:models/sig:pull,push']);
-    for (const blob of m.blobs)
-      expect(
-        (
-          await fetch(`${reg.url}/v2/models/sig/blobs/uploads/?digest=${sha256(blob)}`, {
-            method: 'POST',
-            body: blob,
-            headers: bearer(t),
-          })
-        ).status,
-      ).toBe(201);
-    expect(
-      (
-        await fetch(`${reg.url}/v2/models/sig/manifests/v1`, {
-          method: 'PUT',
-          body: m.manifest,
-          headers: { ...bearer(t), 'Content-Type': OCI_MANIFEST },
-        })
-      ).status,
-    ).toBe(201);
+    await pushAsPublisher(m, 'models/sig');
 
     const bundle = Buffer.from(
       JSON.stringify({

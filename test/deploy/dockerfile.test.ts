@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { random, sha256 } from '../conformance/client';
+import { freePort } from '../helpers/ports';
 
 const exec = promisify(execFile);
 const ROOT = path.join(__dirname, '..', '..');
@@ -28,15 +28,6 @@ function parseDockerfile(text: string): Instruction[] {
     out.push({ op: op!.toUpperCase(), args: rest.join(' '), stage });
   }
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

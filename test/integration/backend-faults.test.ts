@@ -8,18 +8,10 @@ import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { testS3, uniqueBucket } from '../helpers/s3';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
 import { send } from '../helpers/big-blobs';
+import { freePort } from '../helpers/ports';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const codeOf = (body: string) => (JSON.parse(body) as { errors: { code: string }[] }).errors[0]!.code;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A backend that goes away answers 503 UNAVAILABLE (retryable), never a 500 or a hang; /readyz says so;

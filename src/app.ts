@@ -14,9 +14,11 @@ import { TrustStore } from './signing/trust-store';
 import { createSignatureStore } from './signing';
 import { startTrustRechecker } from './signing/recheck';
 import { registryTufRoots } from './signing/tuf-roots';
-import { UploadHashes } from './distribution/upload-hashes';
+import { UploadHashes } from './sessions/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
-import type { Services } from './distribution/services';
+import type { V2Deps } from './server/routes';
+import { createRegistryCore } from './registry-wiring';
+import type { RegistryCore } from './core/registry-core';
 import { startUploadJanitor } from './maintenance/upload-janitor';
 import { startRetention } from './maintenance/retention';
 import type { BlobStore } from './storage/blob-store';
@@ -24,7 +26,7 @@ import type { UploadSessionStore } from './sessions/upload-session-store';
 import type { Catalog } from './catalog/catalog';
 import type { IdentityStore } from './auth/identity-store';
 import { createIdentityStore } from './auth';
-import { startAuth, type AuthRuntime } from './auth/runtime';
+import { startAuth, type AuthRuntime } from './http/auth-runtime';
 import { ensureAdmin } from './auth/bootstrap';
 import { AccessGate } from './http/access-gate';
 import { createAuditLog } from './audit';
@@ -38,7 +40,8 @@ export interface Registry {
   /** http(s)://host:port the server listens on (the real port when 0 was asked). */
   url: string;
   config: Config;
-  services: Services;
+  /** The wired stores and the core, for tests and the CLI: what the handlers were given. */
+  services: V2Deps & { core: RegistryCore };
   /** Present unless auth.mode is none. */
   auth?: AuthRuntime;
   audit: AuditLog;
@@ -135,13 +138,9 @@ async function start(
   // unreachable mirror costs at most its timeout, and the cache answers when it is still valid.
   if (trust.current().tuf.length) await trust.tuf.refresh(trust.current().tuf, { initial: true });
   const artifacts = createArtifactIndex(backends.catalog);
-  const services: Services = {
+  const stores = {
     config,
     logger,
-    metrics,
-    hashes,
-    verified,
-    gate,
     audit,
     quarantine: createQuarantine(backends.catalog),
     artifacts,
@@ -150,9 +149,12 @@ async function start(
     signatures: createSignatureStore(backends.catalog),
     ...backends,
   };
+  const core = createRegistryCore(stores);
+  // Each module picks what it uses from this: the handlers, the background jobs, the tests.
+  const services = { ...stores, core, metrics, hashes, verified, gate };
   audit.start();
   stack.push('scrubber', startScrubber(services));
-  stack.push('signature re-check', startTrustRechecker(services));
+  stack.push('signature re-check', startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000));
   stack.push('retention', startRetention(services));
   stack.push(
     'TUF refresh',

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { OciError } from '../oci/errors';
-import { readSmallBlob } from '../storage/read-small';
 import type { ArtifactRecord } from '../catalog/catalog';
 import type { ParsedManifest } from '../oci/manifest-parser';
-import type { Services } from '../distribution/services';
-import type { RequestContext } from '../http/context';
+import type { Actor } from '../core/actor';
+import type { RegistryHooks } from '../core/hooks';
+import type { ManifestPutIntent } from '../core/intents';
 import { classify } from './media-types';
 import { CONFIG_SCHEMAS, validateConfig } from './schemas';
 import { lineageEdges, MetadataProblem, type ArtifactMetadata } from './metadata';
@@ -14,8 +13,7 @@ import { configProblemMessage, metadataOfManifest, metadataProblemMessage } from
 export const MAX_CONFIG_BYTES = 1 << 20;
 
 async function readConfig(
-  s: Services,
-  repository: string,
+  readBlob: ManifestPutIntent['readBlob'],
   digest: string,
   size: number,
   validated: boolean,
@@ -27,19 +25,7 @@ async function readConfig(
       });
     return undefined;
   }
-  if (!(await s.catalog.getBlobLink(repository, digest))) {
-    throw new OciError('MANIFEST_BLOB_UNKNOWN', 'manifest references content the repository does not have', {
-      repository,
-      blobs: [digest],
-    });
-  }
-  const bytes = await readSmallBlob(s.blobs, digest, MAX_CONFIG_BYTES);
-  if (!bytes) return undefined;
-  // The stored bytes are checked like any read: a config altered at rest must not be believed.
-  const [algorithm, hex] = digest.split(':') as [string, string];
-  if (createHash(algorithm).update(bytes).digest('hex') !== hex)
-    throw new OciError('MANIFEST_INVALID', 'the stored config does not match its digest; push it again', { digest });
-  return bytes;
+  return readBlob(digest, MAX_CONFIG_BYTES);
 }
 
 function parseJson(bytes: Buffer | undefined): unknown {
@@ -57,17 +43,16 @@ function parseJson(bytes: Buffer | undefined): unknown {
  * catalog stores with the manifest. Plain images cost nothing more than their annotations.
  */
 export async function artifactRecordFor(
-  s: Services,
-  ctx: RequestContext,
-  repository: string,
+  actor: Actor,
   p: ParsedManifest,
+  readBlob: ManifestPutIntent['readBlob'],
 ): Promise<{ record: ArtifactRecord; metadata: ArtifactMetadata }> {
   const configType = p.config?.mediaType;
   const { kind } = classify(p.artifactType === configType ? undefined : p.artifactType, configType, p.mediaType);
   let config: unknown;
   if (p.config && (kind === 'model' || kind === 'dataset')) {
     const validated = configType !== undefined && configType in CONFIG_SCHEMAS;
-    const bytes = await readConfig(s, repository, p.config.digest, p.config.size, validated);
+    const bytes = await readConfig(readBlob, p.config.digest, p.config.size, validated);
     if (validated && bytes) {
       const problems = validateConfig(configType!, bytes);
       if (problems.length) {
@@ -79,13 +64,11 @@ export async function artifactRecordFor(
     }
     config = parseJson(bytes);
   }
-  const principal = ctx.auth?.principal;
   let metadata: ArtifactMetadata;
   try {
-    const ci = principal?.federated
-      ? { iss: principal.federated.issuer, sub: principal.federated.subject, ...(principal.federated.claims ?? {}) }
-      : undefined;
-    metadata = metadataOfManifest(p, config, principal?.id ?? 'anonymous', ci);
+    const f = actor.federated;
+    const ci = f ? { iss: f.issuer, sub: f.subject, ...(f.claims ?? {}) } : undefined;
+    metadata = metadataOfManifest(p, config, actor.id, ci);
   } catch (err) {
     if (err instanceof MetadataProblem)
       throw new OciError('MANIFEST_INVALID', metadataProblemMessage(err), { field: err.field });
@@ -112,4 +95,15 @@ export async function artifactRecordFor(
     })),
   };
   return { record, metadata };
+}
+
+/**
+ * The validation stage of a manifest push: the artifact's kind, its config checked against the published
+ * schema, and the metadata and lineage the artifact index stores with it. `cairn policy check` runs the
+ * same hook on local files.
+ */
+export function registerArtifactValidation(hooks: RegistryHooks): void {
+  hooks.manifestPut.check('artifact', 'validation', async (m, actor) => {
+    m.artifact = (await artifactRecordFor(actor, m.parsed, m.readBlob)).record;
+  });
 }

@@ -8,7 +8,7 @@ import { createAuditLog } from '../audit';
 import { createArtifactIndex } from '../catalog';
 import { Governance, GovernanceError } from '../policy/governance';
 import { pruneDrafts } from '../maintenance/retention';
-import { checkArtifact, type CheckResult } from '../artifacts/check';
+import { checkArtifact, type CheckResult } from './local-check';
 import { withBackends } from './with-backends';
 import { packDirectory } from '../client/pack';
 import { resolveMetadata } from '../client/provenance';
@@ -105,7 +105,7 @@ export function artifactMaintenanceCommands(program: Command, policy: Command, l
             ok =
               report(
                 t.name,
-                checkArtifact({
+                await checkArtifact({
                   manifest: t.manifest,
                   ...(t.config ? { config: t.config } : {}),
                   repository: o.repository,

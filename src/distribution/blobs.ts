@@ -8,13 +8,29 @@ import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { BlobNotFound } from '../storage/blob-store';
 import { parseRangeHeader } from './ranges';
 import { LengthGuard, LengthMismatch } from './length-guard';
-import type { Services } from './services';
-import { auditChange, auditPull } from './audit-trail';
 import { reportIntegrityFailure } from '../integrity/alerts';
+import type { Quarantine } from '../integrity/quarantine';
 import type { RequestContext } from '../http/context';
+import { actorOf } from '../http/actor';
+import type { Config } from '../config/config';
+import type { BlobStore } from '../storage/blob-store';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { AuditLog } from '../audit/audit-log';
+import type { RegistryCore } from '../core/registry-core';
+import { blobUnknown } from '../core/blob-operations';
+import type { VerifiedBlobs } from './verified-blobs';
 
-function blobUnknown(repository: string, digest: string): OciError {
-  return new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { repository, digest });
+/** What the blob handlers use: the core decides what may be served; the bytes stream through here, verified. */
+export interface BlobHandlerDeps {
+  config: Pick<Config, 'auth' | 'blobs' | 'integrity'>;
+  core: Pick<RegistryCore, 'blobs'>;
+  blobs: BlobStore;
+  verified: VerifiedBlobs;
+  quarantine: Quarantine;
+  audit: AuditLog;
+  logger: Logger;
+  metrics: Metrics;
 }
 
 /**
@@ -56,7 +72,7 @@ class VerifyingStream extends Transform {
 
 /** GET and HEAD /v2/<name>/blobs/<digest>, with single byte ranges. */
 export async function getBlob(
-  s: Services,
+  s: BlobHandlerDeps,
   repository: string,
   rawDigest: string,
   req: IncomingMessage,
@@ -64,15 +80,7 @@ export async function getBlob(
   ctx: RequestContext,
 ): Promise<void> {
   const digest = parseDigest(rawDigest);
-  const link = await s.catalog.getBlobLink(repository, digest.value);
-  if (!link) throw blobUnknown(repository, digest.value);
-  if (await s.quarantine.has(digest.value)) {
-    throw new OciError(
-      'BLOB_UNKNOWN',
-      'the stored copy of this blob is corrupt and quarantined; push it again to replace it',
-      { repository, digest: digest.value, quarantined: true },
-    );
-  }
+  const link = await s.core.blobs.open(actorOf(ctx, s.config.auth.trustProxy), repository, digest.value);
 
   const range = parseRangeHeader(req.headers.range, link.size);
   if (range === 'unsatisfiable') {
@@ -102,7 +110,7 @@ export async function getBlob(
     res.end();
     return;
   }
-  if (!range) auditPull(s, ctx, { repository, digest: digest.value });
+  link.served(range !== undefined);
   if (s.config.blobs.redirect && s.blobs.presignGet) {
     // Authorization happened before this point (the link check is per repository); the URL is short-lived.
     const url = await s.blobs.presignGet(digest.value, s.config.blobs.redirectTtlSeconds);
@@ -182,14 +190,13 @@ function lastChunkCheck(expected: ParsedDigest, onMismatch: (actual: string) => 
 
 /** DELETE /v2/<name>/blobs/<digest>: unlinks it from the repository; the collector reclaims the bytes. */
 export async function deleteBlob(
-  s: Services,
+  s: Pick<BlobHandlerDeps, 'core' | 'config'>,
   repository: string,
   rawDigest: string,
   res: ServerResponse,
   ctx: RequestContext,
 ): Promise<void> {
   const digest = parseDigest(rawDigest);
-  if (!(await s.catalog.unlinkBlob(repository, digest.value))) throw blobUnknown(repository, digest.value);
-  await auditChange(s, ctx, { type: 'blob.delete', action: 'delete', repository, digest: digest.value });
+  await s.core.blobs.delete(actorOf(ctx, s.config.auth.trustProxy), repository, digest.value);
   sendEmpty(res, 202);
 }

@@ -4,7 +4,7 @@ import { MediaTypes } from '../oci/media-types';
 import { queryParam } from '../http/query';
 import type { RequestContext } from '../http/context';
 import { sendJson } from '../http/respond';
-import type { Services } from './services';
+import type { ListingDeps } from './listing-deps';
 import { RECEIPT_TYPE } from '../signing/receipts';
 
 /**
@@ -12,7 +12,7 @@ import { RECEIPT_TYPE } from '../signing/receipts';
  * answered from the catalog's subject index. Also answers (empty or not) before the subject is pushed.
  */
 export async function listReferrers(
-  s: Services,
+  s: ListingDeps,
   repository: string,
   rawDigest: string,
   ctx: RequestContext,
@@ -32,7 +32,7 @@ export async function listReferrers(
  * image index of the receipt manifests (each a DSSE bundle layer), the shape the referrers API has.
  */
 export async function listReceipts(
-  s: Services,
+  s: ListingDeps,
   repository: string,
   rawDigest: string,
   res: ServerResponse,

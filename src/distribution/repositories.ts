@@ -2,13 +2,13 @@ import type { ServerResponse } from 'node:http';
 import type { RequestContext } from '../http/context';
 import { sendJson } from '../http/respond';
 import { parsePage, pageOf } from './pagination';
-import type { Services } from './services';
+import type { ListingDeps } from './listing-deps';
 
 /** How many names one listing may look at to fill a page when the caller may pull few of them. */
 const SCAN_LIMIT = 50_000;
 
 /** GET /v2/_catalog with n / last pagination, showing only the repositories the caller may pull. */
-export async function listRepositories(s: Services, ctx: RequestContext, res: ServerResponse): Promise<void> {
+export async function listRepositories(s: ListingDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
   const page = parsePage(ctx, s.config.catalog.pageSizeMax);
   const visible: string[] = [];
   let last = page.last;

@@ -2,30 +2,43 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../oci/errors';
 import { assertRepositoryName } from '../oci/names';
 import type { RequestContext } from '../http/context';
-import type { Services } from './services';
-import type { Requirement } from '../http/access-gate';
+import type { AccessGate, Requirement } from '../http/access-gate';
+import type { ListingDeps } from './listing-deps';
 import { getBase } from './base';
-import { deleteBlob, getBlob } from './blobs';
-import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from './uploads';
-import { deleteManifest, getManifest, putManifest } from './manifests';
+import { deleteBlob, getBlob, type BlobHandlerDeps } from './blobs';
+import {
+  cancelUpload,
+  finishUpload,
+  getUploadStatus,
+  patchUpload,
+  startUpload,
+  type UploadHandlerDeps,
+} from './uploads';
+import { deleteManifest, getManifest, putManifest, type ManifestHandlerDeps } from './manifests';
 import { listTags } from './tags';
 import { listReferrers } from './referrers';
 import { queryParam } from '../http/query';
 import { listRepositories } from './repositories';
 import { repo } from './requirements';
 
-export type Handler = (
-  s: Services,
+/** What the routes' handlers use together: each handler module declares its own part. */
+export type DistributionDeps = ManifestHandlerDeps &
+  BlobHandlerDeps &
+  UploadHandlerDeps &
+  ListingDeps & { gate: AccessGate };
+
+export type Handler<D = DistributionDeps> = (
+  s: D,
   p: string[],
   req: IncomingMessage,
   res: ServerResponse,
   ctx: RequestContext,
 ) => Promise<void> | void;
 
-export interface Route {
+export interface Route<D = DistributionDeps> {
   name: string;
   pattern: RegExp;
-  methods: Record<string, Handler>;
+  methods: Record<string, Handler<D>>;
   /** What the access gate must establish before a method's handler runs. */
   needs: (method: string, p: string[], ctx: RequestContext) => Requirement;
 }
@@ -114,9 +127,9 @@ export function isDistributionPath(path: string): boolean {
 }
 
 /** Serves one /v2/ request from `routes` (the first whose pattern matches); throws OciError for the caller to answer. */
-export async function dispatch(
-  routes: Route[],
-  s: Services,
+export async function dispatch<D extends { gate: Pick<AccessGate, 'enter'> }>(
+  routes: Route<D>[],
+  s: D,
   req: IncomingMessage,
   res: ServerResponse,
   ctx: RequestContext,

@@ -3,11 +3,11 @@ import { OciError } from '../oci/errors';
 import type { RequestContext } from '../http/context';
 import { sendJson } from '../http/respond';
 import { parsePage, pageOf } from './pagination';
-import type { Services } from './services';
+import type { ListingDeps } from './listing-deps';
 
 /** GET /v2/<name>/tags/list with n / last pagination. */
 export async function listTags(
-  s: Services,
+  s: ListingDeps,
   repository: string,
   ctx: RequestContext,
   res: ServerResponse,

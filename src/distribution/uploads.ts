@@ -9,9 +9,27 @@ import { queryParam } from '../http/query';
 import { BlobNotFound, StageOffsetMismatch, StoredSizeMismatch, type AppendResult } from '../storage/blob-store';
 import type { UploadSession } from '../sessions/upload-session-store';
 import { parseChunkRange } from './ranges';
-import type { Services } from './services';
-import { auditChange } from './audit-trail';
-import { assertByteQuota } from './governance-checks';
+import type { BlobStore } from '../storage/blob-store';
+import type { UploadSessionStore } from '../sessions/upload-session-store';
+import type { Config } from '../config/config';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { RegistryCore } from '../core/registry-core';
+import { actorOf } from '../http/actor';
+import type { UploadHashes } from '../sessions/upload-hashes';
+import type { VerifiedBlobs } from './verified-blobs';
+
+/** What the upload handlers use: sessions and staging here; the core verifies, links and records. */
+export interface UploadHandlerDeps {
+  config: Pick<Config, 'auth'>;
+  core: Pick<RegistryCore, 'blobs'>;
+  blobs: BlobStore;
+  sessions: UploadSessionStore;
+  hashes: UploadHashes;
+  verified: VerifiedBlobs;
+  metrics: Metrics;
+  logger: Logger;
+}
 
 /** How long a request holds an upload's write lease; renewed while a long chunk streams in. */
 const LEASE_MS = 60_000;
@@ -74,7 +92,12 @@ function declaredLength(req: IncomingMessage): number | undefined {
   return len === undefined ? undefined : Number(len);
 }
 
-async function openSession(s: Services, repository: string, id: string, ctx: RequestContext): Promise<UploadSession> {
+async function openSession(
+  s: UploadHandlerDeps,
+  repository: string,
+  id: string,
+  ctx: RequestContext,
+): Promise<UploadSession> {
   if (!UPLOAD_ID.test(id)) throw uploadUnknown(id, 'malformed upload id');
   const session = await s.sessions.get(id);
   // An upload is reachable only through the repository that opened it.
@@ -92,7 +115,7 @@ async function openSession(s: Services, repository: string, id: string, ctx: Req
 
 /** Runs `work` holding the upload's write lease, renewing it (and the idle timer) while the work lasts. */
 async function withLease<T>(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   session: UploadSession,
   work: () => Promise<T>,
@@ -122,7 +145,7 @@ async function withLease<T>(
  * recorded means the staged data is lost, and the upload cannot be finished correctly. Call it only
  * while holding the upload's lease, so that no writer is between its write and its record.
  */
-async function reconcile(s: Services, session: UploadSession): Promise<number> {
+async function reconcile(s: UploadHandlerDeps, session: UploadSession): Promise<number> {
   let current = session;
   for (let attempt = 0; attempt < 3; attempt++) {
     const staged = await s.blobs.stageSize(current.id);
@@ -141,7 +164,7 @@ async function reconcile(s: Services, session: UploadSession): Promise<number> {
   throw uploadUnknown(current.id, 'the upload lost its staged data; start a new upload');
 }
 
-async function cancel(s: Services, id: string): Promise<void> {
+async function cancel(s: UploadHandlerDeps, id: string): Promise<void> {
   s.hashes.delete(id);
   await s.sessions.delete(id);
   await s.blobs.stageDelete(id);
@@ -149,7 +172,7 @@ async function cancel(s: Services, id: string): Promise<void> {
 
 /** Appends the request body to the upload at its current offset; returns the new offset. */
 async function appendBody(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   session: UploadSession,
   req: IncomingMessage,
@@ -218,7 +241,7 @@ async function appendBody(
   return result.size;
 }
 
-async function digestOfStaged(s: Services, id: string, offset: number, digest: ParsedDigest): Promise<string> {
+async function digestOfStaged(s: UploadHandlerDeps, id: string, offset: number, digest: ParsedDigest): Promise<string> {
   let hash: Hash;
   if (digest.algorithm === 'sha256') {
     // copy(): the live hash stays usable if the digest turns out wrong.
@@ -231,9 +254,9 @@ async function digestOfStaged(s: Services, id: string, offset: number, digest: P
   return `${digest.algorithm}:${hash.digest('hex')}`;
 }
 
-/** Verifies the staged bytes against `digest` and makes them the blob, linked in the repository. */
+/** Verifies the staged bytes against `digest` and makes them the blob, linked in the repository (the core's commit). */
 async function commit(
-  s: Services,
+  s: UploadHandlerDeps,
   ctx: RequestContext,
   repository: string,
   id: string,
@@ -242,30 +265,24 @@ async function commit(
   openedAt: number,
   kind: string,
 ): Promise<void> {
-  const actual = await digestOfStaged(s, id, size, digest);
-  if (actual !== digest.value) {
-    await cancel(s, id);
-    throw new OciError('DIGEST_INVALID', 'uploaded content does not match the digest', {
-      expected: digest.value,
-      actual,
+  try {
+    await s.core.blobs.commit(actorOf(ctx, s.config.auth.trustProxy), {
+      repository,
+      digest: digest.value,
       size,
-    });
-  }
-  try {
-    await assertByteQuota(s, ctx, repository, digest.value, size);
-  } catch (err) {
-    await cancel(s, id);
-    throw err;
-  }
-  // A push of a quarantined blob (verified above) replaces the corrupt stored copy instead of keeping it.
-  const replacing = await s.quarantine.has(digest.value);
-  try {
-    await s.catalog.linkBlob(repository, { digest: digest.value, size }, async () => {
-      if (replacing) await s.blobs.delete(digest.value);
-      // The store proves it holds `size` bytes before anything is linked or acknowledged.
-      await s.blobs.stageCommit(id, digest.value, size);
+      upload: kind,
+      staged: id,
+      actualDigest: () => digestOfStaged(s, id, size, digest),
+      onLinked: async () => {
+        s.verified.mark(digest.value);
+        await s.sessions.delete(id);
+        s.hashes.delete(id);
+        s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);
+      },
     });
   } catch (err) {
+    // Refused (wrong digest, over quota): the staged bytes go. A store that failed stays resumable.
+    if (err instanceof OciError && (err.code === 'DIGEST_INVALID' || err.code === 'DENIED')) await cancel(s, id);
     if (!(err instanceof StoredSizeMismatch)) throw err;
     await cancel(s, id);
     s.logger.error(
@@ -274,23 +291,11 @@ async function commit(
     );
     throw storeFailed(err, { digest: digest.value, size, stored: err.stored });
   }
-  if (replacing) await s.quarantine.clear(digest.value);
-  s.verified.mark(digest.value);
-  await s.sessions.delete(id);
-  s.hashes.delete(id);
-  s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);
-  await auditChange(s, ctx, {
-    type: 'blob.push',
-    action: 'push',
-    repository,
-    digest: digest.value,
-    detail: { size, upload: kind },
-  });
 }
 
 /** POST /v2/<name>/blobs/uploads/: a new session, a monolithic upload (?digest=), or a mount (?mount=&from=). */
 export async function startUpload(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   req: IncomingMessage,
   res: ServerResponse,
@@ -299,25 +304,15 @@ export async function startUpload(
   const mount = queryParam(ctx, 'mount');
   const from = queryParam(ctx, 'from');
   const digestParam = queryParam(ctx, 'digest');
+  const actor = actorOf(ctx, s.config.auth.trustProxy);
 
   if (mount !== undefined) {
     const digest = parseDigest(mount);
     if (from !== undefined) assertRepositoryName(from);
     // Mounting reads the source: without pull there, it is an ordinary upload (and says nothing about it).
-    if (from !== undefined && (ctx.auth?.can('pull', from) ?? true)) {
-      const link = await s.catalog.getBlobLink(from, digest.value);
-      if (link) await assertByteQuota(s, ctx, repository, link.digest, link.size);
-      if (link && (await mountBlob(s, repository, link))) {
-        await auditChange(s, ctx, {
-          type: 'blob.mount',
-          action: 'push',
-          repository,
-          digest: digest.value,
-          detail: { from: from, size: link.size },
-        });
-        sendBlobCreated(res, repository, digest.value);
-        return;
-      }
+    if (from !== undefined && (await s.core.blobs.mount(actor, repository, from, digest.value))) {
+      sendBlobCreated(res, repository, digest.value);
+      return;
     }
     // Not visible in `from`: the spec asks for a plain upload session instead.
   } else if (digestParam !== undefined) {
@@ -325,8 +320,7 @@ export async function startUpload(
     return;
   }
 
-  // A namespace already at its quota is told so before the client sends the bytes.
-  await assertByteQuota(s, ctx, repository, undefined, 0);
+  await s.core.blobs.admitUpload(actor, repository);
   const id = randomUUID();
   await s.blobs.stageCreate(id);
   await s.sessions.create({
@@ -337,24 +331,8 @@ export async function startUpload(
   sendUploadStatus(res, 202, repository, id, 0);
 }
 
-/**
- * Links a blob another repository has. The bytes are re-checked under the blob's catalog lock: the
- * collector may have taken them since the source link was read, and a link to nothing must never appear.
- */
-async function mountBlob(s: Services, repository: string, blob: { digest: string; size: number }): Promise<boolean> {
-  try {
-    await s.catalog.linkBlob(repository, blob, async () => {
-      if (!(await s.blobs.stat(blob.digest))) throw new BlobNotFound(blob.digest);
-    });
-    return true;
-  } catch (err) {
-    if (err instanceof BlobNotFound) return false;
-    throw err;
-  }
-}
-
 async function monolithicUpload(
-  s: Services,
+  s: UploadHandlerDeps,
   ctx: RequestContext,
   repository: string,
   digest: ParsedDigest,
@@ -385,7 +363,7 @@ async function monolithicUpload(
 
 /** PATCH /v2/<name>/blobs/uploads/<id>: a chunk (Content-Range) or the rest of the stream. */
 export async function patchUpload(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   id: string,
   req: IncomingMessage,
@@ -410,7 +388,7 @@ export async function patchUpload(
 
 /** GET /v2/<name>/blobs/uploads/<id>: where the upload stands, so a client can resume. */
 export async function getUploadStatus(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   id: string,
   res: ServerResponse,
@@ -432,7 +410,7 @@ export async function getUploadStatus(
 
 /** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk (optional), then verify and commit. */
 export async function finishUpload(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   id: string,
   req: IncomingMessage,
@@ -463,7 +441,7 @@ export async function finishUpload(
 
 /** DELETE /v2/<name>/blobs/uploads/<id>: cancel, and drop the staged bytes. */
 export async function cancelUpload(
-  s: Services,
+  s: UploadHandlerDeps,
   repository: string,
   id: string,
   res: ServerResponse,

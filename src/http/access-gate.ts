@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config/config';
-import type { AuthRuntime } from '../auth/runtime';
+import type { AuthRuntime } from './auth-runtime';
 import { ANONYMOUS, type AccessEntry, type Action, type Principal } from '../auth/principal';
 import { InvalidToken, type TokenClaims } from '../auth/tokens';
 import type { AuthzResource } from '../policy/authorizer';

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import express from 'express';
-import type { AuthRuntime } from '../auth/runtime';
+import type { AuthRuntime } from './auth-runtime';
 import { LoginFailed } from '../auth/login';
 import { issueSecret } from '../auth/secrets';
 import { newTotpSecret, totpMatches, totpUri } from '../auth/totp';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import type { AuthRuntime } from '../auth/runtime';
+import type { AuthRuntime } from './auth-runtime';
 import type { Principal } from '../auth/principal';
 import { OciError } from '../oci/errors';
 import type { Logger } from '../observability/logger';

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import express from 'express';
 import type { Config } from '../config/config';
-import type { AuthRuntime } from '../auth/runtime';
+import type { AuthRuntime } from './auth-runtime';
 import { LoginFailed, LoginThrottled, OIDC_USER, ROBOT_PREFIX } from '../auth/login';
 import { ANONYMOUS, REPOSITORY_ACTIONS, type AccessEntry, type Action, type Principal } from '../auth/principal';
 import { issueSecret, parseSecret, secretMatches } from '../auth/secrets';

@@ -1,16 +1,32 @@
-import type { Services } from '../distribution/services';
+import type { Config } from '../config/config';
+import type { Catalog } from '../catalog/catalog';
+import type { BlobStore } from '../storage/blob-store';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { AuditLog } from '../audit/audit-log';
+import type { Quarantine } from './quarantine';
 import { reportIntegrityFailure } from './alerts';
 import { scrubBlobs } from './scrub';
 import { schedulePeriodic } from '../catalog/exclusive-job';
 
 const LEASE_MS = 120_000;
 
+export interface ScrubberDeps {
+  config: Pick<Config, 'integrity'>;
+  catalog: Catalog;
+  blobs: BlobStore;
+  quarantine: Quarantine;
+  audit: AuditLog;
+  logger: Logger;
+  metrics: Metrics;
+}
+
 /**
  * The background scrubber: full passes over the stored blobs at `integrity.scrubBytesPerSecond`, one
  * replica at a time (a catalog lease), `integrity.scrubIntervalSeconds` apart. Results go to metrics
  * (blobs and bytes checked, the time of the last full pass) and corruption to the integrity alerts.
  */
-export function startScrubber(s: Services): () => Promise<void> {
+export function startScrubber(s: ScrubberDeps): () => Promise<void> {
   const { scrubIntervalSeconds, scrubBytesPerSecond } = s.config.integrity;
   if (scrubIntervalSeconds === 0) return async () => undefined;
   // The first pass waits one interval too: a fresh start should not read the whole store at once.

@@ -1,6 +1,8 @@
 import { schedulePeriodic } from '../catalog/exclusive-job';
 import type { ArtifactIndex } from '../catalog/artifact-index';
-import type { Services } from '../distribution/services';
+import type { Config } from '../config/config';
+import type { Logger } from '../observability/logger';
+import type { Governance } from '../policy/governance';
 import type { Catalog } from '../catalog/catalog';
 import type { AuditLog } from '../audit/audit-log';
 import { immutableTag, repositoryMatches, type GovernanceRules } from '../policy/governance';
@@ -15,8 +17,14 @@ export interface RetentionResult {
  * artifact names (its lineage would break), never one an immutable tag holds. Each deletion is in the
  * audit log; the bytes go with the next garbage collection.
  */
+export interface PruneDeps {
+  artifacts: ArtifactIndex;
+  catalog: Catalog;
+  audit: AuditLog;
+}
+
 export async function pruneDrafts(
-  deps: { artifacts: ArtifactIndex; catalog: Catalog; audit: AuditLog },
+  deps: PruneDeps,
   rules: GovernanceRules,
   now: number,
   opts: { dryRun?: boolean; batch?: number } = {},
@@ -60,7 +68,9 @@ const LEASE_MS = 600_000;
  * the rules of governance.yaml in force prune old drafts, as `cairn retention` does. Their bytes go with
  * the next garbage collection, which stays an operator's decision (`cairn gc`).
  */
-export function startRetention(s: Services): () => Promise<void> {
+export function startRetention(
+  s: PruneDeps & { config: Pick<Config, 'gc'>; governance: Pick<Governance, 'current'>; logger: Logger },
+): () => Promise<void> {
   const every = s.config.gc.retentionIntervalSeconds;
   if (every === 0) return async () => undefined;
   return schedulePeriodic(s.catalog, {

@@ -1,6 +1,6 @@
 import type { BlobStore } from '../storage/blob-store';
 import type { UploadSessionStore } from '../sessions/upload-session-store';
-import type { UploadHashes } from '../distribution/upload-hashes';
+import type { UploadHashes } from '../sessions/upload-hashes';
 import type { Logger } from '../observability/logger';
 import { schedulePeriodic, type LeaseStore } from '../catalog/exclusive-job';
 

@@ -1,7 +1,10 @@
 import type { Descriptor, ParsedManifest } from '../oci/manifest-parser';
-import type { Services } from '../distribution/services';
-import type { RequestContext } from '../http/context';
-import { auditChange } from '../distribution/audit-trail';
+import type { Catalog } from '../catalog/catalog';
+import type { BlobStore } from '../storage/blob-store';
+import type { AuditLog } from '../audit/audit-log';
+import { auditChange } from '../audit/actor-events';
+import type { Actor } from '../core/actor';
+import type { SignatureStore } from './signature-store';
 import { readSmallBlob } from '../storage/read-small';
 import { BUNDLE_MEDIA_TYPE_PREFIX, verifyBundle, type BundleCheck } from './bundle-verify';
 import { legacySubject, verifyLegacyLayer, type LegacyFormat } from './cosign-legacy';
@@ -10,6 +13,13 @@ import { revokedWhy } from './trust-evaluation';
 import type { TrustConfig } from './trust-config';
 
 const MAX_BUNDLE_BYTES = 1 << 20;
+
+/** What verifying a stored signature reads and writes: the manifests, their layers, the recorded checks. */
+export interface SignatureCheckDeps {
+  catalog: Pick<Catalog, 'getManifest'>;
+  blobs: BlobStore;
+  signatures: Pick<SignatureStore, 'record'>;
+}
 export type SignatureFormat = 'bundle' | LegacyFormat;
 
 /** The Sigstore bundle layer of a referrer, as cosign and `cairn sign` push it. */
@@ -29,7 +39,11 @@ export function signatureOf(
 }
 
 /** The file layers of the signed artifact (a model signature is compared with them); undefined when it is not here. */
-async function subjectFiles(s: Services, repository: string, subject: string): Promise<ArtifactFile[] | undefined> {
+async function subjectFiles(
+  s: SignatureCheckDeps,
+  repository: string,
+  subject: string,
+): Promise<ArtifactFile[] | undefined> {
   const m = await s.catalog.getManifest(repository, subject);
   if (!m) return undefined;
   try {
@@ -40,7 +54,7 @@ async function subjectFiles(s: Services, repository: string, subject: string): P
 }
 
 async function verifyLayers(
-  s: Services,
+  s: SignatureCheckDeps,
   trust: TrustConfig,
   repository: string,
   layers: Descriptor[],
@@ -77,7 +91,7 @@ async function verifyLayers(
  * the catalog, so a re-check sees exactly what was pushed).
  */
 export async function checkSignatureManifest(
-  s: Services,
+  s: SignatureCheckDeps,
   trust: TrustConfig,
   repository: string,
   digest: string,
@@ -119,15 +133,15 @@ export async function checkSignatureManifest(
  * verify under tomorrow's trust material).
  */
 export async function ingestSignature(
-  s: Services,
-  ctx: RequestContext,
+  s: SignatureCheckDeps & { audit: Pick<AuditLog, 'append'> },
+  trust: TrustConfig,
+  actor: Actor,
   repository: string,
   digest: string,
   sig: { subject: string; format: SignatureFormat },
 ): Promise<void> {
-  const trust = s.trust.current();
   const check = await checkSignatureManifest(s, trust, repository, digest, sig.subject, sig.format);
-  await auditChange(s, ctx, {
+  await auditChange(s.audit, actor, {
     type: 'signature.verify',
     action: 'push',
     repository,

@@ -2,9 +2,10 @@ import { createHash, createPublicKey, randomUUID, sign, type KeyObject } from 'n
 import { Readable } from 'node:stream';
 import { DSSEBundleBuilder } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
-import type { Services } from '../distribution/services';
-import type { RequestContext } from '../http/context';
-import { requestFields } from '../distribution/audit-trail';
+import type { Catalog } from '../catalog/catalog';
+import type { BlobStore } from '../storage/blob-store';
+import type { AuditLog } from '../audit/audit-log';
+import { actorFields, type Actor } from '../core/actor';
 import { verifyInclusion } from '../audit/merkle';
 import { IN_TOTO_PAYLOAD_TYPE, verifyBundle, type BundleCheck } from './bundle-verify';
 import { keyHints } from './trust-config';
@@ -31,6 +32,13 @@ export interface ReceiptPredicate {
   };
 }
 
+/** What issuing a receipt uses: the log (position, proof, key), and the store the receipt is written to. */
+export interface ReceiptDeps {
+  audit: Pick<AuditLog, 'append' | 'proofOf' | 'signingKey' | 'origin'>;
+  blobs: BlobStore;
+  catalog: Pick<Catalog, 'getBlobLink' | 'linkBlob' | 'putManifest'>;
+}
+
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /**
@@ -39,10 +47,10 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
  * others, so that they share one group commit.
  */
 async function putBlob(
-  s: Services,
+  s: ReceiptDeps,
   repository: string,
   bytes: Buffer,
-  requestId: string,
+  requestId: string | undefined,
 ): Promise<{ digest: string; logged: Promise<unknown> }> {
   const digest = sha256(bytes);
   if (await s.catalog.getBlobLink(repository, digest)) return { digest, logged: Promise.resolve() };
@@ -66,7 +74,7 @@ async function putBlob(
     action: 'push',
     repository,
     digest,
-    requestId,
+    ...(requestId ? { requestId } : {}),
     detail: { size: bytes.length, upload: 'receipt' },
   });
   // The caller awaits it with the others; when the caller fails first (the database went away), this
@@ -108,15 +116,15 @@ async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPre
  * not issued for referrers (signatures, receipts): they would only multiply.
  */
 export async function issueReceipt(
-  s: Services,
-  ctx: RequestContext,
+  s: ReceiptDeps,
+  actor: Actor,
   m: { repository: string; digest: string; mediaType: string; size: number; tag?: string },
   seq: number,
 ): Promise<string | undefined> {
   const key = s.audit.signingKey;
-  if (!s.config.audit.receipts || !key) return undefined;
+  if (!key) return undefined;
   const at = await s.audit.proofOf(seq);
-  const fields = requestFields(s, ctx);
+  const fields = actorFields(actor);
   const predicate: ReceiptPredicate = {
     registry: s.audit.origin,
     repository: m.repository,
@@ -136,8 +144,8 @@ export async function issueReceipt(
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
   const [config, bundleBlob] = await Promise.all([
-    putBlob(s, m.repository, EMPTY, ctx.id),
-    putBlob(s, m.repository, bundle, ctx.id),
+    putBlob(s, m.repository, EMPTY, actor.requestId),
+    putBlob(s, m.repository, bundle, actor.requestId),
   ]);
   const configDigest = config.digest;
   const bundleDigest = bundleBlob.digest;
@@ -182,7 +190,7 @@ export async function issueReceipt(
     bundleBlob.logged,
     s.audit.append({
       identity: 'system',
-      requestId: ctx.id,
+      ...(actor.requestId ? { requestId: actor.requestId } : {}),
       type: 'manifest.push',
       action: 'push',
       repository: m.repository,

@@ -1,9 +1,20 @@
 import { schedulePeriodic } from '../catalog/exclusive-job';
-import type { Services } from '../distribution/services';
-import { checkSignatureManifest, type SignatureFormat } from './ingest';
+import type { Catalog } from '../catalog/catalog';
+import type { AuditLog } from '../audit/audit-log';
+import type { Logger } from '../observability/logger';
+import { checkSignatureManifest, type SignatureCheckDeps, type SignatureFormat } from './ingest';
+import type { TrustStore } from './trust-store';
+import type { SignatureStore } from './signature-store';
 import { revokedWhy } from './trust-evaluation';
 
 const LEASE_MS = 120_000;
+
+export interface RecheckDeps extends SignatureCheckDeps {
+  catalog: SignatureCheckDeps['catalog'] & Catalog;
+  signatures: SignatureStore;
+  trust: Pick<TrustStore, 'current'>;
+  audit: Pick<AuditLog, 'append'>;
+}
 const BATCH = 200;
 
 /**
@@ -13,7 +24,7 @@ const BATCH = 200;
  * event (`signature.recheck`), and enforcement follows at once, since pulls read the stored checks.
  */
 export async function recheckSignatures(
-  s: Services,
+  s: RecheckDeps,
   opts: { all?: boolean } = {},
 ): Promise<{ checked: number; changed: number }> {
   const trust = s.trust.current();
@@ -76,12 +87,12 @@ export async function recheckSignatures(
  * previous material are re-checked; when a trusted root from TUF changes, and every `recheckSeconds`,
  * all of them.
  */
-export function startTrustRechecker(s: Services): () => Promise<void> {
+export function startTrustRechecker(s: RecheckDeps & { logger: Logger }, everyMs: number): () => Promise<void> {
   let lastFull = Date.now();
   let lastRoots = s.trust.current().rootsStamp;
   return schedulePeriodic(s.catalog, {
     name: 'trust-recheck',
-    everyMs: Math.max(1, s.config.auth.policyReloadSeconds) * 1000,
+    everyMs,
     leaseMs: LEASE_MS,
     onError: (err) => s.logger.error({ err: (err as Error).message }, 'signature re-check failed'),
     pass: async () => {

@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { sendJson } from '../../http/respond';
 import type { RequestContext } from '../../http/context';
-import type { Services } from '../../distribution/services';
+import type { ArtifactApiDeps } from './deps';
 import { canPull, describeArtifact, resolveArtifact } from './resolve';
 
 /** GET /v2/<name>/_cairn/artifacts/<reference>: kind, metadata, provenance, stage, approvals, direct lineage. */
 export async function getArtifact(
-  s: Services,
+  s: ArtifactApiDeps,
   repository: string,
   reference: string,
   ctx: RequestContext,

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { createPublicKey } from 'node:crypto';
 import { OciError } from '../../oci/errors';
 import { sendJson } from '../../http/respond';
-import type { Services } from '../../distribution/services';
+import type { ArtifactApiDeps } from './deps';
 import { quotaFor } from '../../policy/governance';
 import { listSchemas, schemaFile } from '../schemas';
 
@@ -21,7 +21,7 @@ export function getSchema(name: string, res: ServerResponse): void {
   res.end(text);
 }
 
-async function quotaView(s: Services, q: { namespace: string; maxBytes?: number; maxArtifacts?: number }) {
+async function quotaView(s: ArtifactApiDeps, q: { namespace: string; maxBytes?: number; maxArtifacts?: number }) {
   const used = await s.artifacts.usage(q.namespace);
   return {
     namespace: q.namespace,
@@ -33,20 +33,20 @@ async function quotaView(s: Services, q: { namespace: string; maxBytes?: number;
 }
 
 /** GET /v2/_cairn/quotas: every namespace quota with its usage. */
-export async function getQuotas(s: Services, res: ServerResponse): Promise<void> {
+export async function getQuotas(s: ArtifactApiDeps, res: ServerResponse): Promise<void> {
   const quotas = [];
   for (const q of s.governance.current().quotas) quotas.push(await quotaView(s, q));
   sendJson(res, 200, { quotas });
 }
 
 /** GET /v2/<name>/_cairn/quota: the quota that applies to a repository, with its namespace's usage. */
-export async function getRepositoryQuota(s: Services, repository: string, res: ServerResponse): Promise<void> {
+export async function getRepositoryQuota(s: ArtifactApiDeps, repository: string, res: ServerResponse): Promise<void> {
   const q = quotaFor(s.governance.current(), repository);
   sendJson(res, 200, { repository, quota: q ? await quotaView(s, q) : null });
 }
 
 /** GET /v2/_cairn/receipts/key: the public key receipts (and audit checkpoints) are signed with, PEM. */
-export function getReceiptKey(s: Services, res: ServerResponse): void {
+export function getReceiptKey(s: ArtifactApiDeps, res: ServerResponse): void {
   const key = s.audit.signingKey;
   if (!key) throw new OciError('NOT_FOUND', 'this registry signs no receipts (no audit signing key)', undefined);
   res.statusCode = 200;

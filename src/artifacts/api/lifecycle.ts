@@ -3,9 +3,10 @@ import { OciError } from '../../oci/errors';
 import { readLimitedBody } from '../../http/body';
 import { sendJson } from '../../http/respond';
 import type { RequestContext } from '../../http/context';
-import type { Services } from '../../distribution/services';
-import { auditChange } from '../../distribution/audit-trail';
-import { governanceDenied } from '../../distribution/governance-checks';
+import type { ArtifactApiDeps } from './deps';
+import { auditChange } from '../../audit/actor-events';
+import { governanceDenied } from '../../policy/governance-checks';
+import { actorOf } from '../../http/actor';
 import { STAGES, type Stage } from '../../policy/governance';
 import { evaluateTransition } from '../../policy/lifecycle-rules';
 import type { ArtifactMetadata } from '../metadata';
@@ -36,7 +37,7 @@ async function reasonOf(req: IncomingMessage): Promise<string | undefined> {
 }
 
 /** The sensitivity label of the repository or, failing that, of its nearest labelled namespace. */
-async function sensitivityOf(s: Services, repository: string): Promise<string | undefined> {
+async function sensitivityOf(s: ArtifactApiDeps, repository: string): Promise<string | undefined> {
   const labels = new Map((await s.identities.listLabels()).map((l) => [l.name, l]));
   const own = labels.get(repository)?.sensitivity;
   if (own) return own;
@@ -56,7 +57,7 @@ async function sensitivityOf(s: Services, repository: string): Promise<string | 
  * is in the audit log.
  */
 export async function moveLifecycle(
-  s: Services,
+  s: ArtifactApiDeps,
   repository: string,
   reference: string,
   req: IncomingMessage,
@@ -84,7 +85,7 @@ export async function moveLifecycle(
   });
   // A repository whose trust policy is enforced approves only what satisfies it.
   if (verdict.ok && to === 'approved' && from === 'candidate' && trust.mode === 'enforce' && !trust.satisfied) {
-    throw await governanceDenied(s, ctx, {
+    throw await governanceDenied(s.audit, actorOf(ctx, s.config.auth.trustProxy), {
       rule: 'trust-policy',
       action: 'approve',
       repository,
@@ -94,7 +95,7 @@ export async function moveLifecycle(
     });
   }
   if (!verdict.ok) {
-    throw await governanceDenied(s, ctx, {
+    throw await governanceDenied(s.audit, actorOf(ctx, s.config.auth.trustProxy), {
       rule: verdict.problems[0]!.rule,
       action: to === 'draft' || to === 'candidate' ? 'push' : 'approve',
       repository,
@@ -121,7 +122,7 @@ export async function moveLifecycle(
     });
 
   const moved = verdict.stage !== from;
-  await auditChange(s, ctx, {
+  await auditChange(s.audit, actorOf(ctx, s.config.auth.trustProxy), {
     type: moved ? 'lifecycle.stage' : 'lifecycle.approve',
     action: to === 'draft' || to === 'candidate' ? 'push' : 'approve',
     repository,
@@ -147,7 +148,7 @@ export async function moveLifecycle(
 
 /** POST /v2/<name>/_cairn/compromised/<reference> {"reason"}: flags an artifact; see the impact query. */
 export async function markCompromised(
-  s: Services,
+  s: ArtifactApiDeps,
   repository: string,
   reference: string,
   req: IncomingMessage,
@@ -158,7 +159,7 @@ export async function markCompromised(
   if (!reason) throw new OciError('PARAMETER_INVALID', 'say why: {"reason": "…"}', undefined);
   const a = await resolveArtifact(s, repository, reference);
   await s.artifacts.markCompromised(repository, a.digest, reason, Date.now());
-  await auditChange(s, ctx, {
+  await auditChange(s.audit, actorOf(ctx, s.config.auth.trustProxy), {
     type: 'artifact.compromised',
     action: 'approve',
     repository,

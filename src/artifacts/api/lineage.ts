@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { OciError } from '../../oci/errors';
 import { sendJson } from '../../http/respond';
 import type { RequestContext } from '../../http/context';
-import type { Services } from '../../distribution/services';
+import type { ArtifactApiDeps } from './deps';
 import { walkLineage, type Direction, type LineageGraph, type LineageNode } from '../lineage-graph';
 import { canPull, describeArtifact, intParam, resolveArtifact } from './resolve';
 import type { LineageEdge } from '../../catalog/artifact-index';
@@ -33,7 +33,7 @@ function graphOut(ctx: RequestContext, g: LineageGraph) {
 
 /** GET /v2/<name>/_cairn/lineage/<reference>?direction=upstream|downstream|both&depth=N */
 export async function getLineage(
-  s: Services,
+  s: ArtifactApiDeps,
   repository: string,
   reference: string,
   ctx: RequestContext,
@@ -59,7 +59,7 @@ export async function getLineage(
  * investigator can see who pushed, moved and pulled what since.
  */
 export async function getImpact(
-  s: Services,
+  s: ArtifactApiDeps,
   repository: string,
   reference: string,
   ctx: RequestContext,

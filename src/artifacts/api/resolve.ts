@@ -2,11 +2,15 @@ import { OciError } from '../../oci/errors';
 import { isTag } from '../../oci/names';
 import { tryParseDigest } from '../../oci/digest';
 import type { ArtifactView } from '../../catalog/artifact-index';
-import type { Services } from '../../distribution/services';
+import type { ArtifactApiDeps } from './deps';
 import type { RequestContext } from '../../http/context';
 
 /** A tag or digest in a repository, to the artifact it names (MANIFEST_UNKNOWN when none). */
-export async function resolveArtifact(s: Services, repository: string, reference: string): Promise<ArtifactView> {
+export async function resolveArtifact(
+  s: ArtifactApiDeps,
+  repository: string,
+  reference: string,
+): Promise<ArtifactView> {
   const ref = decodeURIComponent(reference);
   if (ref.includes(':') ? !tryParseDigest(ref) : !isTag(ref))
     throw new OciError('MANIFEST_INVALID', 'reference must be a tag or a digest', { reference: ref.slice(0, 200) });

@@ -1,4 +1,6 @@
 import type { Route } from '../../distribution/router';
+import type { ListingDeps } from '../../distribution/listing-deps';
+import type { ArtifactApiDeps } from './deps';
 import { browse, repo } from '../../distribution/requirements';
 import { listReceipts } from '../../distribution/referrers';
 import { actionFor } from '../../policy/lifecycle-rules';
@@ -13,7 +15,7 @@ import { getQuotas, getReceiptKey, getRepositoryQuota, getSchema, getSchemas } f
  * Cairn's API beside the distribution API, guarded by the same gate: registry-wide resources under
  * /v2/_cairn/, per-artifact ones under /v2/<name>/_cairn/ (no repository path component starts with _).
  */
-export const CAIRN_ROUTES: Route[] = [
+export const CAIRN_ROUTES: Route<ArtifactApiDeps & ListingDeps>[] = [
   {
     name: 'cairn-schemas',
     pattern: /^\/v2\/_cairn\/schemas\/?$/,

@@ -3,7 +3,7 @@ import { OciError } from '../../oci/errors';
 import { tryParseDigest } from '../../oci/digest';
 import { sendJson } from '../../http/respond';
 import type { RequestContext } from '../../http/context';
-import type { Services } from '../../distribution/services';
+import type { ArtifactApiDeps } from './deps';
 import type { SearchQuery } from '../../catalog/artifact-index';
 import { STAGES } from '../../policy/governance';
 import { canPull, describeArtifact, intParam } from './resolve';
@@ -65,7 +65,7 @@ export function parseSearch(ctx: RequestContext, pageMax: number): SearchQuery {
  * metrics and lineage, a page at a time (`n`, and `last` from the Link header). Only artifacts in
  * repositories the caller may pull are returned.
  */
-export async function search(s: Services, ctx: RequestContext, res: ServerResponse): Promise<void> {
+export async function search(s: ArtifactApiDeps, ctx: RequestContext, res: ServerResponse): Promise<void> {
   const query = parseSearch(ctx, s.config.catalog.pageSizeMax);
   const results = [];
   let after = query.after;

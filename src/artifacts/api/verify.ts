@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { sendJson } from '../../http/respond';
-import type { Services } from '../../distribution/services';
+import type { ArtifactApiDeps } from './deps';
 import { trustReport } from '../../signing/enforce';
 import { resolveArtifact } from './resolve';
 
 /** GET /v2/<name>/_cairn/verify/<reference>: every signature and attestation, how each verified, and the policy's verdict. */
 export async function getVerification(
-  s: Services,
+  s: ArtifactApiDeps,
   repository: string,
   reference: string,
   res: ServerResponse,

@@ -2,15 +2,15 @@ import type { Config } from '../config/config';
 import type { Logger } from '../observability/logger';
 import { CedarAuthorizer } from '../policy/cedar-authorizer';
 import { ensurePolicyDir } from '../policy/defaults';
-import type { IdentityStore } from './identity-store';
+import type { IdentityStore } from '../auth/identity-store';
 import type { AuditLog } from '../audit/audit-log';
-import { CredentialChecker } from './login';
-import { OidcFederation } from './oidc';
-import type { RateLimiter } from './rate-limiter';
-import { createRateLimiter } from './rate-limiters';
-import { RevocationCheck } from './revocation';
-import { KeyRing } from './signing-keys';
-import { TokenService } from './tokens';
+import { CredentialChecker } from '../auth/login';
+import { OidcFederation } from '../auth/oidc';
+import type { RateLimiter } from '../auth/rate-limiter';
+import { createRateLimiter } from '../auth/rate-limiters';
+import { RevocationCheck } from '../auth/revocation';
+import { KeyRing } from '../auth/signing-keys';
+import { TokenService } from '../auth/tokens';
 
 /** Everything authentication and authorization need at run time, built once per process. */
 export interface AuthRuntime {

@@ -1,0 +1,42 @@
+import type { Config } from './config/config';
+import type { Logger } from './observability/logger';
+import type { AuditLog } from './audit/audit-log';
+import type { Catalog } from './catalog/catalog';
+import type { ArtifactIndex } from './catalog/artifact-index';
+import type { BlobStore } from './storage/blob-store';
+import type { Quarantine } from './integrity/quarantine';
+import type { Governance } from './policy/governance';
+import type { TrustStore } from './signing/trust-store';
+import type { SignatureStore } from './signing/signature-store';
+import { RegistryCore } from './core/registry-core';
+import { registerArtifactValidation } from './artifacts/ingest';
+import { registerGovernanceChecks } from './policy/governance-checks';
+import { registerSigningHooks } from './signing/hooks';
+import { registerAuditHooks } from './audit/change-hooks';
+
+export interface CoreWiring {
+  config: Config;
+  logger: Logger;
+  audit: AuditLog;
+  catalog: Catalog;
+  blobs: BlobStore;
+  quarantine: Quarantine;
+  artifacts: ArtifactIndex;
+  governance: Governance;
+  trust: TrustStore;
+  signatures: SignatureStore;
+}
+
+/**
+ * The registry core with every feature's hooks, in one place: validation (artifact schemas and
+ * metadata), governance (immutable tags, quotas, lifecycle stages), trust on read, then after the commit
+ * the audit event, signature verification, the receipt and the change feed.
+ */
+export function createRegistryCore(w: CoreWiring): RegistryCore {
+  const core = new RegistryCore({ catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine }, w.logger);
+  registerArtifactValidation(core.hooks);
+  registerGovernanceChecks(core.hooks, w);
+  registerSigningHooks(core.hooks, w, { receipts: w.config.audit.receipts });
+  registerAuditHooks(core.hooks, w.audit, { pulls: w.config.audit.pulls });
+  return core;
+}

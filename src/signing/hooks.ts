@@ -1,0 +1,54 @@
+import type { RegistryHooks } from '../core/hooks';
+import type { Logger } from '../observability/logger';
+import { enforceTrustOnPull, type TrustDeps } from './enforce';
+import { ingestSignature, signatureOf, type SignatureCheckDeps } from './ingest';
+import { issueReceipt, type ReceiptDeps } from './receipts';
+
+export type SigningDeps = TrustDeps &
+  SignatureCheckDeps &
+  ReceiptDeps & { audit: TrustDeps['audit'] & ReceiptDeps['audit']; logger: Pick<Logger, 'error'> };
+
+/**
+ * Trust on read (the repository's trust policy), and on push: a signature or attestation is verified and
+ * its result recorded; any other artifact gets the registry's receipt (`receipts` on).
+ */
+export function registerSigningHooks(hooks: RegistryHooks, s: SigningDeps, options: { receipts: boolean }): void {
+  hooks.manifestGet.check('trust-policy', 'trust', async (r, actor) => {
+    if (!r.head) await enforceTrustOnPull(s, r.repository, r.manifest, actor, r.findings);
+  });
+  hooks.manifestPut.after('signature-ingest', 'signatures', async (m, actor) => {
+    const signature = signatureOf(m.parsed, m.tag);
+    if (signature) await ingestSignature(s, s.trust.current(), actor, m.repository, m.digest, signature);
+  });
+  if (!options.receipts) return;
+  hooks.manifestPut.after(
+    'receipt',
+    'receipts',
+    async (m, actor) => {
+      // Receipts are not issued for referrers (signatures, receipts): they would only multiply.
+      if (m.parsed.subject || signatureOf(m.parsed, m.tag) || m.auditSeq === undefined) return;
+      try {
+        const receipt = await issueReceipt(
+          s,
+          actor,
+          {
+            repository: m.repository,
+            digest: m.digest,
+            mediaType: m.parsed.mediaType,
+            size: m.size,
+            ...(m.tag ? { tag: m.tag } : {}),
+          },
+          m.auditSeq,
+        );
+        if (receipt) m.receipt = receipt;
+      } catch (err) {
+        // The push is committed and in the log; a receipt that cannot be issued is logged, not the client's failure.
+        s.logger.error(
+          { err: (err as Error).message, repository: m.repository, digest: m.digest },
+          'receipt not issued',
+        );
+      }
+    },
+    'logged',
+  );
+}

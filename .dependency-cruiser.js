@@ -46,6 +46,7 @@ const may = {
     'auth',
     'catalog',
     'config',
+    'core',
     'distribution',
     'http',
     'oci',

@@ -11,6 +11,8 @@ import type { SignatureStore } from './signing/signature-store';
 import { RegistryCore } from './core/registry-core';
 import { registerArtifactValidation } from './artifacts/ingest';
 import { registerGovernanceChecks } from './policy/governance-checks';
+import { registerLifecycleChecks } from './policy/lifecycle-checks';
+import type { IdentityStore } from './auth/identity-store';
 import { registerSigningHooks } from './signing/hooks';
 import { registerAuditHooks } from './audit/change-hooks';
 
@@ -25,6 +27,7 @@ export interface CoreWiring {
   governance: Governance;
   trust: TrustStore;
   signatures: SignatureStore;
+  identities: IdentityStore;
 }
 
 /**
@@ -33,9 +36,13 @@ export interface CoreWiring {
  * the audit event, signature verification, the receipt and the change feed.
  */
 export function createRegistryCore(w: CoreWiring): RegistryCore {
-  const core = new RegistryCore({ catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine }, w.logger);
+  const core = new RegistryCore(
+    { catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine, artifacts: w.artifacts },
+    w.logger,
+  );
   registerArtifactValidation(core.hooks);
   registerGovernanceChecks(core.hooks, w);
+  registerLifecycleChecks(core.hooks, w);
   registerSigningHooks(core.hooks, w, { receipts: w.config.audit.receipts });
   registerAuditHooks(core.hooks, w.audit, { pulls: w.config.audit.pulls });
   return core;

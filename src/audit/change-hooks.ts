@@ -67,6 +67,32 @@ export function registerAuditHooks(hooks: RegistryHooks, audit: AuditLog, option
   hooks.blobCommit.after('audit', 'audit', (b, actor) => pushed(b, actor, { size: b.size, upload: b.upload }));
   hooks.blobMount.after('audit', 'audit', (b, actor) => mounted(b, actor, { from: b.from, size: b.size }));
   hooks.blobDelete.after('audit', 'audit', (b, actor) => deleted(b, actor));
+  hooks.stageMove.after('audit', 'audit', async (m, actor) => {
+    const { artifact: a, verdict } = m;
+    await auditChange(audit, actor, {
+      type: m.moved ? 'lifecycle.stage' : 'lifecycle.approve',
+      action: m.to === 'draft' || m.to === 'candidate' ? 'push' : 'approve',
+      repository: a.repository,
+      digest: a.digest,
+      decision: 'allow',
+      detail: {
+        from: a.stage,
+        to: verdict.stage,
+        ...(m.reason ? { reason: m.reason.slice(0, 500) } : {}),
+        ...(m.approving ? { approvals: verdict.approvals.join(','), required: verdict.required } : {}),
+      },
+    });
+  });
+  hooks.compromise.after('audit', 'audit', async (c, actor) => {
+    await auditChange(audit, actor, {
+      type: 'artifact.compromised',
+      action: 'approve',
+      repository: c.artifact.repository,
+      digest: c.artifact.digest,
+      decision: 'allow',
+      detail: { reason: c.reason.slice(0, 500) },
+    });
+  });
   if (!options.pulls) return;
   const pulls = new PullRecorder(audit);
   hooks.manifestGet.after(

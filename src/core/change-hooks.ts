@@ -59,4 +59,32 @@ export function registerChangeHooks(hooks: RegistryHooks, feed: ChangeFeed): voi
     (b, actor) => feed.publish({ type: 'blob.delete', repository: b.repository, digest: b.digest }, actor.id),
     'logged',
   );
+  hooks.stageMove.after(
+    'change-feed',
+    'changes',
+    (m, actor) =>
+      m.moved
+        ? feed.publish(
+            {
+              type: 'artifact.stage',
+              repository: m.artifact.repository,
+              digest: m.artifact.digest,
+              from: m.artifact.stage,
+              to: m.verdict.stage,
+            },
+            actor.id,
+          )
+        : undefined,
+    'logged',
+  );
+  hooks.compromise.after(
+    'change-feed',
+    'changes',
+    (c, actor) =>
+      feed.publish(
+        { type: 'artifact.compromised', repository: c.artifact.repository, digest: c.artifact.digest },
+        actor.id,
+      ),
+    'logged',
+  );
 }

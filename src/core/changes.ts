@@ -16,7 +16,9 @@ export type Change =
   | { type: 'tag.delete'; repository: string; tag: string; digest?: string }
   | { type: 'blob.push'; repository: string; digest: string; size: number }
   | { type: 'blob.mount'; repository: string; digest: string; size: number; from: string }
-  | { type: 'blob.delete'; repository: string; digest: string };
+  | { type: 'blob.delete'; repository: string; digest: string }
+  | { type: 'artifact.stage'; repository: string; digest: string; from: string; to: string }
+  | { type: 'artifact.compromised'; repository: string; digest: string };
 
 export type ChangeListener = (change: Change & { actor: string }) => void | Promise<void>;
 

@@ -4,10 +4,13 @@ import type {
   BlobDeleteIntent,
   BlobMountIntent,
   BlobRead,
+  CompromiseMark,
   ManifestDeleteIntent,
   ManifestPushed,
   ManifestPutIntent,
   ManifestRead,
+  StageMoved,
+  StageMoveIntent,
   UploadBeginIntent,
 } from './intents';
 
@@ -21,6 +24,8 @@ export class RegistryHooks {
   readonly blobMount = new Pipeline<BlobMountIntent, BlobMountIntent>('blob.mount');
   readonly blobDelete = new Pipeline<BlobDeleteIntent, BlobDeleteIntent>('blob.delete');
   readonly blobGet = new Pipeline<BlobRead, BlobRead>('blob.get');
+  readonly stageMove = new Pipeline<StageMoveIntent, StageMoved>('stage.move');
+  readonly compromise = new Pipeline<CompromiseMark, CompromiseMark>('artifact.compromise');
 
   /** The hooks of every operation in the order they run. */
   describe(): Record<string, { checks: string[]; effects: string[] }> {
@@ -33,6 +38,8 @@ export class RegistryHooks {
       this.blobMount,
       this.blobDelete,
       this.blobGet,
+      this.stageMove,
+      this.compromise,
     ];
     return Object.fromEntries(all.map((p) => [p.operation, p.describe()]));
   }

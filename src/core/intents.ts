@@ -1,4 +1,5 @@
 import type { ArtifactRecord, StoredManifest } from '../catalog/catalog';
+import type { ArtifactView } from '../catalog/artifact-index';
 import type { ParsedManifest } from '../oci/manifest-parser';
 
 /** A manifest about to be stored: what the checks see, and what they may fill in. */
@@ -92,4 +93,30 @@ export interface BlobRead {
   size: number;
   /** A range of the blob, not all of it (a resumed or parallel download): not recorded as a pull. */
   partial: boolean;
+}
+
+/** A lifecycle move asked for: what the checks see, and what they decide. */
+export interface StageMoveIntent {
+  /** The artifact as it stands before the move. */
+  artifact: ArtifactView;
+  to: string;
+  reason?: string;
+  /** The artifact's standing under the trust policy, set by the trust hook for the rules that need it. */
+  trust?: { mode: string; satisfied: boolean; missing: string[]; signatures: number; attestations: string[] };
+  /** Where the governance rules let the artifact end (an approval short of the number required stays), set by them. */
+  verdict?: { stage: string; approvals: string[]; required: number };
+}
+
+export interface StageMoved extends StageMoveIntent {
+  verdict: NonNullable<StageMoveIntent['verdict']>;
+  /** The stage changed (not only an approval recorded). */
+  moved: boolean;
+  /** An approval of a candidate. */
+  approving: boolean;
+}
+
+/** An artifact flagged as compromised (a poisoned dataset, a leaked model), with why. */
+export interface CompromiseMark {
+  artifact: ArtifactView;
+  reason: string;
 }

@@ -4,6 +4,8 @@ import { ChangeFeed } from './changes';
 import { registerChangeHooks } from './change-hooks';
 import { RegistryHooks } from './hooks';
 import { ManifestOperations } from './manifest-operations';
+import { LifecycleOperations } from './lifecycle-operations';
+import type { ArtifactIndex } from '../catalog/artifact-index';
 
 /**
  * The registry's operations, the one path every caller goes through: the /v2 handlers, Cairn's API,
@@ -14,13 +16,18 @@ export class RegistryCore {
   readonly changes = new ChangeFeed();
   readonly manifests: ManifestOperations;
   readonly blobs: BlobOperations;
+  readonly lifecycle: LifecycleOperations;
 
-  constructor(stores: BlobStores, logger: Pick<Logger, 'error'>) {
+  constructor(
+    stores: BlobStores & { artifacts: Pick<ArtifactIndex, 'transition' | 'markCompromised'> },
+    logger: Pick<Logger, 'error'>,
+  ) {
     // An effect whose failure does not undo the commit is logged with the operation it belongs to.
     const onEffectError = (operation: string, effect: string, err: unknown) =>
       logger.error({ err: err instanceof Error ? err.message : String(err), operation, effect }, 'effect failed');
     this.manifests = new ManifestOperations(stores, this.hooks, onEffectError);
     this.blobs = new BlobOperations(stores, this.hooks, onEffectError);
+    this.lifecycle = new LifecycleOperations(stores.artifacts, this.hooks, onEffectError);
     registerChangeHooks(this.hooks, this.changes);
   }
 }

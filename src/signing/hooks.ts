@@ -1,6 +1,8 @@
 import type { RegistryHooks } from '../core/hooks';
 import type { Logger } from '../observability/logger';
-import { enforceTrustOnPull, type TrustDeps } from './enforce';
+import { governanceDenied } from '../policy/governance-checks';
+import { enforceTrustOnPull, trustReport, type TrustDeps } from './enforce';
+import { evidenceOf } from './trust-evaluation';
 import { ingestSignature, signatureOf, type SignatureCheckDeps } from './ingest';
 import { issueReceipt, type ReceiptDeps } from './receipts';
 
@@ -15,6 +17,24 @@ export type SigningDeps = TrustDeps &
 export function registerSigningHooks(hooks: RegistryHooks, s: SigningDeps, options: { receipts: boolean }): void {
   hooks.manifestGet.check('trust-policy', 'trust', async (r, actor) => {
     if (!r.head) await enforceTrustOnPull(s, r.repository, r.manifest, actor, r.findings);
+  });
+  // A lifecycle move sees the artifact's verified signatures and attestations (rules may require them),
+  // and a repository whose trust policy is enforced approves only what satisfies it.
+  hooks.stageMove.check('trust-evidence', 'validation', async (m) => {
+    const report = await trustReport(s, m.artifact.repository, m.artifact.digest);
+    m.trust = { mode: report.mode, satisfied: report.satisfied, missing: report.missing, ...evidenceOf(report) };
+  });
+  hooks.stageMove.check('trust-policy', 'trust', async (m, actor) => {
+    const { artifact: a, trust } = m;
+    if (m.to !== 'approved' || a.stage !== 'candidate' || trust?.mode !== 'enforce' || trust.satisfied) return;
+    throw await governanceDenied(s.audit, actor, {
+      rule: 'trust-policy',
+      action: 'approve',
+      repository: a.repository,
+      digest: a.digest,
+      message: `cannot approve ${a.repository}@${a.digest}: the trust policy requires ${trust.missing.join('; ')}`,
+      detail: { from: a.stage, to: m.to, missing: trust.missing.join('; ').slice(0, 1000) },
+    });
   });
   hooks.manifestPut.after('signature-ingest', 'signatures', async (m, actor) => {
     const signature = signatureOf(m.parsed, m.tag);

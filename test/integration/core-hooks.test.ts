@@ -53,6 +53,10 @@ describe('the registry core: hooks, change events, and calls without HTTP', () =
       effects: ['audit:audit', 'changes:change-feed'],
     });
     expect(hooks['upload.begin']).toEqual({ checks: ['quota:byte-quota'], effects: [] });
+    expect(hooks['stage.move']).toEqual({
+      checks: ['validation:trust-evidence', 'governance:lifecycle-rules', 'trust:trust-policy'],
+      effects: ['audit:audit', 'changes:change-feed'],
+    });
   });
 
   it('lets a feature refuse a push by adding a check: the client gets its error, nothing is stored or published', async () => {
@@ -101,9 +105,26 @@ describe('the registry core: hooks, change events, and calls without HTTP', () =
     });
     expect(seen[3]).toMatchObject({ repository: 'core/feed-copy', from: 'core/feed', digest: sha256(config) });
     expect(seen[4]).toMatchObject({ tag: 'v1', digest: pushed.digest });
+    // A lifecycle move through Cairn's API is a change too (replication of promoted artifacts reads it).
+    const again = await pushArtifact(r.url, 'core/feed', 'v2', {
+      artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+      configMediaType: MODEL_CONFIG,
+      config: modelConfig('feed-2'),
+    });
+    const move = await fetch(`${r.url}/v2/core/feed/_cairn/lifecycle/v2?to=candidate`, { method: 'POST' });
+    expect(move.status).toBe(200);
+    expect(changes.at(-1)).toMatchObject({
+      type: 'artifact.stage',
+      repository: 'core/feed',
+      digest: again.digest,
+      from: 'draft',
+      to: 'candidate',
+    });
     // Each change is in the audit log by the time it is published.
     const events = await r.registry.audit.search({ repository: 'core/feed' });
-    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['manifest.push', 'tag.delete']));
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['manifest.push', 'tag.delete', 'lifecycle.stage']),
+    );
   });
 
   it('takes an actor value, not a request: the CLI or a background job pushes through the same checks', async () => {

@@ -58,7 +58,12 @@ export class Pipeline<I, D> {
 
   /** Runs the checks of the given stages (all by default) in order; the first refusal ends the run. */
   async runChecks(intent: I, actor: Actor, stages?: readonly CheckStage[]): Promise<void> {
-    for (const c of this.checks) if (!stages || stages.includes(c.stage)) await c.fn(intent, actor);
+    for (const c of this.checks) {
+      if (stages && !stages.includes(c.stage)) continue;
+      // A check with nothing to wait for returns nothing: no await, no extra turn on a manifest GET.
+      const pending = c.fn(intent, actor);
+      if (pending) await pending;
+    }
   }
 
   async runEffects(
@@ -68,7 +73,8 @@ export class Pipeline<I, D> {
   ): Promise<void> {
     for (const e of this.effects) {
       try {
-        await e.fn(done, actor);
+        const pending = e.fn(done, actor);
+        if (pending) await pending;
       } catch (err) {
         if (e.failure === 'required') throw err;
         onEffectError(this.operation, e.name, err);

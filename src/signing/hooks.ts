@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger';
 import { governanceDenied } from '../policy/governance-checks';
 import { enforceTrustOnPull, trustReport, type TrustDeps } from './enforce';
 import { evidenceOf } from './trust-evaluation';
+import { trustPolicyFor } from './trust-config';
 import { ingestSignature, signatureOf, type SignatureCheckDeps } from './ingest';
 import { issueReceipt, type ReceiptDeps } from './receipts';
 
@@ -15,8 +16,10 @@ export type SigningDeps = TrustDeps &
  * its result recorded; any other artifact gets the registry's receipt (`receipts` on).
  */
 export function registerSigningHooks(hooks: RegistryHooks, s: SigningDeps, options: { receipts: boolean }): void {
-  hooks.manifestGet.check('trust-policy', 'trust', async (r, actor) => {
-    if (!r.head) await enforceTrustOnPull(s, r.repository, r.manifest, actor, r.findings);
+  hooks.manifestGet.check('trust-policy', 'trust', (r, actor) => {
+    // Most repositories have no trust policy: decided without a turn of the event loop.
+    if (r.head || (trustPolicyFor(s.trust.current(), r.repository)?.mode ?? 'off') === 'off') return;
+    return enforceTrustOnPull(s, r.repository, r.manifest, actor, r.findings);
   });
   // A lifecycle move sees the artifact's verified signatures and attestations (rules may require them),
   // and a repository whose trust policy is enforced approves only what satisfies it.

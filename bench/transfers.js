@@ -149,31 +149,50 @@ async function pushSmallImage(base, repo) {
  * Sequential manifest PUTs (each a new manifest under a new tag, the blobs already there): what a push
  * costs beyond its bytes, receipts and audit included. Returns requests a second.
  */
-async function manifestPushes(base, repo, n) {
+/**
+ * n manifest PUTs, each a new manifest under a new tag, `concurrency` at a time; returns req/s and the
+ * digest of the last one acknowledged (to time its receipt).
+ */
+async function manifestPushes(base, repo, n, concurrency = 1) {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', bench: 'puts' }));
   const d = `sha256:${createHash('sha256').update(config).digest('hex')}`;
   const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
   const b = await request(base, 'PUT', withDigest(location(open), d), { 'Content-Length': config.length }, config);
   if (b.status !== 201) throw new Error(`blob ${b.status}`);
+  let next = 0;
+  let last;
   const started = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) {
-    const manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d, size: config.length },
-      layers: [],
-      annotations: { 'org.example.n': String(i) },
-    });
-    const r = await request(
-      base,
-      'PUT',
-      `/v2/${repo}/manifests/t${i}`,
-      { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
-      manifest,
-    );
-    if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
-  }
-  return n / (Number(process.hrtime.bigint() - started) / 1e9);
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) {
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d, size: config.length },
+        layers: [],
+        annotations: { 'org.example.n': String(i) },
+      });
+      const r = await request(
+        base,
+        'PUT',
+        `/v2/${repo}/manifests/t${i}`,
+        { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        manifest,
+      );
+      if (r.status !== 201) throw new Error(`manifest ${r.status} ${r.body}`);
+      last = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { rps: n / (Number(process.hrtime.bigint() - started) / 1e9), last };
+}
+
+/** Seconds from now until the registry's receipt of `digest` is there (receipts are signed in the background). */
+async function receiptLag(base, repo, digest) {
+  const started = process.hrtime.bigint();
+  const r = await request(base, 'GET', `/v2/${repo}/_cairn/receipts/${digest}?wait=60`);
+  const found = r.status === 200 && JSON.parse(r.body).manifests.length > 0;
+  if (!found) throw new Error(`no receipt of ${repo}@${digest} within 60 s`);
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 function wrk(url) {
@@ -239,6 +258,7 @@ async function authenticate(bases, dataDir, repositories) {
 
 module.exports = {
   manifestPushes,
+  receiptLag,
   authenticate,
   MiB,
   BLOB,

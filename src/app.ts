@@ -19,6 +19,7 @@ import { VerifiedBlobs } from './distribution/verified-blobs';
 import type { V2Deps } from './server/routes';
 import { createRegistryCore } from './registry-wiring';
 import type { RegistryCore } from './core/registry-core';
+import type { ReceiptIssuer } from './signing/receipt-issuer';
 import { startUploadJanitor } from './maintenance/upload-janitor';
 import { startRetention } from './maintenance/retention';
 import type { BlobStore } from './storage/blob-store';
@@ -41,7 +42,7 @@ export interface Registry {
   url: string;
   config: Config;
   /** The wired stores and the core, for tests and the CLI: what the handlers were given. */
-  services: V2Deps & { core: RegistryCore };
+  services: V2Deps & { core: RegistryCore; receipts: ReceiptIssuer | undefined };
   /** Present unless auth.mode is none. */
   auth?: AuthRuntime;
   audit: AuditLog;
@@ -149,13 +150,14 @@ async function start(
     signatures: createSignatureStore(backends.catalog),
     ...backends,
   };
-  const core = createRegistryCore(stores);
+  const { core, receipts } = createRegistryCore(stores);
   // Each module picks what it uses from this: the handlers, the background jobs, the tests.
-  const services = { ...stores, core, metrics, hashes, verified, gate };
+  const services = { ...stores, core, receipts, metrics, hashes, verified, gate };
   audit.start();
   stack.push('scrubber', startScrubber(services));
   stack.push('signature re-check', startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000));
   stack.push('retention', startRetention(services));
+  if (receipts) stack.push('receipt issuer', receipts.start());
   stack.push(
     'TUF refresh',
     trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds),

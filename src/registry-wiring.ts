@@ -14,6 +14,7 @@ import { registerGovernanceChecks } from './policy/governance-checks';
 import { registerLifecycleChecks } from './policy/lifecycle-checks';
 import type { IdentityStore } from './auth/identity-store';
 import { registerSigningHooks } from './signing/hooks';
+import { ReceiptIssuer } from './signing/receipt-issuer';
 import { registerAuditHooks } from './audit/change-hooks';
 
 export interface CoreWiring {
@@ -33,9 +34,10 @@ export interface CoreWiring {
 /**
  * The registry core with every feature's hooks, in one place: validation (artifact schemas and
  * metadata), governance (immutable tags, quotas, lifecycle stages), trust on read, then after the commit
- * the audit event, signature verification, the receipt and the change feed.
+ * the audit event, signature verification, the receipt and the change feed. The receipt issuer is
+ * started (and stopped) by the caller.
  */
-export function createRegistryCore(w: CoreWiring): RegistryCore {
+export function createRegistryCore(w: CoreWiring): { core: RegistryCore; receipts: ReceiptIssuer | undefined } {
   const core = new RegistryCore(
     { catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine, artifacts: w.artifacts },
     w.logger,
@@ -43,7 +45,10 @@ export function createRegistryCore(w: CoreWiring): RegistryCore {
   registerArtifactValidation(core.hooks);
   registerGovernanceChecks(core.hooks, w);
   registerLifecycleChecks(core.hooks, w);
-  registerSigningHooks(core.hooks, w, { receipts: w.config.audit.receipts });
+  const receipts = w.config.audit.receipts
+    ? new ReceiptIssuer(w, { delayMs: w.config.audit.receiptDelayMs, sweepMs: 5_000 })
+    : undefined;
+  registerSigningHooks(core.hooks, w, { receipts });
   registerAuditHooks(core.hooks, w.audit, { pulls: w.config.audit.pulls });
-  return core;
+  return { core, receipts };
 }

@@ -82,6 +82,26 @@ export class AuditLog {
     return { size, root: this.tree.root(), leaf: this.tree.leaf(seq), proof: this.tree.inclusionProof(seq, size) };
   }
 
+  /** Several events' places in the log at one tree size (a batch of receipts shares it). */
+  async proofsOf(
+    seqs: number[],
+  ): Promise<{ size: number; root: Hash; proofs: Map<number, { leaf: Hash; proof: Hash[] }> }> {
+    await this.flush();
+    await this.catchUp();
+    const size = this.tree.size;
+    const proofs = new Map<number, { leaf: Hash; proof: Hash[] }>();
+    for (const seq of seqs) {
+      if (seq >= size) throw new AuditLogError(`event ${seq} is not in the log`);
+      proofs.set(seq, { leaf: this.tree.leaf(seq), proof: this.tree.inclusionProof(seq, size) });
+    }
+    return { size, root: this.tree.root(), proofs };
+  }
+
+  /** Up to `limit` events from `start` on, in order, as they were appended (the durable ones only). */
+  async eventsFrom(start: number, limit: number): Promise<AuditEvent[]> {
+    return (await this.entries(start, start + limit)).map((e) => JSON.parse(e.event) as AuditEvent);
+  }
+
   /** The note verifier string anyone needs to check checkpoints offline. */
   get verifier(): string {
     return verifierKey(this.options.origin, this.publicKey);

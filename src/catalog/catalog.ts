@@ -129,6 +129,12 @@ export interface Catalog {
    */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   releaseLease(name: string, holder: string): Promise<void>;
+  /**
+   * A named position in a sequence a background job works through (the receipt issuer's place in the
+   * audit log), shared by every replica; undefined until first written. Written by the lease holder only.
+   */
+  readCursor(name: string): Promise<number | undefined>;
+  writeCursor(name: string, position: number): Promise<void>;
 
   /** Removes blob links that no manifest of their repository references and nobody touched since `cutoff`. */
   sweepLinks(cutoff: Date): Promise<number>;

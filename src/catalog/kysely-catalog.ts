@@ -277,6 +277,20 @@ export class KyselyCatalog implements Catalog {
     await this.db.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute();
   }
 
+  async readCursor(name: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('job_cursors').select('position').where('name', '=', name).executeTakeFirst();
+    return row === undefined ? undefined : Number(row.position);
+  }
+
+  async writeCursor(name: string, position: number): Promise<void> {
+    const now = Date.now();
+    await this.db
+      .insertInto('job_cursors')
+      .values({ name, position, updated_at: now })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ position, updated_at: now }))
+      .execute();
+  }
+
   /**
    * On PostgreSQL a DELETE's re-check under a row lock does not see rows other transactions inserted
    * meanwhile (its subqueries keep the statement's snapshot). So the collector locks its candidates

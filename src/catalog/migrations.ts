@@ -183,6 +183,13 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
             `create trigger ${table}_no_replace before insert on ${table} when exists (select 1 from ${table} where ${key} = new.${key}) begin select raise(abort, 'cairn: ${table} is append-only'); end`,
         )
       : [],
+  // Where a background job that walks the audit log stands (the receipt issuer), across restarts and replicas.
+  // Receipts are issued from the log in the background from here on; a registry that issued them with each
+  // push before owes none for what is already in its log.
+  (d) => [
+    `create table job_cursors (name text primary key, position ${types(d).big} not null, updated_at ${types(d).big} not null)`,
+    `insert into job_cursors (name, position, updated_at) select 'receipts', size, 0 from audit_head where id = 1`,
+  ],
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -24,6 +24,7 @@ export interface Database {
   manifest_children: { repository_id: number; manifest_digest: string; child_digest: string };
   tags: { repository_id: number; name: string; digest: string; updated_at: number };
   leases: { name: string; holder: string; expires_at: number };
+  job_cursors: { name: string; position: number; updated_at: number };
   cairn_migrations: { version: number; applied_at: number };
   /** Human accounts. groups is a JSON array of group names. */
   users: {

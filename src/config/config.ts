@@ -158,6 +158,11 @@ export const ConfigSchema = z
          * (the official conformance suite and cosign-style tools count it).
          */
         receiptsAsReferrers: z.boolean().default(false),
+        /**
+         * Receipts are signed in the background, in batches, from the audit log: how long the issuer
+         * gathers pushes before a batch (bigger batches cost less per receipt; a receipt appears later).
+         */
+        receiptDelayMs: z.number().int().min(0).max(600_000).default(50),
       })
       .strict()
       .default({}),
@@ -256,6 +261,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_AUDIT_PULLS: { key: ['audit', 'pulls'], type: 'bool' },
   CAIRN_AUDIT_RECEIPTS: { key: ['audit', 'receipts'], type: 'bool' },
   CAIRN_AUDIT_RECEIPTS_AS_REFERRERS: { key: ['audit', 'receiptsAsReferrers'], type: 'bool' },
+  CAIRN_AUDIT_RECEIPT_DELAY_MS: { key: ['audit', 'receiptDelayMs'], type: 'int' },
   CAIRN_AUDIT_ORIGIN: { key: ['audit', 'origin'], type: 'string' },
   CAIRN_SCRUB_RATE: { key: ['integrity', 'scrubBytesPerSecond'], type: 'int' },
   CAIRN_SCRUB_INTERVAL: { key: ['integrity', 'scrubIntervalSeconds'], type: 'int' },

@@ -33,8 +33,6 @@ export interface ManifestPushed {
   artifact: ArtifactRecord;
   /** The push's position in the audit log, set by the audit effect. */
   auditSeq?: number;
-  /** The digest of the registry's receipt, set by the receipt effect. */
-  receipt?: string;
 }
 
 /** What the read checks found about a manifest that is served: the HTTP layer turns them into headers. */

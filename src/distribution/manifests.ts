@@ -81,7 +81,6 @@ export async function putManifest(
     content,
     ...(contentType ? { contentType } : {}),
   });
-  if (pushed.receipt) res.setHeader('Cairn-Receipt', pushed.receipt);
   res.setHeader('Location', `/v2/${repository}/manifests/${pushed.digest}`);
   res.setHeader('Docker-Content-Digest', pushed.digest);
   if (pushed.parsed.subject) res.setHeader('OCI-Subject', pushed.parsed.subject.digest);

@@ -1,3 +1,4 @@
+import { OciError } from '../oci/errors';
 import type { ServerResponse } from 'node:http';
 import { parseDigest } from '../oci/digest';
 import { MediaTypes } from '../oci/media-types';
@@ -27,6 +28,17 @@ export async function listReferrers(
   sendJson(res, 200, { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }, MediaTypes.ociIndex);
 }
 
+function waitSeconds(ctx: RequestContext): number {
+  const raw = queryParam(ctx, 'wait');
+  if (raw === undefined) return 0;
+  const n = Number(raw);
+  if (!/^\d{1,3}$/.test(raw) || n > 60)
+    throw new OciError('PARAMETER_INVALID', 'wait must be a whole number of seconds, at most 60', {
+      wait: raw.slice(0, 20),
+    });
+  return n;
+}
+
 /**
  * GET /v2/<name>/_cairn/receipts/<digest>: the registry's signed receipts of pushes of the digest, as an
  * image index of the receipt manifests (each a DSSE bundle layer), the shape the referrers API has.
@@ -36,9 +48,17 @@ export async function listReceipts(
   repository: string,
   rawDigest: string,
   res: ServerResponse,
+  ctx: RequestContext,
 ): Promise<void> {
   const digest = parseDigest(rawDigest);
-  const manifests = await s.catalog.listReferrers(repository, digest.value, RECEIPT_TYPE);
+  const wait = waitSeconds(ctx);
+  const deadline = Date.now() + wait * 1000;
+  let manifests = await s.catalog.listReferrers(repository, digest.value, RECEIPT_TYPE);
+  // Receipts are issued in the background, moments after the push: `?wait=` holds the answer until one is.
+  while (manifests.length === 0 && Date.now() < deadline && !res.destroyed) {
+    await new Promise((r) => setTimeout(r, 100));
+    manifests = await s.catalog.listReferrers(repository, digest.value, RECEIPT_TYPE);
+  }
   sendJson(
     res,
     200,

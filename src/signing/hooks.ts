@@ -1,21 +1,23 @@
 import type { RegistryHooks } from '../core/hooks';
-import type { Logger } from '../observability/logger';
+import type { AuditLog } from '../audit/audit-log';
 import { governanceDenied } from '../policy/governance-checks';
 import { enforceTrustOnPull, trustReport, type TrustDeps } from './enforce';
 import { evidenceOf } from './trust-evaluation';
 import { trustPolicyFor } from './trust-config';
 import { ingestSignature, signatureOf, type SignatureCheckDeps } from './ingest';
-import { issueReceipt, type ReceiptDeps } from './receipts';
+import type { ReceiptIssuer } from './receipt-issuer';
 
-export type SigningDeps = TrustDeps &
-  SignatureCheckDeps &
-  ReceiptDeps & { audit: TrustDeps['audit'] & ReceiptDeps['audit']; logger: Pick<Logger, 'error'> };
+export type SigningDeps = TrustDeps & SignatureCheckDeps & { audit: TrustDeps['audit'] & Pick<AuditLog, 'append'> };
 
 /**
  * Trust on read (the repository's trust policy), and on push: a signature or attestation is verified and
  * its result recorded; any other artifact gets the registry's receipt (`receipts` on).
  */
-export function registerSigningHooks(hooks: RegistryHooks, s: SigningDeps, options: { receipts: boolean }): void {
+export function registerSigningHooks(
+  hooks: RegistryHooks,
+  s: SigningDeps,
+  options: { receipts: Pick<ReceiptIssuer, 'wake'> | undefined },
+): void {
   hooks.manifestGet.check('trust-policy', 'trust', (r, actor) => {
     // Most repositories have no trust policy: decided without a turn of the event loop.
     if (r.head || (trustPolicyFor(s.trust.current(), r.repository)?.mode ?? 'off') === 'off') return;
@@ -43,35 +45,9 @@ export function registerSigningHooks(hooks: RegistryHooks, s: SigningDeps, optio
     const signature = signatureOf(m.parsed, m.tag);
     if (signature) await ingestSignature(s, s.trust.current(), actor, m.repository, m.digest, signature);
   });
-  if (!options.receipts) return;
-  hooks.manifestPut.after(
-    'receipt',
-    'receipts',
-    async (m, actor) => {
-      // Receipts are not issued for referrers (signatures, receipts): they would only multiply.
-      if (m.parsed.subject || signatureOf(m.parsed, m.tag) || m.auditSeq === undefined) return;
-      try {
-        const receipt = await issueReceipt(
-          s,
-          actor,
-          {
-            repository: m.repository,
-            digest: m.digest,
-            mediaType: m.parsed.mediaType,
-            size: m.size,
-            ...(m.tag ? { tag: m.tag } : {}),
-          },
-          m.auditSeq,
-        );
-        if (receipt) m.receipt = receipt;
-      } catch (err) {
-        // The push is committed and in the log; a receipt that cannot be issued is logged, not the client's failure.
-        s.logger.error(
-          { err: (err as Error).message, repository: m.repository, digest: m.digest },
-          'receipt not issued',
-        );
-      }
-    },
-    'logged',
-  );
+  // The receipt is signed in the background from the audit log (the push is in it already): the client
+  // is not kept waiting, and a crash loses none.
+  const issuer = options.receipts;
+  if (!issuer) return;
+  hooks.manifestPut.after('receipt', 'receipts', () => issuer.wake(), 'logged');
 }

@@ -5,7 +5,6 @@ import { bundleToJSON } from '@sigstore/bundle';
 import type { Catalog } from '../catalog/catalog';
 import type { BlobStore } from '../storage/blob-store';
 import type { AuditLog } from '../audit/audit-log';
-import { actorFields, type Actor } from '../core/actor';
 import { verifyInclusion } from '../audit/merkle';
 import { IN_TOTO_PAYLOAD_TYPE, verifyBundle, type BundleCheck } from './bundle-verify';
 import { keyHints } from './trust-config';
@@ -110,32 +109,51 @@ async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPre
   );
 }
 
+/** A push the registry signs a receipt of, as its audit event records it. */
+export interface ReceiptSubject {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  tag?: string;
+  pushedBy: string;
+  source?: string;
+  requestId?: string;
+  /** The push's position in the audit log. */
+  seq: number;
+}
+
+/** Where the push sits in the log at one tree size: the receipt carries it as its inclusion proof. */
+export interface LogPosition {
+  size: number;
+  root: Buffer;
+  leaf: Buffer;
+  proof: Buffer[];
+}
+
 /**
- * After a manifest push is in the audit log: the registry's signed receipt of it (who, when, from where,
- * and where in the log, with the inclusion proof), attached as a referrer of the manifest. Receipts are
- * not issued for referrers (signatures, receipts): they would only multiply.
+ * Writes the registry's signed receipt of a push (who, when, from where, and where in the log, with the
+ * inclusion proof), attached as a referrer of the manifest. Resolves with its digest and the audit
+ * appends of what it wrote, which the caller awaits with those of the other receipts of its batch, so
+ * that they share one group commit.
  */
-export async function issueReceipt(
+export async function writeReceipt(
   s: ReceiptDeps,
-  actor: Actor,
-  m: { repository: string; digest: string; mediaType: string; size: number; tag?: string },
-  seq: number,
-): Promise<string | undefined> {
-  const key = s.audit.signingKey;
-  if (!key) return undefined;
-  const at = await s.audit.proofOf(seq);
-  const fields = actorFields(actor);
+  key: KeyObject,
+  m: ReceiptSubject,
+  at: LogPosition,
+): Promise<{ digest: string; logged: Promise<unknown>[] }> {
   const predicate: ReceiptPredicate = {
     registry: s.audit.origin,
     repository: m.repository,
     ...(m.tag ? { tag: m.tag } : {}),
     mediaType: m.mediaType,
-    pushedBy: fields.identity ?? 'anonymous',
-    ...(fields.source ? { source: fields.source } : {}),
+    pushedBy: m.pushedBy,
+    ...(m.source ? { source: m.source } : {}),
     time: new Date().toISOString(),
     auditLog: {
       origin: s.audit.origin,
-      index: seq,
+      index: m.seq,
       treeSize: at.size,
       rootHash: at.root.toString('hex'),
       leafHash: at.leaf.toString('hex'),
@@ -143,68 +161,75 @@ export async function issueReceipt(
     },
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
-  const [config, bundleBlob] = await Promise.all([
-    putBlob(s, m.repository, EMPTY, actor.requestId),
-    putBlob(s, m.repository, bundle, actor.requestId),
-  ]);
-  const configDigest = config.digest;
-  const bundleDigest = bundleBlob.digest;
+  const config = await putBlob(s, m.repository, EMPTY, m.requestId);
+  const bundleBlob = await putBlob(s, m.repository, bundle, m.requestId).catch((err) => {
+    // The first link's append is the caller's to await; this failure ends the receipt before it is.
+    config.logged.catch(() => undefined);
+    throw err;
+  });
+  const logged = [config.logged, bundleBlob.logged];
+  const created = {
+    'org.opencontainers.image.created': predicate.time,
+    'dev.cairn.receipt.audit-index': String(m.seq),
+  };
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       artifactType: RECEIPT_TYPE,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: EMPTY.length },
-      layers: [{ mediaType: RECEIPT_TYPE, digest: bundleDigest, size: bundle.length }],
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: config.digest, size: EMPTY.length },
+      layers: [{ mediaType: RECEIPT_TYPE, digest: bundleBlob.digest, size: bundle.length }],
       subject: { mediaType: m.mediaType, digest: m.digest, size: m.size },
-      annotations: { 'org.opencontainers.image.created': predicate.time, 'dev.cairn.receipt.audit-index': String(seq) },
+      annotations: created,
     }),
   );
   const digest = sha256(manifest);
-  await s.catalog.putManifest(m.repository, {
+  try {
+    await s.catalog.putManifest(m.repository, {
+      digest,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: manifest.length,
+      content: manifest,
+      artifactType: RECEIPT_TYPE,
+      subject: m.digest,
+      // The audit index lets a restarted issuer see which pushes of a batch already have their receipt.
+      annotations: created,
+      // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
+      blobs: [config.digest, bundleBlob.digest],
+      manifests: [],
+      artifact: {
+        kind: 'receipt',
+        family: 'oci',
+        pushedBy: 'system',
+        totalSize: EMPTY.length + bundle.length,
+        metadata: '{}',
+        annotations: {},
+        metrics: {},
+        edges: [],
+      },
+    });
+  } catch (err) {
+    for (const l of logged) l.catch(() => undefined);
+    throw err;
+  }
+  // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
+  const pushed = s.audit.append({
+    identity: 'system',
+    ...(m.requestId ? { requestId: m.requestId } : {}),
+    type: 'manifest.push',
+    action: 'push',
+    repository: m.repository,
     digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: manifest.length,
-    content: manifest,
-    artifactType: RECEIPT_TYPE,
-    subject: m.digest,
-    annotations: { 'org.opencontainers.image.created': predicate.time },
-    // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
-    blobs: [configDigest, bundleDigest],
-    manifests: [],
-    artifact: {
+    decision: 'allow',
+    detail: {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      size: manifest.length,
       kind: 'receipt',
-      family: 'oci',
-      pushedBy: 'system',
-      totalSize: EMPTY.length + bundle.length,
-      metadata: '{}',
-      annotations: {},
-      metrics: {},
-      edges: [],
+      subject: m.digest,
     },
   });
-  // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
-  // One group commit for the links and the manifest (the log keeps their order).
-  await Promise.all([
-    config.logged,
-    bundleBlob.logged,
-    s.audit.append({
-      identity: 'system',
-      ...(actor.requestId ? { requestId: actor.requestId } : {}),
-      type: 'manifest.push',
-      action: 'push',
-      repository: m.repository,
-      digest,
-      decision: 'allow',
-      detail: {
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        size: manifest.length,
-        kind: 'receipt',
-        subject: m.digest,
-      },
-    }),
-  ]);
-  return digest;
+  pushed.catch(() => undefined);
+  return { digest, logged: [...logged, pushed] };
 }
 
 export interface ReceiptCheck extends BundleCheck {

@@ -285,6 +285,17 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       expect(race.filter(Boolean)).toHaveLength(1);
     });
 
+    it('keeps a named cursor that every instance reads, undefined until written', async () => {
+      const other = await another();
+      const name = `cursor-${n++}`;
+      expect(await c.readCursor(name)).toBeUndefined();
+      await c.writeCursor(name, 41);
+      expect(await other.readCursor(name)).toBe(41);
+      await other.writeCursor(name, 2 ** 40);
+      expect(await c.readCursor(name)).toBe(2 ** 40);
+      expect(await c.readCursor(`${name}-other`)).toBeUndefined();
+    });
+
     it('keeps one row when two instances push the same manifest and tag at once', async () => {
       const other = await another();
       const a = repo();

@@ -12,6 +12,7 @@ describe('the audit index (events by digest, repository, identity)', () => {
     const m = await pushModel(reg.url, 'idx/m', 'v1');
     const sig = await pushModel(reg.url, 'idx/m', 'sig', { n: '1' });
     expect([m.status, sig.status]).toEqual([201, 201]);
+    await reg.registry.services.receipts!.settled();
     const before = await reg.registry.audit.search({ digest: m.digest });
     expect(before.map((e) => e.type)).toContain('manifest.push');
     await reg.stop();

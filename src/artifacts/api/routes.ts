@@ -45,7 +45,7 @@ export const CAIRN_ROUTES: Route<ArtifactApiDeps & ListingDeps>[] = [
     name: 'cairn-receipts',
     pattern: /^\/v2\/(.+)\/_cairn\/receipts\/([^/]+)$/,
     needs: repo(['pull']),
-    methods: { GET: (s, p, _req, res) => listReceipts(s, p[0]!, p[1]!, res) },
+    methods: { GET: (s, p, _req, res, ctx) => listReceipts(s, p[0]!, p[1]!, res, ctx) },
   },
   {
     name: 'cairn-quotas',

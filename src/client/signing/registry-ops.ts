@@ -143,7 +143,10 @@ export async function listReferrers(
   );
 }
 
-/** GET /v2/<repo>/_cairn/receipts/<digest>: the registry's receipts of the digest (descriptors of receipt manifests). */
+/**
+ * GET /v2/<repo>/_cairn/receipts/<digest>: the registry's receipts of the digest (descriptors of receipt
+ * manifests). The registry signs them moments after the push: a verify right after a push waits for them.
+ */
 export async function listReceipts(
   client: RegistryClient,
   repository: string,
@@ -152,7 +155,7 @@ export async function listReceipts(
 ): Promise<Descriptor[]> {
   return indexAt(
     client,
-    `/v2/${repository}/_cairn/receipts/${digest}`,
+    `/v2/${repository}/_cairn/receipts/${digest}?wait=15`,
     `listing the receipts of ${repository}@${digest}`,
     scope,
   );

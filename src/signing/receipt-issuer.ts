@@ -1,0 +1,158 @@
+import type { Catalog } from '../catalog/catalog';
+import type { AuditLog } from '../audit/audit-log';
+import type { AuditEvent } from '../audit/events';
+import { runExclusive } from '../catalog/exclusive-job';
+import type { Logger } from '../observability/logger';
+import { parseManifest } from '../oci/manifest-parser';
+import { signatureOf } from './ingest';
+import { RECEIPT_TYPE, writeReceipt, type ReceiptDeps, type ReceiptSubject } from './receipts';
+
+const CURSOR = 'receipts';
+const LEASE_MS = 60_000;
+const BATCH = 256;
+
+export interface ReceiptIssuerDeps extends ReceiptDeps {
+  catalog: ReceiptDeps['catalog'] &
+    Pick<Catalog, 'getManifest' | 'listReferrers' | 'readCursor' | 'writeCursor' | 'acquireLease' | 'releaseLease'>;
+  audit: ReceiptDeps['audit'] & Pick<AuditLog, 'eventsFrom' | 'proofsOf'>;
+  logger: Pick<Logger, 'error' | 'info'>;
+}
+
+/**
+ * Issues the registry's receipts in the background, from the audit log, so that a manifest PUT does not
+ * wait for them: every acknowledged push is in the log before the client hears of it, and the issuer
+ * walks the log in order from a cursor kept in the catalog, signing a batch of receipts at one tree size
+ * and one group commit. Nothing is lost across a crash: the cursor moves only after a batch is written,
+ * and the first batch after (re)starting skips the pushes a crashed run had already covered. One replica
+ * issues at a time (a catalog lease); any replica's push wakes it, and a sweep catches up with pushes
+ * that arrived at another replica.
+ */
+export class ReceiptIssuer {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private sweep: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly s: ReceiptIssuerDeps,
+    private readonly options: { delayMs: number; sweepMs: number },
+  ) {}
+
+  /** A push was acknowledged: its receipt is owed. Batches what arrives within `delayMs`. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.run().finally(() => {
+        this.running = undefined;
+        if (this.again) this.wake();
+        else for (const w of this.waiters.splice(0)) w();
+      });
+    }, this.options.delayMs);
+  }
+
+  start(): () => Promise<void> {
+    this.sweep = setInterval(() => this.wake(), this.options.sweepMs);
+    this.sweep.unref();
+    this.wake();
+    return async () => {
+      this.stopped = true;
+      if (this.sweep) clearInterval(this.sweep);
+      if (this.timer) clearTimeout(this.timer);
+      await this.running;
+      // What is still owed is issued by the next start, from the cursor.
+      for (const w of this.waiters.splice(0)) w();
+    };
+  }
+
+  /** Resolves once every receipt owed so far is written (or a pass failed): for shutdown and tests. */
+  async settled(): Promise<void> {
+    this.again = true;
+    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (!this.running && !this.timer) this.wake();
+    await done;
+  }
+
+  private async run(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        const r = await runExclusive(this.s.catalog, 'receipts', LEASE_MS, (signal) => this.pass(signal));
+        // Another replica holds the lease: it issues; this one's sweep looks again later.
+        if (!r.ran) return;
+      } catch (err) {
+        this.s.logger.error({ err: (err as Error).message }, 'receipts not issued; retrying on the next push or sweep');
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** Issues every receipt owed from the cursor to the end of the log. */
+  private async pass(signal: AbortSignal): Promise<number> {
+    const key = this.s.audit.signingKey;
+    if (!key) return 0;
+    let cursor = (await this.s.catalog.readCursor(CURSOR)) ?? 0;
+    let first = true;
+    let issued = 0;
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const events = await this.s.audit.eventsFrom(cursor, BATCH);
+      if (events.length === 0) return issued;
+      const owed: ReceiptSubject[] = [];
+      for (const e of events) {
+        const subject = await this.owed(e, first);
+        if (subject) owed.push(subject);
+      }
+      if (owed.length) {
+        const at = await this.s.audit.proofsOf(owed.map((o) => o.seq));
+        const logged: Promise<unknown>[] = [];
+        for (const o of owed) {
+          const { leaf, proof } = at.proofs.get(o.seq)!;
+          logged.push(...(await writeReceipt(this.s, key, o, { size: at.size, root: at.root, leaf, proof })).logged);
+        }
+        await Promise.all(logged);
+        issued += owed.length;
+      }
+      cursor = events.at(-1)!.seq + 1;
+      await this.s.catalog.writeCursor(CURSOR, cursor);
+      first = false;
+    }
+  }
+
+  /**
+   * The receipt a logged event calls for: a manifest push by a client (not the registry's own receipts),
+   * of a manifest still stored that is no referrer or signature (a receipt of those would only multiply).
+   */
+  private async owed(e: AuditEvent, checkExisting: boolean): Promise<ReceiptSubject | undefined> {
+    if (e.type !== 'manifest.push' || !e.repository || !e.digest) return undefined;
+    if (e.detail?.kind === 'receipt' || e.detail?.subject) return undefined;
+    const m = await this.s.catalog.getManifest(e.repository, e.digest);
+    if (!m) return undefined;
+    try {
+      if (signatureOf(parseManifest(m.content, m.mediaType), e.tag)) return undefined;
+    } catch {
+      return undefined;
+    }
+    if (checkExisting) {
+      const existing = await this.s.catalog.listReferrers(e.repository, e.digest, RECEIPT_TYPE);
+      if (existing.some((r) => r.annotations?.['dev.cairn.receipt.audit-index'] === String(e.seq))) return undefined;
+    }
+    return {
+      repository: e.repository,
+      digest: e.digest,
+      mediaType: m.mediaType,
+      size: m.size,
+      ...(e.tag ? { tag: e.tag } : {}),
+      pushedBy: e.identity ?? 'anonymous',
+      ...(e.source ? { source: e.source } : {}),
+      ...(e.requestId ? { requestId: e.requestId } : {}),
+      seq: e.seq,
+    };
+  }
+}

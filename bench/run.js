@@ -7,7 +7,7 @@
  * Then the search profile (bench/search.js: 100,000 artifacts, SQLite and PostgreSQL); BENCH_SEARCH=off skips it.
  * Loopback only; every loop is bounded.
  */
-const { spawn, spawnSync } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const os = require('node:os');
@@ -62,17 +62,36 @@ function peakRssMB(pid) {
   }
 }
 
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system) the process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  // The command name (field 2) may hold spaces: count the fields after its closing parenthesis.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** Runs a phase and records the server's CPU seconds per GiB it moved. */
+async function withCpu(pid, into, phase) {
+  const before = cpuSeconds(pid);
+  const value = await phase();
+  into.push((cpuSeconds(pid) - before) / (BLOB / 1024 ** 3));
+  return value;
+}
+
 async function measure(name, base, pid, file) {
   const repo = `bench/${name}`;
   const r = { mono: [], chunked: [], pull: [] };
+  const cpu = { mono: [], chunked: [], pull: [] };
   for (let i = 0; i < RUNS; i++) {
     const d1 = await vary(file, i * 2);
-    r.mono.push(BLOB / MiB / (await pushMonolithic(base, repo, file, d1)));
+    r.mono.push(BLOB / MiB / (await withCpu(pid, cpu.mono, () => pushMonolithic(base, repo, file, d1))));
     const d2 = await vary(file, i * 2 + 1);
-    r.chunked.push(BLOB / MiB / (await pushChunked(base, repo, file, d2)).seconds);
-    r.pull.push(BLOB / MiB / (await pull(base, repo, d2)));
+    r.chunked.push(BLOB / MiB / (await withCpu(pid, cpu.chunked, () => pushChunked(base, repo, file, d2))).seconds);
+    r.pull.push(BLOB / MiB / (await withCpu(pid, cpu.pull, () => pull(base, repo, d2))));
     log(
-      `  ${name} run ${i + 1}: push ${r.mono[i].toFixed(0)} MiB/s, chunked ${r.chunked[i].toFixed(0)} MiB/s, pull ${r.pull[i].toFixed(0)} MiB/s`,
+      `  ${name} run ${i + 1}: push ${r.mono[i].toFixed(0)} MiB/s, chunked ${r.chunked[i].toFixed(0)} MiB/s, pull ${r.pull[i].toFixed(0)} MiB/s; server CPU s/GiB: push ${cpu.mono[i].toFixed(2)}, chunked ${cpu.chunked[i].toFixed(2)}, pull ${cpu.pull[i].toFixed(2)}`,
     );
   }
   await pushSmallImage(base, repo);
@@ -94,6 +113,9 @@ async function measure(name, base, pid, file) {
     pushMiBs: median(r.mono),
     chunkedMiBs: median(r.chunked),
     pullMiBs: median(r.pull),
+    cpuMono: median(cpu.mono),
+    cpuChunked: median(cpu.chunked),
+    cpuPull: median(cpu.pull),
     manifestRps: rps,
     manifestPutRps: putRps,
     manifestPut8Rps: puts8.rps,
@@ -128,6 +150,8 @@ async function main() {
       CAIRN_LOG_LEVEL: 'warn',
       // Tokens must outlive the whole run; access checks stay on.
       CAIRN_TOKEN_TTL: '3600',
+      // Every pull hashes what it serves (no "verified recently" shortcut): the pull figures are the worst case.
+      CAIRN_VERIFIED_TTL: '0',
     },
   );
   const distData = path.join(tmp, 'distribution');
@@ -207,6 +231,9 @@ async function main() {
     ['manifest PUT, sequential, receipts off (req/s)', noReceiptPutRps, d.manifestPutRps, null, 'ratio'],
     ['20 concurrent 50 MiB pushes (MiB/s)', c.concurrentMiBs, d.concurrentMiBs, null, 'ratio'],
     ['server peak RSS (MB)', c.peakRssMB, d.peakRssMB, 300, 'max'],
+    ['server CPU seconds per GiB, monolithic push', c.cpuMono, d.cpuMono, 1.0, 'ratio-max'],
+    ['server CPU seconds per GiB, chunked push', c.cpuChunked, d.cpuChunked, 1.0, 'ratio-max'],
+    ['server CPU seconds per GiB, pull (every read verified)', c.cpuPull, d.cpuPull, null, 'ratio-max'],
   ];
   const lines = [];
   lines.push(`| measure | Cairn | Distribution | Cairn / Distribution | target | result |`);
@@ -222,9 +249,15 @@ async function main() {
     } else if (kind === 'max') {
       tgt = `< ${target} MB`;
       verdict = cv < target ? 'PASS' : 'FAIL';
+    } else if (kind === 'ratio-max' && target !== null) {
+      tgt = `≤ ${target.toFixed(1)}×`;
+      verdict = ratio <= target ? 'PASS' : 'FAIL';
     }
     results.push({ name, cairn: cv, distribution: dv, ratio, target: tgt, verdict });
-    lines.push(`| ${name} | ${cv.toFixed(0)} | ${dv.toFixed(0)} | ${ratio.toFixed(2)}× | ${tgt} | ${verdict} |`);
+    const digits = kind === 'ratio-max' ? 2 : 0;
+    lines.push(
+      `| ${name} | ${cv.toFixed(digits)} | ${dv.toFixed(digits)} | ${ratio.toFixed(2)}× | ${tgt} | ${verdict} |`,
+    );
   }
   lines.push(
     `| bare Node server, hash + write 1 GiB (MiB/s) — the ceiling | ${bareMiBs.toFixed(0)} | | ${(bareMiBs / d.pushMiBs).toFixed(2)}× | | |`,

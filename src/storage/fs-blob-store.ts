@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
 import { STAGE_ID, assertStageId, storedDigest } from './keys';
+import { batchesOf } from './batches';
 import {
   BlobNotFound,
   StoredSizeMismatch,
@@ -225,30 +226,18 @@ export class FsBlobStore implements BlobStore {
         },
       );
     };
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
     let sourceError: Error | undefined;
     try {
-      for await (const chunk of source) {
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= BATCH_BYTES) {
-          await inflight;
-          if (writeError) break;
-          start(batch, batchBytes);
-          batch = [];
-          batchBytes = 0;
-        }
+      for await (const batch of batchesOf(source, BATCH_BYTES)) {
+        await inflight;
+        if (writeError) break;
+        start(batch.chunks, batch.bytes);
       }
     } catch (err) {
       // The client went away: keep what arrived, so the upload can resume from there.
       sourceError = err as Error;
     }
     await inflight;
-    if (!writeError && batchBytes > 0) {
-      start(batch, batchBytes);
-      await inflight;
-    }
     if (writeError) {
       // The disk refused (full?): drop whatever part of the failed write landed, back to the last good size.
       await fh.truncate(size).catch(() => undefined);

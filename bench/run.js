@@ -15,6 +15,8 @@ const path = require('node:path');
 const { request } = require('./http');
 const { measureScaleOut } = require('./scale-out');
 const { measureSearch } = require('./search');
+const { startTokenServer } = require('./token-server');
+const { setDefaultHeaders } = require('./http');
 const {
   authenticate,
   MiB,
@@ -37,6 +39,9 @@ const {
 const ROOT = path.join(__dirname, '..');
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const PUTS = Number(process.env.BENCH_PUTS || 300);
+// Token authentication on both registries (Cairn's own, Distribution's with a token server), as clients
+// meet them in production; BENCH_AUTH=off runs both without.
+const AUTH = process.env.BENCH_AUTH !== 'off';
 const children = [];
 let tmp;
 
@@ -132,7 +137,7 @@ async function main() {
   log(`generating a 1 GiB test blob in ${tmp}`);
   await generate(file);
 
-  const [pc, pd, pb] = [await freePort(), await freePort(), await freePort()];
+  const [pc, pd, pb, pt] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const cairnData = path.join(tmp, 'cairn');
   // wrk sends tens of thousands of requests a second from one address: lift the limits, keep the check.
   const benchConfig = path.join(tmp, 'cairn-bench.yaml');
@@ -152,14 +157,21 @@ async function main() {
       CAIRN_TOKEN_TTL: '3600',
       // Every pull hashes what it serves (no "verified recently" shortcut): the pull figures are the worst case.
       CAIRN_VERIFIED_TTL: '0',
+      ...(AUTH ? {} : { CAIRN_AUTH: 'none' }),
     },
   );
+  const tokens = AUTH
+    ? await startTokenServer(pt, tmp, { service: 'bench-distribution', issuer: 'bench-token-server' })
+    : undefined;
+  const distAuth = tokens
+    ? `auth:\n  token:\n    realm: ${tokens.realm}\n    service: bench-distribution\n    issuer: bench-token-server\n    rootcertbundle: ${tokens.certFile}\n`
+    : '';
   const distData = path.join(tmp, 'distribution');
   await fsp.mkdir(distData);
   const config = path.join(tmp, 'distribution.yml');
   await fsp.writeFile(
     config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${distData}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${pd}\n`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${distData}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${pd}\n${distAuth}`,
   );
   const dist = start('distribution', 'docker-registry', ['serve', config]);
   const bareDir = path.join(tmp, 'bare');
@@ -167,11 +179,26 @@ async function main() {
   start('bare', process.execPath, [path.join(__dirname, 'bare-server.js'), String(pb), bareDir]);
   const [cu, du, bu] = [`http://127.0.0.1:${pc}`, `http://127.0.0.1:${pd}`, `http://127.0.0.1:${pb}`];
   await Promise.all([waitUp(cu), waitUp(du), waitUp(bu)]);
-  await authenticate([cu], cairnData, [
-    'bench/cairn',
-    'bench/cairn-p8',
-    ...Array.from({ length: 20 }, (_, i) => `bench/cairn-c${i}`),
-  ]);
+  if (AUTH) {
+    await authenticate([cu], cairnData, [
+      'bench/cairn',
+      'bench/cairn-p8',
+      ...Array.from({ length: 20 }, (_, i) => `bench/cairn-c${i}`),
+    ]);
+    const scopes = [
+      'bench/distribution',
+      'bench/distribution-p8',
+      ...Array.from({ length: 20 }, (_, i) => `bench/distribution-c${i}`),
+    ]
+      .map((r) => `scope=${encodeURIComponent(`repository:${r}:pull,push`)}`)
+      .join('&');
+    const { token } = await (await fetch(`${tokens.realm}?service=bench-distribution&${scopes}`)).json();
+    setDefaultHeaders(du, { Authorization: `Bearer ${token}` });
+    const probe = await request(du, 'GET', '/v2/');
+    if (probe.status !== 200) throw new Error(`Distribution refused the token server's token: ${probe.status}`);
+    const anonymous = await fetch(`${du}/v2/`);
+    if (anonymous.status !== 401) throw new Error(`Distribution answered ${anonymous.status} without a token`);
+  }
 
   log('bare Node server (hash + write), monolithic 1 GiB:');
   const bareRuns = [];
@@ -203,10 +230,11 @@ async function main() {
     CAIRN_LOG_LEVEL: 'warn',
     CAIRN_TOKEN_TTL: '3600',
     CAIRN_AUDIT_RECEIPTS: 'false',
+    ...(AUTH ? {} : { CAIRN_AUTH: 'none' }),
   });
   const ru = `http://127.0.0.1:${pr}`;
   await waitUp(ru);
-  await authenticate([ru], noReceiptsData, ['bench/cairn-nr']);
+  if (AUTH) await authenticate([ru], noReceiptsData, ['bench/cairn-nr']);
   const noReceiptPutRps = (await manifestPushes(ru, 'bench/cairn-nr', PUTS)).rps;
   log(`  Cairn without receipts, manifest PUT: ${noReceiptPutRps.toFixed(0)} req/s`);
   let so;
@@ -304,7 +332,7 @@ async function main() {
   }
   if (search) lines.push('', ...search.lines);
   process.stdout.write(
-    `\n${lines.join('\n')}\n\nmedians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`,
+    `\n${lines.join('\n')}\n\ntoken auth ${AUTH ? 'on both (Distribution with a token server)' : 'off on both'}; medians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`,
   );
   await fsp.mkdir(path.join(ROOT, '.bench'), { recursive: true });
   await fsp.writeFile(

@@ -67,6 +67,8 @@ function startTokenServer(port, dir, { service, issuer }) {
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ token, access_token: token, expires_in: 3600 }));
   });
+  // The benchmark ends when its work does: the token server does not hold it open.
+  server.unref();
   return new Promise((resolve) =>
     server.listen(port, '127.0.0.1', () =>
       resolve({

@@ -85,20 +85,33 @@ async function withCpu(pid, into, phase) {
   return value;
 }
 
-async function measure(name, base, pid, file) {
+/**
+ * One run of the 1 GiB transfers on one server. The page cache's dirty pages are written out first
+ * (`sync`), so that no run pays for the writeback of the one before: that cost grew run by run and
+ * landed on whichever server came later.
+ */
+async function transferRun(name, base, pid, file, i, t) {
   const repo = `bench/${name}`;
-  const r = { mono: [], chunked: [], pull: [] };
-  const cpu = { mono: [], chunked: [], pull: [] };
-  for (let i = 0; i < RUNS; i++) {
-    const d1 = await vary(file, i * 2);
-    r.mono.push(BLOB / MiB / (await withCpu(pid, cpu.mono, () => pushMonolithic(base, repo, file, d1))));
-    const d2 = await vary(file, i * 2 + 1);
-    r.chunked.push(BLOB / MiB / (await withCpu(pid, cpu.chunked, () => pushChunked(base, repo, file, d2))).seconds);
-    r.pull.push(BLOB / MiB / (await withCpu(pid, cpu.pull, () => pull(base, repo, d2))));
-    log(
-      `  ${name} run ${i + 1}: push ${r.mono[i].toFixed(0)} MiB/s, chunked ${r.chunked[i].toFixed(0)} MiB/s, pull ${r.pull[i].toFixed(0)} MiB/s; server CPU s/GiB: push ${cpu.mono[i].toFixed(2)}, chunked ${cpu.chunked[i].toFixed(2)}, pull ${cpu.pull[i].toFixed(2)}`,
-    );
-  }
+  const phase = async (into, work) => {
+    execFileSync('sync');
+    return withCpu(pid, into, work);
+  };
+  const d1 = await vary(file, i * 2);
+  t.r.mono.push(BLOB / MiB / (await phase(t.cpu.mono, () => pushMonolithic(base, repo, file, d1))));
+  const d2 = await vary(file, i * 2 + 1);
+  t.r.chunked.push(BLOB / MiB / (await phase(t.cpu.chunked, () => pushChunked(base, repo, file, d2))).seconds);
+  t.r.pull.push(BLOB / MiB / (await phase(t.cpu.pull, () => pull(base, repo, d2))));
+  log(
+    `  ${name} run ${i + 1}: push ${t.r.mono[i].toFixed(0)} MiB/s, chunked ${t.r.chunked[i].toFixed(0)} MiB/s, pull ${t.r.pull[i].toFixed(0)} MiB/s; server CPU s/GiB: push ${t.cpu.mono[i].toFixed(2)}, chunked ${t.cpu.chunked[i].toFixed(2)}, pull ${t.cpu.pull[i].toFixed(2)}`,
+  );
+}
+
+const newTransfers = () => ({ r: { mono: [], chunked: [], pull: [] }, cpu: { mono: [], chunked: [], pull: [] } });
+
+/** The request-rate measures and the concurrent pushes, after the transfer runs. */
+async function measure(name, base, pid, t) {
+  const repo = `bench/${name}`;
+  const { r, cpu } = t;
   await pushSmallImage(base, repo);
   const rps = wrk(`${base}/v2/${repo}/manifests/latest`);
   log(`  ${name} manifest GET: ${rps.toFixed(0)} req/s`);
@@ -217,10 +230,21 @@ async function main() {
   const bareMiBs = bareRuns.sort((a, b) => a - b)[Math.floor(bareRuns.length / 2)];
   log(`  ${bareMiBs.toFixed(0)} MiB/s`);
 
+  // The 1 GiB transfers alternate between the two servers, the order swapped each run.
+  log('1 GiB transfers, alternating (CNCF Distribution and Cairn):');
+  const td = newTransfers();
+  const tc = newTransfers();
+  for (let i = 0; i < RUNS; i++) {
+    const pair = [
+      () => transferRun('distribution', du, dist.pid, file, i, td),
+      () => transferRun('cairn', cu, cairn.pid, file, i, tc),
+    ];
+    for (const run of i % 2 === 0 ? pair : pair.reverse()) await run();
+  }
   log('CNCF Distribution:');
-  const d = await measure('distribution', du, dist.pid, file);
+  const d = await measure('distribution', du, dist.pid, td);
   log('Cairn:');
-  const c = await measure('cairn', cu, cairn.pid, file);
+  const c = await measure('cairn', cu, cairn.pid, tc);
   // What signed receipts cost a push: the same server without them, same run.
   const pr = await freePort();
   const noReceiptsData = path.join(tmp, 'cairn-noreceipts');
@@ -332,7 +356,7 @@ async function main() {
   }
   if (search) lines.push('', ...search.lines);
   process.stdout.write(
-    `\n${lines.join('\n')}\n\ntoken auth ${AUTH ? 'on both (Distribution with a token server)' : 'off on both'}; medians of ${RUNS} runs; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`,
+    `\n${lines.join('\n')}\n\ntoken auth ${AUTH ? 'on both (Distribution with a token server)' : 'off on both'}; medians of ${RUNS} runs (the 1 GiB transfers alternating between the servers, sync before each); ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`,
   );
   await fsp.mkdir(path.join(ROOT, '.bench'), { recursive: true });
   await fsp.writeFile(

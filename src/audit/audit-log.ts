@@ -201,6 +201,9 @@ export class AuditLog {
       .orderBy('seq')
       .execute();
     for (const r of rows) {
+      // Two catch-ups may overlap (the receipt issuer's proofs and a checkpoint): what the other one
+      // appended meanwhile is already in the tree, and a logged leaf never changes.
+      if (Number(r.seq) < this.tree.size) continue;
       if (Number(r.seq) !== this.tree.size) throw new AuditLogError(`audit log has a gap at ${this.tree.size}`);
       const h = bytes(r.leaf_hash);
       this.tree.append(h);

@@ -42,6 +42,9 @@ async function scenario(profile: BackendProfile): Promise<Scenario> {
   await (
     await c.fetch(`/v2/${repo}/manifests/v1`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })
   ).arrayBuffer();
+  // The receipts of these pushes are signed in the background: the tests below alter the log and the
+  // catalog directly, which they may do only once the registry has stopped writing.
+  await reg.registry.services.receipts!.settled();
   const saved = (await reg.registry.audit.checkpoint())!;
   const catalog = reg.registry.services.catalog as KyselyCatalog;
   const log = reg.registry.audit;

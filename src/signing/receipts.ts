@@ -162,11 +162,8 @@ export async function writeReceipt(
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
   const config = await putBlob(s, m.repository, EMPTY, m.requestId);
-  const bundleBlob = await putBlob(s, m.repository, bundle, m.requestId).catch((err) => {
-    // The first link's append is the caller's to await; this failure ends the receipt before it is.
-    config.logged.catch(() => undefined);
-    throw err;
-  });
+  // putBlob guards its own append against going unhandled when this receipt fails before it is awaited.
+  const bundleBlob = await putBlob(s, m.repository, bundle, m.requestId);
   const logged = [config.logged, bundleBlob.logged];
   const created = {
     'org.opencontainers.image.created': predicate.time,
@@ -184,34 +181,29 @@ export async function writeReceipt(
     }),
   );
   const digest = sha256(manifest);
-  try {
-    await s.catalog.putManifest(m.repository, {
-      digest,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      size: manifest.length,
-      content: manifest,
-      artifactType: RECEIPT_TYPE,
-      subject: m.digest,
-      // The audit index lets a restarted issuer see which pushes of a batch already have their receipt.
-      annotations: created,
-      // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
-      blobs: [config.digest, bundleBlob.digest],
-      manifests: [],
-      artifact: {
-        kind: 'receipt',
-        family: 'oci',
-        pushedBy: 'system',
-        totalSize: EMPTY.length + bundle.length,
-        metadata: '{}',
-        annotations: {},
-        metrics: {},
-        edges: [],
-      },
-    });
-  } catch (err) {
-    for (const l of logged) l.catch(() => undefined);
-    throw err;
-  }
+  await s.catalog.putManifest(m.repository, {
+    digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: manifest.length,
+    content: manifest,
+    artifactType: RECEIPT_TYPE,
+    subject: m.digest,
+    // The audit index lets a restarted issuer see which pushes of a batch already have their receipt.
+    annotations: created,
+    // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
+    blobs: [config.digest, bundleBlob.digest],
+    manifests: [],
+    artifact: {
+      kind: 'receipt',
+      family: 'oci',
+      pushedBy: 'system',
+      totalSize: EMPTY.length + bundle.length,
+      metadata: '{}',
+      annotations: {},
+      metrics: {},
+      edges: [],
+    },
+  });
   // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
   const pushed = s.audit.append({
     identity: 'system',

@@ -24,8 +24,13 @@ const NETWORK = new Set([
 ]);
 /** PostgreSQL: connection exceptions (08…), the server shutting down (57P0…), too many connections. */
 const POSTGRES = /^(08...|57P0[1-3]|53300)$/;
+/**
+ * Errors without a code. node-postgres refuses a statement (kysely's ROLLBACK among them, whose error
+ * replaces the first one) on a client whose connection broke between statements with "Client has
+ * encountered a connection error and is not queryable" — seen as a 500 while PostgreSQL shut down in CI.
+ */
 const MESSAGES =
-  /Connection is closed|Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Reached the max retries per request limit|socket hang up/i;
+  /Connection is closed|Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Reached the max retries per request limit|socket hang up|is not queryable|^Command timed out$|Stream isn't writeable|^timeout expired$|^Query read timeout$/i;
 const S3_CODES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout']);
 
 export function isBackendUnavailable(err: unknown, depth = 0): boolean {

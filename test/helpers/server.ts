@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { validateConfig, type Config, type ConfigInput } from '../../src/config/config';
 import { startRegistry, type Registry } from '../../src/app';
+import type { Logger } from '../../src/observability/logger';
 import { createRedisPrefix, createTestDatabase } from './services';
 import { testS3, uniqueBucket } from './s3';
 
@@ -43,7 +44,11 @@ export interface TestRegistry {
   close(): Promise<void>;
 }
 
-export async function startTestRegistry(profile: BackendProfile, overrides: ConfigInput = {}): Promise<TestRegistry> {
+export async function startTestRegistry(
+  profile: BackendProfile,
+  overrides: ConfigInput = {},
+  options: { logger?: Logger } = {},
+): Promise<TestRegistry> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cairn-test-'));
   const db = profile.database === 'postgres' ? await createTestDatabase() : undefined;
   const redis = profile.sessions === 'redis' ? createRedisPrefix() : undefined;
@@ -71,8 +76,8 @@ export async function startTestRegistry(profile: BackendProfile, overrides: Conf
     await rm(dataDir, { recursive: true, force: true });
   };
   const boot = async (): Promise<TestRegistry> => {
-    const registry = await startRegistry(config);
-    const second = profile.replicas === 2 ? await startRegistry(config) : undefined;
+    const registry = await startRegistry(config, options);
+    const second = profile.replicas === 2 ? await startRegistry(config, options) : undefined;
     let stopped = false;
     const stop = async () => {
       if (!stopped) {

@@ -11,6 +11,8 @@ describe('which errors mean a backend is unavailable (503) rather than a fault o
       Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
       Object.assign(new Error('connection failure'), { code: '08006' }),
       new Error('Connection terminated unexpectedly'),
+      new Error('Client has encountered a connection error and is not queryable'),
+      new Error('Client was closed and is not queryable'),
       Object.assign(new Error('Please reduce your request rate.'), { name: 'S3Error', code: 'SlowDown' }),
       Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }),
       new Error('query failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) }),

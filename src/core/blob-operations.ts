@@ -23,10 +23,13 @@ export function blobUnknown(repository: string, digest: string): OciError {
   return new OciError('BLOB_UNKNOWN', 'blob unknown to registry', { repository, digest });
 }
 
-/** A staged upload, ready to become a blob. */
+/** Received bytes, ready to become a blob. */
 export interface StagedBlob extends BlobCommitIntent {
-  /** The staging id in the blob store. */
-  staged: string;
+  /**
+   * Makes the verified bytes the blob in the store (a staged upload's stageCommit, a direct write's
+   * publish), under the blob's catalog lock; throws StoredSizeMismatch when the store cannot prove it.
+   */
+  place(): Promise<unknown>;
   /** The digest of what was staged, computed by the caller's means (streamed hash, or a re-read). */
   actualDigest(): Promise<string>;
   /** The caller's own bookkeeping once the bytes are the blob, before the effects (the session ends). */
@@ -72,7 +75,7 @@ export class BlobOperations {
     const replacing = await quarantine.has(intent.digest);
     await catalog.linkBlob(intent.repository, { digest: intent.digest, size: intent.size }, async () => {
       if (replacing) await blobs.delete(intent.digest);
-      await blobs.stageCommit(staged.staged, intent.digest, intent.size);
+      await staged.place();
     });
     if (replacing) await quarantine.clear(intent.digest);
     await staged.onLinked?.();

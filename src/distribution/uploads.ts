@@ -254,14 +254,75 @@ async function digestOfStaged(s: UploadHandlerDeps, id: string, offset: number, 
   return `${digest.algorithm}:${hash.digest('hex')}`;
 }
 
-/** Verifies the staged bytes against `digest` and makes them the blob, linked in the repository (the core's commit). */
+/** Bytes received for a blob: how to check them, place them in the store, and drop them. */
+interface Received {
+  size: number;
+  actualDigest(): Promise<string>;
+  place(): Promise<unknown>;
+  /** The upload's own bookkeeping once linked (the session ends). */
+  onLinked(): Promise<void>;
+  /** Refused or not kept: the bytes go (and the session, if any). */
+  drop(): Promise<void>;
+  /** Failed otherwise (a backend down): what is not resumable goes, the session stays. */
+  release(): Promise<void>;
+}
+
+/** Staged bytes of an upload session. */
+function stagedUpload(s: UploadHandlerDeps, id: string, size: number, digest: ParsedDigest): Received {
+  return {
+    size,
+    actualDigest: () => digestOfStaged(s, id, size, digest),
+    place: () => s.blobs.stageCommit(id, digest.value, size),
+    onLinked: async () => {
+      await s.sessions.delete(id);
+      s.hashes.delete(id);
+    },
+    drop: () => cancel(s, id),
+    release: async () => undefined,
+  };
+}
+
+/**
+ * A request body written straight to its final place (S3: a multipart upload of the blob's object), its
+ * digest taken as it streamed. The pending write is published or discarded, never left.
+ */
+async function writeDirect(
+  s: UploadHandlerDeps,
+  digest: ParsedDigest,
+  req: IncomingMessage,
+  session?: string,
+): Promise<Received> {
+  const hash = createHash(digest.algorithm);
+  const pending = await s.blobs.writeBlob(digest.value, req, (chunk) => hash.update(chunk));
+  const { result } = pending;
+  s.metrics.bytesReceived.labels('upload').inc(result.size);
+  if (result.error) {
+    await pending.discard().catch(() => undefined);
+    throw appendFailure(result, { digest: digest.value, ...(session ? { upload: session } : {}) });
+  }
+  const actual = `${digest.algorithm}:${hash.digest('hex')}`;
+  return {
+    size: result.size,
+    actualDigest: () => Promise.resolve(actual),
+    place: () => pending.publish(),
+    onLinked: async () => {
+      if (session) await cancel(s, session);
+    },
+    drop: async () => {
+      await pending.discard();
+      if (session) await cancel(s, session);
+    },
+    release: () => pending.discard(),
+  };
+}
+
+/** Verifies received bytes against `digest` and makes them the blob, linked in the repository (the core's commit). */
 async function commit(
   s: UploadHandlerDeps,
   ctx: RequestContext,
   repository: string,
-  id: string,
-  size: number,
   digest: ParsedDigest,
+  received: Received,
   openedAt: number,
   kind: string,
 ): Promise<void> {
@@ -269,27 +330,26 @@ async function commit(
     await s.core.blobs.commit(actorOf(ctx, s.config.auth.trustProxy), {
       repository,
       digest: digest.value,
-      size,
+      size: received.size,
       upload: kind,
-      staged: id,
-      actualDigest: () => digestOfStaged(s, id, size, digest),
+      actualDigest: received.actualDigest,
+      place: received.place,
       onLinked: async () => {
         s.verified.mark(digest.value);
-        await s.sessions.delete(id);
-        s.hashes.delete(id);
+        await received.onLinked();
         s.metrics.uploadDuration.labels(kind).observe((Date.now() - openedAt) / 1000);
       },
     });
   } catch (err) {
-    // Refused (wrong digest, over quota): the staged bytes go. A store that failed stays resumable.
-    if (err instanceof OciError && (err.code === 'DIGEST_INVALID' || err.code === 'DENIED')) await cancel(s, id);
+    // Refused (wrong digest, over quota): the bytes go. A store that failed stays resumable.
+    if (err instanceof OciError && (err.code === 'DIGEST_INVALID' || err.code === 'DENIED')) await received.drop();
     if (!(err instanceof StoredSizeMismatch)) throw err;
-    await cancel(s, id);
+    await received.drop();
     s.logger.error(
-      { upload: id, digest: digest.value, expected: err.expected, stored: err.stored },
+      { digest: digest.value, expected: err.expected, stored: err.stored },
       'storage did not keep a verified upload',
     );
-    throw storeFailed(err, { digest: digest.value, size, stored: err.stored });
+    throw storeFailed(err, { digest: digest.value, size: received.size, stored: err.stored });
   }
 }
 
@@ -339,19 +399,14 @@ async function monolithicUpload(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const id = randomUUID();
   const openedAt = Date.now();
-  await s.blobs.stageCreate(id);
+  let received: Received | undefined;
   try {
-    const hash = await s.hashes.at(id, 0);
-    const result = await s.blobs.stageAppend(id, 0, req, (chunk) => hash.update(chunk));
-    s.metrics.bytesReceived.labels('upload').inc(result.size);
-    if (result.error) throw appendFailure(result, { digest: digest.value });
-    s.hashes.set(id, hash, result.size);
-    await commit(s, ctx, repository, id, result.size, digest, openedAt, 'monolithic');
+    received = await writeDirect(s, digest, req);
+    await commit(s, ctx, repository, digest, received, openedAt, 'monolithic');
   } catch (err) {
-    s.hashes.delete(id);
-    await s.blobs.stageDelete(id).catch(() => undefined);
+    // Whatever was written and not published goes (a no-op once published).
+    await received?.release().catch(() => undefined);
     if (err instanceof ClientGone) {
       res.destroy();
       return;
@@ -426,8 +481,21 @@ export async function finishUpload(
   try {
     await withLease(s, repository, session, async () => {
       const fresh = (await s.sessions.get(id)) ?? session;
+      if (hasBody(req) && fresh.offset === 0 && req.headers['content-range'] === undefined) {
+        // The whole blob in this one request (POST, then PUT with the body): straight to its place, as
+        // a monolithic POST is. A cut body keeps nothing; the upload stays at 0 for the client to redo.
+        let received: Received | undefined;
+        try {
+          received = await writeDirect(s, digest, req, id);
+          await commit(s, ctx, repository, digest, received, fresh.createdAt, 'monolithic');
+        } catch (err) {
+          await received?.release().catch(() => undefined);
+          throw err;
+        }
+        return;
+      }
       const size = hasBody(req) ? await appendBody(s, repository, fresh, req) : await reconcile(s, fresh);
-      await commit(s, ctx, repository, id, size, digest, fresh.createdAt, 'chunked');
+      await commit(s, ctx, repository, digest, stagedUpload(s, id, size, digest), fresh.createdAt, 'chunked');
     });
   } catch (err) {
     if (err instanceof ClientGone) {

@@ -25,6 +25,8 @@ export async function sweepExpiredUploads(
     hashes?.delete(staged.id);
     removed++;
   }
+  // Monolithic pushes a killed process left half-written in their final place (S3 multipart uploads).
+  removed += (await blobs.sweepUnfinished?.(idleMs)) ?? 0;
   if (removed > 0) logger.info({ removed }, 'removed expired uploads');
   return removed;
 }

@@ -69,6 +69,22 @@ export class BlobNotFound extends Error {
   }
 }
 
+/**
+ * A whole blob written by writeBlob and not yet visible: the caller checks the digest of what it saw,
+ * then publishes it under the digest, or discards it. Exactly one of the two must follow.
+ */
+export interface PendingBlob {
+  /** How far the source got; with `error`, nothing can be published and the caller discards. */
+  readonly result: AppendResult;
+  /**
+   * Makes the bytes the blob `digest` (as stageCommit does: proved to hold `result.size` bytes, else
+   * StoredSizeMismatch and nothing visible; an existing copy of the same size stays as it is).
+   */
+  publish(): Promise<BlobInfo>;
+  /** Drops what was written. */
+  discard(): Promise<void>;
+}
+
 export interface BlobStore {
   /** A short name for logs and metrics: "fs", "s3". */
   readonly kind: string;
@@ -137,4 +153,16 @@ export interface BlobStore {
   stageDelete(id: string): Promise<void>;
   /** Every staged upload, for the janitor that removes expired ones. */
   stageList(): AsyncIterable<StagedUpload>;
+
+  /**
+   * Writes a whole blob whose digest the caller knows in advance (a monolithic push) in one pass, where
+   * the store can without a staging copy (S3: a multipart upload of the final object, completed only on
+   * publish). onWritten sees each piece as stageAppend's does. Nothing is visible before publish().
+   */
+  writeBlob(digest: string, source: AsyncIterable<Buffer>, onWritten: (chunk: Buffer) => void): Promise<PendingBlob>;
+  /**
+   * Optional: removes writes that writeBlob began and nobody finished (a process killed mid-push) once
+   * they have been idle for `idleMs`; answers how many. Stores whose writeBlob stages need none.
+   */
+  sweepUnfinished?(idleMs: number): Promise<number>;
 }

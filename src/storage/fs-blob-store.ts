@@ -12,8 +12,10 @@ import {
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  type PendingBlob,
   type StagedUpload,
 } from './blob-store';
+import { writeThroughStaging } from './staged-write';
 
 /**
  * Network reads arrive in 16–64 KiB pieces; writing them in larger batches saves system calls. 256 KiB
@@ -293,5 +295,10 @@ export class FsBlobStore implements BlobStore {
       const st = await stat(path.join(this.staging, id)).catch(() => undefined);
       if (st) yield { id, size: st.size, modifiedAt: st.mtime };
     }
+  }
+
+  writeBlob(digest: string, source: AsyncIterable<Buffer>, onWritten: (chunk: Buffer) => void): Promise<PendingBlob> {
+    storedDigest(digest);
+    return writeThroughStaging(this, digest, source, onWritten);
   }
 }

@@ -11,6 +11,7 @@ import {
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  type PendingBlob,
   type StagedUpload,
   StoredSizeMismatch,
 } from './blob-store';
@@ -295,4 +296,75 @@ export class S3BlobStore implements BlobStore {
     }
     yield* uploads.values();
   }
+
+  /**
+   * A monolithic push streams straight into a multipart upload of the blob's own key, which only
+   * publish() completes (after the caller checked the digest): no staging object, no server-side copy.
+   */
+  async writeBlob(
+    digest: string,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<PendingBlob> {
+    const key = this.blobKey(storedDigest(digest));
+    // Stopping early must not destroy a request body: the client is still owed an answer.
+    const body = source instanceof Readable ? source.iterator({ destroyOnReturn: false }) : source;
+    let open;
+    try {
+      open = await this.multipart.streamParts(key, body, onWritten);
+    } catch (err) {
+      if (err instanceof S3WriteFailed) return { result: { size: 0, error: err, failed: 'store' }, ...nothingToDo };
+      throw err;
+    }
+    const parts = open;
+    return {
+      result: parts.sourceError
+        ? { size: parts.size, error: parts.sourceError, failed: 'source' }
+        : { size: parts.size },
+      publish: async () => {
+        if (parts.sourceError) throw new Error(`the write of ${digest} was cut short; it cannot be published`);
+        // Deduplication as stageCommit does it: a copy of the right size stays, the new one is dropped.
+        if ((await this.stat(digest))?.size === parts.size) {
+          await parts.abort();
+          return { digest, size: parts.size };
+        }
+        await parts.complete();
+        return { digest, size: parts.size };
+      },
+      discard: () => parts.abort(),
+    };
+  }
+
+  async sweepUnfinished(idleMs: number): Promise<number> {
+    const cutoff = Date.now() - idleMs;
+    let removed = 0;
+    for (const algorithm of Object.keys(DIGEST_ALGORITHMS)) {
+      let keyMarker = '';
+      let uploadIdMarker = '';
+      for (;;) {
+        const page = await this.client.listIncompleteUploadsQuery(
+          this.bucket,
+          `${this.prefix}${algorithm}/`,
+          keyMarker,
+          uploadIdMarker,
+          '',
+        );
+        for (const u of page.uploads) {
+          const active = await this.multipart.lastActivity(u.key, u.uploadId, u.initiated);
+          if (active.getTime() >= cutoff) continue;
+          await this.client.abortMultipartUpload(this.bucket, u.key, u.uploadId);
+          removed++;
+        }
+        if (!page.isTruncated) break;
+        keyMarker = page.nextKeyMarker;
+        uploadIdMarker = page.nextUploadIdMarker;
+      }
+    }
+    return removed;
+  }
 }
+
+const nothingToDo = {
+  publish: (): Promise<BlobInfo> => Promise.reject(new Error('nothing was written')),
+  discard: async (): Promise<void> => undefined,
+};

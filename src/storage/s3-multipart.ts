@@ -40,6 +40,14 @@ export function composable(sizes: number[]): boolean {
   return sizes.reduce((parts, n) => parts + copyRanges(n).length, 0) <= MAX_PARTS;
 }
 
+/** A multipart write streamed but not completed: complete() makes it visible (and proves it), abort() drops it. */
+export interface OpenParts {
+  size: number;
+  sourceError?: Error;
+  complete(): Promise<void>;
+  abort(): Promise<void>;
+}
+
 /** An S3 request failed: the caller must not take it for its client going away. */
 export class S3WriteFailed extends Error {
   constructor(
@@ -132,6 +140,19 @@ export class S3Multipart {
     source: AsyncIterable<Buffer>,
     onChunk: (chunk: Buffer) => void,
   ): Promise<{ size: number; sourceError?: Error }> {
+    const open = await this.streamParts(key, source, onChunk);
+    if (open.size === 0) await open.abort();
+    else await open.complete();
+    return { size: open.size, ...(open.sourceError ? { sourceError: open.sourceError } : {}) };
+  }
+
+  /**
+   * Streams `source` into a multipart upload of `key` and stops short of completing it: nothing is
+   * visible until complete(), and abort() leaves nothing behind. A source that fits one part is held
+   * (against the budget) and sent with a plain PUT on complete(). When S3 fails midway, the upload is
+   * aborted and S3WriteFailed is thrown; when the source fails, what arrived can still be completed.
+   */
+  async streamParts(key: string, source: AsyncIterable<Buffer>, onChunk: (chunk: Buffer) => void): Promise<OpenParts> {
     let uploadId: string | undefined;
     const parts: { part: number; etag: string }[] = [];
     let buf: Buffer | undefined;
@@ -139,6 +160,7 @@ export class S3Multipart {
     let held = 0;
     let size = 0;
     let sourceError: Error | undefined;
+    let settled = false;
     const release = () => {
       if (held) this.budget.give(held);
       held = 0;
@@ -155,51 +177,82 @@ export class S3Multipart {
         release();
       }
     };
-    try {
-      try {
-        for await (const chunk of source) {
-          onChunk(chunk);
-          size += chunk.length;
-          for (let off = 0; off < chunk.length;) {
-            if (!buf) {
-              held = partSizeFor(parts.length + 1);
-              await this.budget.take(held);
-              buf = Buffer.allocUnsafeSlow(held);
-              fill = 0;
-            }
-            const n = chunk.copy(buf, fill, off);
-            fill += n;
-            off += n;
-            if (fill === buf.length) await flush();
-          }
-        }
-      } catch (err) {
-        if (err instanceof S3WriteFailed) throw err;
-        // The client went away: keep what arrived, so that the upload can resume after it.
-        sourceError = err as Error;
-      }
-      if (size === 0) return { size, sourceError };
-      try {
-        if (!uploadId) {
-          // It all fitted in one part: a plain PUT.
-          await this.request('PUT', key, '', buf!.subarray(0, fill));
-          release();
-        } else {
-          if (buf && fill > 0) await flush();
-          await this.finish(key, uploadId, parts);
-        }
-      } catch (err) {
-        throw err instanceof S3WriteFailed
-          ? err
-          : new S3WriteFailed(`S3 did not store ${key}: ${(err as Error).message}`, err);
-      }
-      await this.verify(key, size, uploadId ? parts.length : undefined);
-      return { size, sourceError };
-    } catch (err) {
+    const abort = async () => {
+      if (settled) return;
+      settled = true;
       release();
       if (uploadId) await this.abort(key, uploadId);
-      throw err;
+    };
+    try {
+      for await (const chunk of source) {
+        onChunk(chunk);
+        size += chunk.length;
+        for (let off = 0; off < chunk.length;) {
+          if (!buf) {
+            held = partSizeFor(parts.length + 1);
+            await this.budget.take(held);
+            buf = Buffer.allocUnsafeSlow(held);
+            fill = 0;
+          }
+          const n = chunk.copy(buf, fill, off);
+          fill += n;
+          off += n;
+          if (fill === buf.length) await flush();
+        }
+      }
+    } catch (err) {
+      if (err instanceof S3WriteFailed) {
+        await abort();
+        throw err;
+      }
+      // The client went away: keep what arrived, so that the upload can resume after it.
+      sourceError = err as Error;
     }
+    const complete = async () => {
+      if (settled) throw new Error(`multipart write of ${key} already ended`);
+      try {
+        try {
+          if (!uploadId) {
+            // It all fitted in one part (or none): a plain PUT.
+            await this.request('PUT', key, '', buf ? buf.subarray(0, fill) : Buffer.alloc(0));
+            release();
+          } else {
+            if (buf && fill > 0) await flush();
+            await this.finish(key, uploadId, parts);
+          }
+        } catch (err) {
+          throw err instanceof S3WriteFailed
+            ? err
+            : new S3WriteFailed(`S3 did not store ${key}: ${(err as Error).message}`, err);
+        }
+        settled = true;
+        await this.verify(key, size, uploadId ? parts.length : undefined);
+      } catch (err) {
+        await abort();
+        throw err;
+      }
+    };
+    return { size, ...(sourceError ? { sourceError } : {}), complete, abort };
+  }
+
+  /**
+   * When a multipart upload last took a part (its start when it has none): a write whose process died
+   * stops taking parts, one still streaming keeps this fresh.
+   */
+  async lastActivity(key: string, uploadId: string, initiated: Date): Promise<Date> {
+    let latest = initiated.getTime();
+    let marker = '0';
+    for (;;) {
+      const query = `uploadId=${encodeURIComponent(uploadId)}&max-parts=1000&part-number-marker=${marker}`;
+      const { body } = await this.request('GET', key, query);
+      for (const m of body.matchAll(/<LastModified>([^<]+)<\/LastModified>/g)) {
+        latest = Math.max(latest, new Date(m[1]!).getTime() || 0);
+      }
+      const next = /<NextPartNumberMarker>(\d+)<\/NextPartNumberMarker>/.exec(body)?.[1];
+      if (!/<IsTruncated>true<\/IsTruncated>/.test(body) || !next || next === marker) break;
+      marker = next;
+    }
+    return new Date(latest);
   }
 
   /**

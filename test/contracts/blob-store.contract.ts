@@ -283,5 +283,78 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         expect((await collect(await store.stageRead(ids[i]!))).equals(datas[i]!)).toBe(true);
       }
     });
+
+    /** Nothing of a write is left anywhere: no blob, no staged upload, no unfinished write. */
+    async function leftovers(): Promise<unknown[]> {
+      const found: unknown[] = [];
+      for await (const b of store.list()) found.push({ digest: b.digest, size: b.size });
+      for await (const u of store.stageList()) found.push({ staged: u.id });
+      const unfinished = (await store.sweepUnfinished?.(0)) ?? 0;
+      if (unfinished) found.push({ unfinished });
+      return found;
+    }
+
+    it('writes a whole blob of known digest in one pass, visible only once published', async () => {
+      // Over two of S3's 8 MiB parts, in odd pieces: the parts are numbered and joined in order.
+      const data = randomBytes(19 * 1024 * 1024 + 3);
+      const digest = sha256(data);
+      const seen = createHash('sha256');
+      const pending = await store.writeBlob(digest, chunks(data, 65_537), (c) => seen.update(c));
+      expect(pending.result).toEqual({ size: data.length });
+      expect(`sha256:${seen.digest('hex')}`).toBe(digest);
+      expect(await store.stat(digest)).toBeUndefined();
+      expect(await pending.publish()).toEqual({ digest, size: data.length });
+      expect((await collect(await store.read(digest))).equals(data)).toBe(true);
+      expect(await leftovers()).toEqual([{ digest, size: data.length }]);
+    });
+
+    it('writes small, empty and sha512 blobs whole too', async () => {
+      for (const [data, digest] of [
+        [Buffer.from('tiny'), sha256(Buffer.from('tiny'))],
+        [Buffer.alloc(0), sha256(Buffer.alloc(0))],
+        [Buffer.from('long digest'), sha512(Buffer.from('long digest'))],
+      ] as const) {
+        const pending = await store.writeBlob(digest, chunks(data, 3), () => undefined);
+        expect(await store.stat(digest)).toBeUndefined();
+        await pending.publish();
+        expect(await store.stat(digest)).toEqual({ digest, size: data.length });
+        expect((await collect(await store.read(digest))).equals(data)).toBe(true);
+      }
+    });
+
+    it('leaves nothing behind a discarded write, whether its source ended or failed', async () => {
+      const data = randomBytes(9 * 1024 * 1024);
+      const whole = await store.writeBlob(sha256(data), chunks(data, 1 << 20), () => undefined);
+      await whole.discard();
+      const cut = await store.writeBlob(
+        sha256(data),
+        failingAfter(data.subarray(0, 6 << 20), 1 << 20),
+        () => undefined,
+      );
+      expect(cut.result).toMatchObject({ failed: 'source', error: expect.any(Error) });
+      await cut.discard();
+      expect(await store.stat(sha256(data))).toBeUndefined();
+      expect(await leftovers()).toEqual([]);
+    });
+
+    it('keeps a stored copy of the same size when the same blob is written again (deduplication)', async () => {
+      const data = randomBytes(1000);
+      const digest = await put(data);
+      const again = await store.writeBlob(digest, chunks(data, 100), () => undefined);
+      expect(await again.publish()).toEqual({ digest, size: 1000 });
+      expect((await collect(await store.read(digest))).equals(data)).toBe(true);
+      expect(await leftovers()).toEqual([{ digest, size: 1000 }]);
+    });
+
+    it('lets the janitor remove a write nobody finished (a process killed mid-push), not one in progress', async () => {
+      if (!store.sweepUnfinished) return;
+      const data = randomBytes(9 * 1024 * 1024);
+      await store.writeBlob(sha256(data), chunks(data, 1 << 20), () => undefined);
+      // Fresh: an hour's idle time has not passed.
+      expect(await store.sweepUnfinished(3_600_000)).toBe(0);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(await store.sweepUnfinished(1000)).toBeGreaterThanOrEqual(1);
+      expect(await leftovers()).toEqual([]);
+    });
   });
 }

@@ -1,8 +1,11 @@
 'use strict';
 /**
  * The scale-out profile of `npm run bench`: two Cairn replicas sharing S3 (a throwaway Ceph RGW, as
- * in the tests), PostgreSQL and Redis, measured against the S3 server's own raw throughput in the
- * same run (the minio client putting and getting the same 1 GiB object directly).
+ * in the tests), PostgreSQL and Redis, measured in the same run against CNCF Distribution 2.8 with its
+ * own S3 driver on the same RGW (its own bucket, token auth when the benchmark has it, redirects off so
+ * that both serve the bytes themselves), and against the S3 server's raw throughput (the minio client
+ * putting and getting the same 1 GiB object directly). Distribution and Cairn alternate, the order
+ * swapped each run.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -24,6 +27,7 @@ const {
   wrk,
   concurrentPushes,
 } = require('./transfers');
+const { request, setDefaultHeaders } = require('./http');
 
 const BUILD = path.join(__dirname, '..', '.bench', 'build', 'test', 'helpers');
 
@@ -46,7 +50,45 @@ async function rawGet(client, bucket, key) {
   return seconds(t);
 }
 
-async function measureScaleOut({ file, runs, tmp, log, start, root }) {
+/** Distribution 2.8 on the RGW with its S3 driver, as its documentation configures it. */
+async function startDistributionOnS3({ rgw, tmp, start, distAuth, tokens, log }) {
+  const port = await freePort();
+  const config = path.join(tmp, 'distribution-s3.yml');
+  await fs.promises.writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:\n  level: error\n  accesslog:\n    disabled: true',
+      'storage:',
+      '  s3:',
+      `    accesskey: ${rgw.accessKey}`,
+      `    secretkey: ${rgw.secretKey}`,
+      '    region: us-east-1',
+      `    regionendpoint: ${rgw.endpoint}`,
+      '    bucket: bench-distribution',
+      '    secure: false',
+      '    v4auth: true',
+      '  delete:\n    enabled: true',
+      '  redirect:\n    disable: true',
+      `http:\n  addr: 127.0.0.1:${port}`,
+      distAuth,
+    ].join('\n'),
+  );
+  const proc = start('distribution-s3', 'docker-registry', ['serve', config]);
+  const base = `http://127.0.0.1:${port}`;
+  await waitUp(base, 60000);
+  if (tokens) {
+    const scope = encodeURIComponent('repository:bench/dist-s3:pull,push');
+    const { token } = await (await fetch(`${tokens.realm}?service=bench-distribution&scope=${scope}`)).json();
+    setDefaultHeaders(base, { Authorization: `Bearer ${token}` });
+  }
+  const probe = await request(base, 'GET', '/v2/');
+  if (probe.status !== 200) throw new Error(`Distribution on S3 answered ${probe.status} on /v2/`);
+  log(`  Distribution 2.8 with its S3 driver on the same RGW at ${base}`);
+  return { proc, base };
+}
+
+async function measureScaleOut({ file, runs, tmp, log, start, root, distAuth = '', tokens }) {
   const { startRgw } = require(path.join(BUILD, 'rgw.js'));
   const { createTestDatabase, createRedisPrefix } = require(path.join(BUILD, 'services.js'));
   log('starting a one-node Ceph RGW, a PostgreSQL database and a Redis prefix');
@@ -99,19 +141,58 @@ async function measureScaleOut({ file, runs, tmp, log, start, root }) {
       'bench/scale',
       ...Array.from({ length: 20 }, (_, i) => `bench/scale-c${i}`),
     ]);
-    const r = { rawPut: [], rawGet: [], push: [], chunked: [], commit: [], pull: [] };
+    const dist = await startDistributionOnS3({ rgw, tmp, start, distAuth, tokens, log });
+    procs.push(dist.proc);
+    const r = {
+      rawPut: [],
+      rawGet: [],
+      push: [],
+      chunkedOne: [],
+      chunked: [],
+      commit: [],
+      pull: [],
+      distPush: [],
+      distChunked: [],
+      distPull: [],
+    };
+    const mibs = (secs) => BLOB / MiB / secs;
     for (let i = 0; i < runs; i++) {
-      r.rawPut.push(BLOB / MiB / (await rawPut(client, 'bench-raw', `raw-${i}`, file)));
-      r.rawGet.push(BLOB / MiB / (await rawGet(client, 'bench-raw', `raw-${i}`)));
-      const d1 = await vary(file, 100 + i * 2);
-      r.push.push(BLOB / MiB / (await pushMonolithic(bases[0], 'bench/scale', file, d1)));
-      const d2 = await vary(file, 101 + i * 2);
-      const c = await pushChunked(bases, 'bench/scale', file, d2);
-      r.chunked.push(BLOB / MiB / c.seconds);
+      r.rawPut.push(mibs(await rawPut(client, 'bench-raw', `raw-${i}`, file)));
+      r.rawGet.push(mibs(await rawGet(client, 'bench-raw', `raw-${i}`)));
+      // Each blob is new to both registries (its last bytes differ from every other run's).
+      const [dm, cm, dc, cc] = [0, 1, 2, 3].map((k) => 100 + i * 10 + k);
+      const both = async (distributionSide, cairnSide) => {
+        const pair = [distributionSide, cairnSide];
+        for (const f of i % 2 === 0 ? pair : pair.reverse()) await f();
+      };
+      let dmd;
+      let cmd;
+      await both(
+        async () =>
+          r.distPush.push(mibs(await pushMonolithic(dist.base, 'bench/dist-s3', file, (dmd = await vary(file, dm))))),
+        async () =>
+          r.push.push(mibs(await pushMonolithic(bases[0], 'bench/scale', file, (cmd = await vary(file, cm))))),
+      );
+      await both(
+        async () =>
+          r.distChunked.push(mibs((await pushChunked(dist.base, 'bench/dist-s3', file, await vary(file, dc))).seconds)),
+        async () =>
+          r.chunkedOne.push(mibs((await pushChunked(bases[0], 'bench/scale', file, await vary(file, cc))).seconds)),
+      );
+      await both(
+        async () => r.distPull.push(mibs(await pull(dist.base, 'bench/dist-s3', dmd))),
+        async () => r.pull.push(mibs(await pull(bases[1], 'bench/scale', cmd))),
+      );
+      // The worst case, informational: every request on the other replica than the one before.
+      const c = await pushChunked(bases, 'bench/scale', file, await vary(file, 100 + i * 10 + 4));
+      r.chunked.push(mibs(c.seconds));
       r.commit.push(c.commitSeconds);
-      r.pull.push(BLOB / MiB / (await pull(bases[1], 'bench/scale', d2)));
       log(
-        `  scale-out run ${i + 1}: raw S3 put ${r.rawPut[i].toFixed(0)} / get ${r.rawGet[i].toFixed(0)} MiB/s; Cairn push ${r.push[i].toFixed(0)}, chunked across replicas ${r.chunked[i].toFixed(0)} (commit ${c.commitSeconds.toFixed(1)} s), pull ${r.pull[i].toFixed(0)} MiB/s`,
+        `  scale-out run ${i + 1}: raw S3 put ${r.rawPut[i].toFixed(0)} / get ${r.rawGet[i].toFixed(0)} MiB/s; ` +
+          `monolithic push Distribution ${r.distPush[i].toFixed(0)} / Cairn ${r.push[i].toFixed(0)}; ` +
+          `chunked Distribution ${r.distChunked[i].toFixed(0)} / Cairn ${r.chunkedOne[i].toFixed(0)} ` +
+          `(across replicas ${r.chunked[i].toFixed(0)}, commit ${c.commitSeconds.toFixed(1)} s); ` +
+          `pull Distribution ${r.distPull[i].toFixed(0)} / Cairn ${r.pull[i].toFixed(0)} MiB/s`,
       );
     }
     await pushSmallImage(bases[0], 'bench/scale');
@@ -123,7 +204,11 @@ async function measureScaleOut({ file, runs, tmp, log, start, root }) {
       rawPutMiBs: median(r.rawPut),
       rawGetMiBs: median(r.rawGet),
       pushMiBs: median(r.push),
+      chunkedOneMiBs: median(r.chunkedOne),
       chunkedMiBs: median(r.chunked),
+      distPushMiBs: median(r.distPush),
+      distChunkedMiBs: median(r.distChunked),
+      distPullMiBs: median(r.distPull),
       commitSeconds: median(r.commit),
       pullMiBs: median(r.pull),
       manifestRps: rps,

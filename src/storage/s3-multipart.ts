@@ -155,32 +155,51 @@ export class S3Multipart {
   async streamParts(key: string, source: AsyncIterable<Buffer>, onChunk: (chunk: Buffer) => void): Promise<OpenParts> {
     let uploadId: string | undefined;
     const parts: { part: number; etag: string }[] = [];
+    let started = 0;
     let buf: Buffer | undefined;
     let fill = 0;
     let held = 0;
     let size = 0;
     let sourceError: Error | undefined;
     let settled = false;
+    // One part uploads while the next one fills: the client is read while S3 writes, as it would be
+    // with a direct stream, and memory stays at two parts per push.
+    let inflight: Promise<void> | undefined;
     const release = () => {
       if (held) this.budget.give(held);
       held = 0;
       buf = undefined;
     };
-    const flush = async () => {
-      try {
-        uploadId ??= await this.begin(key);
-        const part = parts.length + 1;
-        parts.push({ part, etag: await this.putPart(key, uploadId, part, buf!.subarray(0, fill)) });
-      } catch (err) {
-        throw new S3WriteFailed(`S3 refused part ${parts.length + 1} of ${key}: ${(err as Error).message}`, err);
-      } finally {
-        release();
-      }
+    const settle = async () => {
+      const pending = inflight;
+      inflight = undefined;
+      if (pending) await pending;
+    };
+    const send = async () => {
+      await settle();
+      const bytes = buf!.subarray(0, fill);
+      const budgeted = held;
+      buf = undefined;
+      held = 0;
+      const part = ++started;
+      inflight = (async () => {
+        try {
+          uploadId ??= await this.begin(key);
+          parts.push({ part, etag: await this.putPart(key, uploadId, part, bytes) });
+        } catch (err) {
+          throw new S3WriteFailed(`S3 refused part ${part} of ${key}: ${(err as Error).message}`, err);
+        } finally {
+          this.budget.give(budgeted);
+        }
+      })();
+      // Seen by settle(); until then a failure must not count as unhandled.
+      inflight.catch(() => undefined);
     };
     const abort = async () => {
       if (settled) return;
       settled = true;
       release();
+      await settle().catch(() => undefined);
       if (uploadId) await this.abort(key, uploadId);
     };
     try {
@@ -189,7 +208,7 @@ export class S3Multipart {
         size += chunk.length;
         for (let off = 0; off < chunk.length;) {
           if (!buf) {
-            held = partSizeFor(parts.length + 1);
+            held = partSizeFor(started + 1);
             await this.budget.take(held);
             buf = Buffer.allocUnsafeSlow(held);
             fill = 0;
@@ -197,9 +216,10 @@ export class S3Multipart {
           const n = chunk.copy(buf, fill, off);
           fill += n;
           off += n;
-          if (fill === buf.length) await flush();
+          if (fill === buf.length) await send();
         }
       }
+      await settle();
     } catch (err) {
       if (err instanceof S3WriteFailed) {
         await abort();
@@ -207,6 +227,12 @@ export class S3Multipart {
       }
       // The client went away: keep what arrived, so that the upload can resume after it.
       sourceError = err as Error;
+      try {
+        await settle();
+      } catch (failed) {
+        await abort();
+        throw failed;
+      }
     }
     const complete = async () => {
       if (settled) throw new Error(`multipart write of ${key} already ended`);
@@ -217,7 +243,10 @@ export class S3Multipart {
             await this.request('PUT', key, '', buf ? buf.subarray(0, fill) : Buffer.alloc(0));
             release();
           } else {
-            if (buf && fill > 0) await flush();
+            if (buf && fill > 0) {
+              await send();
+              await settle();
+            }
             await this.finish(key, uploadId, parts);
           }
         } catch (err) {

@@ -1,42 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pushModel } from '../helpers/ml-artifacts';
+import { serveCairn as serve } from '../helpers/cairn-process';
 import { verifyReceipt } from '../../src/signing/receipts';
 
-const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
 type Json = Record<string, any>;
-
-/** `cairn serve` on `dir` (embedded defaults, auth off), resolved with its URL once it listens. */
-async function serve(dir: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [bin, 'serve'], {
-    env: {
-      ...process.env,
-      CAIRN_LISTEN: '127.0.0.1:0',
-      CAIRN_DATA_DIR: dir,
-      CAIRN_AUTH: 'none',
-      CAIRN_LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.includes('cairn registry listening'));
-      if (line) {
-        clearTimeout(timer);
-        resolve(JSON.parse(line).url);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-  });
-  return { child, url };
-}
 
 /**
  * Receipts are signed after the push is acknowledged, in the background: a registry killed before it

@@ -267,7 +267,11 @@ async function main() {
     log('scale-out profile skipped: radosgw is not installed (Debian: radosgw ceph-mon ceph-osd uuid-runtime)');
   else {
     log('Cairn scale-out (2 replicas, S3 on Ceph RGW + PostgreSQL + Redis):');
-    so = await measureScaleOut({ file, runs: RUNS, tmp, log, start, root: ROOT, distAuth, tokens });
+    // A failed scale-out profile is reported, and the figures measured before it are still printed.
+    so = await measureScaleOut({ file, runs: RUNS, tmp, log, start, root: ROOT, distAuth, tokens }).catch((err) => {
+      log(`scale-out profile FAILED: ${err.stack || err}`);
+      return undefined;
+    });
   }
   let search;
   if (process.env.BENCH_SEARCH === 'off') log('search profile skipped (BENCH_SEARCH=off)');
@@ -337,7 +341,8 @@ async function main() {
         so.rawPutMiBs,
         null,
       ],
-      ['pull 1 GiB through a replica (MiB/s)', so.pullMiBs, so.distPullMiBs, so.rawGetMiBs, 1.0],
+      // Informational: issue 15 sets targets for S3 pushes; pulls are measured side by side all the same.
+      ['pull 1 GiB through a replica (MiB/s)', so.pullMiBs, so.distPullMiBs, so.rawGetMiBs, null],
       ['manifest GET by tag, 32 connections (req/s)', so.manifestRps, NaN, NaN, null],
       ['20 concurrent 50 MiB pushes over both replicas (MiB/s)', so.concurrentMiBs, NaN, NaN, null],
     ];

@@ -74,7 +74,8 @@ async function startDistributionOnS3({ rgw, tmp, start, distAuth, tokens, log })
       distAuth,
     ].join('\n'),
   );
-  const proc = start('distribution-s3', 'docker-registry', ['serve', config]);
+  // Its AWS SDK refuses to start when AWS_CA_BUNDLE is set (as it is on these machines): ../shared/backends.md.
+  const proc = start('distribution-s3', 'env', ['-u', 'AWS_CA_BUNDLE', 'docker-registry', 'serve', config]);
   const base = `http://127.0.0.1:${port}`;
   await waitUp(base, 60000);
   if (tokens) {
@@ -141,6 +142,8 @@ async function measureScaleOut({ file, runs, tmp, log, start, root, distAuth = '
       'bench/scale',
       ...Array.from({ length: 20 }, (_, i) => `bench/scale-c${i}`),
     ]);
+    // Distribution's S3 driver expects its bucket to exist.
+    await client.makeBucket('bench-distribution', 'us-east-1');
     const dist = await startDistributionOnS3({ rgw, tmp, start, distAuth, tokens, log });
     procs.push(dist.proc);
     const r = {

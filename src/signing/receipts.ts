@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DSSEBundleBuilder } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
@@ -53,17 +53,12 @@ async function putBlob(
 ): Promise<{ digest: string; logged: Promise<unknown> }> {
   const digest = sha256(bytes);
   if (await s.catalog.getBlobLink(repository, digest)) return { digest, logged: Promise.resolve() };
-  const id = randomUUID();
-  await s.blobs.stageCreate(id);
+  const pending = await s.blobs.writeBlob(digest, Readable.from([bytes]), () => undefined);
   try {
-    await s.blobs.stageAppend(id, 0, Readable.from([bytes]), () => undefined);
-    await s.catalog.linkBlob(
-      repository,
-      { digest, size: bytes.length },
-      async () => void (await s.blobs.stageCommit(id, digest, bytes.length)),
-    );
+    if (pending.result.error) throw pending.result.error;
+    await s.catalog.linkBlob(repository, { digest, size: bytes.length }, async () => void (await pending.publish()));
   } catch (err) {
-    await s.blobs.stageDelete(id).catch(() => undefined);
+    await pending.discard().catch(() => undefined);
     throw err;
   }
   // Every link is in the log (`cairn audit verify` checks the catalog against it), the registry's own too.

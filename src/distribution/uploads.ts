@@ -353,6 +353,27 @@ async function commit(
   }
 }
 
+/** A body that is the whole blob: written straight to its place, then committed; never left unpublished. */
+async function commitDirect(
+  s: UploadHandlerDeps,
+  ctx: RequestContext,
+  repository: string,
+  digest: ParsedDigest,
+  req: IncomingMessage,
+  openedAt: number,
+  session?: string,
+): Promise<void> {
+  let received: Received | undefined;
+  try {
+    received = await writeDirect(s, digest, req, session);
+    await commit(s, ctx, repository, digest, received, openedAt, 'monolithic');
+  } catch (err) {
+    // Whatever was written and not published goes (a no-op once published).
+    await received?.release().catch(() => undefined);
+    throw err;
+  }
+}
+
 /** POST /v2/<name>/blobs/uploads/: a new session, a monolithic upload (?digest=), or a mount (?mount=&from=). */
 export async function startUpload(
   s: UploadHandlerDeps,
@@ -399,14 +420,9 @@ async function monolithicUpload(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const openedAt = Date.now();
-  let received: Received | undefined;
   try {
-    received = await writeDirect(s, digest, req);
-    await commit(s, ctx, repository, digest, received, openedAt, 'monolithic');
+    await commitDirect(s, ctx, repository, digest, req, Date.now());
   } catch (err) {
-    // Whatever was written and not published goes (a no-op once published).
-    await received?.release().catch(() => undefined);
     if (err instanceof ClientGone) {
       res.destroy();
       return;
@@ -484,14 +500,7 @@ export async function finishUpload(
       if (hasBody(req) && fresh.offset === 0 && req.headers['content-range'] === undefined) {
         // The whole blob in this one request (POST, then PUT with the body): straight to its place, as
         // a monolithic POST is. A cut body keeps nothing; the upload stays at 0 for the client to redo.
-        let received: Received | undefined;
-        try {
-          received = await writeDirect(s, digest, req, id);
-          await commit(s, ctx, repository, digest, received, fresh.createdAt, 'monolithic');
-        } catch (err) {
-          await received?.release().catch(() => undefined);
-          throw err;
-        }
+        await commitDirect(s, ctx, repository, digest, req, fresh.createdAt, id);
         return;
       }
       const size = hasBody(req) ? await appendBody(s, repository, fresh, req) : await reconcile(s, fresh);

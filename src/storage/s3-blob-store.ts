@@ -309,14 +309,13 @@ export class S3BlobStore implements BlobStore {
     const key = this.blobKey(storedDigest(digest));
     // Stopping early must not destroy a request body: the client is still owed an answer.
     const body = source instanceof Readable ? source.iterator({ destroyOnReturn: false }) : source;
-    let open;
+    let parts;
     try {
-      open = await this.multipart.streamParts(key, body, onWritten);
+      parts = await this.multipart.streamParts(key, body, onWritten);
     } catch (err) {
       if (err instanceof S3WriteFailed) return { result: { size: 0, error: err, failed: 'store' }, ...nothingToDo };
       throw err;
     }
-    const parts = open;
     return {
       result: parts.sourceError
         ? { size: parts.size, error: parts.sourceError, failed: 'source' }

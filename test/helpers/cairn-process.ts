@@ -42,9 +42,8 @@ export async function serveCairn(
   return { child, url };
 }
 
-/** A process's resident set size and its peak so far, in bytes (Linux /proc). */
-export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+/** A process's resident set size in bytes (Linux /proc). */
+export async function memoryOf(pid: number): Promise<{ rss: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  return { rss: Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) * 1024 };
 }

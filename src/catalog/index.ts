@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import type { Catalog } from './catalog';
 import type { Database } from './schema';
 import { KyselyCatalog } from './kysely-catalog';
+import { ImmediateSqliteDialect } from './sqlite-immediate';
 import { postgresHotReads, sqliteHotReads } from './hot-reads';
 import type { ArtifactIndex } from './artifact-index';
 import { KyselyArtifactIndex } from './kysely-artifact-index';
@@ -35,7 +36,7 @@ export function createCatalog(url: string): Catalog {
     const file = path.resolve(decodeURIComponent(url.slice('sqlite://'.length)));
     mkdirSync(path.dirname(file), { recursive: true });
     const writer = sqliteConnection(file, false);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: writer }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: writer }) });
     return new KyselyCatalog('sqlite', db, () => sqliteHotReads(sqliteConnection(file, true)));
   }
   if (/^postgres(ql)?:\/\//.test(url)) {

@@ -15,6 +15,7 @@ import { pruneDrafts } from '../maintenance/retention';
 import { createArtifactIndex } from '../catalog';
 import { Governance } from '../policy/governance';
 import { withBackends } from './with-backends';
+import { tuneAllocator } from '../allocator';
 import { createAuditLog } from '../audit';
 import { createQuarantine } from '../integrity';
 import { reportIntegrityFailure } from '../integrity/alerts';
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (opts: { config?: string; listen?: string }) => {
       const config = configFrom(opts, opts.listen ? { listen: opts.listen } : {});
       const logger = createLogger(config.log.level);
+      tuneAllocator(logger);
       const registry = await startRegistry(config, { logger });
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type * as Cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { cedar } from './cedar-engine';
 import type { IdentityStore, ResourceLabels, RoleBinding } from '../auth/identity-store';
 import type { Logger } from '../observability/logger';
 import type { AuthzRequest, Authorizer, Decision } from './authorizer';
@@ -56,8 +57,8 @@ export function readPolicyDir(dir: string): PolicySources {
 export function linksOf(
   bindings: RoleBinding[],
   templates: Record<string, string>,
-): { links: cedar.TemplateLink[]; problems: string[] } {
-  const links: cedar.TemplateLink[] = [];
+): { links: Cedar.TemplateLink[]; problems: string[] } {
+  const links: Cedar.TemplateLink[] = [];
   const problems: string[] = [];
   for (const b of bindings) {
     const principal = bindingPrincipalUid(b.principal);
@@ -136,7 +137,7 @@ export class CedarAuthorizer implements Authorizer {
     ]);
     if (signature === this.signature) return;
     const { links, problems } = linksOf(bindings, sources.templates);
-    const policies: cedar.PolicySet = {
+    const policies: Cedar.PolicySet = {
       staticPolicies: sources.staticPolicies,
       templates: sources.templates,
       templateLinks: links,

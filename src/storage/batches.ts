@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { bodyBytesTaken } from './body-garbage';
 
 export interface Batch {
   chunks: Buffer[];
@@ -18,6 +19,7 @@ export async function* batchesOf(source: AsyncIterable<Buffer>, bytes: number): 
     let failure: unknown;
     try {
       for await (const c of source) {
+        bodyBytesTaken(c.length);
         chunks.push(c);
         n += c.length;
         if (n >= bytes) {
@@ -41,6 +43,7 @@ export async function* batchesOf(source: AsyncIterable<Buffer>, bytes: number): 
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   const onData = (c: Buffer) => {
+    bodyBytesTaken(c.length);
     chunks.push(c);
     n += c.length;
     if (n < bytes) return;

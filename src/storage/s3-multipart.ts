@@ -1,6 +1,7 @@
 import type * as Minio from 'minio';
 import { ByteBudget } from './byte-budget';
 import { StoredSizeMismatch } from './blob-store';
+import { bodyBytesTaken } from './body-garbage';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part: every part but the last must be at least this big. */
@@ -205,6 +206,7 @@ export class S3Multipart {
     try {
       for await (const chunk of source) {
         onChunk(chunk);
+        bodyBytesTaken(chunk.length);
         size += chunk.length;
         for (let off = 0; off < chunk.length;) {
           if (!buf) {

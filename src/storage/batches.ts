@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { bodyBytesTaken } from './body-garbage';
+import { bodyBytesTaken, bodyStarted } from './body-garbage';
 
 export interface Batch {
   chunks: Buffer[];
@@ -13,6 +13,15 @@ export interface Batch {
  * bounded when the disk is slower than the network. A body cut short (the client went away) throws.
  */
 export async function* batchesOf(source: AsyncIterable<Buffer>, bytes: number): AsyncGenerator<Batch> {
+  const ended = bodyStarted();
+  try {
+    yield* gather(source, bytes);
+  } finally {
+    ended();
+  }
+}
+
+async function* gather(source: AsyncIterable<Buffer>, bytes: number): AsyncGenerator<Batch> {
   if (!(source instanceof Readable)) {
     let chunks: Buffer[] = [];
     let n = 0;

@@ -1,12 +1,13 @@
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { bodyBytesTaken } from '../../src/storage/body-garbage';
+import { bodyBytesTaken, bodyStarted } from '../../src/storage/body-garbage';
 
 describe('bodyBytesTaken', () => {
   it('collects the young generation once every 4 MiB of request body, not before', async () => {
     const minor: number[] = [];
     const obs = new PerformanceObserver((list) => {
       for (const e of list.getEntries())
-        if ((e.detail as { kind: number }).kind === constants.NODE_PERFORMANCE_GC_MINOR) minor.push(e.startTime);
+        if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR)
+          minor.push(e.startTime);
     });
     obs.observe({ entryTypes: ['gc'] });
     const settle = () => new Promise((r) => setTimeout(r, 50));
@@ -21,6 +22,31 @@ describe('bodyBytesTaken', () => {
     await settle();
     obs.disconnect();
     // A collection V8 starts on its own may fall in either window; 63 of them would mean one a chunk.
+    expect(before).toBeLessThanOrEqual(1);
+    expect(minor.length).toBeGreaterThanOrEqual(before + 1);
+  });
+
+  it('waits 2 MiB more per body being taken in at once, so that chunks die before they are promoted', async () => {
+    const minor: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries())
+        if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR)
+          minor.push(e.startTime);
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    const settle = () => new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 64; i++) bodyBytesTaken(64 * 1024);
+    await settle();
+    const ends = [bodyStarted(), bodyStarted(), bodyStarted(), bodyStarted()];
+    minor.length = 0;
+    // Four bodies: every 8 MiB. 4 MiB is not enough any more.
+    for (let i = 0; i < 127; i++) bodyBytesTaken(64 * 1024);
+    await settle();
+    const before = minor.length;
+    bodyBytesTaken(64 * 1024);
+    await settle();
+    for (const end of ends) end();
+    obs.disconnect();
     expect(before).toBeLessThanOrEqual(1);
     expect(minor.length).toBeGreaterThanOrEqual(before + 1);
   });

@@ -286,7 +286,7 @@ async function main() {
     ['manifest PUT, 8 at a time, with receipts (req/s)', c.manifestPut8Rps, d.manifestPut8Rps, 1.0, 'ratio'],
     ['manifest PUT, sequential, receipts off (req/s)', noReceiptPutRps, d.manifestPutRps, null, 'ratio'],
     ['20 concurrent 50 MiB pushes (MiB/s)', c.concurrentMiBs, d.concurrentMiBs, null, 'ratio'],
-    ['server peak RSS (MB)', c.peakRssMB, d.peakRssMB, 300, 'max'],
+    ['server peak RSS (MB)', c.peakRssMB, d.peakRssMB, 200, 'max'],
     ['server CPU seconds per GiB, monolithic push', c.cpuMono, d.cpuMono, 1.0, 'ratio-max'],
     ['server CPU seconds per GiB, chunked push', c.cpuChunked, d.cpuChunked, 1.0, 'ratio-max'],
     ['server CPU seconds per GiB, pull (every read verified)', c.cpuPull, d.cpuPull, null, 'ratio-max'],

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
 import { STAGE_ID, assertStageId, storedDigest } from './keys';
-import { batchesOf } from './batches';
+import { batchesOf, type Batch } from './batches';
 import {
   BlobNotFound,
   StoredSizeMismatch,
@@ -217,14 +217,16 @@ export class FsBlobStore implements BlobStore {
     let inflight: Promise<void> | undefined;
     let writeError: Error | undefined;
     // At most one write is in flight, and it is awaited before the next starts, so `size` is its position.
-    const start = (batch: Buffer[], bytes: number) => {
-      inflight = writeAll(fh, batch, size).then(
+    const start = (batch: Batch) => {
+      inflight = writeAll(fh, batch.chunks, size).then(
         () => {
-          for (const c of batch) onWritten(c);
-          size += bytes;
+          for (const c of batch.chunks) onWritten(c);
+          size += batch.bytes;
+          batch.release();
         },
         (err: Error) => {
           writeError = err;
+          batch.release();
         },
       );
     };
@@ -232,8 +234,11 @@ export class FsBlobStore implements BlobStore {
     try {
       for await (const batch of batchesOf(source, BATCH_BYTES)) {
         await inflight;
-        if (writeError) break;
-        start(batch.chunks, batch.bytes);
+        if (writeError) {
+          batch.release();
+          break;
+        }
+        start(batch);
       }
     } catch (err) {
       // The client went away: keep what arrived, so the upload can resume from there.

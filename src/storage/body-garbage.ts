@@ -55,16 +55,3 @@ export function bodyBytesTaken(bytes: number): void {
   since = 0;
   collector()?.();
 }
-
-/** A request body counted as above, for a reader that consumes it chunk by chunk. */
-export async function* countedBody(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const ended = bodyStarted();
-  try {
-    for await (const chunk of source) {
-      bodyBytesTaken(chunk.length);
-      yield chunk;
-    }
-  } finally {
-    ended();
-  }
-}

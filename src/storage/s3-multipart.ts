@@ -1,7 +1,7 @@
 import type * as Minio from 'minio';
 import { ByteBudget } from './byte-budget';
 import { StoredSizeMismatch } from './blob-store';
-import { countedBody } from './body-garbage';
+import { bodyBytesTaken } from './body-garbage';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part: every part but the last must be at least this big. */
@@ -204,7 +204,9 @@ export class S3Multipart {
       if (uploadId) await this.abort(key, uploadId);
     };
     try {
-      for await (const chunk of countedBody(source)) {
+      // Copied into the part at once: counted for the young collections, no body count needed.
+      for await (const chunk of source) {
+        bodyBytesTaken(chunk.length);
         onChunk(chunk);
         size += chunk.length;
         for (let off = 0; off < chunk.length;) {

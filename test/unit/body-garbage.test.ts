@@ -1,16 +1,23 @@
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { bodyBytesTaken, bodyStarted } from '../../src/storage/body-garbage';
 
+/** Records the start of every young-generation collection from now on. */
+function watchMinorCollections(): { minor: number[]; obs: PerformanceObserver } {
+  const minor: number[] = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR)
+        minor.push(e.startTime);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return { minor, obs };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
 describe('bodyBytesTaken', () => {
   it('collects the young generation once every 4 MiB of request body, not before', async () => {
-    const minor: number[] = [];
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries())
-        if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR)
-          minor.push(e.startTime);
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    const settle = () => new Promise((r) => setTimeout(r, 50));
+    const { minor, obs } = watchMinorCollections();
     // Whatever an earlier call counted: reach the next boundary first, then measure from it.
     for (let i = 0; i < 64; i++) bodyBytesTaken(64 * 1024);
     await settle();
@@ -27,14 +34,7 @@ describe('bodyBytesTaken', () => {
   });
 
   it('waits 2 MiB more per body being taken in at once, so that chunks die before they are promoted', async () => {
-    const minor: number[] = [];
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries())
-        if ((e as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MINOR)
-          minor.push(e.startTime);
-    });
-    obs.observe({ entryTypes: ['gc'] });
-    const settle = () => new Promise((r) => setTimeout(r, 50));
+    const { minor, obs } = watchMinorCollections();
     for (let i = 0; i < 64; i++) bodyBytesTaken(64 * 1024);
     await settle();
     const ends = [bodyStarted(), bodyStarted(), bodyStarted(), bodyStarted()];

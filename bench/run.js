@@ -108,23 +108,37 @@ async function transferRun(name, base, pid, file, i, t) {
 
 const newTransfers = () => ({ r: { mono: [], chunked: [], pull: [] }, cpu: { mono: [], chunked: [], pull: [] } });
 
+/**
+ * One round of manifest PUTs (sequential, then 8 at a time), new manifests each round. Cairn's receipts
+ * are signed after the acknowledgement: the round waits until the last one is there, so that their
+ * work falls inside Cairn's own round, and reports how long after the last acknowledgement that was.
+ */
+async function putRound(name, base, i, into) {
+  const repo = `bench/${name}`;
+  const puts = await manifestPushes(base, repo, PUTS, 1, i);
+  into.seq.push(puts.rps);
+  const lag = name === 'cairn' ? await receiptLag(base, repo, puts.last) : undefined;
+  const puts8 = await manifestPushes(base, `${repo}-p8`, PUTS, 8, i);
+  into.p8.push(puts8.rps);
+  const lag8 = name === 'cairn' ? await receiptLag(base, `${repo}-p8`, puts8.last) : undefined;
+  if (lag !== undefined) into.lag.push(lag, lag8);
+  log(
+    `  ${name} round ${i + 1}: manifest PUT ${puts.rps.toFixed(0)} req/s sequential, ${puts8.rps.toFixed(0)} req/s 8 at a time` +
+      (lag === undefined
+        ? ''
+        : `; last receipt ${lag.toFixed(2)} s / ${lag8.toFixed(2)} s after the last acknowledgement`),
+  );
+}
+
+const newPuts = () => ({ seq: [], p8: [], lag: [] });
+
 /** The request-rate measures and the concurrent pushes, after the transfer runs. */
-async function measure(name, base, pid, t) {
+async function measure(name, base, pid, t, p) {
   const repo = `bench/${name}`;
   const { r, cpu } = t;
   await pushSmallImage(base, repo);
   const rps = wrk(`${base}/v2/${repo}/manifests/latest`);
   log(`  ${name} manifest GET: ${rps.toFixed(0)} req/s`);
-  const puts = await manifestPushes(base, repo, PUTS);
-  const putRps = puts.rps;
-  log(`  ${name} manifest PUT (sequential, new manifest each): ${putRps.toFixed(0)} req/s`);
-  // Receipts are signed after the acknowledgement: the time until the last one is there is part of the cost.
-  const lag = name === 'cairn' ? await receiptLag(base, repo, puts.last) : undefined;
-  if (lag !== undefined) log(`  ${name} receipt of the last PUT there ${lag.toFixed(2)} s after its acknowledgement`);
-  const puts8 = await manifestPushes(base, `${repo}-p8`, PUTS, 8);
-  log(`  ${name} manifest PUT (8 at a time, new manifest each): ${puts8.rps.toFixed(0)} req/s`);
-  const lag8 = name === 'cairn' ? await receiptLag(base, `${repo}-p8`, puts8.last) : undefined;
-  if (lag8 !== undefined) log(`  ${name} receipt of the last concurrent PUT there ${lag8.toFixed(2)} s after`);
   const conc = await concurrentPushes(base, `bench/${name}-c`, tmp);
   log(`  ${name} 20 concurrent 50 MiB pushes: ${conc.toFixed(0)} MiB/s`);
   return {
@@ -135,12 +149,13 @@ async function measure(name, base, pid, t) {
     cpuChunked: median(cpu.chunked),
     cpuPull: median(cpu.pull),
     manifestRps: rps,
-    manifestPutRps: putRps,
-    manifestPut8Rps: puts8.rps,
-    receiptLagSeconds: lag,
+    manifestPutRps: median(p.seq),
+    manifestPut8Rps: median(p.p8),
+    receiptLagSeconds: p.lag.length ? Math.max(...p.lag) : undefined,
     concurrentMiBs: conc,
     peakRssMB: peakRssMB(pid),
     runs: r,
+    putRuns: p,
   };
 }
 
@@ -241,10 +256,18 @@ async function main() {
     ];
     for (const run of i % 2 === 0 ? pair : pair.reverse()) await run();
   }
+  // Manifest PUTs alternate too: one round each was too noisy to compare (0.84-1.24x across runs).
+  log('manifest PUTs, alternating (CNCF Distribution and Cairn, receipts on):');
+  const pd2 = newPuts();
+  const pc2 = newPuts();
+  for (let i = 0; i < RUNS; i++) {
+    const pair = [() => putRound('distribution', du, i, pd2), () => putRound('cairn', cu, i, pc2)];
+    for (const run of i % 2 === 0 ? pair : pair.reverse()) await run();
+  }
   log('CNCF Distribution:');
-  const d = await measure('distribution', du, dist.pid, td);
+  const d = await measure('distribution', du, dist.pid, td, pd2);
   log('Cairn:');
-  const c = await measure('cairn', cu, cairn.pid, tc);
+  const c = await measure('cairn', cu, cairn.pid, tc, pc2);
   // What signed receipts cost a push: the same server without them, same run.
   const pr = await freePort();
   const noReceiptsData = path.join(tmp, 'cairn-noreceipts');

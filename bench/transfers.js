@@ -153,7 +153,7 @@ async function pushSmallImage(base, repo) {
  * n manifest PUTs, each a new manifest under a new tag, `concurrency` at a time; returns req/s and the
  * digest of the last one acknowledged (to time its receipt).
  */
-async function manifestPushes(base, repo, n, concurrency = 1) {
+async function manifestPushes(base, repo, n, concurrency = 1, round = 0) {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', bench: 'puts' }));
   const d = `sha256:${createHash('sha256').update(config).digest('hex')}`;
   const open = await request(base, 'POST', `/v2/${repo}/blobs/uploads/`);
@@ -169,7 +169,7 @@ async function manifestPushes(base, repo, n, concurrency = 1) {
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d, size: config.length },
         layers: [],
-        annotations: { 'org.example.n': String(i) },
+        annotations: { 'org.example.n': String(i), 'org.example.round': String(round) },
       });
       const r = await request(
         base,

@@ -6,6 +6,7 @@ import type { Catalog } from './catalog';
 import type { Database } from './schema';
 import { KyselyCatalog } from './kysely-catalog';
 import { ImmediateSqliteDialect } from './sqlite-immediate';
+import { withStatementCache } from './sqlite-statements';
 import { postgresHotReads, sqliteHotReads } from './hot-reads';
 import type { ArtifactIndex } from './artifact-index';
 import { KyselyArtifactIndex } from './kysely-artifact-index';
@@ -36,7 +37,7 @@ export function createCatalog(url: string): Catalog {
     const file = path.resolve(decodeURIComponent(url.slice('sqlite://'.length)));
     mkdirSync(path.dirname(file), { recursive: true });
     const writer = sqliteConnection(file, false);
-    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: writer }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(writer) }) });
     return new KyselyCatalog('sqlite', db, () => sqliteHotReads(sqliteConnection(file, true)));
   }
   if (/^postgres(ql)?:\/\//.test(url)) {

@@ -7,6 +7,7 @@ import {
   MissingReferences,
   type BlobRef,
   type Catalog,
+  type IssuedManifest,
   type ManifestRecord,
   type Page,
   type ReferrerDescriptor,
@@ -79,21 +80,38 @@ export class KyselyCatalog implements Catalog {
   }
 
   async linkBlob(repository: string, blob: BlobRef, commit?: () => Promise<void>): Promise<void> {
+    await this.db.transaction().execute((trx) => this.linkBlobIn(trx, repository, blob, commit));
+  }
+
+  private async linkBlobIn(
+    db: Transaction<Database>,
+    repository: string,
+    blob: BlobRef,
+    commit?: () => Promise<void>,
+  ): Promise<void> {
+    const now = Date.now();
+    // First, so that this transaction holds the blob's row (and the collector waits) while commit runs.
+    await db
+      .insertInto('blobs')
+      .values({ digest: blob.digest, size: blob.size, touched_at: now })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size: blob.size }))
+      .execute();
+    if (commit) await commit();
+    const repositoryId = await this.ensureRepository(db, repository);
+    await db
+      .insertInto('repository_blobs')
+      .values({ repository_id: repositoryId, digest: blob.digest, size: blob.size, touched_at: now })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now }))
+      .execute();
+  }
+
+  async putIssued(entries: IssuedManifest[]): Promise<void> {
+    if (entries.length === 0) return;
     await this.db.transaction().execute(async (trx) => {
-      const now = Date.now();
-      // First, so that this transaction holds the blob's row (and the collector waits) while commit runs.
-      await trx
-        .insertInto('blobs')
-        .values({ digest: blob.digest, size: blob.size, touched_at: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ touched_at: now, size: blob.size }))
-        .execute();
-      if (commit) await commit();
-      const repositoryId = await this.ensureRepository(trx, repository);
-      await trx
-        .insertInto('repository_blobs')
-        .values({ repository_id: repositoryId, digest: blob.digest, size: blob.size, touched_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ touched_at: now }))
-        .execute();
+      for (const e of entries) {
+        for (const b of e.blobs) await this.linkBlobIn(trx, e.repository, b.ref, b.commit);
+        await this.putManifestIn(trx, e.repository, e.manifest);
+      }
     });
   }
 
@@ -112,85 +130,92 @@ export class KyselyCatalog implements Catalog {
   }
 
   async putManifest(repository: string, m: ManifestRecord, tag?: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const now = Date.now();
-      const repositoryId = await this.ensureRepository(trx, repository);
-      const blobs = [...new Set(m.blobs)];
-      const children = [...new Set(m.manifests)].filter((d) => d !== m.digest);
-      let missingBlobs: string[] = [];
-      if (blobs.length > 0) {
-        // Touching the links is what keeps the collector off them (docs/architecture.md).
-        const touched = await trx
-          .updateTable('repository_blobs')
-          .set({ touched_at: now })
-          .where('repository_id', '=', repositoryId)
-          .where('digest', 'in', blobs)
-          .executeTakeFirst();
-        if (Number(touched.numUpdatedRows) !== blobs.length) {
-          const present = await trx
-            .selectFrom('repository_blobs')
-            .select('digest')
-            .where('repository_id', '=', repositoryId)
-            .where('digest', 'in', blobs)
-            .execute();
-          const have = new Set(present.map((r) => r.digest));
-          missingBlobs = blobs.filter((d) => !have.has(d));
-        }
-      }
-      let missingManifests: string[] = [];
-      if (children.length > 0) {
-        const present = await trx
-          .selectFrom('manifests')
+    await this.db.transaction().execute((trx) => this.putManifestIn(trx, repository, m, tag));
+  }
+
+  private async putManifestIn(
+    db: Transaction<Database>,
+    repository: string,
+    m: ManifestRecord,
+    tag?: string,
+  ): Promise<void> {
+    const now = Date.now();
+    const repositoryId = await this.ensureRepository(db, repository);
+    const blobs = [...new Set(m.blobs)];
+    const children = [...new Set(m.manifests)].filter((d) => d !== m.digest);
+    let missingBlobs: string[] = [];
+    if (blobs.length > 0) {
+      // Touching the links is what keeps the collector off them (docs/architecture.md).
+      const touched = await db
+        .updateTable('repository_blobs')
+        .set({ touched_at: now })
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', blobs)
+        .executeTakeFirst();
+      if (Number(touched.numUpdatedRows) !== blobs.length) {
+        const present = await db
+          .selectFrom('repository_blobs')
           .select('digest')
           .where('repository_id', '=', repositoryId)
-          .where('digest', 'in', children)
+          .where('digest', 'in', blobs)
           .execute();
         const have = new Set(present.map((r) => r.digest));
-        missingManifests = children.filter((d) => !have.has(d));
+        missingBlobs = blobs.filter((d) => !have.has(d));
       }
-      if (missingBlobs.length > 0 || missingManifests.length > 0)
-        throw new MissingReferences(missingBlobs, missingManifests);
+    }
+    let missingManifests: string[] = [];
+    if (children.length > 0) {
+      const present = await db
+        .selectFrom('manifests')
+        .select('digest')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', children)
+        .execute();
+      const have = new Set(present.map((r) => r.digest));
+      missingManifests = children.filter((d) => !have.has(d));
+    }
+    if (missingBlobs.length > 0 || missingManifests.length > 0)
+      throw new MissingReferences(missingBlobs, missingManifests);
 
-      const inserted = await trx
-        .insertInto('manifests')
-        .values({
-          repository_id: repositoryId,
-          digest: m.digest,
-          media_type: m.mediaType,
-          size: m.size,
-          content: m.content,
-          artifact_type: m.artifactType ?? null,
-          subject_digest: m.subject ?? null,
-          annotations: m.annotations && Object.keys(m.annotations).length > 0 ? JSON.stringify(m.annotations) : null,
-          created_at: now,
-        })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
-        if (blobs.length > 0) {
-          await trx
-            .insertInto('manifest_blobs')
-            .values(blobs.map((b) => ({ repository_id: repositoryId, manifest_digest: m.digest, blob_digest: b })))
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
-        if (children.length > 0) {
-          await trx
-            .insertInto('manifest_children')
-            .values(children.map((c) => ({ repository_id: repositoryId, manifest_digest: m.digest, child_digest: c })))
-            .onConflict((oc) => oc.doNothing())
-            .execute();
-        }
-        if (m.artifact) await insertArtifact(trx, repositoryId, repository, m.digest, m.artifact, now);
-      }
-      if (tag !== undefined) {
-        await trx
-          .insertInto('tags')
-          .values({ repository_id: repositoryId, name: tag, digest: m.digest, updated_at: now })
-          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: m.digest, updated_at: now }))
+    const inserted = await db
+      .insertInto('manifests')
+      .values({
+        repository_id: repositoryId,
+        digest: m.digest,
+        media_type: m.mediaType,
+        size: m.size,
+        content: m.content,
+        artifact_type: m.artifactType ?? null,
+        subject_digest: m.subject ?? null,
+        annotations: m.annotations && Object.keys(m.annotations).length > 0 ? JSON.stringify(m.annotations) : null,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+      if (blobs.length > 0) {
+        await db
+          .insertInto('manifest_blobs')
+          .values(blobs.map((b) => ({ repository_id: repositoryId, manifest_digest: m.digest, blob_digest: b })))
+          .onConflict((oc) => oc.doNothing())
           .execute();
       }
-    });
+      if (children.length > 0) {
+        await db
+          .insertInto('manifest_children')
+          .values(children.map((c) => ({ repository_id: repositoryId, manifest_digest: m.digest, child_digest: c })))
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      if (m.artifact) await insertArtifact(db, repositoryId, repository, m.digest, m.artifact, now);
+    }
+    if (tag !== undefined) {
+      await db
+        .insertInto('tags')
+        .values({ repository_id: repositoryId, name: tag, digest: m.digest, updated_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ digest: m.digest, updated_at: now }))
+        .execute();
+    }
   }
 
   async getManifest(repository: string, reference: string): Promise<StoredManifest | undefined> {

@@ -2,9 +2,10 @@ import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DSSEBundleBuilder } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
-import type { Catalog } from '../catalog/catalog';
+import type { BlobRef, Catalog, IssuedManifest } from '../catalog/catalog';
 import type { BlobStore } from '../storage/blob-store';
 import type { AuditLog } from '../audit/audit-log';
+import type { NewEvent } from '../audit/events';
 import { verifyInclusion } from '../audit/merkle';
 import { IN_TOTO_PAYLOAD_TYPE, verifyBundle, type BundleCheck } from './bundle-verify';
 import { keyHints } from './trust-config';
@@ -35,59 +36,52 @@ export interface ReceiptPredicate {
 export interface ReceiptDeps {
   audit: Pick<AuditLog, 'append' | 'proofOf' | 'signingKey' | 'origin'>;
   blobs: BlobStore;
-  catalog: Pick<Catalog, 'getBlobLink' | 'linkBlob' | 'putManifest'>;
+  catalog: Pick<Catalog, 'getBlobLink' | 'putIssued'>;
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/**
- * Stores a small blob the registry itself writes, linked in the repository (once: a link already there is
- * kept). Resolves with the digest and the audit append of the link, which the caller awaits with the
- * others, so that they share one group commit.
- */
-async function putBlob(
-  s: ReceiptDeps,
-  repository: string,
-  bytes: Buffer,
-  requestId: string | undefined,
-): Promise<{ digest: string; logged: Promise<unknown> }> {
+/** A small blob the registry itself writes, its bytes stored and not yet visible. */
+interface IssuedBlob {
+  ref: BlobRef;
+  commit: () => Promise<void>;
+  discard: () => Promise<void>;
+}
+
+async function storeBlob(s: ReceiptDeps, bytes: Buffer): Promise<IssuedBlob> {
   const digest = sha256(bytes);
-  if (await s.catalog.getBlobLink(repository, digest)) return { digest, logged: Promise.resolve() };
   const pending = await s.blobs.writeBlob(digest, Readable.from([bytes]), () => undefined);
-  try {
-    if (pending.result.error) throw pending.result.error;
-    await s.catalog.linkBlob(repository, { digest, size: bytes.length }, async () => void (await pending.publish()));
-  } catch (err) {
+  if (pending.result.error) {
     await pending.discard().catch(() => undefined);
-    throw err;
+    throw pending.result.error;
   }
-  // Every link is in the log (`cairn audit verify` checks the catalog against it), the registry's own too.
-  const logged = s.audit.append({
-    type: 'blob.push',
-    identity: 'system',
-    action: 'push',
-    repository,
-    digest,
-    ...(requestId ? { requestId } : {}),
-    detail: { size: bytes.length, upload: 'receipt' },
-  });
-  // The caller awaits it with the others; when the caller fails first (the database went away), this
-  // rejection must not go unhandled: Node would end the process for it.
-  logged.catch(() => undefined);
-  return { digest, logged };
+  return {
+    ref: { digest, size: bytes.length },
+    commit: async () => void (await pending.publish()),
+    discard: () => pending.discard(),
+  };
+}
+
+const publicParts = new WeakMap<KeyObject, { pem: string; hint: string }>();
+
+/** The public key and hint a bundle names, derived once per key: per receipt it cost 0.3 ms. */
+function publicPartsOf(key: KeyObject): { pem: string; hint: string } {
+  let parts = publicParts.get(key);
+  if (!parts) {
+    const pub = createPublicKey(key);
+    parts = { pem: pub.export({ format: 'pem', type: 'spki' }).toString(), hint: keyHints(pub).hints[0]! };
+    publicParts.set(key, parts);
+  }
+  return parts;
 }
 
 /** A DSSE bundle over the receipt statement, signed with the registry's key. */
 async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPredicate): Promise<unknown> {
-  const pub = createPublicKey(key);
+  const { pem, hint } = publicPartsOf(key);
   const signer = {
     sign: async (data: Buffer) => ({
       signature: sign(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, key),
-      key: {
-        $case: 'publicKey' as const,
-        publicKey: pub.export({ format: 'pem', type: 'spki' }).toString(),
-        hint: keyHints(pub).hints[0]!,
-      },
+      key: { $case: 'publicKey' as const, publicKey: pem, hint },
     }),
   };
   const statement = {
@@ -126,18 +120,29 @@ export interface LogPosition {
   proof: Buffer[];
 }
 
+/** A receipt signed and its bundle stored, ready to be linked with the others of its batch. */
+export interface PreparedReceipt {
+  digest: string;
+  entry: IssuedManifest;
+  /** The log's record of what it links: every link is in the log, the registry's own too. */
+  events: NewEvent[];
+  /** Drops the stored bytes when the batch is not written. */
+  discard(): Promise<void>;
+}
+
 /**
- * Writes the registry's signed receipt of a push (who, when, from where, and where in the log, with the
- * inclusion proof), attached as a referrer of the manifest. Resolves with its digest and the audit
- * appends of what it wrote, which the caller awaits with those of the other receipts of its batch, so
- * that they share one group commit.
+ * Signs the registry's receipt of a push (who, when, from where, and where in the log, with the
+ * inclusion proof) and stores its bundle; the receipt becomes visible, as a referrer of the manifest,
+ * when the issuer writes its batch with `catalog.putIssued`. `linked` holds what this batch links
+ * already (a repository's empty config is linked once).
  */
-export async function writeReceipt(
+export async function prepareReceipt(
   s: ReceiptDeps,
   key: KeyObject,
   m: ReceiptSubject,
   at: LogPosition,
-): Promise<{ digest: string; logged: Promise<unknown>[] }> {
+  linked: Set<string>,
+): Promise<PreparedReceipt> {
   const predicate: ReceiptPredicate = {
     registry: s.audit.origin,
     repository: m.repository,
@@ -156,10 +161,21 @@ export async function writeReceipt(
     },
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
-  const config = await putBlob(s, m.repository, EMPTY, m.requestId);
-  // putBlob guards its own append against going unhandled when this receipt fails before it is awaited.
-  const bundleBlob = await putBlob(s, m.repository, bundle, m.requestId);
-  const logged = [config.logged, bundleBlob.logged];
+  const configDigest = sha256(EMPTY);
+  const blobs: IssuedBlob[] = [];
+  try {
+    for (const bytes of [EMPTY, bundle]) {
+      const digest = sha256(bytes);
+      const link = `${m.repository}@${digest}`;
+      if (linked.has(link) || (await s.catalog.getBlobLink(m.repository, digest))) continue;
+      blobs.push(await storeBlob(s, bytes));
+      linked.add(link);
+    }
+  } catch (err) {
+    await Promise.all(blobs.map((b) => b.discard().catch(() => undefined)));
+    throw err;
+  }
+  const bundleDigest = sha256(bundle);
   const created = {
     'org.opencontainers.image.created': predicate.time,
     'dev.cairn.receipt.audit-index': String(m.seq),
@@ -169,40 +185,27 @@ export async function writeReceipt(
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       artifactType: RECEIPT_TYPE,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: config.digest, size: EMPTY.length },
-      layers: [{ mediaType: RECEIPT_TYPE, digest: bundleBlob.digest, size: bundle.length }],
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: EMPTY.length },
+      layers: [{ mediaType: RECEIPT_TYPE, digest: bundleDigest, size: bundle.length }],
       subject: { mediaType: m.mediaType, digest: m.digest, size: m.size },
       annotations: created,
     }),
   );
   const digest = sha256(manifest);
-  await s.catalog.putManifest(m.repository, {
-    digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: manifest.length,
-    content: manifest,
-    artifactType: RECEIPT_TYPE,
-    subject: m.digest,
-    // The audit index lets a restarted issuer see which pushes of a batch already have their receipt.
-    annotations: created,
-    // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
-    blobs: [config.digest, bundleBlob.digest],
-    manifests: [],
-    artifact: {
-      kind: 'receipt',
-      family: 'oci',
-      pushedBy: 'system',
-      totalSize: EMPTY.length + bundle.length,
-      metadata: '{}',
-      annotations: {},
-      metrics: {},
-      edges: [],
-    },
-  });
-  // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
-  const pushed = s.audit.append({
+  const requestId = m.requestId ? { requestId: m.requestId } : {};
+  const events: NewEvent[] = blobs.map((b) => ({
+    type: 'blob.push',
     identity: 'system',
-    ...(m.requestId ? { requestId: m.requestId } : {}),
+    action: 'push',
+    repository: m.repository,
+    digest: b.ref.digest,
+    ...requestId,
+    detail: { size: b.ref.size, upload: 'receipt' },
+  }));
+  // The receipt is a change like any other: in the log, so `cairn audit verify` finds it in the catalog.
+  events.push({
+    identity: 'system',
+    ...requestId,
     type: 'manifest.push',
     action: 'push',
     repository: m.repository,
@@ -215,8 +218,38 @@ export async function writeReceipt(
       subject: m.digest,
     },
   });
-  pushed.catch(() => undefined);
-  return { digest, logged: [...logged, pushed] };
+  return {
+    digest,
+    events,
+    discard: async () => void (await Promise.all(blobs.map((b) => b.discard().catch(() => undefined)))),
+    entry: {
+      repository: m.repository,
+      blobs: blobs.map(({ ref, commit }) => ({ ref, commit })),
+      manifest: {
+        digest,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        size: manifest.length,
+        content: manifest,
+        artifactType: RECEIPT_TYPE,
+        subject: m.digest,
+        // The audit index lets a restarted issuer see which pushes of a batch already have their receipt.
+        annotations: created,
+        // Not a lineage edge: a receipt says how the artifact arrived, not what it was made from.
+        blobs: [configDigest, bundleDigest],
+        manifests: [],
+        artifact: {
+          kind: 'receipt',
+          family: 'oci',
+          pushedBy: 'system',
+          totalSize: EMPTY.length + bundle.length,
+          metadata: '{}',
+          annotations: {},
+          metrics: {},
+          edges: [],
+        },
+      },
+    },
+  };
 }
 
 export interface ReceiptCheck extends BundleCheck {

@@ -131,6 +131,50 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       expect((err2 as MissingReferences).manifests).toEqual([child]);
     });
 
+    it('writes issued manifests with their blobs in one transaction: all of a batch, or none of it', async () => {
+      const a = repo();
+      const b = repo();
+      const subject = randomDigest();
+      const entry = (repository: string, commit?: () => Promise<void>) => {
+        const blob = randomDigest();
+        return {
+          repository,
+          blobs: [{ ref: { digest: blob, size: 3 }, ...(commit ? { commit } : {}) }],
+          manifest: manifest([blob], { subject, artifactType: 'application/x-receipt' }),
+        };
+      };
+      const committed: string[] = [];
+      const batch = [entry(a, async () => void committed.push('a')), entry(b), entry(a)];
+      await c.putIssued(batch);
+      expect(committed).toEqual(['a']);
+      for (const e of batch) {
+        expect(await c.getBlobLink(e.repository, e.blobs[0]!.ref.digest)).toEqual(e.blobs[0]!.ref);
+        expect((await c.getManifest(e.repository, e.manifest.digest))?.content).toEqual(e.manifest.content);
+      }
+      expect((await c.listReferrers(a, subject)).map((r) => r.digest).sort()).toEqual(
+        [batch[0]!.manifest.digest, batch[2]!.manifest.digest].sort(),
+      );
+
+      // A failing commit in the middle leaves nothing of the batch: not the entries before it either.
+      const failing = [
+        entry(a),
+        entry(b, async () => {
+          throw new Error('bytes not stored');
+        }),
+        entry(a),
+      ];
+      await expect(c.putIssued(failing)).rejects.toThrow('bytes not stored');
+      for (const e of failing) {
+        expect(await c.getBlobLink(e.repository, e.blobs[0]!.ref.digest)).toBeUndefined();
+        expect(await c.getManifest(e.repository, e.manifest.digest)).toBeUndefined();
+      }
+      // So does a manifest whose reference is missing.
+      const dangling = [entry(b), { ...entry(b), blobs: [] }];
+      await expect(c.putIssued(dangling)).rejects.toBeInstanceOf(MissingReferences);
+      expect(await c.getManifest(b, dangling[0]!.manifest.digest)).toBeUndefined();
+      await c.putIssued([]);
+    });
+
     it('accepts an index whose children exist; deleting a manifest removes its tags and referrer entry', async () => {
       const a = repo();
       const d = randomDigest();

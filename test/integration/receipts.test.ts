@@ -121,16 +121,16 @@ describe('registry receipts: a signed statement of every manifest push, with its
     process.on('unhandledRejection', onUnhandled);
     const { audit, services } = reg.registry;
     const append = audit.append.bind(audit);
-    const putManifest = services.catalog.putManifest.bind(services.catalog);
-    // The receipt's blob links are logged, then the receipt manifest cannot be written and the log fails too.
+    const putIssued = services.catalog.putIssued.bind(services.catalog);
+    // The receipt's bundle is stored, then its batch cannot be written to the catalog and the log fails too.
     audit.append = (event) =>
       (event.detail as { upload?: string } | undefined)?.upload === 'receipt'
         ? Promise.reject(new Error('Connection terminated unexpectedly'))
         : append(event);
-    services.catalog.putManifest = (repository, m, tag) =>
-      m.artifactType === RECEIPT_TYPE
+    services.catalog.putIssued = (entries) =>
+      entries.some((e) => e.manifest.artifactType === RECEIPT_TYPE)
         ? Promise.reject(new Error('Connection terminated unexpectedly'))
-        : putManifest(repository, m, tag);
+        : putIssued(entries);
     let digest: string;
     try {
       const m = await pushModel(reg.url, 'rcpt/fail', 'v1');
@@ -143,7 +143,7 @@ describe('registry receipts: a signed statement of every manifest push, with its
       expect(none.manifests).toEqual([]);
     } finally {
       audit.append = append;
-      services.catalog.putManifest = putManifest;
+      services.catalog.putIssued = putIssued;
       process.off('unhandledRejection', onUnhandled);
     }
     // The issuer's place in the log did not move past the failed receipt: the next pass issues it, once.

@@ -40,7 +40,7 @@ export function loadOrCreateAuditKey(file: string): KeyObject {
 export class AuditLog {
   private queue: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Immediate | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private tree = new MerkleTree();
   private lastSigned = -1;
@@ -126,7 +126,7 @@ export class AuditLog {
 
   async close(): Promise<void> {
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) clearImmediate(this.timer);
     await this.flush();
   }
 
@@ -135,8 +135,10 @@ export class AuditLog {
     return new Promise((done, fail) => {
       this.queue.push({ event, done, fail });
       if (this.queue.length >= 500) void this.flush();
-      // Group commit: whatever arrives while a write is in flight goes into the next one.
-      else this.timer ??= setTimeout(() => void this.flush(), 0);
+      // Group commit: whatever arrives while a write is in flight goes into the next one. setImmediate,
+      // not setTimeout(0): a timer waits at least a millisecond, which every push waited for its event
+      // (a third of a sequential manifest PUT's round trip).
+      else this.timer ??= setImmediate(() => void this.flush());
     });
   }
 
@@ -149,7 +151,7 @@ export class AuditLog {
 
   async flush(): Promise<void> {
     if (this.timer) {
-      clearTimeout(this.timer);
+      clearImmediate(this.timer);
       this.timer = undefined;
     }
     while (this.flushing) await this.flushing;

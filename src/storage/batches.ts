@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { bodyBytesTaken, bodyStarted } from './body-garbage';
+import { bodyBytesTaken } from './body-garbage';
 
 export interface Batch {
   chunks: Buffer[];
@@ -44,15 +44,6 @@ function pooledBatch(buf: Buffer, n: number): Batch {
  * short (the client went away) throws. The consumer calls `release()` once it is done with a batch.
  */
 export async function* batchesOf(source: AsyncIterable<Buffer>, bytes: number): AsyncGenerator<Batch> {
-  const ended = bodyStarted();
-  try {
-    yield* gather(source, bytes);
-  } finally {
-    ended();
-  }
-}
-
-async function* gather(source: AsyncIterable<Buffer>, bytes: number): AsyncGenerator<Batch> {
   if (!(source instanceof Readable)) {
     let chunks: Buffer[] = [];
     let n = 0;

@@ -10,22 +10,27 @@ import { runInNewContext } from 'node:vm';
  * server CPU per GiB of a push was 2.6 to 3.8 s in one state, 1.1 to 1.5 in the other; docs/performance.md).
  * Collecting the young generation after every 4 MiB of body, a fraction of a millisecond each time
  * because nearly all of it is dead, frees the chunks at once and keeps the collector in the cheap state.
- * With several bodies arriving at once the interval grows by 2 MiB a body: before chunks were copied
- * into reused batch buffers (storage/batches.ts), a chunk waited for its own body's batch while the
- * others' bytes arrived, and a fixed 4 MiB moved it to the old generation (20 concurrent 50 MiB pushes
- * took 4.2 to 5.7 s of CPU with a fixed 4 MiB, 3.1 to 5.6 with no collections, 3.5 to 4.9 with the
- * growing interval). The copy made the two intervals alike; the growing one collects less often.
+ * The interval is the same however many bodies arrive at once: since chunks are copied into reused batch
+ * buffers as they arrive (storage/batches.ts), none waits for its own body's batch. An interval that grew
+ * by 2 MiB a body (needed before that copy) held up to 40 MiB of dead chunks with 20 concurrent pushes:
+ * the benchmark's 20 x 50 MiB pushes peaked at 176-181 MB against 146 with the fixed one, in the same
+ * CPU (3.0-3.5 s against 3.0-3.3).
  */
-const MIN_EVERY = 4 * 1024 * 1024;
-const PER_BODY = 2 * 1024 * 1024;
+const EVERY = 4 * 1024 * 1024;
 
 let since = 0;
-let bodies = 0;
 let collect: (() => void) | null | undefined;
 
 function collector(): (() => void) | null {
   if (collect === undefined) {
     try {
+      // A young collection in the middle of a push finds that push's request, stream and promise objects
+      // alive, many times over; V8's allocation-site pretenuring takes that as proof that whatever those
+      // code sites allocate lives long, and from then on allocates it straight in the old generation,
+      // for every request. After a 1 GiB chunked push, manifest GETs filled the old generation with
+      // garbage: 4 MB promoted a scavenge, a mark-compact every 0.3 s, peak RSS 206-212 MB against 137
+      // (docs/performance.md, "Memory"). Without pretenuring, they stay young and die there.
+      setFlagsFromString('--no-allocation-site-pretenuring');
       // `gc` appears only in contexts created after the flag; the main context stays as it was.
       setFlagsFromString('--expose-gc');
       const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
@@ -37,21 +42,10 @@ function collector(): (() => void) | null {
   return collect;
 }
 
-/** A request body starts being taken in; the returned function says it ended. */
-export function bodyStarted(): () => void {
-  bodies++;
-  let ended = false;
-  return () => {
-    if (ended) return;
-    ended = true;
-    bodies--;
-  };
-}
-
 /** Counts request body bytes taken in; every few MiB the chunks already handled are collected. */
 export function bodyBytesTaken(bytes: number): void {
   since += bytes;
-  if (since < Math.max(MIN_EVERY, bodies * PER_BODY)) return;
+  if (since < EVERY) return;
   since = 0;
   collector()?.();
 }

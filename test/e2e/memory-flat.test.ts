@@ -1,4 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,4 +66,88 @@ describe('memory flat in blob size', () => {
     );
     expect(growth).toBeLessThan(100 * 1000 * 1000);
   }, 900_000);
+
+  it('answers manifest GETs after a 768 MiB chunked push without growing: request objects stay young', async () => {
+    // The young collections forced during a push (storage/body-garbage.ts) once taught V8's pretenuring
+    // that request objects live long: later GETs filled the old generation with garbage (+75 MB).
+    const fresh = await serveCairn(path.join(dir, 'after-chunked'), { CAIRN_VERIFIED_TTL: '0' });
+    try {
+      const { child, url } = fresh;
+      const chunk = Buffer.alloc(16 * MiB, 'cairn');
+      const chunks = 48;
+      const h = createHash('sha256');
+      for (let i = 0; i < chunks; i++) h.update(chunk);
+      const open = await send(`${url}/v2/memory/chunked/blobs/uploads/`, 'POST');
+      let location = open.headers.location!;
+      for (let i = 0; i < chunks; i++) {
+        const range = `${i * chunk.length}-${(i + 1) * chunk.length - 1}`;
+        const r = await send(`${url}${location}`, 'PATCH', chunk, { headers: { 'Content-Range': range } });
+        expect(r.status).toBe(202);
+        location = r.headers.location!;
+      }
+      const sep = location.includes('?') ? '&' : '?';
+      const put = await send(`${url}${location}${sep}digest=sha256:${h.digest('hex')}`, 'PUT');
+      expect(put.status).toBe(201);
+      const config = Buffer.from('{}');
+      const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+      const c = await send(`${url}/v2/memory/chunked/blobs/uploads/?digest=${configDigest}`, 'POST', config);
+      expect(c.status).toBe(201);
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: config.length },
+        layers: [],
+      });
+      const m = await send(`${url}/v2/memory/chunked/manifests/latest`, 'PUT', Buffer.from(manifest), {
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(m.status).toBe(201);
+
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+      const get = () =>
+        new Promise<number>((resolve, reject) => {
+          http
+            .get(
+              `${url}/v2/memory/chunked/manifests/latest`,
+              { agent, headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } },
+              (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.statusCode!));
+              },
+            )
+            .on('error', reject);
+        });
+      // Warm up the GET path, then measure from there.
+      for (let i = 0; i < 200; i++) expect(await get()).toBe(200);
+      const baseline = (await memoryOf(child.pid!)).rss;
+      let highest = baseline;
+      const sampler = setInterval(() => {
+        memoryOf(child.pid!).then(
+          (mem) => (highest = Math.max(highest, mem.rss)),
+          () => undefined,
+        );
+      }, 100);
+      let done = 0;
+      const until = Date.now() + 8_000;
+      try {
+        await Promise.all(
+          Array.from({ length: 32 }, async () => {
+            while (Date.now() < until) {
+              expect(await get()).toBe(200);
+              done++;
+            }
+          }),
+        );
+      } finally {
+        clearInterval(sampler);
+        agent.destroy();
+      }
+      console.log(
+        `${done} GETs after a 768 MiB chunked push: server RSS ${(baseline / MiB).toFixed(0)} MiB before, highest ${(highest / MiB).toFixed(0)} MiB`,
+      );
+      expect(highest - baseline).toBeLessThan(40 * 1000 * 1000);
+    } finally {
+      fresh.child.kill('SIGKILL');
+    }
+  }, 300_000);
 });

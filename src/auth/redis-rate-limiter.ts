@@ -1,4 +1,5 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { connectRedis, openRedis } from '../config/redis-client';
 import type { RateDecision, RateLimiter, RateRule } from './rate-limiter';
 
 // KEYS[1] bucket; ARGV: perSecond, burst, cost, ttlMs. The clock is Redis's own (TIME), so replicas with
@@ -33,15 +34,14 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly prefix: string;
 
   constructor(url: string) {
-    const u = new URL(url);
-    this.prefix = `${u.searchParams.get('prefix') ?? 'cairn:'}rl:`;
-    u.search = '';
-    this.redis = new Redis(u.toString(), { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+    const { redis, prefix } = openRedis(url, 'rate limits', { maxRetriesPerRequest: 2, enableOfflineQueue: false });
+    this.redis = redis;
+    this.prefix = `${prefix}rl:`;
     this.redis.defineCommand('cairnTake', { numberOfKeys: 1, lua: TAKE });
   }
 
   async init(): Promise<void> {
-    await this.redis.connect();
+    await connectRedis(this.redis);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+import { connectRedis, openRedis } from '../config/redis-client';
 import type { UploadSession, UploadSessionStore } from './upload-session-store';
 
 // Compare-and-set of the offset, with the idle timer refreshed, in one atomic step.
@@ -41,10 +42,9 @@ export class RedisSessionStore implements UploadSessionStore {
     url: string,
     private readonly idleMs: number,
   ) {
-    const u = new URL(url);
-    this.prefix = u.searchParams.get('prefix') ?? 'cairn:';
-    u.search = '';
-    this.redis = new Redis(u.toString(), { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    const { redis, prefix } = openRedis(url, 'upload sessions', { maxRetriesPerRequest: 3, enableOfflineQueue: true });
+    this.redis = redis;
+    this.prefix = prefix;
   }
 
   private key(id: string): string {
@@ -56,8 +56,7 @@ export class RedisSessionStore implements UploadSessionStore {
   }
 
   async init(): Promise<void> {
-    await this.redis.connect();
-    await this.redis.ping();
+    await connectRedis(this.redis);
   }
 
   async close(): Promise<void> {

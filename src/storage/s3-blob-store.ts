@@ -1,5 +1,7 @@
+import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import * as Minio from 'minio';
+import { caBundleOf } from '../config/ca-bundle';
 import { DIGEST_ALGORITHMS, tryParseDigest, type ParsedDigest } from '../oci/digest';
 import { STAGE_ID, assertStageId, storedDigest } from './keys';
 import { ByteBudget } from './byte-budget';
@@ -24,6 +26,8 @@ export interface S3Options {
   secretKey: string;
   /** Key prefix inside the bucket, so that one bucket can hold several registries. */
   prefix?: string;
+  /** PEM CA certificates trusted for an https endpoint instead of the system's (a private CA). */
+  ca?: string;
   pathStyle?: boolean;
 }
 
@@ -60,6 +64,7 @@ export class S3BlobStore implements BlobStore {
       endPoint: u.hostname,
       port: u.port ? Number(u.port) : undefined,
       useSSL: u.protocol === 'https:',
+      ...(o.ca ? { transportAgent: new HttpsAgent({ ca: o.ca, keepAlive: true }) } : {}),
       accessKey: o.accessKey,
       secretKey: o.secretKey,
       region: o.region ?? 'us-east-1',
@@ -71,11 +76,15 @@ export class S3BlobStore implements BlobStore {
     this.region = o.region ?? 'us-east-1';
   }
 
-  /** `s3://bucket?endpoint=http://host:port&region=…&prefix=…&pathStyle=true`; keys from AWS_* variables. */
+  /**
+   * `s3://bucket?endpoint=http://host:port&region=…&prefix=…&pathStyle=true[&ca=/path/ca.pem]`; keys from
+   * AWS_* variables.
+   */
   static fromUrl(url: string, env: NodeJS.ProcessEnv = process.env): S3BlobStore {
     const u = new URL(url);
     const endpoint = u.searchParams.get('endpoint');
     if (!u.hostname || !endpoint) throw new Error('S3 storage needs s3://<bucket>?endpoint=<url>');
+    const ca = caBundleOf(u, endpoint.startsWith('https:'), 'storage (S3)');
     const accessKey = env.AWS_ACCESS_KEY_ID;
     const secretKey = env.AWS_SECRET_ACCESS_KEY;
     if (!accessKey || !secretKey) throw new Error('S3 storage needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
@@ -85,6 +94,7 @@ export class S3BlobStore implements BlobStore {
       region: u.searchParams.get('region') ?? undefined,
       prefix: u.searchParams.get('prefix') ?? undefined,
       pathStyle: u.searchParams.get('pathStyle') !== 'false',
+      ...(ca ? { ca } : {}),
       accessKey,
       secretKey,
     });

@@ -48,8 +48,7 @@ interface IssuedBlob {
   discard: () => Promise<void>;
 }
 
-async function storeBlob(s: ReceiptDeps, bytes: Buffer): Promise<IssuedBlob> {
-  const digest = sha256(bytes);
+async function storeBlob(s: ReceiptDeps, bytes: Buffer, digest: string): Promise<IssuedBlob> {
   const pending = await s.blobs.writeBlob(digest, Readable.from([bytes]), () => undefined);
   if (pending.result.error) {
     await pending.discard().catch(() => undefined);
@@ -162,20 +161,23 @@ export async function prepareReceipt(
   };
   const bundle = Buffer.from(JSON.stringify(await signReceipt(key, m.digest, predicate)));
   const configDigest = sha256(EMPTY);
+  const bundleDigest = sha256(bundle);
   const blobs: IssuedBlob[] = [];
+  const discard = async () => void (await Promise.all(blobs.map((b) => b.discard().catch(() => undefined))));
   try {
-    for (const bytes of [EMPTY, bundle]) {
-      const digest = sha256(bytes);
+    for (const [bytes, digest] of [
+      [EMPTY, configDigest],
+      [bundle, bundleDigest],
+    ] as const) {
       const link = `${m.repository}@${digest}`;
       if (linked.has(link) || (await s.catalog.getBlobLink(m.repository, digest))) continue;
-      blobs.push(await storeBlob(s, bytes));
+      blobs.push(await storeBlob(s, bytes, digest));
       linked.add(link);
     }
   } catch (err) {
-    await Promise.all(blobs.map((b) => b.discard().catch(() => undefined)));
+    await discard();
     throw err;
   }
-  const bundleDigest = sha256(bundle);
   const created = {
     'org.opencontainers.image.created': predicate.time,
     'dev.cairn.receipt.audit-index': String(m.seq),
@@ -221,7 +223,7 @@ export async function prepareReceipt(
   return {
     digest,
     events,
-    discard: async () => void (await Promise.all(blobs.map((b) => b.discard().catch(() => undefined)))),
+    discard,
     entry: {
       repository: m.repository,
       blobs: blobs.map(({ ref, commit }) => ({ ref, commit })),

@@ -12,6 +12,24 @@ import { memoryOf, serveCairn } from '../helpers/cairn-process';
  * back (every byte hashed on the way out), and its resident set grows by less than 100 MB over what it
  * held after a small push and pull. Bytes are generated and compared as they stream, never held.
  */
+/** Runs `work` while sampling the process's RSS every 100 ms: its RSS before, and the highest seen. */
+async function rssDuring(pid: number, work: () => Promise<void>): Promise<{ baseline: number; highest: number }> {
+  const baseline = (await memoryOf(pid)).rss;
+  let highest = baseline;
+  const sampler = setInterval(() => {
+    memoryOf(pid).then(
+      (m) => (highest = Math.max(highest, m.rss)),
+      () => undefined,
+    );
+  }, 100);
+  try {
+    await work();
+  } finally {
+    clearInterval(sampler);
+  }
+  return { baseline, highest };
+}
+
 describe('memory flat in blob size', () => {
   let dir: string;
   let server: { child: ChildProcess; url: string } | undefined;
@@ -43,22 +61,12 @@ describe('memory flat in blob size', () => {
     expect(await fetchAndCompare(`${url}/v2/memory/flat/blobs/${small}`, 'warm-up', 64 * MiB)).toMatchObject({
       matched: 64 * MiB,
     });
-    const baseline = (await memoryOf(child.pid!)).rss;
-    let highest = baseline;
-    const sampler = setInterval(() => {
-      memoryOf(child.pid!).then(
-        (m) => (highest = Math.max(highest, m.rss)),
-        () => undefined,
-      );
-    }, 100);
-    try {
+    const { baseline, highest } = await rssDuring(child.pid!, async () => {
       const size = 10 * GiB;
       const digest = await push(url, 'memory/flat', 'ten', size);
       const pulled = await fetchAndCompare(`${url}/v2/memory/flat/blobs/${digest}`, 'ten', size);
       expect(pulled).toEqual({ status: 200, matched: size, received: size });
-    } finally {
-      clearInterval(sampler);
-    }
+    });
     const growth = highest - baseline;
     // Shown with the figures whether or not it passes: the margin matters as much as the verdict.
     console.log(
@@ -119,29 +127,22 @@ describe('memory flat in blob size', () => {
         });
       // Warm up the GET path, then measure from there.
       for (let i = 0; i < 200; i++) expect(await get()).toBe(200);
-      const baseline = (await memoryOf(child.pid!)).rss;
-      let highest = baseline;
-      const sampler = setInterval(() => {
-        memoryOf(child.pid!).then(
-          (mem) => (highest = Math.max(highest, mem.rss)),
-          () => undefined,
-        );
-      }, 100);
       let done = 0;
-      const until = Date.now() + 8_000;
-      try {
-        await Promise.all(
-          Array.from({ length: 32 }, async () => {
-            while (Date.now() < until) {
-              expect(await get()).toBe(200);
-              done++;
-            }
-          }),
-        );
-      } finally {
-        clearInterval(sampler);
-        agent.destroy();
-      }
+      const { baseline, highest } = await rssDuring(child.pid!, async () => {
+        const until = Date.now() + 8_000;
+        try {
+          await Promise.all(
+            Array.from({ length: 32 }, async () => {
+              while (Date.now() < until) {
+                expect(await get()).toBe(200);
+                done++;
+              }
+            }),
+          );
+        } finally {
+          agent.destroy();
+        }
+      });
       console.log(
         `${done} GETs after a 768 MiB chunked push: server RSS ${(baseline / MiB).toFixed(0)} MiB before, highest ${(highest / MiB).toFixed(0)} MiB`,
       );

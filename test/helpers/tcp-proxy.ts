@@ -1,8 +1,10 @@
 import net from 'node:net';
+import tls from 'node:tls';
 
 /**
  * A TCP proxy on loopback in front of a backend, for fault tests: it counts the bytes sent to the backend
  * and can cut every connection (and refuse new ones) at a chosen moment, as a backend that dies mid-write.
+ * With `tls`, it is a TLS endpoint in front of a plain one (HTTPS to Ceph RGW, with a test CA's certificate).
  */
 export interface TcpProxy {
   url: string;
@@ -14,7 +16,10 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(target: string): Promise<TcpProxy> {
+export async function startTcpProxy(
+  target: string,
+  options: { tls?: { cert: string; key: string } } = {},
+): Promise<TcpProxy> {
   const t = new URL(target);
   const sockets = new Set<net.Socket>();
   let upstream = 0;
@@ -25,7 +30,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     for (const s of sockets) s.destroy();
     sockets.clear();
   };
-  const server = net.createServer((client) => {
+  const onClient = (client: net.Socket) => {
     if (down) {
       client.destroy();
       return;
@@ -49,11 +54,12 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     };
     client.on('close', end).on('error', end);
     backend.on('close', end).on('error', end);
-  });
+  };
+  const server = options.tls ? tls.createServer(options.tls, onClient) : net.createServer(onClient);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     get upstreamBytes() {
       return upstream;
     },

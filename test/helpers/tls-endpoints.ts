@@ -11,9 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { freePort } from './ports';
 
 const readText = (file: string) => readFileSync(file, 'utf8');
@@ -229,35 +227,4 @@ export async function startTlsRedis(dir: string, certs: TestCertificates): Promi
     return /Ready to accept connections/.test(out);
   }, 'the TLS Redis');
   return { port, stop: () => stopChild(child) };
-}
-
-/** A TLS endpoint on loopback in front of a plain TCP service (an S3 server): HTTPS to Ceph RGW. */
-export async function startTlsProxy(
-  target: { host: string; port: number },
-  certs: TestCertificates,
-): Promise<Endpoint> {
-  const sockets = new Set<net.Socket>();
-  const server = tls.createServer({ cert: readText(certs.certFile), key: readText(certs.keyFile) }, (client) => {
-    const upstream = net.connect(target.port, target.host);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +12,10 @@ import { RedisSessionStore } from '../../src/sessions/redis-session-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import { testS3, uniqueBucket } from '../helpers/s3';
 import { IN_CI } from '../helpers/services';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
 import {
   makeCertificates,
   startTlsPostgres,
-  startTlsProxy,
   startTlsRedis,
   type Endpoint,
   type TestCertificates,
@@ -29,13 +30,13 @@ import {
 describe('TLS to the backends', () => {
   let dir: string;
   let certs: TestCertificates;
-  const stops: Endpoint[] = [];
+  const stops: (() => Promise<void>)[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-tls-'));
     certs = makeCertificates(path.join(dir, 'certs'));
   });
   afterAll(async () => {
-    for (const e of stops.splice(0).reverse()) await e.stop();
+    for (const stop of stops.splice(0).reverse()) await stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -43,7 +44,7 @@ describe('TLS to the backends', () => {
     let pg: Endpoint;
     beforeAll(async () => {
       pg = await startTlsPostgres(certs);
-      stops.push(pg);
+      stops.push(() => pg.stop());
     }, 60_000);
     const url = (params: string) => `postgres://postgres@127.0.0.1:${pg.port}/postgres?${params}`;
 
@@ -77,7 +78,7 @@ describe('TLS to the backends', () => {
     let redis: Endpoint;
     beforeAll(async () => {
       redis = await startTlsRedis(path.join(dir, 'redis'), certs);
-      stops.push(redis);
+      stops.push(() => redis.stop());
     }, 30_000);
 
     it('keeps upload sessions and rate limits over a verified TLS connection', async () => {
@@ -119,14 +120,14 @@ describe('TLS to the backends', () => {
   const s3 = testS3();
   if (!s3 && IN_CI) throw new Error('CI=true but no Ceph RGW: the S3 TLS test must run');
   (s3 ? describe : describe.skip)('S3 over HTTPS with a private CA', () => {
-    let front: Endpoint;
+    let front: TcpProxy;
     beforeAll(async () => {
-      const u = new URL(s3!.endpoint);
-      front = await startTlsProxy({ host: u.hostname, port: Number(u.port) }, certs);
-      stops.push(front);
+      const tls = { cert: readFileSync(certs.certFile, 'utf8'), key: readFileSync(certs.keyFile, 'utf8') };
+      front = await startTcpProxy(s3!.endpoint, { tls });
+      stops.push(() => front.close());
     });
     const env = () => ({ AWS_ACCESS_KEY_ID: s3!.accessKey, AWS_SECRET_ACCESS_KEY: s3!.secretKey });
-    const endpoint = () => encodeURIComponent(`https://127.0.0.1:${front.port}`);
+    const endpoint = () => encodeURIComponent(front.url);
 
     it('writes and reads a blob through the HTTPS endpoint', async () => {
       const store = S3BlobStore.fromUrl(

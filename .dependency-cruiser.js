@@ -13,7 +13,9 @@ const may = {
   config: [],
   observability: [],
   catalog: [],
-  storage: ['config', 'oci'],
+  // Key-encryption keys and the HSM: below everything that seals or signs with them.
+  keys: [],
+  storage: ['config', 'keys', 'oci'],
   sessions: ['config', 'storage'],
   audit: ['catalog', 'config', 'core', 'observability'],
   core: ['catalog', 'observability', 'oci', 'storage'],
@@ -63,6 +65,7 @@ const may = {
     'config',
     'core',
     'integrity',
+    'keys',
     'maintenance',
     'observability',
     'oci',

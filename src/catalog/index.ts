@@ -10,6 +10,13 @@ import { withStatementCache } from './sqlite-statements';
 import { postgresHotReads, sqliteHotReads } from './hot-reads';
 import type { ArtifactIndex } from './artifact-index';
 import { KyselyArtifactIndex } from './kysely-artifact-index';
+import { KyselyDataKeys } from './kysely-data-keys';
+
+/** The wrapped data keys of encrypted blobs live in the catalog's database too. */
+export function createDataKeyStore(catalog: Catalog): KyselyDataKeys {
+  if (catalog instanceof KyselyCatalog) return new KyselyDataKeys(catalog.db);
+  throw new Error(`no data key store for catalog ${catalog.kind}`);
+}
 
 /** The artifact index lives in the catalog's database, on the catalog's own connection. */
 export function createArtifactIndex(catalog: Catalog, options: { selectiveBelow?: number } = {}): ArtifactIndex {

@@ -190,6 +190,16 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
     `create table job_cursors (name text primary key, position ${types(d).big} not null, updated_at ${types(d).big} not null)`,
     `insert into job_cursors (name, position, updated_at) select 'receipts', size, 0 from audit_head where id = 1`,
   ],
+  // Envelope encryption at rest: each encrypted blob's data key, wrapped by a key-encryption key.
+  (d) => {
+    const t = types(d);
+    return [
+      `create table data_keys (key_id text primary key, owner text not null, kek_id text not null,
+         wrapped ${t.bytes} not null, created_at ${t.big} not null)`,
+      `create index data_keys_owner on data_keys (owner)`,
+      `create index data_keys_kek on data_keys (kek_id)`,
+    ];
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -25,6 +25,8 @@ export interface Database {
   tags: { repository_id: number; name: string; digest: string; updated_at: number };
   leases: { name: string; holder: string; expires_at: number };
   job_cursors: { name: string; position: number; updated_at: number };
+  /** Wrapped data keys of encrypted blobs (src/catalog/kysely-data-keys.ts). */
+  data_keys: { key_id: string; owner: string; kek_id: string; wrapped: Buffer; created_at: number };
   cairn_migrations: { version: number; applied_at: number };
   /** Human accounts. groups is a JSON array of group names. */
   users: {

@@ -38,7 +38,8 @@ export function isBackendUnavailable(err: unknown, depth = 0): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   if (NETWORK.has(code) || POSTGRES.test(code) || S3_CODES.has(code)) return true;
-  if (e.name === 'MaxRetriesPerRequestError' || e.name === 'S3WriteFailed') return true;
+  // KeyUnavailable: the HSM or key-encryption key cannot be used now; never answered with a wrong byte.
+  if (e.name === 'MaxRetriesPerRequestError' || e.name === 'S3WriteFailed' || e.name === 'KeyUnavailable') return true;
   if (typeof e.message === 'string' && MESSAGES.test(e.message)) return true;
   if (Array.isArray(e.errors) && e.errors.some((x) => isBackendUnavailable(x, depth + 1))) return true;
   return isBackendUnavailable(e.cause, depth + 1);

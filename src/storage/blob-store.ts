@@ -149,6 +149,12 @@ export interface BlobStore {
    * (a copy stored wrong) is replaced. Throws BlobNotFound.
    */
   stageCommit(id: string, digest: string, size: number): Promise<BlobInfo>;
+  /**
+   * Cuts a staged upload back to its first `size` bytes (no longer than it is, else StageOffsetMismatch;
+   * BlobNotFound when absent). Encryption uses it to re-seal a short last segment and to drop a torn
+   * write; nothing else shrinks an upload.
+   */
+  stageTruncate(id: string, size: number): Promise<void>;
   /** Removes a staged upload; a no-op when absent. */
   stageDelete(id: string): Promise<void>;
   /** Every staged upload, for the janitor that removes expired ones. */

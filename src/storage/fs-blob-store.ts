@@ -290,6 +290,17 @@ export class FsBlobStore implements BlobStore {
     return { digest, size };
   }
 
+  async stageTruncate(id: string, size: number): Promise<void> {
+    const fh = await openOrNotFound(this.stagePath(id), 'r+', id);
+    try {
+      const current = (await fh.stat()).size;
+      if (size > current) throw new StageOffsetMismatch(current, size);
+      if (size < current) await fh.truncate(size);
+    } finally {
+      await fh.close();
+    }
+  }
+
   async stageDelete(id: string): Promise<void> {
     await rm(this.stagePath(id), { force: true });
   }

@@ -282,6 +282,21 @@ export class S3BlobStore implements BlobStore {
     return { digest, size };
   }
 
+  /**
+   * Segments wholly past `size` are removed; the one `size` falls inside is replaced by its first part,
+   * copied server-side (one UploadPartCopy of a range into the same key, which completes atomically).
+   */
+  async stageTruncate(id: string, size: number): Promise<void> {
+    const segs = await this.segments(id);
+    if (!segs) throw new BlobNotFound(id);
+    const current = segs.reduce((n, s) => n + s.size, 0);
+    if (size > current) throw new StageOffsetMismatch(current, size);
+    const beyond = segs.filter((s) => s.offset >= size).map((s) => s.key);
+    const straddling = segs.find((s) => s.offset < size && s.offset + s.size > size);
+    if (straddling) await this.multipart.truncate(straddling.key, size - straddling.offset);
+    if (beyond.length) await this.client.removeObjects(this.bucket, beyond);
+  }
+
   async stageDelete(id: string): Promise<void> {
     const dir = this.stageDir(id);
     const keys = (await this.listKeys(dir)).map((i) => i.name!);

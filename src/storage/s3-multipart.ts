@@ -334,6 +334,24 @@ export class S3Multipart {
     await this.verify(key, size, jobs.length);
   }
 
+  /** Cuts `key` to its first `length` bytes (at least 1, at most 5 GiB) without reading it here. */
+  async truncate(key: string, length: number): Promise<void> {
+    const uploadId = await this.begin(key);
+    try {
+      const res = await this.request('PUT', key, `partNumber=1&uploadId=${encodeURIComponent(uploadId)}`, '', {
+        'x-amz-copy-source': `/${this.bucket}/${encodeURI(key)}`,
+        'x-amz-copy-source-range': `bytes=0-${length - 1}`,
+      });
+      const etag = etagOf(res, res.body);
+      if (!etag) throw new Error(`S3 kept no ETag for the copy cutting ${key}`);
+      await this.finish(key, uploadId, [{ part: 1, etag }]);
+    } catch (err) {
+      await this.abort(key, uploadId);
+      throw err;
+    }
+    await this.verify(key, length, 1);
+  }
+
   /**
    * The proof before anything is acknowledged: the stored object has the size that was sent and, for a
    * multipart object whose ETag says so, the number of parts that were sent. On a mismatch the object is

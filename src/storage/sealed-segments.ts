@@ -17,7 +17,7 @@ export const SEGMENT = 64 * 1024;
 const NONCE = 12;
 const TAG = 16;
 export const SEGMENT_OVERHEAD = NONCE + TAG;
-const SEALED_SEGMENT = SEGMENT + SEGMENT_OVERHEAD;
+export const SEALED_SEGMENT = SEGMENT + SEGMENT_OVERHEAD;
 
 /** A sealed segment that does not open: altered, moved, cut short, or sealed under another key. */
 export class SealBroken extends Error {

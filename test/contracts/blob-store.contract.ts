@@ -95,6 +95,27 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
       expect((await collect(await store.stageRead(id, 3000, 3000))).length).toBe(0);
     });
 
+    it('cuts a staged upload back and continues from there, refusing to grow by cutting', async () => {
+      const data = randomBytes(200_000);
+      const id = newId();
+      await store.stageCreate(id);
+      await store.stageAppend(id, 0, chunks(data.subarray(0, 150_000), 50_000), () => undefined);
+      await store.stageAppend(id, 150_000, chunks(data.subarray(150_000), 7_000), () => undefined);
+      await expect(store.stageTruncate(id, 200_001)).rejects.toBeInstanceOf(StageOffsetMismatch);
+      // Inside the second append, then inside the first.
+      await store.stageTruncate(id, 170_001);
+      expect(await store.stageSize(id)).toBe(170_001);
+      await store.stageTruncate(id, 99_999);
+      expect(await store.stageSize(id)).toBe(99_999);
+      expect((await collect(await store.stageRead(id))).equals(data.subarray(0, 99_999))).toBe(true);
+      expect((await store.stageAppend(id, 99_999, chunks(data.subarray(99_999), 33_333), () => undefined)).size).toBe(
+        200_000,
+      );
+      await store.stageCommit(id, sha256(data), data.length);
+      expect((await collect(await store.read(sha256(data)))).equals(data)).toBe(true);
+      await expect(store.stageTruncate(newId(), 0)).rejects.toBeInstanceOf(BlobNotFound);
+    });
+
     it('keeps a consistent prefix when the source fails, and hashes it whenever the counts agree', async () => {
       const data = randomBytes(6 * 1024 * 1024 + 123);
       const id = newId();

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FileKeyEncryptionKey, KeyFileError, WrappedKeyBroken, writeKeyFile } from '../../src/storage/key-encryption';
+import { FileKeyEncryptionKey, KeyFileError, WrappedKeyBroken, writeKeyFile } from '../../src/keys/key-encryption';
 
 describe('file key-encryption key', () => {
   let dir: string;

@@ -28,10 +28,28 @@ export class WrappedKeyBroken extends Error {
   }
 }
 
-const VERSION = 1;
-const AAD = Buffer.from('cairn data key v1');
-const ID_BYTES = 8;
-const WRAPPED = 1 + ID_BYTES + 12 + 32 + 16;
+/** A key the configuration names cannot be used now (HSM unreachable, key missing): retry later, 503. */
+export class KeyUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyUnavailable';
+  }
+}
+
+/**
+ * The wrapped form, shared by every kind of key-encryption key: version ‖ key id (8) ‖ nonce (12) ‖
+ * AES-256-GCM of the 32-byte data key ‖ tag (16), the key id in the additional data.
+ */
+export const VERSION = 1;
+export const AAD = Buffer.from('cairn data key v1');
+export const ID_BYTES = 8;
+export const WRAPPED = 1 + ID_BYTES + 12 + 32 + 16;
+
+/** The id of the key that wrapped `wrapped`, or undefined when it is not a wrapped data key. */
+export function wrappedBy(wrapped: Buffer): string | undefined {
+  if (wrapped.length !== WRAPPED || wrapped[0] !== VERSION) return undefined;
+  return wrapped.subarray(1, 1 + ID_BYTES).toString('hex');
+}
 
 /** A 256-bit key held in a file readable by its owner only (`file:///path`, made by `writeKeyFile`). */
 export class FileKeyEncryptionKey implements KeyEncryptionKey {

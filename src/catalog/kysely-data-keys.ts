@@ -1,0 +1,99 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './schema';
+
+/** Mirrors DataKeyRecord in src/storage/data-keys.ts (the catalog imports nothing from storage). */
+export interface DataKeyRow {
+  keyId: string;
+  owner: string;
+  kekId: string;
+  wrapped: Buffer;
+  createdAt: number;
+}
+
+type Row = Database['data_keys'];
+
+function toRecord(r: Row): DataKeyRow {
+  return {
+    keyId: r.key_id,
+    owner: r.owner,
+    kekId: r.kek_id,
+    wrapped: Buffer.from(r.wrapped),
+    createdAt: Number(r.created_at),
+  };
+}
+
+/** Wrapped data keys of encrypted blobs, in the catalog's database (table data_keys). */
+export class KyselyDataKeys {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insertDataKey(r: DataKeyRow): Promise<void> {
+    await this.db
+      .insertInto('data_keys')
+      .values({ key_id: r.keyId, owner: r.owner, kek_id: r.kekId, wrapped: r.wrapped, created_at: r.createdAt })
+      .execute();
+  }
+
+  async dataKey(keyId: string): Promise<DataKeyRow | undefined> {
+    const r = await this.db.selectFrom('data_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+    return r ? toRecord(r) : undefined;
+  }
+
+  async dataKeysOf(owner: string): Promise<DataKeyRow[]> {
+    const rows = await this.db.selectFrom('data_keys').selectAll().where('owner', '=', owner).execute();
+    return rows.map(toRecord);
+  }
+
+  async setDataKeyOwner(keyId: string, owner: string): Promise<void> {
+    await this.db.updateTable('data_keys').set({ owner }).where('key_id', '=', keyId).execute();
+  }
+
+  async deleteDataKey(keyId: string): Promise<void> {
+    await this.db.deleteFrom('data_keys').where('key_id', '=', keyId).execute();
+  }
+
+  async deleteDataKeysOf(owner: string): Promise<number> {
+    const r = await this.db.deleteFrom('data_keys').where('owner', '=', owner).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+
+  async dataKeysNotWrappedBy(kekId: string, limit: number): Promise<DataKeyRow[]> {
+    const rows = await this.db
+      .selectFrom('data_keys')
+      .selectAll()
+      .where('kek_id', '!=', kekId)
+      .orderBy('key_id')
+      .limit(limit)
+      .execute();
+    return rows.map(toRecord);
+  }
+
+  async rewrapDataKey(keyId: string, fromKekId: string, kekId: string, wrapped: Buffer): Promise<boolean> {
+    const r = await this.db
+      .updateTable('data_keys')
+      .set({ kek_id: kekId, wrapped })
+      .where('key_id', '=', keyId)
+      .where('kek_id', '=', fromKekId)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async dataKeyCounts(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('data_keys')
+      .select(['kek_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('kek_id')
+      .execute();
+    return new Map(rows.map((r) => [r.kek_id, Number(r.n)]));
+  }
+
+  async staleDataKeys(prefix: string, before: number, limit: number): Promise<DataKeyRow[]> {
+    const rows = await this.db
+      .selectFrom('data_keys')
+      .selectAll()
+      .where(sql<string>`substr(owner, 1, ${prefix.length})`, '=', prefix)
+      .where('created_at', '<', before)
+      .limit(limit)
+      .execute();
+    return rows.map(toRecord);
+  }
+}

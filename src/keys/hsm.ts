@@ -1,0 +1,155 @@
+import type * as Pkcs11Js from 'pkcs11js';
+import { KeyUnavailable } from './key-encryption';
+import { parsePkcs11Uri, type Pkcs11Uri } from './pkcs11-uri';
+
+type Handle = Buffer;
+
+/**
+ * One logged-in session on the token a `pkcs11:` URI names, through the vendor's PKCS#11 module (SoftHSM2
+ * in tests). The key never leaves the device: Cairn hands it data to encrypt, decrypt or sign. pkcs11js
+ * calls are synchronous and one session serves one call at a time, which Node's single thread guarantees.
+ *
+ * A call that fails because the device or session went away (token removed, HSM restarted, network HSM
+ * unreachable) is retried once on a fresh session; if that fails too the caller gets KeyUnavailable,
+ * which the registry answers with 503 and a failing /readyz, never with a wrong byte.
+ */
+export class HsmKey {
+  private session: Handle | undefined;
+  private key: Handle | undefined;
+
+  private constructor(
+    private readonly module: Pkcs11Js.PKCS11,
+    private readonly lib: typeof Pkcs11Js,
+    readonly uri: Pkcs11Uri,
+    private readonly keyClass: number,
+  ) {}
+
+  /** Opens the key a URI names; `kind` is what it must be (a secret AES key, or a private signing key). */
+  static open(uri: string, kind: 'secret' | 'private', env: NodeJS.ProcessEnv = process.env): HsmKey {
+    const parsed = parsePkcs11Uri(uri, env);
+    const lib = loadPkcs11js();
+    const key = new HsmKey(
+      moduleFor(lib, parsed.modulePath),
+      lib,
+      parsed,
+      kind === 'secret' ? lib.CKO_SECRET_KEY : lib.CKO_PRIVATE_KEY,
+    );
+    key.connect();
+    return key;
+  }
+
+  get display(): string {
+    return this.uri.display;
+  }
+
+  private connect(): void {
+    const m = this.module;
+    const l = this.lib;
+    const slot = this.findSlot();
+    const session = m.C_OpenSession(slot, l.CKF_SERIAL_SESSION | l.CKF_RW_SESSION);
+    try {
+      if (this.uri.pin !== undefined) {
+        try {
+          m.C_Login(session, l.CKU_USER, this.uri.pin);
+        } catch (err) {
+          // Another session of this process on the same token already logged the token in.
+          if (!/CKR_USER_ALREADY_LOGGED_IN/.test((err as Error).message)) throw err;
+        }
+      }
+      const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: this.keyClass }];
+      if (this.uri.object) template.push({ type: l.CKA_LABEL, value: this.uri.object });
+      if (this.uri.id) template.push({ type: l.CKA_ID, value: this.uri.id });
+      m.C_FindObjectsInit(session, template);
+      const found = m.C_FindObjects(session, 2);
+      m.C_FindObjectsFinal(session);
+      if (found.length === 0) throw new KeyUnavailable(`no such key in the HSM: ${this.uri.display}`);
+      if (found.length > 1) throw new KeyUnavailable(`more than one key matches ${this.uri.display}: name it by id=`);
+      this.session = session;
+      this.key = found[0];
+    } catch (err) {
+      try {
+        m.C_CloseSession(session);
+      } catch {
+        // The session is unusable anyway.
+      }
+      throw err instanceof KeyUnavailable
+        ? err
+        : new KeyUnavailable(`HSM ${this.uri.display}: ${(err as Error).message}`);
+    }
+  }
+
+  private findSlot(): Handle {
+    const m = this.module;
+    let slots: Handle[];
+    try {
+      slots = m.C_GetSlotList(true);
+    } catch (err) {
+      throw new KeyUnavailable(`HSM ${this.uri.display}: ${(err as Error).message}`);
+    }
+    for (const slot of slots) {
+      const info = m.C_GetTokenInfo(slot);
+      if (this.uri.token !== undefined && info.label.trimEnd() !== this.uri.token) continue;
+      if (this.uri.serial !== undefined && info.serialNumber.trimEnd() !== this.uri.serial) continue;
+      return slot;
+    }
+    throw new KeyUnavailable(`no token matches ${this.uri.display}`);
+  }
+
+  /** Runs `work` on the session, reconnecting once if the device or session went away. */
+  run<T>(work: (m: Pkcs11Js.PKCS11, session: Handle, key: Handle, l: typeof Pkcs11Js) => T): T {
+    for (let attempt = 0; ; attempt++) {
+      if (!this.session || !this.key) this.connect();
+      try {
+        return work(this.module, this.session!, this.key!, this.lib);
+      } catch (err) {
+        if (!isGone(err) || attempt > 0) throw err;
+        this.session = undefined;
+        this.key = undefined;
+      }
+    }
+  }
+
+  close(): void {
+    if (!this.session) return;
+    try {
+      this.module.C_CloseSession(this.session);
+    } catch {
+      // Closing a session the device already dropped.
+    }
+    this.session = undefined;
+  }
+}
+
+/** Errors that mean the session or device is gone, not that the input was wrong. */
+function isGone(err: unknown): boolean {
+  return /CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|DEVICE_ERROR|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID|CRYPTOKI_NOT_INITIALIZED)/.test(
+    (err as Error).message,
+  );
+}
+
+function loadPkcs11js(): typeof Pkcs11Js {
+  try {
+    // Loaded only when a pkcs11: key is configured: the embedded default needs no native HSM binding.
+    return require('pkcs11js') as typeof Pkcs11Js;
+  } catch (err) {
+    throw new KeyUnavailable(`the PKCS#11 binding (pkcs11js) did not load: ${(err as Error).message}`);
+  }
+}
+
+/** A module is initialized once per process; every key on it shares that. */
+const modules = new Map<string, Pkcs11Js.PKCS11>();
+
+function moduleFor(lib: typeof Pkcs11Js, path: string): Pkcs11Js.PKCS11 {
+  let m = modules.get(path);
+  if (m) return m;
+  m = new lib.PKCS11();
+  try {
+    m.load(path);
+    m.C_Initialize();
+  } catch (err) {
+    if (!/CKR_CRYPTOKI_ALREADY_INITIALIZED/.test((err as Error).message))
+      throw new KeyUnavailable(`cannot load the PKCS#11 module ${path}: ${(err as Error).message}`);
+  }
+  modules.set(path, m);
+  return m;
+}

@@ -1,0 +1,610 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { wrappedBy } from '../keys/key-encryption';
+import {
+  BlobNotFound,
+  StageOffsetMismatch,
+  StoredSizeMismatch,
+  type AppendResult,
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  type PendingBlob,
+  type StagedUpload,
+} from './blob-store';
+import type { DataKeyStore } from './data-keys';
+import { writeThroughStaging } from './staged-write';
+import {
+  SEALED_SEGMENT,
+  SEGMENT,
+  SEGMENT_OVERHEAD,
+  SealBroken,
+  openSegment,
+  openStream,
+  sealSegment,
+  sealedRange,
+  sealedSize,
+} from './sealed-segments';
+
+/** What the store needs of the key ring: wrap new data keys, unwrap stored ones. */
+export interface DataKeyWrapper {
+  wrap(dataKey: Buffer): Promise<Buffer>;
+  unwrap(wrapped: Buffer): Promise<Buffer>;
+}
+
+/** Every sealed object starts with this, then the 16-byte id of its data key. */
+const MAGIC = Buffer.from('CRN\x01', 'latin1');
+export const HEADER = MAGIC.length + 16;
+
+interface DataKey {
+  keyId: string;
+  key: Buffer;
+}
+
+interface StageState {
+  /** Authenticated plaintext bytes. */
+  plain: number;
+  /** Stored bytes they take (header included); anything beyond is a torn write to cut off. */
+  stored: number;
+  /** The plaintext of a short last segment, re-sealed with what comes next. */
+  tail?: Buffer;
+}
+
+/** Plaintext size of a sealed object of `stored` bytes, whole segments only when the end is torn. */
+function plainOf(stored: number): number {
+  if (stored <= HEADER) return 0;
+  const body = stored - HEADER;
+  const full = Math.floor(body / SEALED_SEGMENT);
+  const rest = body - full * SEALED_SEGMENT;
+  return full * SEGMENT + Math.max(0, rest - SEGMENT_OVERHEAD);
+}
+
+const storedOf = (plain: number) => HEADER + sealedSize(plain);
+
+/** A small LRU: Map keeps insertion order, and a hit moves the entry to the end. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+  }
+  delete(k: K): void {
+    this.map.delete(k);
+  }
+}
+
+/**
+ * Envelope encryption at rest over any BlobStore (issue 16): each blob and each staged upload gets its
+ * own random 256-bit data key, wrapped by the key-encryption key and kept in the DataKeyStore, never
+ * beside the bytes. What the inner store holds is `CRN\x01 ‖ key id ‖ sealed segments`
+ * (src/storage/sealed-segments.ts), so digests, sizes and ranges seen by callers are the plaintext's while
+ * nothing readable reaches the disk or the bucket.
+ *
+ * - A Range read opens only the segments it touches. A segment that does not authenticate (altered,
+ *   truncated, reordered, another key) ends the stream with SealBroken; `onBroken` reports it.
+ * - Staged uploads stay sealed too. An append that starts inside a short last segment re-seals that
+ *   segment with the new bytes (the stage is cut back to the segment's start first); a torn write after
+ *   a crash is found by authentication and cut off, so the upload resumes at the last whole segment.
+ * - Blobs stored before encryption was turned on (no data key owned by their digest) are read as they
+ *   are, until `cairn admin encrypt` seals them in place.
+ * - No presigned URLs and no sendTo: the bytes must pass through here to be opened.
+ */
+export class EncryptingBlobStore implements BlobStore {
+  readonly kind: string;
+  readonly encrypted = true;
+  /** As the inner store's: present only where writeBlob leaves unfinished writes outside staging. */
+  readonly sweepUnfinished?: (idleMs: number) => Promise<number>;
+  private readonly keysById = new Lru<string, Buffer>(4096);
+  private readonly sealedBlobs = new Lru<string, DataKey>(16_384);
+
+  constructor(
+    private readonly inner: BlobStore,
+    private readonly keys: DataKeyStore,
+    private readonly wrapper: DataKeyWrapper,
+    private readonly onBroken: (digest: string, err: SealBroken) => void = () => undefined,
+  ) {
+    this.kind = inner.kind;
+    if (inner.sweepUnfinished) this.sweepUnfinished = (idleMs) => this.sweep(idleMs);
+  }
+
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  // ---- keys ----
+
+  private async newKey(owner: string): Promise<DataKey> {
+    const key = randomBytes(32);
+    const keyId = randomBytes(16).toString('hex');
+    const wrapped = await this.wrapper.wrap(key);
+    await this.keys.insertDataKey({ keyId, owner, kekId: wrappedBy(wrapped)!, wrapped, createdAt: Date.now() });
+    this.keysById.set(keyId, key);
+    return { keyId, key };
+  }
+
+  private async unwrapped(keyId: string, wrapped: Buffer): Promise<Buffer> {
+    const cached = this.keysById.get(keyId);
+    if (cached) return cached;
+    const key = await this.wrapper.unwrap(wrapped);
+    this.keysById.set(keyId, key);
+    return key;
+  }
+
+  private headerFor(keyId: string): Buffer {
+    return Buffer.concat([MAGIC, Buffer.from(keyId, 'hex')]);
+  }
+
+  private static keyIdIn(header: Buffer): string | undefined {
+    if (header.length < HEADER || !header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    return header.subarray(MAGIC.length, HEADER).toString('hex');
+  }
+
+  /**
+   * The data key a stored blob is sealed with, or undefined when it is stored in plaintext (from before
+   * encryption). Sealed means: its digest owns data keys and its header names one of them. A blob whose
+   * digest owns keys but whose header names none is either mid-way through `cairn admin encrypt` or
+   * damaged: it is served as plaintext only if its bytes hash to its digest, never on trust.
+   */
+  private async blobKey(digest: string, stored: number, fresh = false): Promise<DataKey | undefined> {
+    if (!fresh) {
+      const cached = this.sealedBlobs.get(digest);
+      if (cached) return cached;
+    }
+    const owned = await this.keys.dataKeysOf(`blob:${digest}`);
+    const header =
+      stored >= HEADER ? await readAll(await this.inner.read(digest, { start: 0, end: HEADER - 1 })) : Buffer.alloc(0);
+    const keyId = EncryptingBlobStore.keyIdIn(header);
+    // Plaintext from before encryption: no key, and no header of ours.
+    if (owned.length === 0 && !keyId) return undefined;
+    const record = keyId ? owned.find((k) => k.keyId === keyId) : undefined;
+    if (!record) {
+      // Keys without a header (mid-way through sealing) or a header without its key (damage, a lost or
+      // erased key): plaintext only if the bytes prove it.
+      if (await this.plaintextMatches(digest)) return undefined;
+      const err = new SealBroken(-1);
+      err.message = `${digest}: ${keyId ? `its data key ${keyId} is missing` : 'its header names no data key of this blob'}`;
+      this.onBroken(digest, err);
+      throw err;
+    }
+    const key = { keyId: record.keyId, key: await this.unwrapped(record.keyId, record.wrapped) };
+    this.sealedBlobs.set(digest, key);
+    return key;
+  }
+
+  private async plaintextMatches(digest: string): Promise<boolean> {
+    const [algorithm, hex] = digest.split(':') as [string, string];
+    const hash = createHash(algorithm);
+    for await (const chunk of await this.inner.read(digest)) hash.update(chunk as Buffer);
+    return hash.digest('hex') === hex;
+  }
+
+  private async stageKey(id: string): Promise<DataKey> {
+    const [record] = await this.keys.dataKeysOf(`stage:${id}`);
+    if (!record) throw new BlobNotFound(id);
+    return { keyId: record.keyId, key: await this.unwrapped(record.keyId, record.wrapped) };
+  }
+
+  // ---- blobs ----
+
+  async stat(digest: string): Promise<BlobInfo | undefined> {
+    const info = await this.inner.stat(digest);
+    if (!info) return undefined;
+    const key = await this.blobKey(digest, info.size);
+    return key ? { digest, size: plainOf(info.size) } : info;
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const info = await this.inner.stat(digest);
+    if (!info) throw new BlobNotFound(digest);
+    const key = await this.blobKey(digest, info.size);
+    if (!key) return this.inner.read(digest, range);
+    const plain = plainOf(info.size);
+    if (plain === 0 || (range && range.end < range.start)) return Readable.from([]);
+    const span = range ?? { start: 0, end: plain - 1 };
+    return Readable.from(this.opened(digest, key, span, plain), { objectMode: false });
+  }
+
+  /**
+   * Opens the sealed segments of `span`. A cached key that no longer fits (the blob was erased and pushed
+   * again elsewhere) fails on the first segment, before anything is yielded: then the key is looked up
+   * afresh once. Any later failure is damage, reported and not retried.
+   */
+  private async *opened(digest: string, key: DataKey, span: ByteRange, plain: number): AsyncGenerator<Buffer> {
+    const at = sealedRange(span, plain);
+    const length = span.end - span.start + 1;
+    let current = key;
+    for (let attempt = 0; ; attempt++) {
+      let yielded = false;
+      try {
+        const source = await this.inner.read(digest, { start: HEADER + at.start, end: HEADER + at.end });
+        for await (const chunk of openStream(current.key, source as AsyncIterable<Buffer>, at.first, at.skip, length)) {
+          yielded = true;
+          yield chunk;
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof SealBroken)) throw err;
+        this.sealedBlobs.delete(digest);
+        if (!yielded && attempt === 0) {
+          const info = await this.inner.stat(digest);
+          const again = info && (await this.blobKey(digest, info.size, true));
+          if (again && again.keyId !== current.keyId) {
+            current = again;
+            continue;
+          }
+        }
+        err.message = `${digest}: ${err.message}`;
+        this.onBroken(digest, err);
+        throw err;
+      }
+    }
+  }
+
+  async delete(digest: string): Promise<boolean> {
+    const info = await this.inner.stat(digest);
+    const key = info ? await this.blobKey(digest, info.size).catch(() => undefined) : undefined;
+    const removed = await this.inner.delete(digest);
+    this.sealedBlobs.delete(digest);
+    // Only the key this copy was sealed with: a concurrent push of the same digest has its own.
+    if (key) await this.keys.deleteDataKey(key.keyId);
+    return removed;
+  }
+
+  async *list(): AsyncIterable<{ digest: string; size: number; modifiedAt: Date }> {
+    for await (const b of this.inner.list()) {
+      const sealed = this.sealedBlobs.get(b.digest) ?? (await this.keys.dataKeysOf(`blob:${b.digest}`))[0];
+      yield sealed ? { ...b, size: plainOf(b.size) } : b;
+    }
+  }
+
+  // ---- staged uploads ----
+
+  async stageCreate(id: string): Promise<void> {
+    await this.newKey(`stage:${id}`);
+    try {
+      await this.inner.stageCreate(id);
+    } catch (err) {
+      await this.keys.deleteDataKeysOf(`stage:${id}`).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** What a staged upload holds, authenticated: its last segment is opened to tell short from torn. */
+  private async stageState(id: string, stored: number, key: DataKey): Promise<StageState> {
+    if (stored < HEADER) return { plain: 0, stored: 0 };
+    const body = stored - HEADER;
+    const full = Math.floor(body / SEALED_SEGMENT);
+    const rest = body - full * SEALED_SEGMENT;
+    const aligned = HEADER + full * SEALED_SEGMENT;
+    if (rest === 0) return { plain: full * SEGMENT, stored };
+    if (rest > SEGMENT_OVERHEAD) {
+      const sealed = await readAll(await this.inner.stageRead(id, stored, aligned));
+      try {
+        const tail = openSegment(key.key, full, sealed);
+        return { plain: full * SEGMENT + tail.length, stored, tail };
+      } catch (err) {
+        if (!(err instanceof SealBroken)) throw err;
+      }
+    }
+    return { plain: full * SEGMENT, stored: aligned };
+  }
+
+  async stageSize(id: string): Promise<number | undefined> {
+    const stored = await this.inner.stageSize(id);
+    if (stored === undefined) return undefined;
+    return (await this.stageState(id, stored, await this.stageKey(id))).plain;
+  }
+
+  async stageAppend(
+    id: string,
+    offset: number,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<AppendResult> {
+    const stored = await this.inner.stageSize(id);
+    if (stored === undefined) throw new BlobNotFound(id);
+    const key = await this.stageKey(id);
+    const state = await this.stageState(id, stored, key);
+    if (state.plain !== offset) throw new StageOffsetMismatch(state.plain, offset);
+    // Where the new segments start: after the last whole one (a short one is sealed again with more).
+    const from = state.plain - (state.tail?.length ?? 0);
+    const storedFrom = from === 0 ? 0 : HEADER + (from / SEGMENT) * SEALED_SEGMENT;
+    if (storedFrom !== stored) await this.inner.stageTruncate(id, storedFrom);
+    return this.writeSealed(
+      key,
+      from / SEGMENT,
+      storedFrom === 0,
+      state.tail,
+      source,
+      onWritten,
+      (sealed, onSealed) => this.inner.stageAppend(id, storedFrom, sealed, onSealed),
+      storedFrom,
+      offset,
+    );
+  }
+
+  /**
+   * Seals `source` (after `prefix`, the plaintext of a short segment being re-sealed) as segments from
+   * `firstIndex` on, and hands it to `write`. onWritten sees each plaintext piece once the inner store
+   * reports all of its sealed segment written, so the caller's hash covers exactly what is kept.
+   */
+  private async writeSealed(
+    key: DataKey,
+    firstIndex: number,
+    withHeader: boolean,
+    prefix: Buffer | undefined,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+    write: (sealed: AsyncIterable<Buffer>, onSealed: (chunk: Buffer) => void) => Promise<AppendResult>,
+    storedFrom: number,
+    offset: number,
+  ): Promise<AppendResult> {
+    // Sealed bytes in flight, in order: how many stored bytes each is, and the new plaintext it carries.
+    const queue: { end: number; plain: Buffer }[] = [];
+    let produced = storedFrom;
+    let written = storedFrom;
+    let reported = offset;
+    const header = withHeader ? this.headerFor(key.keyId) : undefined;
+    const skip = prefix?.length ?? 0;
+    async function* sealed(): AsyncGenerator<Buffer> {
+      if (header) {
+        produced += header.length;
+        queue.push({ end: produced, plain: Buffer.alloc(0) });
+        yield header;
+      }
+      let index = firstIndex;
+      let pending: Buffer[] = prefix ? [prefix] : [];
+      let n = skip;
+      let carried = skip;
+      const seal = (): Buffer => {
+        const plain = Buffer.concat(pending, n);
+        const out = sealSegment(key.key, index++, plain);
+        produced += out.length;
+        queue.push({ end: produced, plain: plain.subarray(carried) });
+        carried = 0;
+        pending = [];
+        n = 0;
+        return out;
+      };
+      try {
+        for await (const chunk of source) {
+          let off = 0;
+          while (off < chunk.length) {
+            const take = Math.min(SEGMENT - n, chunk.length - off);
+            pending.push(chunk.subarray(off, off + take));
+            n += take;
+            off += take;
+            if (n === SEGMENT) yield seal();
+          }
+        }
+      } catch (err) {
+        // The client went away: what did arrive is kept (sealed short), so the upload resumes after it.
+        if (n > 0) yield seal();
+        throw err;
+      }
+      if (n > 0) yield seal();
+    }
+    const result = await write(sealed(), (chunk) => {
+      written += chunk.length;
+      while (queue.length > 0 && queue[0]!.end <= written) {
+        const done = queue.shift()!;
+        if (done.plain.length > 0) {
+          onWritten(done.plain);
+          reported += done.plain.length;
+        }
+      }
+    });
+    // The inner store's size, in plaintext: a torn last segment does not count (it is cut off later).
+    const size = result.size === 0 ? 0 : plainOf(result.size);
+    return {
+      size: Math.max(offset - (prefix?.length ?? 0), Math.min(size, reported)),
+      ...(result.error ? { error: result.error } : {}),
+      ...(result.failed ? { failed: result.failed } : {}),
+    };
+  }
+
+  async stageRead(id: string, end?: number, start = 0): Promise<Readable> {
+    const stored = await this.inner.stageSize(id);
+    if (stored === undefined) throw new BlobNotFound(id);
+    const key = await this.stageKey(id);
+    const { plain } = await this.stageState(id, stored, key);
+    const stop = Math.min(end ?? plain, plain);
+    if (stop <= start) return Readable.from([]);
+    const at = sealedRange({ start, end: stop - 1 }, plain);
+    const source = await this.inner.stageRead(id, HEADER + at.end + 1, HEADER + at.start);
+    return Readable.from(openStream(key.key, source as AsyncIterable<Buffer>, at.first, at.skip, stop - start));
+  }
+
+  async stageTruncate(id: string, size: number): Promise<void> {
+    const stored = await this.inner.stageSize(id);
+    if (stored === undefined) throw new BlobNotFound(id);
+    const key = await this.stageKey(id);
+    const state = await this.stageState(id, stored, key);
+    if (size > state.plain) throw new StageOffsetMismatch(state.plain, size);
+    const keep = size - (size % SEGMENT);
+    const cut = keep === 0 ? 0 : HEADER + (keep / SEGMENT) * SEALED_SEGMENT;
+    const partial = size % SEGMENT === 0 ? undefined : await readAll(await this.stageRead(id, size, keep));
+    await this.inner.stageTruncate(id, cut);
+    if (partial || (cut === 0 && size === 0 && stored > 0)) {
+      const chunks = partial ? [partial] : [];
+      await this.writeSealed(
+        key,
+        keep / SEGMENT,
+        cut === 0,
+        undefined,
+        Readable.from(chunks),
+        () => undefined,
+        (sealed, onSealed) => this.inner.stageAppend(id, cut, sealed, onSealed),
+        cut,
+        keep,
+      );
+    }
+  }
+
+  async stageCommit(id: string, digest: string, size: number): Promise<BlobInfo> {
+    let stored = await this.inner.stageSize(id);
+    if (stored === undefined) throw new BlobNotFound(id);
+    const key = await this.stageKey(id);
+    const state = await this.stageState(id, stored, key);
+    if (state.plain !== size) throw new StoredSizeMismatch(`staged upload ${id}`, size, state.plain);
+    if (state.stored !== stored) {
+      await this.inner.stageTruncate(id, state.stored);
+      stored = state.stored;
+    }
+    if (stored === 0) {
+      // An empty blob is its header alone.
+      await this.inner.stageAppend(id, 0, Readable.from([this.headerFor(key.keyId)]), () => undefined);
+      stored = HEADER;
+    }
+    if (await this.sameCopyStored(digest, stored)) {
+      await this.inner.stageDelete(id);
+      await this.keys.deleteDataKey(key.keyId);
+      return { digest, size };
+    }
+    // The key belongs to the digest before the bytes do: a reader never meets sealed bytes it cannot open.
+    await this.keys.setDataKeyOwner(key.keyId, `blob:${digest}`);
+    await this.inner.stageCommit(id, digest, stored);
+    this.sealedBlobs.set(digest, key);
+    return { digest, size };
+  }
+
+  /** A sealed copy of the same size is already stored: deduplication keeps it (and its key). */
+  private async sameCopyStored(digest: string, stored: number): Promise<boolean> {
+    const existing = await this.inner.stat(digest);
+    if (existing?.size !== stored) return false;
+    return (await this.blobKey(digest, existing.size).catch(() => undefined)) !== undefined;
+  }
+
+  async stageDelete(id: string): Promise<void> {
+    await this.inner.stageDelete(id);
+    await this.keys.deleteDataKeysOf(`stage:${id}`);
+  }
+
+  async *stageList(): AsyncIterable<StagedUpload> {
+    for await (const u of this.inner.stageList()) yield { ...u, size: plainOf(u.size) };
+  }
+
+  async writeBlob(
+    digest: string,
+    source: AsyncIterable<Buffer>,
+    onWritten: (chunk: Buffer) => void,
+  ): Promise<PendingBlob> {
+    // A store whose whole-blob writes are staged (the file system) stages them here too, sealed, so the
+    // janitor that removes abandoned uploads removes their keys with them.
+    if (!this.inner.sweepUnfinished) return writeThroughStaging(this, digest, source, onWritten);
+    const key = await this.newKey('write:');
+    await this.keys.setDataKeyOwner(key.keyId, `write:${key.keyId}`);
+    let pending: PendingBlob | undefined;
+    let result: AppendResult;
+    try {
+      result = await this.writeSealed(
+        key,
+        0,
+        true,
+        undefined,
+        source,
+        onWritten,
+        async (sealed, onSealed) => {
+          pending = await this.inner.writeBlob(digest, sealed, onSealed);
+          return pending.result;
+        },
+        0,
+        0,
+      );
+    } catch (err) {
+      await this.keys.deleteDataKey(key.keyId).catch(() => undefined);
+      throw err;
+    }
+    const inner = pending!;
+    const stored = storedOf(result.size);
+    return {
+      result,
+      publish: async () => {
+        if (result.error) throw new Error(`the write of ${digest} was cut short; it cannot be published`);
+        if (await this.sameCopyStored(digest, stored)) {
+          await inner.discard();
+          await this.keys.deleteDataKey(key.keyId);
+          return { digest, size: result.size };
+        }
+        await this.keys.setDataKeyOwner(key.keyId, `blob:${digest}`);
+        await inner.publish();
+        this.sealedBlobs.set(digest, key);
+        return { digest, size: result.size };
+      },
+      discard: async () => {
+        await inner.discard();
+        await this.keys.deleteDataKey(key.keyId);
+      },
+    };
+  }
+
+  /**
+   * Removes writes nobody finished: the inner store's, and the data keys of whole-blob writes that never
+   * published (a process killed mid-push) once idle as long.
+   */
+  private async sweep(idleMs: number): Promise<number> {
+    let removed = (await this.inner.sweepUnfinished?.(idleMs)) ?? 0;
+    for (const k of await this.keys.staleDataKeys('write:', Date.now() - idleMs, 1000)) {
+      await this.keys.deleteDataKey(k.keyId);
+      removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Seals a blob stored in plaintext (from before encryption) in place: read, sealed under a new key,
+   * written whole and published over the plaintext copy once its digest is proved. Answers false when
+   * the blob is already sealed or absent.
+   */
+  async sealInPlace(digest: string): Promise<boolean> {
+    const info = await this.inner.stat(digest);
+    if (!info || (await this.blobKey(digest, info.size))) return false;
+    const [algorithm, hex] = digest.split(':') as [string, string];
+    const hash = createHash(algorithm);
+    let hashed = 0;
+    const pending = await this.writeBlob(digest, (await this.inner.read(digest)) as AsyncIterable<Buffer>, (c) => {
+      hash.update(c);
+      hashed += c.length;
+    });
+    if (pending.result.error || hashed !== info.size || hash.digest('hex') !== hex) {
+      await pending.discard();
+      throw new StoredSizeMismatch(digest, info.size, hashed, 'the plaintext copy does not match its digest');
+    }
+    // Another size than the plaintext's: the inner store replaces the plaintext copy.
+    await pending.publish();
+    return true;
+  }
+
+  /**
+   * Crypto-shredding: removes the blob's bytes, then destroys every data key it owns. Copies elsewhere
+   * (backups, bucket versions) hold only sealed segments whose key no longer exists anywhere. Bytes first:
+   * a sealed object must never be left without its keys where a reader could take it for plaintext.
+   * Idempotent, so a run cut short is finished by running it again.
+   */
+  async erase(digest: string): Promise<{ keys: number; removed: boolean }> {
+    this.sealedBlobs.delete(digest);
+    const removed = await this.inner.delete(digest);
+    const keys = await this.keys.deleteDataKeysOf(`blob:${digest}`);
+    return { keys, removed };
+  }
+}
+
+async function readAll(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}

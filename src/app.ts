@@ -7,6 +7,7 @@ import { Metrics } from './observability/metrics';
 import { createRequestListener } from './server/listener';
 import { readTlsFiles, watchTls } from './http/tls';
 import { createBlobStore } from './storage';
+import { wireEncryption, type Encryption } from './encryption-wiring';
 import { createSessionStore } from './sessions';
 import { createArtifactIndex, createCatalog } from './catalog';
 import { Governance } from './policy/governance';
@@ -21,6 +22,7 @@ import { createRegistryCore } from './registry-wiring';
 import type { RegistryCore } from './core/registry-core';
 import type { ReceiptIssuer } from './signing/receipt-issuer';
 import { startUploadJanitor } from './maintenance/upload-janitor';
+import { startRewrap } from './maintenance/rewrap';
 import { startRetention } from './maintenance/retention';
 import type { BlobStore } from './storage/blob-store';
 import type { UploadSessionStore } from './sessions/upload-session-store';
@@ -54,24 +56,40 @@ export interface Backends {
   sessions: UploadSessionStore;
   catalog: Catalog;
   identities: IdentityStore;
+  /** Present when encryption.key is configured: `blobs` is then the encrypting store. */
+  encryption?: Encryption;
 }
 
 /** Opens the three backends the configuration names; closes what was opened if one fails. */
 export async function openBackends(config: Config): Promise<Backends> {
-  const blobs = createBlobStore(config.storage);
+  const plain = createBlobStore(config.storage);
   const sessions = createSessionStore(config.sessions, config.uploads.idleTimeoutSeconds * 1000);
   const catalog = createCatalog(config.database);
   const opened: { close(): Promise<void> }[] = [];
   try {
-    for (const backend of [blobs, sessions, catalog]) {
+    for (const backend of [plain, sessions, catalog]) {
       await backend.init();
       opened.push(backend);
     }
+    const { blobs, encryption } = await wireEncryption(config, plain, catalog);
+    if (encryption) opened.push({ close: async () => encryption.ring.close() });
+    return {
+      blobs,
+      sessions,
+      catalog,
+      identities: createIdentityStore(catalog),
+      ...(encryption ? { encryption } : {}),
+    };
   } catch (err) {
     await Promise.allSettled(opened.map((b) => b.close()));
     throw err;
   }
-  return { blobs, sessions, catalog, identities: createIdentityStore(catalog) };
+}
+
+/** Closes what openBackends opened, whatever fails. */
+export async function closeBackends(b: Backends): Promise<void> {
+  await Promise.allSettled([b.blobs.close(), b.sessions.close(), b.catalog.close()]);
+  b.encryption?.ring.close();
 }
 
 function splitListen(listen: string): { host: string; port: number } {
@@ -100,9 +118,7 @@ async function start(
   stack: CloseStack,
 ): Promise<Registry> {
   const backends = await openBackends(config);
-  stack.push('backends', () =>
-    Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]),
-  );
+  stack.push('backends', () => closeBackends(backends));
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
@@ -179,6 +195,9 @@ async function start(
         await probe('catalog', () => backends.catalog.repositoryExists('readyz'));
         await probe('sessions', () => backends.sessions.get('readyz'));
         await probe('storage', () => backends.blobs.stat(`sha256:${'0'.repeat(64)}`));
+        // The key-encryption key must answer (an HSM can go away): without it no blob can be read or written.
+        const ring = backends.encryption?.ring;
+        if (ring) await probe('encryption', () => ring.wrap(Buffer.alloc(32)));
         return { ok: Object.values(checks).every((v) => v === 'ok'), checks };
       },
     },
@@ -232,8 +251,26 @@ async function start(
       logger,
     ),
   );
+  const encryption = backends.encryption;
+  if (encryption && config.encryption.rewrapIntervalSeconds > 0)
+    stack.push(
+      'data key re-wrap',
+      startRewrap(
+        backends.catalog,
+        encryption.dataKeys,
+        encryption.ring,
+        config.encryption.rewrapIntervalSeconds * 1000,
+        logger,
+      ),
+    );
   logger.info(
-    { url, storage: backends.blobs.kind, database: backends.catalog.kind, sessions: backends.sessions.kind },
+    {
+      url,
+      storage: backends.blobs.kind,
+      database: backends.catalog.kind,
+      sessions: backends.sessions.kind,
+      encryption: encryption ? `key ${encryption.ring.current.id}` : 'off',
+    },
     'cairn registry listening',
   );
 

@@ -149,6 +149,15 @@ export interface Catalog {
   readCursor(name: string): Promise<number | undefined>;
   writeCursor(name: string, position: number): Promise<void>;
 
+  /**
+   * Where a blob is used, across repositories: the repositories linking it, and the manifests referencing
+   * it (as a layer or config) with their tags. For crypto-shredding, which must know what it destroys.
+   */
+  blobUsage(digest: string): Promise<{
+    linkedIn: string[];
+    manifests: { repository: string; digest: string; tags: string[] }[];
+  }>;
+
   /** Removes blob links that no manifest of their repository references and nobody touched since `cutoff`. */
   sweepLinks(cutoff: Date): Promise<number>;
   /**

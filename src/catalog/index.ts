@@ -14,7 +14,7 @@ import { KyselyDataKeys } from './kysely-data-keys';
 
 /** The wrapped data keys of encrypted blobs live in the catalog's database too. */
 export function createDataKeyStore(catalog: Catalog): KyselyDataKeys {
-  if (catalog instanceof KyselyCatalog) return new KyselyDataKeys(catalog.db);
+  if (catalog instanceof KyselyCatalog) return new KyselyDataKeys(catalog.db, () => catalog.hotReads);
   throw new Error(`no data key store for catalog ${catalog.kind}`);
 }
 

@@ -27,6 +27,11 @@ export class KyselyCatalog implements Catalog {
 
   private hot!: HotReads;
 
+  /** The hot-path reader (committed data, never the writer's connection), for stores sharing the database. */
+  get hotReads(): HotReads {
+    return this.hot;
+  }
+
   async init(): Promise<void> {
     await migrate(this.db, this.kind);
     this.hot = this.openHotReads();
@@ -127,6 +132,38 @@ export class KyselyCatalog implements Catalog {
       .where('digest', '=', digest)
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async blobUsage(digest: string): Promise<{
+    linkedIn: string[];
+    manifests: { repository: string; digest: string; tags: string[] }[];
+  }> {
+    const linked = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select('r.name')
+      .where('rb.digest', '=', digest)
+      .orderBy('r.name')
+      .execute();
+    const rows = await this.db
+      .selectFrom('manifest_blobs as mb')
+      .innerJoin('repositories as r', 'r.id', 'mb.repository_id')
+      .leftJoin('tags as t', (j) =>
+        j.onRef('t.repository_id', '=', 'mb.repository_id').onRef('t.digest', '=', 'mb.manifest_digest'),
+      )
+      .select(['r.name as repository', 'mb.manifest_digest as digest', 't.name as tag'])
+      .where('mb.blob_digest', '=', digest)
+      .orderBy('r.name')
+      .orderBy('mb.manifest_digest')
+      .execute();
+    const manifests = new Map<string, { repository: string; digest: string; tags: string[] }>();
+    for (const r of rows) {
+      const key = `${r.repository}@${r.digest}`;
+      const m = manifests.get(key) ?? { repository: r.repository, digest: r.digest, tags: [] };
+      if (r.tag) m.tags.push(r.tag);
+      manifests.set(key, m);
+    }
+    return { linkedIn: linked.map((r) => r.name), manifests: [...manifests.values()] };
   }
 
   async putManifest(repository: string, m: ManifestRecord, tag?: string): Promise<void> {

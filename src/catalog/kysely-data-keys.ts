@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './schema';
+import type { DataKeyRowRaw, HotReads } from './hot-reads';
 
 /** Mirrors DataKeyRecord in src/storage/data-keys.ts (the catalog imports nothing from storage). */
 export interface DataKeyRow {
@@ -10,7 +11,7 @@ export interface DataKeyRow {
   createdAt: number;
 }
 
-type Row = Database['data_keys'];
+type Row = Database['data_keys'] | DataKeyRowRaw;
 
 function toRecord(r: Row): DataKeyRow {
   return {
@@ -22,9 +23,16 @@ function toRecord(r: Row): DataKeyRow {
   };
 }
 
-/** Wrapped data keys of encrypted blobs, in the catalog's database (table data_keys). */
+/**
+ * Wrapped data keys of encrypted blobs, in the catalog's database (table data_keys). Reads by id and by
+ * owner go through the catalog's hot-path reader: the blob store asks for them while the catalog's
+ * commit transaction holds SQLite's writer connection, where a query on it would wait for itself.
+ */
 export class KyselyDataKeys {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly reads: () => HotReads,
+  ) {}
 
   async insertDataKey(r: DataKeyRow): Promise<void> {
     await this.db
@@ -34,13 +42,12 @@ export class KyselyDataKeys {
   }
 
   async dataKey(keyId: string): Promise<DataKeyRow | undefined> {
-    const r = await this.db.selectFrom('data_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+    const [r] = await this.reads().dataKeyRows('key_id', keyId);
     return r ? toRecord(r) : undefined;
   }
 
   async dataKeysOf(owner: string): Promise<DataKeyRow[]> {
-    const rows = await this.db.selectFrom('data_keys').selectAll().where('owner', '=', owner).execute();
-    return rows.map(toRecord);
+    return (await this.reads().dataKeyRows('owner', owner)).map(toRecord);
   }
 
   async setDataKeyOwner(keyId: string, owner: string): Promise<void> {

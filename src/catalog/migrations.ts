@@ -198,6 +198,8 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
          wrapped ${t.bytes} not null, created_at ${t.big} not null)`,
       `create index data_keys_owner on data_keys (owner)`,
       `create index data_keys_kek on data_keys (kek_id)`,
+      // Crypto-shredding asks which manifests of any repository use a blob.
+      `create index manifest_blobs_digest on manifest_blobs (blob_digest)`,
     ];
   },
 ];

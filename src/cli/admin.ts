@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { Config } from '../config/config';
 import type { Backends } from '../app';
 import { withBackends } from './with-backends';
+import { EncryptionUsageError, encryptionCommands } from './encryption-commands';
 import { hashPassword, checkPasswordStrength } from '../auth/passwords';
 import { issueSecret, randomPassword } from '../auth/secrets';
 import { KeyRing } from '../auth/signing-keys';
@@ -72,7 +73,8 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
           }
         });
       } catch (err) {
-        if (err instanceof UsageError || err instanceof IdentityConflict) fail(err.message, 2);
+        if (err instanceof UsageError || err instanceof IdentityConflict || err instanceof EncryptionUsageError)
+          fail(err.message, 2);
         throw err;
       }
     };
@@ -317,7 +319,9 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       ),
     );
 
-  const keys = admin.command('keys').description('token signing keys');
+  const keys = admin
+    .command('keys')
+    .description('token signing keys, and the key-encryption keys of encryption at rest');
   keys
     .command('rotate')
     .description('sign new tokens with a new key; the old one verifies until its tokens expire')
@@ -341,6 +345,8 @@ export function adminCommands(program: Command, load: ConfigLoader): void {
       ),
     ),
   );
+
+  encryptionCommands(admin, keys, run);
 
   const labels = admin.command('labels').description('namespace and repository attributes that policies read');
   labels

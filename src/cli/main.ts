@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig, ConfigError, type ConfigInput } from '../config/config';
 import { createLogger } from '../observability/logger';
-import { startRegistry, openBackends } from '../app';
+import { closeBackends, startRegistry, openBackends } from '../app';
 import { GcBusy, collectGarbage } from '../maintenance/gc';
 import { sweepExpiredUploads } from '../maintenance/upload-janitor';
 import { adminCommands } from './admin';
@@ -120,7 +120,7 @@ export async function main(argv: string[]): Promise<void> {
           `${JSON.stringify({ ...r, expiredUploadsRemoved: uploads, dryRun: Boolean(opts.dryRun) })}\n`,
         );
       } finally {
-        await Promise.allSettled([backends.blobs.close(), backends.sessions.close(), backends.catalog.close()]);
+        await closeBackends(backends);
       }
     });
 

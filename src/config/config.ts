@@ -14,6 +14,9 @@ const storageUrl = z
 const databaseUrl = z
   .string()
   .refine((s) => /^(sqlite|postgres|postgresql):\/\//.test(s), 'must be sqlite:///path or postgres://…');
+const keyUri = z
+  .string()
+  .refine((s) => s.startsWith('file://') || s.startsWith('pkcs11:'), 'must be file:///path or a pkcs11: URI');
 const sessionsUrl = z.string().refine((s) => s === 'memory' || /^rediss?:\/\//.test(s), 'must be memory or redis://…');
 const listen = z
   .string()
@@ -209,6 +212,20 @@ export const ConfigSchema = z
       .object({ pageSizeMax: z.number().int().positive().default(10000) })
       .strict()
       .default({}),
+    /** Envelope encryption of blob bytes at rest (docs/security.md). */
+    encryption: z
+      .object({
+        /** The key-encryption key: file:///path (made by `cairn admin keys create`) or an RFC 7512 pkcs11: URI. */
+        key: keyUri.optional(),
+        /** Keys rotated out that still wrap data keys; dropped once `cairn admin keys status` shows none left. */
+        previousKeys: z.array(keyUri).default([]),
+        /** How often `serve` re-wraps data keys still wrapped by a previous key (one replica at a time); 0: only `cairn admin keys rewrap`. */
+        rewrapIntervalSeconds: z.number().int().nonnegative().default(3600),
+        /** How long a replica keeps an unwrapped data key in memory: the most an erased key stays usable elsewhere. */
+        keyCacheSeconds: z.number().int().nonnegative().default(60),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -268,6 +285,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_ALERT_WEBHOOK: { key: ['integrity', 'alertWebhook'], type: 'string' },
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
+  CAIRN_ENCRYPTION_KEY: { key: ['encryption', 'key'], type: 'string' },
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

@@ -6,6 +6,7 @@ import { sendEmpty } from '../http/respond';
 import { OciError } from '../oci/errors';
 import { parseDigest, type ParsedDigest } from '../oci/digest';
 import { BlobNotFound } from '../storage/blob-store';
+import { SealBroken } from '../storage/sealed-segments';
 import { parseRangeHeader } from './ranges';
 import { LengthGuard, LengthMismatch } from './length-guard';
 import { reportIntegrityFailure } from '../integrity/alerts';
@@ -156,6 +157,16 @@ export async function getBlob(
       else await pipeline(source, guard, res);
     }
   } catch (err) {
+    // Sealed bytes that do not open (altered, cut, another key): corrupt, reported like a digest mismatch.
+    if (err instanceof SealBroken) {
+      onMismatch(`(${err.message})`);
+      if (!res.headersSent)
+        throw new OciError(
+          'BLOB_UNKNOWN',
+          'the stored copy of this blob is corrupt and quarantined; push it again to replace it',
+          { repository, digest: digest.value, quarantined: true },
+        );
+    }
     if (err instanceof BlobNotFound && !res.headersSent) {
       // Linked in the catalog but gone from storage: an operator must know; the client gets a clean 404.
       s.logger.error({ repository, digest: digest.value }, 'blob linked in the catalog is missing from storage');
@@ -167,6 +178,7 @@ export async function getBlob(
     res.destroy();
     // A store whose object ended cleanly but early (or ran long) holds the wrong bytes: quarantine it.
     if (err instanceof LengthMismatch) onMismatch(`(${err.message})`);
+    if (err instanceof SealBroken) return;
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       s.logger.warn({ err, repository, digest: digest.value }, 'blob download aborted');
     }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { SealBroken } from '../storage/sealed-segments';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tryParseDigest } from '../oci/digest';
 import type { BlobStore } from '../storage/blob-store';
@@ -38,8 +39,15 @@ export async function scrubBlobs(
         hash.update(chunk as Buffer);
         n += (chunk as Buffer).length;
       }
-    } catch {
-      continue; // collected while we looked
+    } catch (err) {
+      // Sealed bytes that do not open are corrupt like bytes that hash wrong; anything else means the
+      // blob was collected while we looked.
+      if (!(err instanceof SealBroken)) continue;
+      result.checked++;
+      const actual = `(${err.message})`;
+      result.corrupt.push({ digest: parsed.value, actual });
+      await options.onCorrupt?.(parsed.value, actual);
+      continue;
     }
     const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
     result.checked++;

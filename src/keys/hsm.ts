@@ -38,6 +38,51 @@ export class HsmKey {
     return key;
   }
 
+  /**
+   * Makes the AES-256 key a `pkcs11:` URI names, inside the token: sensitive and never extractable, so
+   * it can encrypt and decrypt there and nowhere else. Refuses when a key by that name exists.
+   */
+  static generateAes(uri: string, env: NodeJS.ProcessEnv = process.env): void {
+    const parsed = parsePkcs11Uri(uri, env);
+    if (!parsed.object) throw new KeyUnavailable('name the new key with object=<label> in the pkcs11: URI');
+    const lib = loadPkcs11js();
+    const probe = new HsmKey(moduleFor(lib, parsed.modulePath), lib, parsed, lib.CKO_SECRET_KEY);
+    try {
+      probe.connect();
+      probe.close();
+      throw new KeyUnavailable(`a key already exists at ${parsed.display}`);
+    } catch (err) {
+      if (!/^no such key/.test((err as Error).message)) throw err;
+    }
+    const m = probe.module;
+    const session = m.C_OpenSession(probe.findSlot(), lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
+    try {
+      if (parsed.pin !== undefined) {
+        try {
+          m.C_Login(session, lib.CKU_USER, parsed.pin);
+        } catch (err) {
+          if (!/CKR_USER_ALREADY_LOGGED_IN/.test((err as Error).message)) throw err;
+        }
+      }
+      const template: Pkcs11Js.Template = [
+        { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
+        { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
+        { type: lib.CKA_VALUE_LEN, value: 32 },
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_PRIVATE, value: true },
+        { type: lib.CKA_SENSITIVE, value: true },
+        { type: lib.CKA_EXTRACTABLE, value: false },
+        { type: lib.CKA_ENCRYPT, value: true },
+        { type: lib.CKA_DECRYPT, value: true },
+        { type: lib.CKA_LABEL, value: parsed.object },
+      ];
+      if (parsed.id) template.push({ type: lib.CKA_ID, value: parsed.id });
+      m.C_GenerateKey(session, { mechanism: lib.CKM_AES_KEY_GEN }, template);
+    } finally {
+      m.C_CloseSession(session);
+    }
+  }
+
   get display(): string {
     return this.uri.display;
   }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { wrappedBy } from '../keys/key-encryption';
+import { WrappedKeyBroken, wrappedBy } from '../keys/key-encryption';
 import {
   BlobNotFound,
   StageOffsetMismatch,
@@ -61,21 +61,27 @@ function plainOf(stored: number): number {
 
 const storedOf = (plain: number) => HEADER + sealedSize(plain);
 
-/** A small LRU: Map keeps insertion order, and a hit moves the entry to the end. */
+/**
+ * A small LRU whose entries also expire: Map keeps insertion order, and a hit moves the entry to the end.
+ * Expiry bounds how long a data key erased elsewhere (another replica, the CLI) stays usable here.
+ */
 class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
+  private readonly map = new Map<K, { v: V; until: number }>();
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+  ) {}
   get(k: K): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
+    const e = this.map.get(k);
+    if (e === undefined) return undefined;
+    this.map.delete(k);
+    if (e.until <= Date.now()) return undefined;
+    this.map.set(k, e);
+    return e.v;
   }
   set(k: K, v: V): void {
     this.map.delete(k);
-    this.map.set(k, v);
+    this.map.set(k, { v, until: Date.now() + this.ttlMs });
     if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
   }
   delete(k: K): void {
@@ -104,16 +110,22 @@ export class EncryptingBlobStore implements BlobStore {
   readonly encrypted = true;
   /** As the inner store's: present only where writeBlob leaves unfinished writes outside staging. */
   readonly sweepUnfinished?: (idleMs: number) => Promise<number>;
-  private readonly keysById = new Lru<string, Buffer>(4096);
-  private readonly sealedBlobs = new Lru<string, DataKey>(16_384);
+  private readonly keysById: Lru<string, Buffer>;
+  private readonly sealedBlobs: Lru<string, DataKey>;
+  private readonly stageKeys: Lru<string, DataKey>;
 
   constructor(
     private readonly inner: BlobStore,
     private readonly keys: DataKeyStore,
     private readonly wrapper: DataKeyWrapper,
     private readonly onBroken: (digest: string, err: SealBroken) => void = () => undefined,
+    /** How long an unwrapped data key is kept in memory: the most a key erased elsewhere stays usable here. */
+    keyCacheMs = 60_000,
   ) {
     this.kind = inner.kind;
+    this.keysById = new Lru(4096, keyCacheMs);
+    this.sealedBlobs = new Lru(16_384, keyCacheMs);
+    this.stageKeys = new Lru(4096, keyCacheMs);
     if (inner.sweepUnfinished) this.sweepUnfinished = (idleMs) => this.sweep(idleMs);
   }
 
@@ -127,9 +139,11 @@ export class EncryptingBlobStore implements BlobStore {
 
   // ---- keys ----
 
+  /** A fresh data key, stored wrapped under `owner` (`write:` alone: the key's own id is appended). */
   private async newKey(owner: string): Promise<DataKey> {
     const key = randomBytes(32);
     const keyId = randomBytes(16).toString('hex');
+    if (owner === 'write:') owner = `write:${keyId}`;
     const wrapped = await this.wrapper.wrap(key);
     await this.keys.insertDataKey({ keyId, owner, kekId: wrappedBy(wrapped)!, wrapped, createdAt: Date.now() });
     this.keysById.set(keyId, key);
@@ -155,34 +169,51 @@ export class EncryptingBlobStore implements BlobStore {
 
   /**
    * The data key a stored blob is sealed with, or undefined when it is stored in plaintext (from before
-   * encryption). Sealed means: its digest owns data keys and its header names one of them. A blob whose
-   * digest owns keys but whose header names none is either mid-way through `cairn admin encrypt` or
-   * damaged: it is served as plaintext only if its bytes hash to its digest, never on trust.
+   * encryption). The object's header names its key; the key must exist and belong to this digest (or to
+   * the upload or write that produced it, when the commit's bookkeeping has not caught up). A header of
+   * ours whose key is gone (erased, lost) or belongs to another blob is damage: the bytes are plaintext
+   * only if they hash to the digest, never on trust. The same proof is asked of a blob without a header
+   * whose digest owns keys (mid-way through `cairn admin encrypt`, or a header destroyed).
    */
   private async blobKey(digest: string, stored: number, fresh = false): Promise<DataKey | undefined> {
     if (!fresh) {
       const cached = this.sealedBlobs.get(digest);
       if (cached) return cached;
     }
-    const owned = await this.keys.dataKeysOf(`blob:${digest}`);
     const header =
       stored >= HEADER ? await readAll(await this.inner.read(digest, { start: 0, end: HEADER - 1 })) : Buffer.alloc(0);
     const keyId = EncryptingBlobStore.keyIdIn(header);
-    // Plaintext from before encryption: no key, and no header of ours.
-    if (owned.length === 0 && !keyId) return undefined;
-    const record = keyId ? owned.find((k) => k.keyId === keyId) : undefined;
-    if (!record) {
-      // Keys without a header (mid-way through sealing) or a header without its key (damage, a lost or
-      // erased key): plaintext only if the bytes prove it.
+    if (!keyId) {
+      if ((await this.keys.dataKeysOf(`blob:${digest}`)).length === 0) return undefined;
       if (await this.plaintextMatches(digest)) return undefined;
-      const err = new SealBroken(-1);
-      err.message = `${digest}: ${keyId ? `its data key ${keyId} is missing` : 'its header names no data key of this blob'}`;
-      this.onBroken(digest, err);
+      throw this.broken(digest, 'its header is not that of a sealed blob, yet it has data keys');
+    }
+    const record = await this.keys.dataKey(keyId);
+    const belongs = record && (record.owner === `blob:${digest}` || /^(stage|write):/.test(record.owner));
+    if (!record || !belongs) {
+      if (await this.plaintextMatches(digest)) return undefined;
+      throw this.broken(
+        digest,
+        record ? `its data key ${keyId} seals another blob` : `its data key ${keyId} is missing`,
+      );
+    }
+    let key: DataKey;
+    try {
+      key = { keyId: record.keyId, key: await this.unwrapped(record.keyId, record.wrapped) };
+    } catch (err) {
+      // A data key that does not unwrap is damage to this blob, reported like a broken segment.
+      if (err instanceof WrappedKeyBroken) throw this.broken(digest, err.message);
       throw err;
     }
-    const key = { keyId: record.keyId, key: await this.unwrapped(record.keyId, record.wrapped) };
     this.sealedBlobs.set(digest, key);
     return key;
+  }
+
+  private broken(digest: string, why: string): SealBroken {
+    const err = new SealBroken(-1);
+    err.message = `${digest}: ${why}`;
+    this.onBroken(digest, err);
+    return err;
   }
 
   private async plaintextMatches(digest: string): Promise<boolean> {
@@ -193,9 +224,23 @@ export class EncryptingBlobStore implements BlobStore {
   }
 
   private async stageKey(id: string): Promise<DataKey> {
+    const cached = this.stageKeys.get(id);
+    if (cached) return cached;
     const [record] = await this.keys.dataKeysOf(`stage:${id}`);
     if (!record) throw new BlobNotFound(id);
-    return { keyId: record.keyId, key: await this.unwrapped(record.keyId, record.wrapped) };
+    const key = { keyId: record.keyId, key: await this.unwrapped(record.keyId, record.wrapped) };
+    this.stageKeys.set(id, key);
+    return key;
+  }
+
+  /**
+   * Bookkeeping after a commit, not awaited: a commit runs inside the catalog's transaction, which on
+   * SQLite holds the one writer connection, so this write runs once that transaction ends. Readers do not
+   * depend on it (the object's header names its key, and a key still owned by its upload opens it);
+   * erasure and listings do, and a crash before it runs leaves the key under its upload's name.
+   */
+  private later(work: () => Promise<unknown>): void {
+    void work().catch(() => undefined);
   }
 
   // ---- blobs ----
@@ -215,7 +260,17 @@ export class EncryptingBlobStore implements BlobStore {
     const plain = plainOf(info.size);
     if (plain === 0 || (range && range.end < range.start)) return Readable.from([]);
     const span = range ?? { start: 0, end: plain - 1 };
-    return Readable.from(this.opened(digest, key, span, plain), { objectMode: false });
+    // The first segment is opened before the stream is handed out, so that a blob broken from its start
+    // fails here, where the caller can still answer with an error status instead of a cut response.
+    const segments = this.opened(digest, key, span, plain);
+    const first = await segments.next();
+    return Readable.from(
+      (async function* () {
+        if (!first.done) yield first.value;
+        yield* segments;
+      })(),
+      { objectMode: false },
+    );
   }
 
   /**
@@ -259,8 +314,9 @@ export class EncryptingBlobStore implements BlobStore {
     const key = info ? await this.blobKey(digest, info.size).catch(() => undefined) : undefined;
     const removed = await this.inner.delete(digest);
     this.sealedBlobs.delete(digest);
-    // Only the key this copy was sealed with: a concurrent push of the same digest has its own.
-    if (key) await this.keys.deleteDataKey(key.keyId);
+    // Only the key this copy was sealed with: a concurrent push of the same digest has its own. Not
+    // awaited: the collector deletes inside the catalog's transaction (see later()).
+    if (key) this.later(() => this.keys.deleteDataKey(key.keyId));
     return removed;
   }
 
@@ -274,7 +330,7 @@ export class EncryptingBlobStore implements BlobStore {
   // ---- staged uploads ----
 
   async stageCreate(id: string): Promise<void> {
-    await this.newKey(`stage:${id}`);
+    this.stageKeys.set(id, await this.newKey(`stage:${id}`));
     try {
       await this.inner.stageCreate(id);
     } catch (err) {
@@ -470,28 +526,38 @@ export class EncryptingBlobStore implements BlobStore {
       await this.inner.stageAppend(id, 0, Readable.from([this.headerFor(key.keyId)]), () => undefined);
       stored = HEADER;
     }
+    this.stageKeys.delete(id);
     if (await this.sameCopyStored(digest, stored)) {
       await this.inner.stageDelete(id);
-      await this.keys.deleteDataKey(key.keyId);
+      this.later(() => this.keys.deleteDataKey(key.keyId));
       return { digest, size };
     }
-    // The key belongs to the digest before the bytes do: a reader never meets sealed bytes it cannot open.
-    await this.keys.setDataKeyOwner(key.keyId, `blob:${digest}`);
     await this.inner.stageCommit(id, digest, stored);
     this.sealedBlobs.set(digest, key);
+    this.later(() => this.keys.setDataKeyOwner(key.keyId, `blob:${digest}`));
     return { digest, size };
   }
 
-  /** A sealed copy of the same size is already stored: deduplication keeps it (and its key). */
+  /**
+   * A sealed copy of the same size is already stored: deduplication keeps it (and its key). Decided on
+   * the inner store alone (size and header), as this runs inside the catalog's commit transaction.
+   */
   private async sameCopyStored(digest: string, stored: number): Promise<boolean> {
     const existing = await this.inner.stat(digest);
     if (existing?.size !== stored) return false;
-    return (await this.blobKey(digest, existing.size).catch(() => undefined)) !== undefined;
+    const header = await readAll(await this.inner.read(digest, { start: 0, end: HEADER - 1 }));
+    return EncryptingBlobStore.keyIdIn(header) !== undefined;
   }
 
+  /**
+   * Removes a staged upload and its key. The key goes only with a stage that was there: once committed,
+   * the key seals the blob, and a late cancel of the same upload id must not take it.
+   */
   async stageDelete(id: string): Promise<void> {
+    const existed = (await this.inner.stageSize(id)) !== undefined;
     await this.inner.stageDelete(id);
-    await this.keys.deleteDataKeysOf(`stage:${id}`);
+    this.stageKeys.delete(id);
+    if (existed) await this.keys.deleteDataKeysOf(`stage:${id}`);
   }
 
   async *stageList(): AsyncIterable<StagedUpload> {
@@ -507,7 +573,6 @@ export class EncryptingBlobStore implements BlobStore {
     // janitor that removes abandoned uploads removes their keys with them.
     if (!this.inner.sweepUnfinished) return writeThroughStaging(this, digest, source, onWritten);
     const key = await this.newKey('write:');
-    await this.keys.setDataKeyOwner(key.keyId, `write:${key.keyId}`);
     let pending: PendingBlob | undefined;
     let result: AppendResult;
     try {
@@ -537,12 +602,12 @@ export class EncryptingBlobStore implements BlobStore {
         if (result.error) throw new Error(`the write of ${digest} was cut short; it cannot be published`);
         if (await this.sameCopyStored(digest, stored)) {
           await inner.discard();
-          await this.keys.deleteDataKey(key.keyId);
+          this.later(() => this.keys.deleteDataKey(key.keyId));
           return { digest, size: result.size };
         }
-        await this.keys.setDataKeyOwner(key.keyId, `blob:${digest}`);
         await inner.publish();
         this.sealedBlobs.set(digest, key);
+        this.later(() => this.keys.setDataKeyOwner(key.keyId, `blob:${digest}`));
         return { digest, size: result.size };
       },
       discard: async () => {
@@ -597,8 +662,19 @@ export class EncryptingBlobStore implements BlobStore {
    */
   async erase(digest: string): Promise<{ keys: number; removed: boolean }> {
     this.sealedBlobs.delete(digest);
+    // The key the stored copy names, even if its commit's bookkeeping never ran (still under its upload).
+    const info = await this.inner.stat(digest);
+    const header =
+      info && info.size >= HEADER
+        ? await readAll(await this.inner.read(digest, { start: 0, end: HEADER - 1 }))
+        : Buffer.alloc(0);
+    const named = EncryptingBlobStore.keyIdIn(header);
     const removed = await this.inner.delete(digest);
-    const keys = await this.keys.deleteDataKeysOf(`blob:${digest}`);
+    let keys = await this.keys.deleteDataKeysOf(`blob:${digest}`);
+    if (named && (await this.keys.dataKey(named))) {
+      await this.keys.deleteDataKey(named);
+      keys++;
+    }
     return { keys, removed };
   }
 }

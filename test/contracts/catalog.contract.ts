@@ -248,6 +248,30 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       expect(await c.listRepositories({ n: 2, last: firstTwo[1] })).toEqual(names.slice(2, 4));
     });
 
+    it('tells where a blob is used: linking repositories, and referencing manifests with their tags', async () => {
+      const a = repo();
+      const b = repo();
+      const shared = randomDigest();
+      const other = randomDigest();
+      for (const r of [a, b]) await c.linkBlob(r, { digest: shared, size: 1 });
+      await c.linkBlob(a, { digest: other, size: 1 });
+      const m1 = manifest([shared, other]);
+      const m2 = manifest([shared]);
+      await c.putManifest(a, m1, 'v1');
+      await c.putManifest(a, m1, 'latest');
+      await c.putManifest(b, m2);
+      const usage = await c.blobUsage(shared);
+      expect(usage.linkedIn).toEqual([a, b].sort());
+      expect(usage.manifests).toHaveLength(2);
+      expect(usage.manifests.find((m) => m.repository === a)).toEqual({
+        repository: a,
+        digest: m1.digest,
+        tags: expect.arrayContaining(['v1', 'latest']),
+      });
+      expect(usage.manifests.find((m) => m.repository === b)).toEqual({ repository: b, digest: m2.digest, tags: [] });
+      expect(await c.blobUsage(randomDigest())).toEqual({ linkedIn: [], manifests: [] });
+    });
+
     it('sweeps only unreferenced links older than the cutoff', async () => {
       const a = repo();
       const used = randomDigest();

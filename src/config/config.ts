@@ -286,6 +286,8 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_TLS_CERT: { key: ['tls', 'certFile'], type: 'string' },
   CAIRN_TLS_KEY: { key: ['tls', 'keyFile'], type: 'string' },
   CAIRN_ENCRYPTION_KEY: { key: ['encryption', 'key'], type: 'string' },
+  CAIRN_ENCRYPTION_KEY_CACHE: { key: ['encryption', 'keyCacheSeconds'], type: 'int' },
+  CAIRN_ENCRYPTION_REWRAP_INTERVAL: { key: ['encryption', 'rewrapIntervalSeconds'], type: 'int' },
 };
 
 function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {

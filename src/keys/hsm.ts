@@ -87,7 +87,25 @@ export class HsmKey {
     return this.uri.display;
   }
 
+  /**
+   * Opens a session and finds the key. A module whose device went away can stay broken after the device
+   * returns (SoftHSM2 answers CKR_GENERAL_ERROR until re-initialized): then the module is finalized and
+   * initialized again, at most every few seconds, and every key on it reconnects on its next call.
+   */
   private connect(): void {
+    try {
+      this.connectOnce();
+    } catch (err) {
+      if (
+        !/CKR_GENERAL_ERROR|CKR_DEVICE|CKR_CRYPTOKI_NOT_INITIALIZED/.test((err as Error).message) ||
+        !reinitialize(this.module)
+      )
+        throw err;
+      this.connectOnce();
+    }
+  }
+
+  private connectOnce(): void {
     const m = this.module;
     const l = this.lib;
     const slot = this.findSlot();
@@ -132,7 +150,12 @@ export class HsmKey {
       throw new KeyUnavailable(`HSM ${this.uri.display}: ${(err as Error).message}`);
     }
     for (const slot of slots) {
-      const info = m.C_GetTokenInfo(slot);
+      let info: Pkcs11Js.TokenInfo;
+      try {
+        info = m.C_GetTokenInfo(slot);
+      } catch (err) {
+        throw new KeyUnavailable(`HSM ${this.uri.display}: ${(err as Error).message}`);
+      }
       if (this.uri.token !== undefined && info.label.trimEnd() !== this.uri.token) continue;
       if (this.uri.serial !== undefined && info.serialNumber.trimEnd() !== this.uri.serial) continue;
       return slot;
@@ -140,7 +163,11 @@ export class HsmKey {
     throw new KeyUnavailable(`no token matches ${this.uri.display}`);
   }
 
-  /** Runs `work` on the session, reconnecting once if the device or session went away. */
+  /**
+   * Runs `work` on the session, on a fresh session once more if the device or session went away (or the
+   * module says only CKR_GENERAL_ERROR, as SoftHSM2 does when its token store vanished): an HSM that
+   * comes back is used again without a restart.
+   */
   run<T>(work: (m: Pkcs11Js.PKCS11, session: Handle, key: Handle, l: typeof Pkcs11Js) => T): T {
     for (let attempt = 0; ; attempt++) {
       if (!this.session || !this.key) this.connect();
@@ -148,7 +175,7 @@ export class HsmKey {
         return work(this.module, this.session!, this.key!, this.lib);
       } catch (err) {
         if (!isGone(err) || attempt > 0) throw err;
-        this.session = undefined;
+        this.close();
         this.key = undefined;
       }
     }
@@ -167,7 +194,7 @@ export class HsmKey {
 
 /** Errors that mean the session or device is gone, not that the input was wrong. */
 function isGone(err: unknown): boolean {
-  return /CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|DEVICE_ERROR|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID|CRYPTOKI_NOT_INITIALIZED)/.test(
+  return /CKR_(GENERAL_ERROR|SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|DEVICE_ERROR|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID|CRYPTOKI_NOT_INITIALIZED)/.test(
     (err as Error).message,
   );
 }
@@ -183,6 +210,25 @@ function loadPkcs11js(): typeof Pkcs11Js {
 
 /** A module is initialized once per process; every key on it shares that. */
 const modules = new Map<string, Pkcs11Js.PKCS11>();
+const reinitializedAt = new Map<Pkcs11Js.PKCS11, number>();
+
+/** Finalizes and initializes a module again; false when that was tried within the last 5 s. */
+function reinitialize(m: Pkcs11Js.PKCS11): boolean {
+  const last = reinitializedAt.get(m) ?? 0;
+  if (Date.now() - last < 5000) return false;
+  reinitializedAt.set(m, Date.now());
+  try {
+    m.C_Finalize();
+  } catch {
+    // Already finalized, or the device is gone: initializing again is what matters.
+  }
+  try {
+    m.C_Initialize();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function moduleFor(lib: typeof Pkcs11Js, path: string): Pkcs11Js.PKCS11 {
   let m = modules.get(path);

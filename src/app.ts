@@ -27,7 +27,7 @@ import { startRetention } from './maintenance/retention';
 import type { BlobStore } from './storage/blob-store';
 import type { UploadSessionStore } from './sessions/upload-session-store';
 import type { Catalog } from './catalog/catalog';
-import type { IdentityStore } from './auth/identity-store';
+import type { KyselyIdentityStore } from './auth/kysely-identity-store';
 import { createIdentityStore } from './auth';
 import { startAuth, type AuthRuntime } from './http/auth-runtime';
 import { ensureAdmin } from './auth/bootstrap';
@@ -55,7 +55,7 @@ export interface Backends {
   blobs: BlobStore;
   sessions: UploadSessionStore;
   catalog: Catalog;
-  identities: IdentityStore;
+  identities: KyselyIdentityStore;
   /** Present when encryption.key is configured: `blobs` is then the encrypting store. */
   encryption?: Encryption;
 }
@@ -77,7 +77,7 @@ export async function openBackends(config: Config): Promise<Backends> {
       blobs,
       sessions,
       catalog,
-      identities: createIdentityStore(catalog),
+      identities: createIdentityStore(catalog, encryption?.secrets),
       ...(encryption ? { encryption } : {}),
     };
   } catch (err) {
@@ -261,6 +261,7 @@ async function start(
         encryption.ring,
         config.encryption.rewrapIntervalSeconds * 1000,
         logger,
+        () => backends.identities.resealSecrets(),
       ),
     );
   logger.info(

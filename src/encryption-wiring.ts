@@ -2,6 +2,8 @@ import { createDataKeyStore } from './catalog';
 import type { Catalog } from './catalog/catalog';
 import { ConfigError, type Config } from './config/config';
 import { openKeyRing, type KeyRing } from './keys/key-ring';
+import { SecretSealer } from './keys/sealed-secrets';
+import { createIdentityStore } from './auth';
 import type { BlobStore } from './storage/blob-store';
 import type { DataKeyStore } from './storage/data-keys';
 import { EncryptingBlobStore } from './storage/encrypting-blob-store';
@@ -10,6 +12,21 @@ export interface Encryption {
   ring: KeyRing;
   dataKeys: DataKeyStore;
   blobs: EncryptingBlobStore;
+  /** Seals the catalog's secrets (TOTP seeds, token-signing keys); given to the identity store. */
+  secrets: SecretSealer;
+}
+
+/** Which key-encryption key wraps what: blob data keys, and the sealed secrets of the catalog. */
+export async function wrappedCounts(
+  catalog: Catalog,
+): Promise<{ dataKeys: Map<string, number>; secrets: Map<string, number> }> {
+  const dataKeys = await createDataKeyStore(catalog).dataKeyCounts();
+  const secrets = new Map<string, number>();
+  for (const stored of await createIdentityStore(catalog).storedSecrets()) {
+    const by = SecretSealer.sealedBy(stored);
+    if (by) secrets.set(by, (secrets.get(by) ?? 0) + 1);
+  }
+  return { dataKeys, secrets };
 }
 
 /**
@@ -25,12 +42,14 @@ export async function wireEncryption(
   catalog: Catalog,
 ): Promise<{ blobs: BlobStore; encryption?: Encryption }> {
   const dataKeys = createDataKeyStore(catalog);
-  const counts = await dataKeys.dataKeyCounts();
+  const wrapped = await wrappedCounts(catalog);
+  const counts = new Map(wrapped.dataKeys);
+  for (const [id, n] of wrapped.secrets) counts.set(id, (counts.get(id) ?? 0) + n);
   if (!config.encryption.key) {
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     if (total > 0)
       throw new ConfigError(
-        `the storage holds encrypted blobs (${total} data keys) but encryption.key (CAIRN_ENCRYPTION_KEY) is not set`,
+        `the registry holds encrypted blobs or sealed secrets (${total} keys) but encryption.key (CAIRN_ENCRYPTION_KEY) is not set`,
       );
     return { blobs };
   }
@@ -49,5 +68,5 @@ export async function wireEncryption(
     );
   }
   const sealed = new EncryptingBlobStore(blobs, dataKeys, ring, undefined, config.encryption.keyCacheSeconds * 1000);
-  return { blobs: sealed, encryption: { ring, dataKeys, blobs: sealed } };
+  return { blobs: sealed, encryption: { ring, dataKeys, blobs: sealed, secrets: new SecretSealer(ring) } };
 }

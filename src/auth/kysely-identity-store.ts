@@ -72,8 +72,77 @@ function credential(r: Row<'credentials'>): CredentialRecord {
 }
 
 /** The IdentityStore on the catalog's own Kysely instance (SQLite or PostgreSQL). */
+/**
+ * Seals secrets before they are written and opens them when read (src/keys/sealed-secrets.ts), when
+ * encryption at rest is configured; `context` names the row, so a sealed value moved elsewhere fails.
+ */
+export interface SecretSealing {
+  seal(secret: string, context: string): Promise<string>;
+  open(stored: string, context: string): Promise<string>;
+  /** Undefined when already sealed under the current key. */
+  reseal(stored: string, context: string): Promise<string | undefined>;
+}
+
+const totpContext = (user: string) => `users.totp_secret:${user}`;
+const signingKeyContext = (kid: string) => `signing_keys.private_pem:${kid}`;
+
 export class KyselyIdentityStore implements IdentityStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly sealing?: SecretSealing,
+  ) {}
+
+  private async sealed(secret: string | null | undefined, context: string): Promise<string | null> {
+    if (secret === undefined || secret === null) return null;
+    return this.sealing ? this.sealing.seal(secret, context) : secret;
+  }
+
+  private async openUser(r: Row<'users'>): Promise<UserRecord> {
+    const u = user(r);
+    if (u.totpSecret !== undefined && this.sealing)
+      u.totpSecret = await this.sealing.open(u.totpSecret, totpContext(u.name));
+    return u;
+  }
+
+  /**
+   * Seals every secret stored in plaintext (from before encryption) and re-seals those wrapped by a
+   * previous key-encryption key; answers how many rows changed. For `cairn admin encrypt` and re-wrapping.
+   */
+  async resealSecrets(): Promise<number> {
+    if (!this.sealing) return 0;
+    let changed = 0;
+    for (const r of await this.db.selectFrom('users').select(['name', 'totp_secret']).execute()) {
+      if (r.totp_secret === null) continue;
+      const next = await this.sealing.reseal(r.totp_secret, totpContext(r.name));
+      if (next === undefined) continue;
+      await this.db
+        .updateTable('users')
+        .set({ totp_secret: next })
+        .where('name', '=', r.name)
+        .where('totp_secret', '=', r.totp_secret)
+        .execute();
+      changed++;
+    }
+    for (const r of await this.db.selectFrom('signing_keys').select(['kid', 'private_pem']).execute()) {
+      const next = await this.sealing.reseal(r.private_pem, signingKeyContext(r.kid));
+      if (next === undefined) continue;
+      await this.db
+        .updateTable('signing_keys')
+        .set({ private_pem: next })
+        .where('kid', '=', r.kid)
+        .where('private_pem', '=', r.private_pem)
+        .execute();
+      changed++;
+    }
+    return changed;
+  }
+
+  /** The stored secrets, as stored: for counting which key-encryption key seals them. */
+  async storedSecrets(): Promise<string[]> {
+    const totp = await this.db.selectFrom('users').select('totp_secret').where('totp_secret', 'is not', null).execute();
+    const keys = await this.db.selectFrom('signing_keys').select('private_pem').execute();
+    return [...totp.map((r) => r.totp_secret!), ...keys.map((r) => r.private_pem)];
+  }
 
   private async insert<T>(what: string, work: () => Promise<T>): Promise<T> {
     try {
@@ -86,6 +155,7 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async createUser(u: Parameters<IdentityStore['createUser']>[0]): Promise<void> {
     const now = Date.now();
+    const totp = await this.sealed(u.totpSecret, totpContext(u.name));
     await this.insert(`user ${u.name}`, () =>
       this.db
         .insertInto('users')
@@ -94,7 +164,7 @@ export class KyselyIdentityStore implements IdentityStore {
           password_hash: u.passwordHash,
           groups: JSON.stringify(u.groups),
           disabled: u.disabled ? 1 : 0,
-          totp_secret: u.totpSecret ?? null,
+          totp_secret: totp,
           totp_enabled: 0,
           failed_logins: 0,
           locked_until: 0,
@@ -107,11 +177,12 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async getUser(name: string): Promise<UserRecord | undefined> {
     const r = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
-    return r && user(r);
+    return r && this.openUser(r);
   }
 
   async listUsers(): Promise<UserRecord[]> {
-    return (await this.db.selectFrom('users').selectAll().orderBy('name').execute()).map(user);
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('name').execute();
+    return Promise.all(rows.map((r) => this.openUser(r)));
   }
 
   async updateUser(name: string, p: Parameters<IdentityStore['updateUser']>[1]): Promise<boolean> {
@@ -119,7 +190,7 @@ export class KyselyIdentityStore implements IdentityStore {
     if (p.passwordHash !== undefined) set.password_hash = p.passwordHash;
     if (p.groups !== undefined) set.groups = JSON.stringify(p.groups);
     if (p.disabled !== undefined) set.disabled = p.disabled ? 1 : 0;
-    if ('totpSecret' in p) set.totp_secret = p.totpSecret ?? null;
+    if ('totpSecret' in p) set.totp_secret = await this.sealed(p.totpSecret, totpContext(name));
     if (p.totpEnabled !== undefined) set.totp_enabled = p.totpEnabled ? 1 : 0;
     const r = await this.db.updateTable('users').set(set).where('name', '=', name).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
@@ -342,7 +413,7 @@ export class KyselyIdentityStore implements IdentityStore {
       .values({
         kid: k.kid,
         alg: k.alg,
-        private_pem: k.privatePem,
+        private_pem: (await this.sealed(k.privatePem, signingKeyContext(k.kid)))!,
         public_jwk: JSON.stringify(k.publicJwk),
         created_at: k.createdAt,
         retired_at: null,
@@ -352,14 +423,16 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
     const rows = await this.db.selectFrom('signing_keys').selectAll().orderBy('created_at').execute();
-    return rows.map((r) => ({
-      kid: r.kid,
-      alg: r.alg,
-      privatePem: r.private_pem,
-      publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
-      createdAt: n(r.created_at),
-      retiredAt: opt(r.retired_at),
-    }));
+    return Promise.all(
+      rows.map(async (r) => ({
+        kid: r.kid,
+        alg: r.alg,
+        privatePem: this.sealing ? await this.sealing.open(r.private_pem, signingKeyContext(r.kid)) : r.private_pem,
+        publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
+        createdAt: n(r.created_at),
+        retiredAt: opt(r.retired_at),
+      })),
+    );
   }
 
   async retireSigningKeysExcept(kid: string, at: number): Promise<void> {

@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import type { Backends } from '../app';
+import { wrappedCounts } from '../encryption-wiring';
 import { createAuditLog } from '../audit';
 import { createArtifactIndex } from '../catalog';
 import type { Config } from '../config/config';
@@ -51,13 +52,16 @@ export function encryptionCommands(admin: Command, keys: Command, run: Run): voi
     .action(
       run(async (b) => {
         const e = encryptionOf(b);
-        const counts = Object.fromEntries(await e.dataKeys.dataKeyCounts());
+        const wrapped = await wrappedCounts(b.catalog);
+        const dataKeys = Object.fromEntries(wrapped.dataKeys);
+        const secrets = Object.fromEntries(wrapped.secrets);
         out({
           current: e.ring.current.id,
           previous: e.ring.previous.map((k) => k.id),
-          dataKeys: counts,
+          dataKeys,
+          secrets,
           // A previous key may be dropped from the configuration once it wraps nothing.
-          retirable: e.ring.previous.filter((k) => !counts[k.id]).map((k) => k.id),
+          retirable: e.ring.previous.filter((k) => !dataKeys[k.id] && !secrets[k.id]).map((k) => k.id),
         });
       }),
     );
@@ -67,7 +71,13 @@ export function encryptionCommands(admin: Command, keys: Command, run: Run): voi
     .description('re-wrap every data key still wrapped by a previous key-encryption key (no blob is re-encrypted)')
     .action(
       run(async (b) => {
-        out(await rewrapDataKeys(encryptionOf(b).dataKeys, encryptionOf(b).ring));
+        const r = await rewrapDataKeys(encryptionOf(b).dataKeys, encryptionOf(b).ring);
+        const secrets = await b.identities.resealSecrets();
+        out({
+          ...r,
+          secretsResealed: secrets,
+          remaining: Object.fromEntries((await wrappedCounts(b.catalog)).dataKeys),
+        });
       }),
     );
 
@@ -87,7 +97,9 @@ export function encryptionCommands(admin: Command, keys: Command, run: Run): voi
             if (sealed % 100 === 0) process.stderr.write(`sealed ${sealed}\n`);
           } else already++;
         }
-        out({ sealed, alreadySealed: already });
+        // The catalog's secrets stored before encryption (TOTP seeds, token-signing keys) are sealed too.
+        const secrets = await b.identities.resealSecrets();
+        out({ sealed, alreadySealed: already, secretsSealed: secrets });
       }),
     );
 

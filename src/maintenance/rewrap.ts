@@ -55,6 +55,8 @@ export function startRewrap(
   ring: RewrapRing,
   everyMs: number,
   logger: Logger,
+  /** Re-seals the catalog's sealed secrets too; answers how many changed. */
+  resealSecrets: () => Promise<number> = async () => 0,
 ): () => Promise<void> {
   return schedulePeriodic(leases, {
     name: 'rewrap-data-keys',
@@ -63,7 +65,9 @@ export function startRewrap(
     onError: (err) => logger.error({ err }, 're-wrapping data keys failed'),
     pass: async (signal) => {
       const r = await rewrapDataKeys(keys, ring, signal);
-      if (r.rewrapped > 0) logger.info(r, 'data keys re-wrapped by the current key-encryption key');
+      const secrets = await resealSecrets();
+      if (r.rewrapped > 0 || secrets > 0)
+        logger.info({ ...r, secrets }, 'data keys and secrets re-wrapped by the current key-encryption key');
     },
   });
 }

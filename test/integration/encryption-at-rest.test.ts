@@ -11,6 +11,7 @@ import { writeKeyFile } from '../../src/keys/key-encryption';
 import { cairn } from '../helpers/cli';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { testS3 } from '../helpers/s3';
+import { adminPassword, bearer, startAuthRegistry, token } from '../helpers/auth';
 import { pushArtifact, MODEL_CONFIG, modelConfig } from '../helpers/ml-artifacts';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -355,7 +356,7 @@ describe('encryption at rest: turning it on over plaintext blobs, and on S3', ()
     try {
       const env = { CAIRN_DATA_DIR: plain.dataDir, CAIRN_ENCRYPTION_KEY: key, CAIRN_LOG_LEVEL: 'silent' };
       const first = await cairn(['admin', 'encrypt', '--limit', '1'], env);
-      expect(JSON.parse(first.stdout)).toEqual({ sealed: 1, alreadySealed: 0 });
+      expect(JSON.parse(first.stdout)).toMatchObject({ sealed: 1, alreadySealed: 0 });
       expect((await plaintextFiles(plain)).length).toBe(2);
       // Served all along, whether sealed yet or not.
       for (let i = 0; i < blobs.length; i++) {
@@ -363,7 +364,7 @@ describe('encryption at rest: turning it on over plaintext blobs, and on S3', ()
         expect(Buffer.from(await r.arrayBuffer()).equals(blobs[i]!)).toBe(true);
       }
       const rest = await cairn(['admin', 'encrypt'], env);
-      expect(JSON.parse(rest.stdout)).toEqual({ sealed: 2, alreadySealed: 1 });
+      expect(JSON.parse(rest.stdout)).toMatchObject({ sealed: 2, alreadySealed: 1 });
       expect(await plaintextFiles(plain)).toEqual([]);
       for (let i = 0; i < blobs.length; i++) {
         const r = await pull(running.url, 'old/a', digests[i]!, 'bytes=3-8');
@@ -423,4 +424,39 @@ describe('encryption at rest: turning it on over plaintext blobs, and on S3', ()
       }
     },
   );
+});
+
+describe('encryption at rest with token auth', () => {
+  it('seals the token-signing key in the catalog, and tokens it signs work across a restart', async () => {
+    const keys = await mkdtemp(path.join(os.tmpdir(), 'cairn-keys-'));
+    const key = pathToFileURL(path.join(keys, 'kek')).href;
+    writeKeyFile(path.join(keys, 'kek'));
+    let reg = await startAuthRegistry(undefined, {}, { encryption: { key } });
+    try {
+      const db = new BetterSqlite3(path.join(reg.dataDir, 'cairn.db'), { readonly: true });
+      const rows = db.prepare('select private_pem from signing_keys').all() as { private_pem: string }[];
+      db.close();
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) {
+        expect(r.private_pem).toMatch(/^sealed:v1:/);
+        expect(r.private_pem).not.toContain('PRIVATE KEY');
+      }
+      const password = await adminPassword(reg);
+      const data = marked(1000, 'auth');
+      const push = async () => {
+        const t = await token(reg.url, 'admin', password, ['repository:auth/x:pull,push']);
+        return fetch(`${reg.url}/v2/auth/x/blobs/uploads/?digest=${sha256(data)}`, {
+          method: 'POST',
+          body: data,
+          headers: bearer(t),
+        });
+      };
+      expect((await push()).status).toBe(201);
+      reg = await reg.restart();
+      expect((await push()).status).toBe(201);
+    } finally {
+      await reg.close();
+      await rm(keys, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,6 +1,5 @@
 import type { Catalog } from '../catalog/catalog';
 import { KyselyCatalog } from '../catalog/kysely-catalog';
-import type { IdentityStore } from './identity-store';
 import { KyselyIdentityStore, type SecretSealing } from './kysely-identity-store';
 
 /** The identity store lives in the catalog's database, on the catalog's own connection. */

@@ -1,4 +1,5 @@
-import { generateKeyPairSync, type KeyObject, createPublicKey } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { Ed25519Signer } from '../keys/signer';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -51,14 +52,14 @@ export class AuditLog {
     private readonly dialect: 'sqlite' | 'postgres',
     private readonly options: {
       origin: string;
-      key?: KeyObject;
+      key?: Ed25519Signer;
       checkpointMs: number;
       witness?: string;
       logger?: Logger;
     },
   ) {
     // Without a key the log only appends (the CLI's administrative events); checkpoints need the key.
-    this.publicKey = options.key ? rawPublicKey(createPublicKey(options.key)) : Buffer.alloc(0);
+    this.publicKey = options.key ? rawPublicKey(options.key.publicKey) : Buffer.alloc(0);
   }
 
   get origin(): string {
@@ -66,7 +67,7 @@ export class AuditLog {
   }
 
   /** The Ed25519 key that signs checkpoints (and registry receipts); absent where this process only verifies. */
-  get signingKey(): KeyObject | undefined {
+  get signingKey(): Ed25519Signer | undefined {
     return this.options.key;
   }
 

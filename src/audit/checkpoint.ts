@@ -1,4 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { keyObjectSigner, type Ed25519Signer } from '../keys/signer';
 
 /**
  * Checkpoints in the C2SP formats: a tlog-checkpoint body (origin, tree size, base64 root hash) in a
@@ -34,10 +35,11 @@ export function verifierKey(name: string, publicKey: Buffer): string {
   return `${name}+${keyId(name, publicKey).toString('hex')}+${Buffer.concat([Buffer.from([ED25519]), publicKey]).toString('base64')}`;
 }
 
-export function signCheckpoint(c: Checkpoint, name: string, privateKey: KeyObject): string {
+export function signCheckpoint(c: Checkpoint, name: string, key: KeyObject | Ed25519Signer): string {
   const body = checkpointBody(c);
-  const pub = rawPublicKey(createPublicKey(privateKey));
-  const sig = sign(null, Buffer.from(body), privateKey);
+  const signer = 'sign' in key ? key : keyObjectSigner(key);
+  const pub = rawPublicKey(signer.publicKey);
+  const sig = signer.sign(Buffer.from(body));
   return `${body}\n${DASH} ${name} ${Buffer.concat([keyId(name, pub), sig]).toString('base64')}\n`;
 }
 

@@ -3,6 +3,17 @@ import { KyselyCatalog } from '../catalog/kysely-catalog';
 import type { Config } from '../config/config';
 import type { Logger } from '../observability/logger';
 import { AuditLog, loadOrCreateAuditKey } from './audit-log';
+import { HsmEd25519Signer } from '../keys/hsm-signer';
+import { keyObjectSigner, type Ed25519Signer } from '../keys/signer';
+
+/**
+ * The registry's signing key for checkpoints and receipts: `audit.key` (a `pkcs11:` key in an HSM) when
+ * set, else the key file (`audit.keyFile`, created on first use).
+ */
+export function openAuditSigner(config: Config): Ed25519Signer {
+  if (config.audit.key) return HsmEd25519Signer.open(config.audit.key);
+  return keyObjectSigner(loadOrCreateAuditKey(config.audit.keyFile));
+}
 
 /**
  * The audit log in the catalog's database, on the catalog's own connection, signing with the configured
@@ -17,7 +28,7 @@ export function createAuditLog(
   if (!(catalog instanceof KyselyCatalog)) throw new Error(`no audit log for catalog ${catalog.kind}`);
   return new AuditLog(catalog.db, catalog.kind, {
     origin: config.audit.origin,
-    key: options.sign === false ? undefined : loadOrCreateAuditKey(config.audit.keyFile),
+    key: options.sign === false ? undefined : openAuditSigner(config),
     checkpointMs: config.audit.checkpointSeconds * 1000,
     witness: config.audit.witness,
     logger,

@@ -7,6 +7,7 @@ import { KyselyCatalog } from '../catalog/kysely-catalog';
 import { createPublicKey } from 'node:crypto';
 import { CheckpointError, openCheckpoint, rawPublicKey, verifierKey } from '../audit/checkpoint';
 import { loadOrCreateAuditKey } from '../audit/audit-log';
+import { HsmEd25519Signer } from '../keys/hsm-signer';
 import { verifyAuditLog } from '../audit/verify';
 import { adoptCatalog } from '../audit/adopt';
 import { userInfo } from 'node:os';
@@ -93,14 +94,16 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
   audit
     .command('keygen')
     .description(
-      'create the Ed25519 checkpoint signing key (PKCS#8 PEM, mode 0600) unless it exists; prints the verifier key',
+      'create the Ed25519 checkpoint and receipt signing key unless it exists (a PKCS#8 PEM file, mode 0600, or a key pair in an HSM); prints the verifier key',
     )
     .option('--out <file>', 'where (default: audit.keyFile)')
-    .action(async (o: { out?: string }, cmd: Command) => {
+    .option('--pkcs11 <uri>', 'generate the key pair in the token this pkcs11: URI names (then set audit.key to it)')
+    .action(async (o: { out?: string; pkcs11?: string }, cmd: Command) => {
       const config = load(cmd.optsWithGlobals() as { config?: string });
-      const file = o.out ?? config.audit.keyFile;
-      const key = loadOrCreateAuditKey(file);
-      process.stdout.write(`${verifierKey(config.audit.origin, rawPublicKey(createPublicKey(key)))}\n`);
+      const publicKey = o.pkcs11
+        ? HsmEd25519Signer.generate(o.pkcs11)
+        : createPublicKey(loadOrCreateAuditKey(o.out ?? config.audit.keyFile));
+      process.stdout.write(`${verifierKey(config.audit.origin, rawPublicKey(publicKey))}\n`);
     });
 
   audit

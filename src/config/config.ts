@@ -145,6 +145,11 @@ export const ConfigSchema = z
           .default('cairn'),
         /** Ed25519 private key (PKCS#8 PEM) that signs checkpoints; created on first start. Keep it out of the database. */
         keyFile: z.string().min(1).optional(),
+        /** Instead of keyFile: an Ed25519 key in an HSM, as an RFC 7512 pkcs11: URI (it signs receipts too). */
+        key: z
+          .string()
+          .refine((s) => s.startsWith('pkcs11:'), 'must be a pkcs11: URI')
+          .optional(),
         checkpointSeconds: z.number().int().positive().default(5),
         /** Record pulls (manifest and blob GETs) too, not only changes. */
         pulls: z.boolean().default(true),
@@ -274,6 +279,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_RATE_IDENTITY_PER_SECOND: { key: ['rateLimits', 'perIdentity', 'perSecond'], type: 'number' },
   CAIRN_RATE_IDENTITY_BURST: { key: ['rateLimits', 'perIdentity', 'burst'], type: 'int' },
   CAIRN_AUDIT_KEY_FILE: { key: ['audit', 'keyFile'], type: 'string' },
+  CAIRN_AUDIT_KEY: { key: ['audit', 'key'], type: 'string' },
   CAIRN_AUDIT_WITNESS: { key: ['audit', 'witness'], type: 'string' },
   CAIRN_AUDIT_PULLS: { key: ['audit', 'pulls'], type: 'bool' },
   CAIRN_AUDIT_RECEIPTS: { key: ['audit', 'receipts'], type: 'bool' },

@@ -43,28 +43,9 @@ export class HsmKey {
    * it can encrypt and decrypt there and nowhere else. Refuses when a key by that name exists.
    */
   static generateAes(uri: string, env: NodeJS.ProcessEnv = process.env): void {
-    const parsed = parsePkcs11Uri(uri, env);
-    if (!parsed.object) throw new KeyUnavailable('name the new key with object=<label> in the pkcs11: URI');
-    const lib = loadPkcs11js();
-    const probe = new HsmKey(moduleFor(lib, parsed.modulePath), lib, parsed, lib.CKO_SECRET_KEY);
-    try {
-      probe.connect();
-      probe.close();
-      throw new KeyUnavailable(`a key already exists at ${parsed.display}`);
-    } catch (err) {
-      if (!/^no such key/.test((err as Error).message)) throw err;
-    }
-    const m = probe.module;
-    const session = m.C_OpenSession(probe.findSlot(), lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);
-    try {
-      if (parsed.pin !== undefined) {
-        try {
-          m.C_Login(session, lib.CKU_USER, parsed.pin);
-        } catch (err) {
-          if (!/CKR_USER_ALREADY_LOGGED_IN/.test((err as Error).message)) throw err;
-        }
-      }
-      const template: Pkcs11Js.Template = [
+    HsmKey.generate(uri, env, (lib, label, id) => ({
+      mechanism: { mechanism: lib.CKM_AES_KEY_GEN },
+      secretTemplate: [
         { type: lib.CKA_CLASS, value: lib.CKO_SECRET_KEY },
         { type: lib.CKA_KEY_TYPE, value: lib.CKK_AES },
         { type: lib.CKA_VALUE_LEN, value: 32 },
@@ -74,10 +55,59 @@ export class HsmKey {
         { type: lib.CKA_EXTRACTABLE, value: false },
         { type: lib.CKA_ENCRYPT, value: true },
         { type: lib.CKA_DECRYPT, value: true },
-        { type: lib.CKA_LABEL, value: parsed.object },
-      ];
-      if (parsed.id) template.push({ type: lib.CKA_ID, value: parsed.id });
-      m.C_GenerateKey(session, { mechanism: lib.CKM_AES_KEY_GEN }, template);
+        { type: lib.CKA_LABEL, value: label },
+        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
+      ],
+    }));
+  }
+
+  /**
+   * Makes a key (a secret key, or a key pair) in the token a URI names, after checking that no key of
+   * that name exists there; `spec` gives the mechanism and templates for the URI's label and id.
+   */
+  static generate(
+    uri: string,
+    env: NodeJS.ProcessEnv,
+    spec: (
+      lib: typeof Pkcs11Js,
+      label: string,
+      id: Buffer | undefined,
+    ) => {
+      mechanism: Pkcs11Js.Mechanism;
+      secretTemplate?: Pkcs11Js.Template;
+      publicTemplate?: Pkcs11Js.Template;
+      privateTemplate?: Pkcs11Js.Template;
+    },
+  ): void {
+    const parsed = parsePkcs11Uri(uri, env);
+    if (!parsed.object) throw new KeyUnavailable('name the new key with object=<label> in the pkcs11: URI');
+    const lib = loadPkcs11js();
+    const m = moduleFor(lib, parsed.modulePath);
+    for (const keyClass of [lib.CKO_SECRET_KEY, lib.CKO_PRIVATE_KEY]) {
+      const probe = new HsmKey(m, lib, parsed, keyClass);
+      try {
+        probe.connectOnce();
+        probe.close();
+        throw new KeyUnavailable(`a key already exists at ${parsed.display}`);
+      } catch (err) {
+        if (!/^no such key/.test((err as Error).message)) throw err;
+      }
+    }
+    const session = m.C_OpenSession(
+      new HsmKey(m, lib, parsed, lib.CKO_SECRET_KEY).findSlot(),
+      lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION,
+    );
+    try {
+      if (parsed.pin !== undefined) {
+        try {
+          m.C_Login(session, lib.CKU_USER, parsed.pin);
+        } catch (err) {
+          if (!/CKR_USER_ALREADY_LOGGED_IN/.test((err as Error).message)) throw err;
+        }
+      }
+      const s = spec(lib, parsed.object, parsed.id);
+      if (s.secretTemplate) m.C_GenerateKey(session, s.mechanism, s.secretTemplate);
+      else m.C_GenerateKeyPair(session, s.mechanism, s.publicTemplate!, s.privateTemplate!);
     } finally {
       m.C_CloseSession(session);
     }

@@ -5,7 +5,7 @@ import { runExclusive } from '../catalog/exclusive-job';
 import type { Logger } from '../observability/logger';
 import { parseManifest } from '../oci/manifest-parser';
 import { signatureOf } from './ingest';
-import type { KeyObject } from 'node:crypto';
+import type { Ed25519Signer } from '../keys/signer';
 import { RECEIPT_TYPE, prepareReceipt, type PreparedReceipt, type ReceiptDeps, type ReceiptSubject } from './receipts';
 
 const CURSOR = 'receipts';
@@ -131,7 +131,7 @@ export class ReceiptIssuer {
    * (one group commit). Written one by one, a receipt cost more server time than the push it is of:
    * three commits of its own.
    */
-  private async write(key: KeyObject, group: ReceiptSubject[], at: Proofs): Promise<void> {
+  private async write(key: Ed25519Signer, group: ReceiptSubject[], at: Proofs): Promise<void> {
     const linked = new Set<string>();
     const prepared: PreparedReceipt[] = [];
     try {

@@ -1,10 +1,11 @@
-import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DSSEBundleBuilder } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
 import type { BlobRef, Catalog, IssuedManifest } from '../catalog/catalog';
 import type { BlobStore } from '../storage/blob-store';
 import type { AuditLog } from '../audit/audit-log';
+import type { Ed25519Signer } from '../keys/signer';
 import type { NewEvent } from '../audit/events';
 import { verifyInclusion } from '../audit/merkle';
 import { IN_TOTO_PAYLOAD_TYPE, verifyBundle, type BundleCheck } from './bundle-verify';
@@ -64,22 +65,21 @@ async function storeBlob(s: ReceiptDeps, bytes: Buffer, digest: string): Promise
 const publicParts = new WeakMap<KeyObject, { pem: string; hint: string }>();
 
 /** The public key and hint a bundle names, derived once per key: per receipt it cost 0.3 ms. */
-function publicPartsOf(key: KeyObject): { pem: string; hint: string } {
-  let parts = publicParts.get(key);
+function publicPartsOf(pub: KeyObject): { pem: string; hint: string } {
+  let parts = publicParts.get(pub);
   if (!parts) {
-    const pub = createPublicKey(key);
     parts = { pem: pub.export({ format: 'pem', type: 'spki' }).toString(), hint: keyHints(pub).hints[0]! };
-    publicParts.set(key, parts);
+    publicParts.set(pub, parts);
   }
   return parts;
 }
 
-/** A DSSE bundle over the receipt statement, signed with the registry's key. */
-async function signReceipt(key: KeyObject, digest: string, predicate: ReceiptPredicate): Promise<unknown> {
-  const { pem, hint } = publicPartsOf(key);
+/** A DSSE bundle over the receipt statement, signed with the registry's key (a file's, or an HSM's). */
+async function signReceipt(key: Ed25519Signer, digest: string, predicate: ReceiptPredicate): Promise<unknown> {
+  const { pem, hint } = publicPartsOf(key.publicKey);
   const signer = {
     sign: async (data: Buffer) => ({
-      signature: sign(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', data, key),
+      signature: key.sign(data),
       key: { $case: 'publicKey' as const, publicKey: pem, hint },
     }),
   };
@@ -137,7 +137,7 @@ export interface PreparedReceipt {
  */
 export async function prepareReceipt(
   s: ReceiptDeps,
-  key: KeyObject,
+  key: Ed25519Signer,
   m: ReceiptSubject,
   at: LogPosition,
   linked: Set<string>,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parsePkcs11Uri } from '../../src/keys/pkcs11-uri';
 import { cairn } from '../helpers/cli';
 import { serveCairn } from '../helpers/cairn-process';
+import { pushModel } from '../helpers/ml-artifacts';
 import { softHsmAvailable, startSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../helpers/softhsm';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -26,11 +27,21 @@ const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
 
 /** Reads a key attribute from the token in a process of its own (SoftHSM2 reads its configuration there). */
 function keyAttribute(hsm: SoftHsm, label: string, attribute: 'CKA_VALUE' | 'CKA_EXTRACTABLE'): string {
+  return keyAttributeOn(hsm, 'cairn-test', label, 'SECRET_KEY', attribute);
+}
+
+function keyAttributeOn(
+  hsm: SoftHsm,
+  token: string,
+  label: string,
+  keyClass: 'SECRET_KEY' | 'PRIVATE_KEY',
+  attribute: 'CKA_VALUE' | 'CKA_EXTRACTABLE',
+): string {
   const script = `
     const p = require('pkcs11js'); const m = new p.PKCS11(); m.load(${JSON.stringify(SOFTHSM_MODULE)}); m.C_Initialize();
-    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === 'cairn-test');
+    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === ${JSON.stringify(token)});
     const s = m.C_OpenSession(slot, p.CKF_SERIAL_SESSION); m.C_Login(s, p.CKU_USER, '1234');
-    m.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: ${JSON.stringify(label)} }]);
+    m.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: ${JSON.stringify(label)} }, { type: p.CKA_CLASS, value: p.CKO_${keyClass} }]);
     const [k] = m.C_FindObjects(s, 1); m.C_FindObjectsFinal(s);
     try { process.stdout.write(m.C_GetAttributeValue(s, k, [{ type: p.${attribute} }])[0].value.toString('hex')); }
     catch (e) { process.stdout.write('error: ' + e.message); }
@@ -149,6 +160,67 @@ function keyAttribute(hsm: SoftHsm, label: string, attribute: 'CKA_VALUE' | 'CKA
     expect(missing.status).not.toBe(0);
     expect(missing.stderr.toString() + missing.stdout.toString()).toMatch(
       /no such key in the HSM: pkcs11:token=cairn-test;object=no-such-key/,
+    );
+  });
+});
+
+(softHsmAvailable() ? describe : describe.skip)('checkpoints and receipts signed by a key in an HSM (SoftHSM2)', () => {
+  let hsm: SoftHsm;
+  let dir: string;
+  let server: { child: ChildProcess; url: string } | undefined;
+  afterAll(async () => {
+    if (server) {
+      const exited = new Promise((r) => server!.child.once('exit', r));
+      server.child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+    hsm.cleanup();
+  });
+
+  it('signs with an Ed25519 key that never leaves the token; clients verify offline as before', async () => {
+    hsm = startSoftHsm('cairn-audit');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-hsm-audit-'));
+    const uri = `pkcs11:token=cairn-audit;object=registry-signer?module-path=${SOFTHSM_MODULE}&pin-value=1234`;
+    const made = await cairn(['audit', 'keygen', '--pkcs11', uri], { ...hsm.env, CAIRN_DATA_DIR: dir });
+    expect(made.code).toBe(0);
+    const verifier = made.stdout.trim();
+    expect(verifier).toMatch(/^cairn\+[0-9a-f]{8}\+/);
+    // No key file: the registry signs through the module.
+    server = await serveCairn(dir, { ...hsm.env, CAIRN_AUDIT_KEY: uri, CAIRN_AUDIT_RECEIPT_DELAY_MS: '0' });
+    const m = await pushModel(server.url, 'hsm/m', 'v1');
+    expect(m.status).toBe(201);
+    const published = (await (await fetch(`${server.url}/audit/key`)).json()) as { verifierKey: string };
+    expect(published.verifierKey).toBe(verifier);
+    await expect(readFile(path.join(dir, 'audit-key.pem'))).rejects.toThrow(/ENOENT/);
+    // The receipt, checked offline against the published key.
+    const keyFile = path.join(dir, 'registry.pub');
+    await writeFile(keyFile, await (await fetch(`${server.url}/v2/_cairn/receipts/key`)).text());
+    const host = server.url.replace('http://', '');
+    let ok = await cairn(['verify', '--registry-key', keyFile, `${host}/hsm/m:v1`]);
+    for (let i = 0; i < 40 && ok.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      ok = await cairn(['verify', '--registry-key', keyFile, `${host}/hsm/m:v1`]);
+    }
+    expect(ok.stdout + ok.stderr).toMatch(/inclusion proof verified/);
+    expect(ok.code).toBe(0);
+    // A checkpoint signed by the device verifies with the verifier key, by `cairn audit verify`.
+    let checkpoint = await fetch(`${server.url}/audit/checkpoint`);
+    for (let i = 0; i < 40 && checkpoint.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      checkpoint = await fetch(`${server.url}/audit/checkpoint`);
+    }
+    const saved = path.join(dir, 'checkpoint.txt');
+    await writeFile(saved, await checkpoint.text());
+    const verified = await cairn(['audit', 'verify', '--checkpoint', saved, '--verifier', verifier], {
+      ...hsm.env,
+      CAIRN_DATA_DIR: dir,
+      CAIRN_AUDIT_KEY: uri,
+    });
+    expect(verified.stdout + verified.stderr).not.toMatch(/fail|mismatch/i);
+    expect(verified.code).toBe(0);
+    expect(keyAttributeOn(hsm, 'cairn-audit', 'registry-signer', 'PRIVATE_KEY', 'CKA_VALUE')).toMatch(
+      /^error: .*SENSITIVE/,
     );
   });
 });

@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { createPublicKey } from 'node:crypto';
 import { OciError } from '../../oci/errors';
 import { sendJson } from '../../http/respond';
 import type { ArtifactApiDeps } from './deps';
@@ -51,5 +50,5 @@ export function getReceiptKey(s: ArtifactApiDeps, res: ServerResponse): void {
   if (!key) throw new OciError('NOT_FOUND', 'this registry signs no receipts (no audit signing key)', undefined);
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/x-pem-file');
-  res.end(createPublicKey(key).export({ format: 'pem', type: 'spki' }));
+  res.end(key.publicKey.export({ format: 'pem', type: 'spki' }));
 }

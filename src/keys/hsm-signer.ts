@@ -1,0 +1,98 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type * as Pkcs11Js from 'pkcs11js';
+import { HsmKey } from './hsm';
+import { KeyUnavailable } from './key-encryption';
+import type { Ed25519Signer } from './signer';
+
+/** PKCS#11 3.0 mechanisms that pkcs11js (written for 2.40) does not name. */
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+const CKM_EDDSA = 0x1057;
+
+/** DER of the curve OID 1.3.101.112 (Ed25519), the CKA_EC_PARAMS of an Edwards key. */
+const ED25519_PARAMS = Buffer.from('06032b6570', 'hex');
+
+/** The raw 32-byte key out of CKA_EC_POINT, which is a DER OCTET STRING (or, by some modules, raw). */
+function rawPoint(point: Buffer): Buffer {
+  if (point.length === 32) return point;
+  if (point.length === 34 && point[0] === 0x04 && point[1] === 0x20) return point.subarray(2);
+  throw new KeyUnavailable(`the HSM key's public point is not an Ed25519 key (${point.length} bytes)`);
+}
+
+/**
+ * An Ed25519 private key in an HSM (CKM_EDDSA): checkpoints and receipts are signed by the device, and
+ * the key is never in this process. Its public key is read once from the public key object that shares
+ * the private key's label (and id), as HSM tools create them in pairs.
+ */
+export class HsmEd25519Signer implements Ed25519Signer {
+  readonly publicKey: KeyObject;
+
+  private constructor(
+    private readonly hsm: HsmKey,
+    publicKey: KeyObject,
+  ) {
+    this.publicKey = publicKey;
+  }
+
+  static open(uri: string, env: NodeJS.ProcessEnv = process.env): HsmEd25519Signer {
+    const hsm = HsmKey.open(uri, 'private', env);
+    const point = hsm.run((m, s, _k, l) => {
+      const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: l.CKO_PUBLIC_KEY }];
+      if (hsm.uri.object) template.push({ type: l.CKA_LABEL, value: hsm.uri.object });
+      if (hsm.uri.id) template.push({ type: l.CKA_ID, value: hsm.uri.id });
+      m.C_FindObjectsInit(s, template);
+      const [pub] = m.C_FindObjects(s, 1);
+      m.C_FindObjectsFinal(s);
+      if (!pub) throw new KeyUnavailable(`no public key beside ${hsm.display}`);
+      return m.C_GetAttributeValue(s, pub, [{ type: l.CKA_EC_POINT }])[0]!.value as Buffer;
+    });
+    const publicKey = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: rawPoint(point).toString('base64url') },
+      format: 'jwk',
+    });
+    const signer = new HsmEd25519Signer(hsm, publicKey);
+    signer.sign(Buffer.from('cairn: a signing key that works'));
+    return signer;
+  }
+
+  sign(data: Buffer): Buffer {
+    try {
+      return this.hsm.run((m, s, k) => {
+        m.C_SignInit(s, { mechanism: CKM_EDDSA }, k);
+        return Buffer.from(m.C_Sign(s, data, Buffer.alloc(64)));
+      });
+    } catch (err) {
+      if (err instanceof KeyUnavailable) throw err;
+      throw new KeyUnavailable(`the HSM key ${this.hsm.display} cannot sign: ${(err as Error).message}`);
+    }
+  }
+
+  close(): void {
+    this.hsm.close();
+  }
+
+  /** Makes an Ed25519 key pair in the token a `pkcs11:` URI names; the private half is not extractable. */
+  static generate(uri: string, env: NodeJS.ProcessEnv = process.env): KeyObject {
+    HsmKey.generate(uri, env, (lib, label, id) => ({
+      mechanism: { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+      publicTemplate: [
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_VERIFY, value: true },
+        { type: lib.CKA_EC_PARAMS, value: ED25519_PARAMS },
+        { type: lib.CKA_LABEL, value: label },
+        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
+      ],
+      privateTemplate: [
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_PRIVATE, value: true },
+        { type: lib.CKA_SENSITIVE, value: true },
+        { type: lib.CKA_EXTRACTABLE, value: false },
+        { type: lib.CKA_SIGN, value: true },
+        { type: lib.CKA_LABEL, value: label },
+        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
+      ],
+    }));
+    const signer = HsmEd25519Signer.open(uri, env);
+    signer.close();
+    return signer.publicKey;
+  }
+}

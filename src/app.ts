@@ -1,13 +1,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config/config';
+import { ConfigError, type Config } from './config/config';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createRequestListener } from './server/listener';
 import { readTlsFiles, watchTls } from './http/tls';
 import { createBlobStore } from './storage';
 import { wireEncryption, type Encryption } from './encryption-wiring';
+import { HsmP256Signer } from './keys/hsm-signer';
 import { createSessionStore } from './sessions';
 import { createArtifactIndex, createCatalog } from './catalog';
 import { Governance } from './policy/governance';
@@ -134,7 +135,17 @@ async function start(
     if (config.log.level !== 'silent') process.stderr.write(`\n  WARNING: ${warning}\n\n`);
     logger.warn({ auth: 'none' }, warning);
   } else {
-    const started = await startAuth(config, backends.identities, logger, { audit });
+    let tokenSigner: HsmP256Signer | undefined;
+    if (config.auth.signingKey) {
+      try {
+        tokenSigner = HsmP256Signer.open(config.auth.signingKey);
+      } catch (err) {
+        throw new ConfigError(`auth.signingKey: ${(err as Error).message}`);
+      }
+      const signer = tokenSigner;
+      stack.push('token signing key', () => signer.close());
+    }
+    const started = await startAuth(config, backends.identities, logger, { audit, tokenSigner });
     auth = started;
     stack.push('auth', () => started.close());
     // The bootstrap admin's role binding is in force from the first request.

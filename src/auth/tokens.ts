@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import type { KeyRing } from './signing-keys';
+import type { ExternalTokenSigner, KeyRing } from './signing-keys';
 import type { AccessEntry, Principal } from './principal';
 
 /** What a registry token says, once verified. */
@@ -28,6 +28,12 @@ interface CairnPayload extends JWTPayload {
   fed?: { iss: string; sub: string; ci?: Record<string, string> };
 }
 
+/** A compact JWS whose signature an HSM makes: jose needs the private key in memory, which an HSM never gives. */
+function externallySigned(signer: ExternalTokenSigner, header: object, claims: object): string {
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${signer.sign(Buffer.from(input)).toString('base64url')}`;
+}
+
 /**
  * Registry tokens: short-lived ES256 JWTs (jose) in the shape Docker's token specification gives
  * (`access` claims), carrying the principal and only the access policy granted for the scopes asked.
@@ -52,7 +58,8 @@ export class TokenService {
   }
 
   async issue(principal: Principal, access: AccessEntry[]): Promise<{ token: string; claims: TokenClaims }> {
-    const { kid, key } = await this.keys.signingKey();
+    const signing = await this.keys.signingKey();
+    const kid = signing.kid;
     const now = Math.floor(Date.now() / 1000);
     const id = randomUUID();
     const payload: CairnPayload = { access, kind: principal.kind, grp: principal.groups, mfa: principal.mfa };
@@ -65,16 +72,32 @@ export class TokenService {
         ...(ci && Object.keys(ci).length ? { ci } : {}),
       };
     }
-    const token = await new SignJWT(payload)
-      .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
-      .setIssuer(this.issuer)
-      .setAudience(this.audience)
-      .setSubject(principal.id)
-      .setIssuedAt(now)
-      .setNotBefore(now - 5)
-      .setExpirationTime(now + this.ttlSeconds)
-      .setJti(id)
-      .sign(key);
+    const token =
+      'external' in signing
+        ? externallySigned(
+            signing.external,
+            { alg: 'ES256', kid, typ: 'JWT' },
+            {
+              ...payload,
+              iss: this.issuer,
+              aud: this.audience,
+              sub: principal.id,
+              iat: now,
+              nbf: now - 5,
+              exp: now + this.ttlSeconds,
+              jti: id,
+            },
+          )
+        : await new SignJWT(payload)
+            .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+            .setIssuer(this.issuer)
+            .setAudience(this.audience)
+            .setSubject(principal.id)
+            .setIssuedAt(now)
+            .setNotBefore(now - 5)
+            .setExpirationTime(now + this.ttlSeconds)
+            .setJti(id)
+            .sign(signing.key);
     return {
       token,
       claims: { principal, access, issuedAt: now * 1000, expiresAt: (now + this.ttlSeconds) * 1000, id },

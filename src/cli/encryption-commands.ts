@@ -7,6 +7,7 @@ import { createAuditLog } from '../audit';
 import { createArtifactIndex } from '../catalog';
 import type { Config } from '../config/config';
 import { HsmKey } from '../keys/hsm';
+import { HsmP256Signer } from '../keys/hsm-signer';
 import { writeKeyFile } from '../keys/key-encryption';
 import { rewrapDataKeys } from '../maintenance/rewrap';
 import { tryParseDigest } from '../oci/digest';
@@ -44,6 +45,18 @@ export function encryptionCommands(admin: Command, keys: Command, run: Run): voi
         HsmKey.generateAes(o.pkcs11!);
         out({ key: o.pkcs11!.replace(/pin-value=[^&]*/, 'pin-value=***'), created: true });
       }
+    });
+
+  keys
+    .command('create-token-key')
+    .description('make an ECDSA P-256 key pair in an HSM for auth.signingKey (tokens signed by the device)')
+    .requiredOption('--pkcs11 <uri>', 'the pkcs11: URI naming the new key (token, object label, module, PIN)')
+    .action((o: { pkcs11: string }) => {
+      const publicKey = HsmP256Signer.generate(o.pkcs11);
+      out({
+        key: o.pkcs11.replace(/pin-value=[^&]*/, 'pin-value=***'),
+        publicKey: publicKey.export({ format: 'jwk' }),
+      });
     });
 
   keys

@@ -116,6 +116,11 @@ export const ConfigSchema = z
           .int()
           .positive()
           .default(24 * 3600),
+        /** An ECDSA P-256 key in an HSM (pkcs11: URI) that signs every token; by default keys in the database sign. */
+        signingKey: z
+          .string()
+          .refine((s) => s.startsWith('pkcs11:'), 'must be a pkcs11: URI')
+          .optional(),
         /** Cedar policies; defaults to <dataDir>/policies, filled with the built-in roles on first start. */
         policyDir: z.string().min(1).optional(),
         /** How often policy files and role bindings are re-read. */
@@ -272,6 +277,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_AUTH_REALM: { key: ['auth', 'realm'], type: 'string' },
   CAIRN_TOKEN_TTL: { key: ['auth', 'tokenTtlSeconds'], type: 'int' },
   CAIRN_POLICY_DIR: { key: ['auth', 'policyDir'], type: 'string' },
+  CAIRN_TOKEN_SIGNING_KEY: { key: ['auth', 'signingKey'], type: 'string' },
   CAIRN_TRUST_PROXY: { key: ['auth', 'trustProxy'], type: 'bool' },
   CAIRN_RATE_LIMITS: { key: ['rateLimits', 'backend'], type: 'string' },
   CAIRN_RATE_ADDRESS_PER_SECOND: { key: ['rateLimits', 'perAddress', 'perSecond'], type: 'number' },

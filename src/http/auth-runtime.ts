@@ -9,7 +9,7 @@ import { OidcFederation } from '../auth/oidc';
 import type { RateLimiter } from '../auth/rate-limiter';
 import { createRateLimiter } from '../auth/rate-limiters';
 import { RevocationCheck } from '../auth/revocation';
-import { KeyRing } from '../auth/signing-keys';
+import { KeyRing, type ExternalTokenSigner } from '../auth/signing-keys';
 import { TokenService } from '../auth/tokens';
 
 /** Everything authentication and authorization need at run time, built once per process. */
@@ -28,11 +28,11 @@ export async function startAuth(
   config: Config,
   store: IdentityStore,
   logger: Logger,
-  options: { failureDelayMs?: number; audit?: AuditLog } = {},
+  options: { failureDelayMs?: number; audit?: AuditLog; tokenSigner?: ExternalTokenSigner } = {},
 ): Promise<AuthRuntime> {
   const a = config.auth;
   // A retired key verifies as long as a token it signed may still be used (an upload bound to it included).
-  const keys = new KeyRing(store, (a.tokenTtlSeconds + a.uploadBindingSeconds) * 1000);
+  const keys = new KeyRing(store, (a.tokenTtlSeconds + a.uploadBindingSeconds) * 1000, undefined, options.tokenSigner);
   await keys.init();
   const tokens = new TokenService(keys, 'cairn', a.service, a.tokenTtlSeconds);
   if (ensurePolicyDir(a.policyDir))

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type * as Pkcs11Js from 'pkcs11js';
 import { HsmKey } from './hsm';
 import { KeyUnavailable } from './key-encryption';
@@ -92,6 +92,103 @@ export class HsmEd25519Signer implements Ed25519Signer {
       ],
     }));
     const signer = HsmEd25519Signer.open(uri, env);
+    signer.close();
+    return signer.publicKey;
+  }
+}
+
+/** DER of the curve OID 1.2.840.10045.3.1.7 (P-256), the CKA_EC_PARAMS of a prime256v1 key. */
+const P256_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
+
+/** The uncompressed point (0x04 ‖ X ‖ Y) out of CKA_EC_POINT, a DER OCTET STRING (or raw). */
+function uncompressedPoint(point: Buffer): Buffer {
+  if (point.length === 65 && point[0] === 0x04) return point;
+  if (point.length === 67 && point[0] === 0x04 && point[1] === 0x41 && point[2] === 0x04) return point.subarray(2);
+  throw new KeyUnavailable(`the HSM key's public point is not a P-256 key (${point.length} bytes)`);
+}
+
+/**
+ * An ECDSA P-256 private key in an HSM, for ES256 registry tokens: the JWS signing input is hashed here
+ * (SHA-256) and the device signs the hash (CKM_ECDSA), which yields the raw r ‖ s a JWS carries.
+ */
+export class HsmP256Signer {
+  private constructor(
+    private readonly hsm: HsmKey,
+    readonly publicKey: KeyObject,
+  ) {}
+
+  static open(uri: string, env: NodeJS.ProcessEnv = process.env): HsmP256Signer {
+    const hsm = HsmKey.open(uri, 'private', env);
+    const point = hsm.run((m, s, _k, l) => {
+      const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: l.CKO_PUBLIC_KEY }];
+      if (hsm.uri.object) template.push({ type: l.CKA_LABEL, value: hsm.uri.object });
+      if (hsm.uri.id) template.push({ type: l.CKA_ID, value: hsm.uri.id });
+      m.C_FindObjectsInit(s, template);
+      const [pub] = m.C_FindObjects(s, 1);
+      m.C_FindObjectsFinal(s);
+      if (!pub) throw new KeyUnavailable(`no public key beside ${hsm.display}`);
+      return m.C_GetAttributeValue(s, pub, [{ type: l.CKA_EC_POINT }])[0]!.value as Buffer;
+    });
+    const xy = uncompressedPoint(point);
+    const publicKey = createPublicKey({
+      key: {
+        kty: 'EC',
+        crv: 'P-256',
+        x: xy.subarray(1, 33).toString('base64url'),
+        y: xy.subarray(33).toString('base64url'),
+      },
+      format: 'jwk',
+    });
+    const signer = new HsmP256Signer(hsm, publicKey);
+    signer.sign(Buffer.from('cairn: a signing key that works'));
+    return signer;
+  }
+
+  /** The key's URI with the PIN hidden. */
+  get label(): string {
+    return this.hsm.display;
+  }
+
+  /** The raw 64-byte r ‖ s ECDSA signature of SHA-256(data). */
+  sign(data: Buffer): Buffer {
+    const digest = createHash('sha256').update(data).digest();
+    try {
+      return this.hsm.run((m, s, k, l) => {
+        m.C_SignInit(s, { mechanism: l.CKM_ECDSA }, k);
+        return Buffer.from(m.C_Sign(s, digest, Buffer.alloc(64)));
+      });
+    } catch (err) {
+      if (err instanceof KeyUnavailable) throw err;
+      throw new KeyUnavailable(`the HSM key ${this.hsm.display} cannot sign: ${(err as Error).message}`);
+    }
+  }
+
+  close(): void {
+    this.hsm.close();
+  }
+
+  /** Makes a P-256 key pair in the token a `pkcs11:` URI names; the private half is not extractable. */
+  static generate(uri: string, env: NodeJS.ProcessEnv = process.env): KeyObject {
+    HsmKey.generate(uri, env, (lib, label, id) => ({
+      mechanism: { mechanism: lib.CKM_EC_KEY_PAIR_GEN },
+      publicTemplate: [
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_VERIFY, value: true },
+        { type: lib.CKA_EC_PARAMS, value: P256_PARAMS },
+        { type: lib.CKA_LABEL, value: label },
+        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
+      ],
+      privateTemplate: [
+        { type: lib.CKA_TOKEN, value: true },
+        { type: lib.CKA_PRIVATE, value: true },
+        { type: lib.CKA_SENSITIVE, value: true },
+        { type: lib.CKA_EXTRACTABLE, value: false },
+        { type: lib.CKA_SIGN, value: true },
+        { type: lib.CKA_LABEL, value: label },
+        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
+      ],
+    }));
+    const signer = HsmP256Signer.open(uri, env);
     signer.close();
     return signer.publicKey;
   }

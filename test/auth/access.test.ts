@@ -156,7 +156,9 @@ describe('MFA, personal access tokens, lockout, upload binding, visibility, key 
     expect(first.status).toBe(202);
     // The same claims, signed by the registry, but expired a minute ago: as the first token will be mid-push.
     const payload = JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString());
-    const { kid, key } = await reg.registry.auth!.keys.signingKey();
+    const signing = await reg.registry.auth!.keys.signingKey();
+    if (!('key' in signing)) throw new Error('a database key was expected');
+    const { kid, key } = signing;
     const now = Math.floor(Date.now() / 1000);
     const expired = await new SignJWT({ ...payload, iat: now - 400, nbf: now - 400, exp: now - 60 })
       .setProtectedHeader({ alg: 'ES256', kid })

@@ -161,7 +161,9 @@ describe('the Docker / OCI token flow', () => {
       (await fetch(`${base}/v2/ml/bert/tags/list`, { headers: { Authorization: basic('admin', adminPw) } })).status,
     ).toBe(401);
     // Signed by the registry's own key but expired
-    const { kid, key } = await reg.registry.auth!.keys.signingKey();
+    const signing = await reg.registry.auth!.keys.signingKey();
+    if (!('key' in signing)) throw new Error('a database key was expected');
+    const { kid, key } = signing;
     const now = Math.floor(Date.now() / 1000);
     const expired = await new SignJWT({ ...payload, exp: now - 60, iat: now - 400, nbf: now - 400 })
       .setProtectedHeader({ alg: 'ES256', kid })

@@ -225,6 +225,58 @@ function keyAttributeOn(
   });
 });
 
+(softHsmAvailable() ? describe : describe.skip)('registry tokens signed by a key in an HSM (SoftHSM2)', () => {
+  let hsm: SoftHsm;
+  let dir: string;
+  let server: { child: ChildProcess; url: string } | undefined;
+  afterAll(async () => {
+    if (server) {
+      const exited = new Promise((r) => server!.child.once('exit', r));
+      server.child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+    hsm.cleanup();
+  });
+
+  it('issues ES256 tokens the device signs, published in the JWKS, accepted for pushes', async () => {
+    hsm = startSoftHsm('cairn-tokens');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-hsm-tokens-'));
+    const uri = `pkcs11:token=cairn-tokens;object=token-signer?module-path=${SOFTHSM_MODULE}&pin-value=1234`;
+    const made = await cairn(['admin', 'keys', 'create-token-key', '--pkcs11', uri], {
+      ...hsm.env,
+      CAIRN_DATA_DIR: dir,
+      CAIRN_LOG_LEVEL: 'silent',
+    });
+    expect(made.code).toBe(0);
+    const publicJwk = JSON.parse(made.stdout).publicKey as { x: string; y: string };
+    server = await serveCairn(dir, { ...hsm.env, CAIRN_AUTH: 'token', CAIRN_TOKEN_SIGNING_KEY: uri });
+    const password = (await readFile(path.join(dir, 'admin-password'), 'utf8')).trim();
+    const r = await fetch(`${server.url}/token?service=cairn&scope=repository:hsm/t:pull,push`, {
+      headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
+    });
+    expect(r.status).toBe(200);
+    const { token } = (await r.json()) as { token: string };
+    const jwks = (await (await fetch(`${server.url}/auth/jwks.json`)).json()) as { keys: { kid: string; x: string }[] };
+    const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string };
+    const signingJwk = jwks.keys.find((k) => k.kid === header.kid);
+    expect(signingJwk?.x).toBe(publicJwk.x);
+    const { createLocalJWKSet, jwtVerify } = await import('jose');
+    const verified = await jwtVerify(token, createLocalJWKSet(jwks as never), { algorithms: ['ES256'] });
+    expect(verified.payload.sub).toBeDefined();
+    const data = Buffer.from('a blob pushed with a token an HSM signed');
+    const pushed = await fetch(`${server.url}/v2/hsm/t/blobs/uploads/?digest=${sha256(data)}`, {
+      method: 'POST',
+      body: data,
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(pushed.status).toBe(201);
+    expect(keyAttributeOn(hsm, 'cairn-tokens', 'token-signer', 'PRIVATE_KEY', 'CKA_VALUE')).toMatch(
+      /^error: .*SENSITIVE/,
+    );
+  });
+});
+
 describe('pkcs11: URIs', () => {
   it('are parsed as RFC 7512 says, with the PIN from a file or a variable and never shown', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-pin-'));

@@ -427,7 +427,8 @@ export class EncryptingBlobStore implements BlobStore {
       let n = skip;
       let carried = skip;
       const seal = (): Buffer => {
-        const plain = Buffer.concat(pending, n);
+        // One piece (a segment that lay whole in a chunk of the body) is sealed where it lies.
+        const plain = pending.length === 1 ? pending[0]! : Buffer.concat(pending, n);
         const out = sealSegment(key.key, index++, plain);
         produced += out.length;
         queue.push({ end: produced, plain: plain.subarray(carried) });

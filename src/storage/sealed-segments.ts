@@ -156,6 +156,12 @@ export async function* openStream(
   for await (const chunk of source) {
     let off = 0;
     while (off < chunk.length && left > 0) {
+      // A whole segment inside the chunk opens where it lies: no copy into a pending buffer.
+      if (n === 0 && chunk.length - off >= SEALED_SEGMENT) {
+        yield* emit(chunk.subarray(off, off + SEALED_SEGMENT));
+        off += SEALED_SEGMENT;
+        continue;
+      }
       const take = Math.min(SEALED_SEGMENT - n, chunk.length - off);
       pending.push(chunk.subarray(off, off + take));
       n += take;

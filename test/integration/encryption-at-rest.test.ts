@@ -11,6 +11,10 @@ import { writeKeyFile } from '../../src/keys/key-encryption';
 import { cairn } from '../helpers/cli';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
 import { testS3 } from '../helpers/s3';
+import { createRedisPrefix } from '../helpers/services';
+import { serveCairn } from '../helpers/cairn-process';
+import http from 'node:http';
+import Redis from 'ioredis';
 import { adminPassword, bearer, startAuthRegistry, token } from '../helpers/auth';
 import { pushArtifact, MODEL_CONFIG, modelConfig } from '../helpers/ml-artifacts';
 
@@ -457,6 +461,76 @@ describe('encryption at rest with token auth', () => {
     } finally {
       await reg.close();
       await rm(keys, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('encryption at rest across a kill -9', () => {
+  it('resumes an upload killed in the middle of a chunk that began inside a segment, from its last sealed byte', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-enc-kill-'));
+    const key = path.join(dir, 'kek');
+    writeKeyFile(key);
+    const redis = createRedisPrefix();
+    const env = { CAIRN_ENCRYPTION_KEY: pathToFileURL(key).href, CAIRN_SESSIONS: redis.url };
+    let server = await serveCairn(path.join(dir, 'data'), env);
+    try {
+      const data = marked(3 * 1024 * 1024 + 7, 'killed');
+      let r = await fetch(`${server.url}/v2/enc/kill/blobs/uploads/`, { method: 'POST' });
+      const upload = new URL(r.headers.get('location')!, server.url).pathname;
+      // An acknowledged first chunk that ends inside a 64 KiB segment.
+      r = await fetch(`${server.url}${upload}`, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': '0-100000' },
+        body: data.subarray(0, 100_001),
+      });
+      expect(r.status).toBe(202);
+      // The second chunk streams slowly; the server is killed after about a megabyte of it.
+      const { port } = new URL(server.url);
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        path: upload,
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `100001-${data.length - 1}` },
+      });
+      req.on('error', () => undefined);
+      for (let at = 100_001; at < 100_001 + 1024 * 1024; at += 64 * 1024) {
+        req.write(data.subarray(at, Math.min(at + 64 * 1024, data.length)));
+        await new Promise((res) => setTimeout(res, 15));
+      }
+      await new Promise((res) => setTimeout(res, 300));
+      const exited = new Promise((res) => server.child.once('exit', res));
+      server.child.kill('SIGKILL');
+      await exited;
+      req.destroy();
+      // The killed process still holds the upload's 60 s write lease in Redis; let it lapse now.
+      const id = upload.split('/').pop()!;
+      const u = new URL(redis.url);
+      const lease = new Redis(Number(u.port || 6379), u.hostname);
+      await lease.del(`${redis.prefix}upload-lock:${id}`);
+      lease.disconnect();
+      server = await serveCairn(path.join(dir, 'data'), env);
+      const status = await fetch(`${server.url}${upload}`);
+      expect(status.status).toBe(204);
+      const end = Number(/^0-(\d+)$/.exec(status.headers.get('range') ?? '')?.[1]);
+      // Nothing acknowledged is lost, and what is kept is whole sealed segments of what was sent.
+      expect(end + 1).toBeGreaterThanOrEqual(100_001);
+      expect(end + 1).toBeLessThanOrEqual(100_001 + 1024 * 1024);
+      r = await fetch(`${server.url}${upload}?digest=${sha256(data)}`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${end + 1}-${data.length - 1}` },
+        body: data.subarray(end + 1),
+      });
+      expect(r.status).toBe(201);
+      const back = Buffer.from(await (await pull(server.url, 'enc/kill', sha256(data))).arrayBuffer());
+      expect(back.equals(data)).toBe(true);
+      expect(await plaintextFiles({ dataDir: path.join(dir, 'data') })).toEqual([]);
+    } finally {
+      const exited = new Promise((res) => server.child.once('exit', res));
+      server.child.kill('SIGTERM');
+      await exited;
+      await redis.cleanup();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -25,7 +25,7 @@ const may = {
   signing: ['artifacts', 'audit', 'catalog', 'core', 'keys', 'observability', 'oci', 'policy', 'storage'],
   integrity: ['audit', 'catalog', 'config', 'observability', 'oci', 'storage'],
   maintenance: ['audit', 'catalog', 'config', 'observability', 'policy', 'sessions', 'storage'],
-  client: ['artifacts', 'oci', 'signing'],
+  client: ['artifacts', 'keys', 'oci', 'signing'],
   http: ['audit', 'auth', 'config', 'core', 'observability', 'oci', 'policy'],
   distribution: [
     'audit',

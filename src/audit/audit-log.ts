@@ -8,7 +8,10 @@ import type { Database } from '../catalog/schema';
 import type { Logger } from '../observability/logger';
 import { canonicalJson } from './canonical-json';
 import { MerkleTree } from './merkle-tree';
-import { loadPrivateKey, rawPublicKey, signCheckpoint, verifierKey } from './checkpoint';
+import { keyId, loadPrivateKey, rawPublicKey, signCheckpoint, signedBy, verifierKey } from './checkpoint';
+import { KEY_ROTATED } from './key-rotation';
+
+const KEY_HISTORY = 'k:audit-key';
 import type { AuditEvent, NewEvent } from './events';
 import { leafHash, type Hash } from './merkle';
 
@@ -219,12 +222,54 @@ export class AuditLog {
     return this.catchUp();
   }
 
+  /** The `audit.key-rotated` events, in order: the history of the key that signs checkpoints and receipts. */
+  async keyRotations(): Promise<AuditEvent[]> {
+    const rows = await this.db
+      .selectFrom('audit_index as x')
+      .innerJoin('audit_events as e', 'e.seq', 'x.seq')
+      .select('e.event')
+      .where('x.key', '=', KEY_HISTORY)
+      .orderBy('x.seq')
+      .execute();
+    return rows.map((r) => JSON.parse(r.event) as AuditEvent);
+  }
+
+  /**
+   * Whether this process's key is the one that signs now: the key the last rotation handed over to, or,
+   * before any rotation, the key of the latest checkpoint. A replica left on a rotated-away key, or given
+   * a new key before the rotation was recorded, does not sign: its checkpoints would break the history.
+   */
+  async signsNow(): Promise<boolean> {
+    // Asked before every checkpoint and receipt batch: a rotation is seen within a few seconds.
+    if (this.signsNowAt && Date.now() - this.signsNowAt.at < 5000) return this.signsNowAt.value;
+    const value = await this.checkSignsNow();
+    this.signsNowAt = { value, at: Date.now() };
+    return value;
+  }
+
+  private signsNowAt: { value: boolean; at: number } | undefined;
+
+  private async checkSignsNow(): Promise<boolean> {
+    const rotations = await this.keyRotations();
+    const last = rotations.at(-1)?.detail as { next?: string } | undefined;
+    if (last) return last.next === this.verifier;
+    const latest = await this.latestCheckpoint();
+    return !latest || signedBy(latest.note, keyId(this.options.origin, this.publicKey));
+  }
+
   /** Signs a checkpoint if the log grew since the last one (one replica at a time, by a catalog lease). */
   async checkpoint(): Promise<string | undefined> {
     await this.flush();
     const size = await this.catchUp();
     if (size === this.lastSigned || size === 0) return undefined;
     if (!this.options.key) throw new AuditLogError('no audit signing key: checkpoints cannot be signed here');
+    if (!(await this.signsNow())) {
+      this.options.logger?.error(
+        { verifier: this.verifier },
+        'this audit signing key is not the one the key history says signs now: no checkpoint signed here (configure the current key, or rotate with cairn audit rotate-key)',
+      );
+      return undefined;
+    }
     const root = this.tree.root();
     const note = signCheckpoint({ origin: this.options.origin, size, root }, this.options.origin, this.options.key);
     const inserted = await this.db
@@ -370,8 +415,10 @@ export class AuditLog {
 }
 
 /** The index keys of an event: what an investigator looks events up by. */
-function indexKeys(e: Pick<NewEvent, 'digest' | 'repository' | 'identity' | 'detail'>): string[] {
+function indexKeys(e: Pick<NewEvent, 'type' | 'digest' | 'repository' | 'identity' | 'detail'>): string[] {
   const keys: string[] = [];
+  // The key history: every replica looks it up before signing a checkpoint.
+  if (e.type === KEY_ROTATED) keys.push(KEY_HISTORY);
   if (e.digest) keys.push(`d:${e.digest}`);
   if (e.repository) keys.push(`r:${e.repository}`);
   if (e.identity) keys.push(`i:${e.identity}`);

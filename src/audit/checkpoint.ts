@@ -81,3 +81,13 @@ export function loadPrivateKey(pem: string): KeyObject {
   if (k.asymmetricKeyType !== 'ed25519') throw new CheckpointError('the audit signing key must be Ed25519');
   return k;
 }
+
+/** Whether a signed note carries a signature line with this key id (whose signature is checked elsewhere). */
+export function signedBy(note: string, id: Buffer): boolean {
+  const split = note.indexOf('\n\n');
+  for (const line of note.slice(split + 2).split('\n')) {
+    const sig = Buffer.from(line.split(' ').at(-1) ?? '', 'base64');
+    if (line.startsWith(DASH) && sig.length >= 4 && sig.subarray(0, 4).equals(id)) return true;
+  }
+  return false;
+}

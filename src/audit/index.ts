@@ -23,12 +23,12 @@ export function createAuditLog(
   config: Config,
   catalog: Catalog,
   logger?: Logger,
-  options: { sign?: boolean } = {},
+  options: { sign?: boolean; signer?: Ed25519Signer } = {},
 ): AuditLog {
   if (!(catalog instanceof KyselyCatalog)) throw new Error(`no audit log for catalog ${catalog.kind}`);
   return new AuditLog(catalog.db, catalog.kind, {
     origin: config.audit.origin,
-    key: options.sign === false ? undefined : openAuditSigner(config),
+    key: options.sign === false ? undefined : (options.signer ?? openAuditSigner(config)),
     checkpointMs: config.audit.checkpointSeconds * 1000,
     witness: config.audit.witness,
     logger,

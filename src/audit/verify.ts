@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema';
-import { CheckpointError, openCheckpoint } from './checkpoint';
+import { CheckpointError, openCheckpoint, verifierKey } from './checkpoint';
+import { keyForSize, keyHistory, publicKeyOf } from '../keys/key-history';
 import { CompactRange } from './compact-range';
 import type { AuditEvent } from './events';
 import { canonicalJson } from './canonical-json';
@@ -44,14 +45,9 @@ export async function verifyAuditLog(
     .execute();
   const wanted = new Set(checkpoints.map((c) => Number(c.size)));
   let saved: { size: number; root: Buffer } | undefined;
-  if (options.saved !== undefined) {
-    try {
-      saved = openCheckpoint(options.saved, options.origin, options.publicKey);
-      wanted.add(saved.size);
-    } catch (err) {
-      problems.push(`the saved checkpoint does not verify: ${(err as Error).message}`);
-    }
-  }
+  // The saved checkpoint's size, read before its signature can be checked (by the key of that size).
+  const savedSize = options.saved === undefined ? undefined : Number(options.saved.split('\n')[1]);
+  if (savedSize !== undefined && Number.isSafeInteger(savedSize)) wanted.add(savedSize);
 
   let expected = 0;
   for (;;) {
@@ -94,11 +90,26 @@ export async function verifyAuditLog(
       `the log head says ${head ? Number(head.size) : 'nothing'} entries, the table holds ${size} (entries deleted or added outside the registry)`,
     );
 
+  // Which key signed what: the given key must be in the history the log's rotation events describe.
+  const anchor = verifierKey(options.origin, options.publicKey);
+  const history = keyHistory(events, anchor);
+  problems.push(...history.problems);
+  if (!history.keys.includes(anchor))
+    problems.push(`the verifier key given is not in this log's key history (${history.keys.length} key(s))`);
+  const keyAt = (n: number) => publicKeyOf(keyForSize(history, n)) ?? options.publicKey;
+  if (options.saved !== undefined) {
+    try {
+      saved = openCheckpoint(options.saved, options.origin, keyAt(savedSize ?? 0));
+    } catch (err) {
+      problems.push(`the saved checkpoint does not verify: ${(err as Error).message}`);
+    }
+  }
+
   let checkpointsVerified = 0;
   for (const c of checkpoints) {
     const csize = Number(c.size);
     try {
-      const cp = openCheckpoint(c.note, options.origin, options.publicKey);
+      const cp = openCheckpoint(c.note, options.origin, keyAt(csize));
       if (cp.size !== csize || !cp.root.equals(bytes(c.root_hash)))
         problems.push(`checkpoint row ${csize} does not match its own signed note`);
     } catch (err) {

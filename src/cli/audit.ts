@@ -8,6 +8,8 @@ import { createPublicKey } from 'node:crypto';
 import { CheckpointError, openCheckpoint, rawPublicKey, verifierKey } from '../audit/checkpoint';
 import { loadOrCreateAuditKey } from '../audit/audit-log';
 import { HsmEd25519Signer } from '../keys/hsm-signer';
+import { keyObjectSigner } from '../keys/signer';
+import { rotationEvent } from '../audit/key-rotation';
 import { verifyAuditLog } from '../audit/verify';
 import { adoptCatalog } from '../audit/adopt';
 import { userInfo } from 'node:os';
@@ -17,11 +19,12 @@ type ConfigLoader = (opts: { config?: string }) => Config;
 
 /** `<name>+<hex key id>+<base64(0x01 ‖ key)>` (what `GET /audit/key` gives as verifierKey) → name and key. */
 function parseVerifier(v: string): { name: string; publicKey: Buffer } {
-  const parts = v.split('+');
-  const raw = Buffer.from(parts[2] ?? '', 'base64');
-  if (parts.length !== 3 || raw.length !== 33 || raw[0] !== 1)
+  // name+keyid+base64key, where the base64 key may itself contain '+'.
+  const m = /^([^+]+)\+[0-9a-f]{8}\+(.+)$/.exec(v);
+  const raw = Buffer.from(m?.[2] ?? '', 'base64');
+  if (!m || raw.length !== 33 || raw[0] !== 1)
     throw new CheckpointError('--verifier must be name+keyid+base64key (GET /audit/key)');
-  return { name: parts[0]!, publicKey: raw.subarray(1) };
+  return { name: m[1]!, publicKey: raw.subarray(1) };
 }
 
 /**
@@ -104,6 +107,53 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
         ? HsmEd25519Signer.generate(o.pkcs11)
         : createPublicKey(loadOrCreateAuditKey(o.out ?? config.audit.keyFile));
       process.stdout.write(`${verifierKey(config.audit.origin, rawPublicKey(publicKey))}\n`);
+    });
+
+  audit
+    .command('rotate-key')
+    .description(
+      'hand the checkpoint and receipt signing over to a new key: a checkpoint by the old key, then an audit.key-rotated event signed by both keys',
+    )
+    .requiredOption(
+      '--to <key>',
+      'the new key: a PKCS#8 PEM file (created if absent) or a pkcs11: URI (cairn audit keygen --pkcs11)',
+    )
+    .action(async (o: { to: string }, cmd: Command) => {
+      const config = load(cmd.optsWithGlobals() as { config?: string });
+      const next = o.to.startsWith('pkcs11:')
+        ? HsmEd25519Signer.open(o.to)
+        : keyObjectSigner(loadOrCreateAuditKey(o.to));
+      const out = await withBackends(config, async (b) => {
+        const log = createAuditLog(config, b.catalog);
+        await log.init();
+        if (!(await log.signsNow()))
+          throw new CheckpointError(
+            `the configured key ${log.verifier} is not the one signing this log now: rotate from that one`,
+          );
+        // Everything up to the hand-over is covered by the old key's signature.
+        await log.checkpoint();
+        const size = await log.size();
+        const previous = log.signingKey!;
+        const seq = await log.append(
+          rotationEvent(config.audit.origin, previous, next, size, `cli:${userInfo().username}`),
+        );
+        await log.close();
+        const nextLog = createAuditLog(
+          { ...config, audit: { ...config.audit, key: undefined } },
+          b.catalog,
+          undefined,
+          {
+            signer: next,
+          },
+        );
+        await nextLog.init();
+        await nextLog.checkpoint();
+        await nextLog.close();
+        return { seq, previous: log.verifier, next: nextLog.verifier };
+      });
+      process.stdout.write(
+        `${JSON.stringify(out)}\nnow set audit.keyFile (or audit.key) to the new key on every replica; until then they sign no checkpoint or receipt\n`,
+      );
     });
 
   audit

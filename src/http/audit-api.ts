@@ -46,6 +46,16 @@ export function auditApi(
     });
   });
 
+  // Public like the key: the chain of keys that signed this log, each rotation signed by both its keys.
+  router.get('/audit/keys', async (_req, res) => {
+    const rotations = await log.keyRotations();
+    res.json({
+      origin: log.origin,
+      current: log.verifier,
+      rotations: rotations.map((e) => ({ seq: e.seq, time: e.time, ...e.detail })),
+    });
+  });
+
   router.get('/audit/entries', async (req, res) => {
     await guard(req, res);
     const start = int(req, 'start', 0);

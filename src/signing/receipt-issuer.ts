@@ -19,7 +19,7 @@ type Proofs = Awaited<ReturnType<AuditLog['proofsOf']>>;
 export interface ReceiptIssuerDeps extends ReceiptDeps {
   catalog: ReceiptDeps['catalog'] &
     Pick<Catalog, 'getManifest' | 'listReferrers' | 'readCursor' | 'writeCursor' | 'acquireLease' | 'releaseLease'>;
-  audit: ReceiptDeps['audit'] & Pick<AuditLog, 'eventsFrom' | 'proofsOf'>;
+  audit: ReceiptDeps['audit'] & Pick<AuditLog, 'eventsFrom' | 'proofsOf' | 'signsNow'>;
   logger: Pick<Logger, 'error' | 'info'>;
 }
 
@@ -101,7 +101,8 @@ export class ReceiptIssuer {
   /** Issues every receipt owed from the cursor to the end of the log. */
   private async pass(signal: AbortSignal): Promise<number> {
     const key = this.s.audit.signingKey;
-    if (!key) return 0;
+    // A replica whose key was rotated away (or not yet rotated in) leaves receipts to one with the current key.
+    if (!key || !(await this.s.audit.signsNow())) return 0;
     let cursor = (await this.s.catalog.readCursor(CURSOR)) ?? 0;
     let first = true;
     let issued = 0;

@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { verifyBundle, type BundleCheck } from '../../signing/bundle-verify';
@@ -7,6 +8,7 @@ import { keyHints, type TrustedKey } from '../../signing/trust-config';
 import { resolveCredentials } from '../credentials';
 import { parseReference } from '../reference';
 import { RegistryClient } from '../registry-client';
+import { KEY_ROTATED, keyHistory, publicKeyOf } from '../../keys/key-history';
 import { SigningError } from './errors';
 import { parsePublicKey, readKeyText } from './keys';
 import { BUNDLE_MEDIA_TYPE_PREFIX, OCI_MANIFEST, type Descriptor } from './referrer-manifest';
@@ -165,6 +167,33 @@ async function bundleOf(
  * against the given keys or trusted roots (with the registry's own verifier, so the CLI and the server
  * never disagree), then the signer identity asked for.
  */
+/**
+ * The registry's key history (`GET /audit/keys`), followed from the pinned keys: when every rotation in it
+ * is signed by both its keys and a pinned key is one of them, all of its keys verify receipts. A history
+ * that does not check out, or is absent, adds nothing.
+ */
+async function rotatedKeys(client: RegistryClient, pinned: KeyObject[]): Promise<KeyObject[]> {
+  let body: { rotations?: { seq: number; [k: string]: unknown }[] };
+  try {
+    const r = await client.request('GET', '/audit/keys');
+    if (r.status !== 200) return [];
+    body = JSON.parse(r.body.toString('utf8')) as typeof body;
+  } catch {
+    return [];
+  }
+  const rotations = (body.rotations ?? []).map(({ seq, ...detail }) => ({ seq, type: KEY_ROTATED, detail }));
+  if (rotations.length === 0) return [];
+  const history = keyHistory(rotations, '');
+  if (history.problems.length > 0) return [];
+  const keys = history.keys.map((v) => publicKeyOf(v)).filter((k): k is Buffer => k !== undefined);
+  const raw = (k: KeyObject) =>
+    k.asymmetricKeyType === 'ed25519' ? Buffer.from(k.export({ format: 'jwk' }).x!, 'base64url') : undefined;
+  if (!pinned.some((p) => keys.some((k) => raw(p)?.equals(k)))) return [];
+  return keys.map((k) =>
+    createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.toString('base64url') }, format: 'jwk' }),
+  );
+}
+
 export async function verifyArtifact(
   reference: string,
   opts: VerifyOptions,
@@ -205,9 +234,11 @@ export async function verifyArtifact(
     }
     let receipts: ReceiptReport[] | undefined;
     if (opts.registryKeys?.length) {
-      const registryKeys = await Promise.all(
+      const pinned = await Promise.all(
         opts.registryKeys.map(async (spec) => parsePublicKey(await readKeyText(spec, env))),
       );
+      // A key the registry rotated from or to, by a rotation both keys signed, is as trusted as the given one.
+      const registryKeys = [...pinned, ...(await rotatedKeys(client, pinned))];
       receipts = [];
       for (const d of await listReceipts(client, ref.repository, subject.digest, scope)) {
         if (d.artifactType !== RECEIPT_TYPE) continue;

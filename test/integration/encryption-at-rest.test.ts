@@ -251,7 +251,7 @@ describe('encryption at rest (file key, file system)', () => {
     reg = await startTestRegistryOn(reg, keyB);
   });
 
-  it('crypto-shreds a blob on request, refusing while an immutable tag needs it; a restored copy stays unreadable', async () => {
+  it('crypto-shreds a blob on request, refusing while an immutable tag or an approved model needs it; a restored copy stays unreadable', async () => {
     const weights = marked(300_000, 'personal-data');
     const kept = await pushArtifact(reg.url, 'enc/ds', 'v1.0.0', {
       configMediaType: MODEL_CONFIG,
@@ -272,6 +272,17 @@ describe('encryption at rest (file key, file system)', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/enc\/ds:v1.0.0 is an immutable tag/);
     await writeFile(path.join(reg.config.auth.policyDir, 'governance.yaml'), 'immutableTags: []\n');
+    // An approved model needs its files too. (Approval itself is the four-eyes flow, tested elsewhere;
+    // here the stage is set where the erase command reads it.)
+    const db = new BetterSqlite3(path.join(reg.dataDir, 'cairn.db'));
+    const setStage = (stage: string) =>
+      db.prepare('update artifacts set stage = ? where digest = ?').run(stage, kept.digest).changes;
+    expect(setStage('approved')).toBe(1);
+    const approved = await cairn(['admin', 'erase', d, '--reason', 'GDPR erasure request 42'], env);
+    expect(approved.code).toBe(2);
+    expect(approved.stderr).toMatch(new RegExp(`enc/ds@${kept.digest} is approved`));
+    setStage('deprecated');
+    db.close();
     const erased = await cairn(['admin', 'erase', d, '--reason', 'GDPR erasure request 42'], env);
     expect(erased.code).toBe(0);
     expect(JSON.parse(erased.stdout)).toMatchObject({ keys: 1, removed: true, unlinkedFrom: ['enc/ds'] });
@@ -531,6 +542,67 @@ describe('encryption at rest across a kill -9', () => {
       await exited;
       await redis.cleanup();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('rotating the key-encryption key across replicas', () => {
+  it('re-wraps in the background on one replica while both serve, then the old key can go', async () => {
+    const keys = await mkdtemp(path.join(os.tmpdir(), 'cairn-keys-'));
+    const keyA = pathToFileURL(path.join(keys, 'a')).href;
+    const keyB = pathToFileURL(path.join(keys, 'b')).href;
+    writeKeyFile(path.join(keys, 'a'));
+    const b = writeKeyFile(path.join(keys, 'b'));
+    const reg = await startTestRegistry(
+      { database: 'postgres', sessions: 'redis', replicas: 2 },
+      { encryption: { key: keyA, rewrapIntervalSeconds: 0 } },
+    );
+    const blobs = [marked(100_000, 'replica-1'), marked(200_000, 'replica-2')];
+    const digests = [
+      await pushMonolithic(reg.urls[0]!, 'enc/rep', blobs[0]!),
+      await pushMonolithic(reg.urls[1]!, 'enc/rep', blobs[1]!),
+    ];
+    await reg.stop();
+    // The rolling restart: both replicas on the new key, the old one kept as previous.
+    const rotated = {
+      ...reg.config,
+      encryption: { key: keyB, previousKeys: [keyA], rewrapIntervalSeconds: 1, keyCacheSeconds: 60 },
+    };
+    const replicas = [await startRegistry(rotated), await startRegistry(rotated)];
+    try {
+      const env = { CAIRN_DATABASE: reg.config.database, CAIRN_DATA_DIR: reg.dataDir, CAIRN_LOG_LEVEL: 'silent' };
+      const config = path.join(keys, 'rotated.yaml');
+      await writeFile(config, `encryption:\n  key: ${keyB}\n  previousKeys: [${keyA}]\n`);
+      const deadline = Date.now() + 30_000;
+      let status = JSON.parse((await cairn(['admin', 'keys', 'kek-status', '-c', config], env)).stdout);
+      while (status.retirable.length === 0) {
+        if (Date.now() > deadline) throw new Error(`not re-wrapped within 30 s: ${JSON.stringify(status)}`);
+        await new Promise((r) => setTimeout(r, 500));
+        status = JSON.parse((await cairn(['admin', 'keys', 'kek-status', '-c', config], env)).stdout);
+      }
+      expect(Object.keys(status.dataKeys)).toEqual([b.id]);
+      for (const replica of replicas)
+        for (let i = 0; i < blobs.length; i++) {
+          const r = await pull(replica.url, 'enc/rep', digests[i]!);
+          expect(Buffer.from(await r.arrayBuffer()).equals(blobs[i]!)).toBe(true);
+        }
+    } finally {
+      for (const replica of replicas) await replica.close();
+    }
+    // The old key gone from the configuration: everything still opens.
+    const alone = await startRegistry({
+      ...reg.config,
+      encryption: { key: keyB, previousKeys: [], rewrapIntervalSeconds: 0, keyCacheSeconds: 60 },
+    });
+    try {
+      for (let i = 0; i < blobs.length; i++) {
+        const r = await pull(alone.url, 'enc/rep', digests[i]!);
+        expect(Buffer.from(await r.arrayBuffer()).equals(blobs[i]!)).toBe(true);
+      }
+    } finally {
+      await alone.close();
+      await reg.close();
+      await rm(keys, { recursive: true, force: true });
     }
   });
 });

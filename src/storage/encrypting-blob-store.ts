@@ -21,7 +21,7 @@ import {
   SealBroken,
   openSegment,
   openStream,
-  sealSegment,
+  sealSegments,
   sealedRange,
   sealedSize,
 } from './sealed-segments';
@@ -415,45 +415,18 @@ export class EncryptingBlobStore implements BlobStore {
     let written = storedFrom;
     let reported = offset;
     const header = withHeader ? this.headerFor(key.keyId) : undefined;
-    const skip = prefix?.length ?? 0;
     async function* sealed(): AsyncGenerator<Buffer> {
       if (header) {
         produced += header.length;
         queue.push({ end: produced, plain: Buffer.alloc(0) });
         yield header;
       }
-      let index = firstIndex;
-      let pending: Buffer[] = prefix ? [prefix] : [];
-      let n = skip;
-      let carried = skip;
-      const seal = (): Buffer => {
-        // One piece (a segment that lay whole in a chunk of the body) is sealed where it lies.
-        const plain = pending.length === 1 ? pending[0]! : Buffer.concat(pending, n);
-        const out = sealSegment(key.key, index++, plain);
-        produced += out.length;
-        queue.push({ end: produced, plain: plain.subarray(carried) });
-        carried = 0;
-        pending = [];
-        n = 0;
-        return out;
-      };
-      try {
-        for await (const chunk of source) {
-          let off = 0;
-          while (off < chunk.length) {
-            const take = Math.min(SEGMENT - n, chunk.length - off);
-            pending.push(chunk.subarray(off, off + take));
-            n += take;
-            off += take;
-            if (n === SEGMENT) yield seal();
-          }
-        }
-      } catch (err) {
-        // The client went away: what did arrive is kept (sealed short), so the upload resumes after it.
-        if (n > 0) yield seal();
-        throw err;
+      // A failing source still yields what arrived (sealed short): the upload resumes after it.
+      for await (const piece of sealSegments(key.key, source, firstIndex, prefix)) {
+        produced += piece.sealed.length;
+        queue.push({ end: produced, plain: piece.plain });
+        yield piece.sealed;
       }
-      if (n > 0) yield seal();
     }
     const result = await write(sealed(), (chunk) => {
       written += chunk.length;

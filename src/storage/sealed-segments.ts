@@ -99,30 +99,61 @@ export function sealedRange(
   };
 }
 
-/** Seals a plaintext stream as segments from `firstIndex` on (a staged upload continues at its end). */
+/** A sealed segment, with the plaintext it carries that came from the source (not from the prefix). */
+export interface SealedPiece {
+  sealed: Buffer;
+  plain: Buffer;
+}
+
+/**
+ * Seals a plaintext stream as segments from `firstIndex` on (a staged upload continues at its end),
+ * after `prefix`: the plaintext of a short last segment that is sealed again with what follows. When the
+ * source fails, what did arrive is sealed as a short segment before the error is passed on, so an
+ * upload keeps every byte it received. A segment that lies whole in one chunk is sealed where it lies.
+ */
+export async function* sealSegments(
+  key: Buffer,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  firstIndex = 0,
+  prefix?: Buffer,
+): AsyncGenerator<SealedPiece> {
+  let index = firstIndex;
+  let pending: Buffer[] = prefix?.length ? [prefix] : [];
+  let n = prefix?.length ?? 0;
+  let carried = n;
+  const seal = (): SealedPiece => {
+    const plain = pending.length === 1 ? pending[0]! : Buffer.concat(pending, n);
+    const piece = { sealed: sealSegment(key, index++, plain), plain: plain.subarray(carried) };
+    carried = 0;
+    pending = [];
+    n = 0;
+    return piece;
+  };
+  try {
+    for await (const chunk of source) {
+      let off = 0;
+      while (off < chunk.length) {
+        const take = Math.min(SEGMENT - n, chunk.length - off);
+        pending.push(chunk.subarray(off, off + take));
+        n += take;
+        off += take;
+        if (n === SEGMENT) yield seal();
+      }
+    }
+  } catch (err) {
+    if (n > 0) yield seal();
+    throw err;
+  }
+  if (n > 0) yield seal();
+}
+
+/** Seals a plaintext stream as segments from `firstIndex` on. */
 export async function* sealStream(
   key: Buffer,
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   firstIndex = 0,
 ): AsyncGenerator<Buffer> {
-  let index = firstIndex;
-  let pending: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of source) {
-    let off = 0;
-    while (off < chunk.length) {
-      const take = Math.min(SEGMENT - n, chunk.length - off);
-      pending.push(chunk.subarray(off, off + take));
-      n += take;
-      off += take;
-      if (n === SEGMENT) {
-        yield sealSegment(key, index++, Buffer.concat(pending, n));
-        pending = [];
-        n = 0;
-      }
-    }
-  }
-  if (n > 0) yield sealSegment(key, index, Buffer.concat(pending, n));
+  for await (const piece of sealSegments(key, source, firstIndex)) yield piece.sealed;
 }
 
 /**

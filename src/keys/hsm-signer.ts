@@ -4,12 +4,38 @@ import { HsmKey } from './hsm';
 import { KeyUnavailable } from './key-encryption';
 import type { Ed25519Signer } from './signer';
 
-/** PKCS#11 3.0 mechanisms that pkcs11js (written for 2.40) does not name. */
+/** PKCS#11 3.0 mechanisms that pkcs11js (written for 2.40) does not name, and CKM_ECDSA. */
 const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 const CKM_EDDSA = 0x1057;
+const CKM_ECDSA = 0x1041;
 
 /** DER of the curve OID 1.3.101.112 (Ed25519), the CKA_EC_PARAMS of an Edwards key. */
 const ED25519_PARAMS = Buffer.from('06032b6570', 'hex');
+
+/**
+ * An elliptic-curve key pair to generate in a token: the public half for verifying, the private half
+ * sensitive and never extractable, both under the URI's label (and id) so the signer finds them.
+ */
+function keyPair(lib: typeof Pkcs11Js, mechanism: number, curve: Buffer, label: string, id: Buffer | undefined) {
+  const named = [{ type: lib.CKA_LABEL, value: label }, ...(id ? [{ type: lib.CKA_ID, value: id }] : [])];
+  return {
+    mechanism: { mechanism },
+    publicTemplate: [
+      { type: lib.CKA_TOKEN, value: true },
+      { type: lib.CKA_VERIFY, value: true },
+      { type: lib.CKA_EC_PARAMS, value: curve },
+      ...named,
+    ],
+    privateTemplate: [
+      { type: lib.CKA_TOKEN, value: true },
+      { type: lib.CKA_PRIVATE, value: true },
+      { type: lib.CKA_SENSITIVE, value: true },
+      { type: lib.CKA_EXTRACTABLE, value: false },
+      { type: lib.CKA_SIGN, value: true },
+      ...named,
+    ],
+  };
+}
 
 /** The raw 32-byte key out of CKA_EC_POINT, which is a DER OCTET STRING (or, by some modules, raw). */
 function rawPoint(point: Buffer): Buffer {
@@ -35,16 +61,7 @@ export class HsmEd25519Signer implements Ed25519Signer {
 
   static open(uri: string, env: NodeJS.ProcessEnv = process.env): HsmEd25519Signer {
     const hsm = HsmKey.open(uri, 'private', env);
-    const point = hsm.run((m, s, _k, l) => {
-      const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: l.CKO_PUBLIC_KEY }];
-      if (hsm.uri.object) template.push({ type: l.CKA_LABEL, value: hsm.uri.object });
-      if (hsm.uri.id) template.push({ type: l.CKA_ID, value: hsm.uri.id });
-      m.C_FindObjectsInit(s, template);
-      const [pub] = m.C_FindObjects(s, 1);
-      m.C_FindObjectsFinal(s);
-      if (!pub) throw new KeyUnavailable(`no public key beside ${hsm.display}`);
-      return m.C_GetAttributeValue(s, pub, [{ type: l.CKA_EC_POINT }])[0]!.value as Buffer;
-    });
+    const point = hsm.publicPoint();
     const publicKey = createPublicKey({
       key: { kty: 'OKP', crv: 'Ed25519', x: rawPoint(point).toString('base64url') },
       format: 'jwk',
@@ -55,15 +72,7 @@ export class HsmEd25519Signer implements Ed25519Signer {
   }
 
   sign(data: Buffer): Buffer {
-    try {
-      return this.hsm.run((m, s, k) => {
-        m.C_SignInit(s, { mechanism: CKM_EDDSA }, k);
-        return Buffer.from(m.C_Sign(s, data, Buffer.alloc(64)));
-      });
-    } catch (err) {
-      if (err instanceof KeyUnavailable) throw err;
-      throw new KeyUnavailable(`the HSM key ${this.hsm.display} cannot sign: ${(err as Error).message}`);
-    }
+    return this.hsm.sign(CKM_EDDSA, data);
   }
 
   close(): void {
@@ -72,25 +81,7 @@ export class HsmEd25519Signer implements Ed25519Signer {
 
   /** Makes an Ed25519 key pair in the token a `pkcs11:` URI names; the private half is not extractable. */
   static generate(uri: string, env: NodeJS.ProcessEnv = process.env): KeyObject {
-    HsmKey.generate(uri, env, (lib, label, id) => ({
-      mechanism: { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
-      publicTemplate: [
-        { type: lib.CKA_TOKEN, value: true },
-        { type: lib.CKA_VERIFY, value: true },
-        { type: lib.CKA_EC_PARAMS, value: ED25519_PARAMS },
-        { type: lib.CKA_LABEL, value: label },
-        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
-      ],
-      privateTemplate: [
-        { type: lib.CKA_TOKEN, value: true },
-        { type: lib.CKA_PRIVATE, value: true },
-        { type: lib.CKA_SENSITIVE, value: true },
-        { type: lib.CKA_EXTRACTABLE, value: false },
-        { type: lib.CKA_SIGN, value: true },
-        { type: lib.CKA_LABEL, value: label },
-        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
-      ],
-    }));
+    HsmKey.generate(uri, env, (lib, label, id) => keyPair(lib, CKM_EC_EDWARDS_KEY_PAIR_GEN, ED25519_PARAMS, label, id));
     const signer = HsmEd25519Signer.open(uri, env);
     signer.close();
     return signer.publicKey;
@@ -119,16 +110,7 @@ export class HsmP256Signer {
 
   static open(uri: string, env: NodeJS.ProcessEnv = process.env): HsmP256Signer {
     const hsm = HsmKey.open(uri, 'private', env);
-    const point = hsm.run((m, s, _k, l) => {
-      const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: l.CKO_PUBLIC_KEY }];
-      if (hsm.uri.object) template.push({ type: l.CKA_LABEL, value: hsm.uri.object });
-      if (hsm.uri.id) template.push({ type: l.CKA_ID, value: hsm.uri.id });
-      m.C_FindObjectsInit(s, template);
-      const [pub] = m.C_FindObjects(s, 1);
-      m.C_FindObjectsFinal(s);
-      if (!pub) throw new KeyUnavailable(`no public key beside ${hsm.display}`);
-      return m.C_GetAttributeValue(s, pub, [{ type: l.CKA_EC_POINT }])[0]!.value as Buffer;
-    });
+    const point = hsm.publicPoint();
     const xy = uncompressedPoint(point);
     const publicKey = createPublicKey({
       key: {
@@ -151,16 +133,7 @@ export class HsmP256Signer {
 
   /** The raw 64-byte r ‖ s ECDSA signature of SHA-256(data). */
   sign(data: Buffer): Buffer {
-    const digest = createHash('sha256').update(data).digest();
-    try {
-      return this.hsm.run((m, s, k, l) => {
-        m.C_SignInit(s, { mechanism: l.CKM_ECDSA }, k);
-        return Buffer.from(m.C_Sign(s, digest, Buffer.alloc(64)));
-      });
-    } catch (err) {
-      if (err instanceof KeyUnavailable) throw err;
-      throw new KeyUnavailable(`the HSM key ${this.hsm.display} cannot sign: ${(err as Error).message}`);
-    }
+    return this.hsm.sign(CKM_ECDSA, createHash('sha256').update(data).digest());
   }
 
   close(): void {
@@ -169,25 +142,7 @@ export class HsmP256Signer {
 
   /** Makes a P-256 key pair in the token a `pkcs11:` URI names; the private half is not extractable. */
   static generate(uri: string, env: NodeJS.ProcessEnv = process.env): KeyObject {
-    HsmKey.generate(uri, env, (lib, label, id) => ({
-      mechanism: { mechanism: lib.CKM_EC_KEY_PAIR_GEN },
-      publicTemplate: [
-        { type: lib.CKA_TOKEN, value: true },
-        { type: lib.CKA_VERIFY, value: true },
-        { type: lib.CKA_EC_PARAMS, value: P256_PARAMS },
-        { type: lib.CKA_LABEL, value: label },
-        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
-      ],
-      privateTemplate: [
-        { type: lib.CKA_TOKEN, value: true },
-        { type: lib.CKA_PRIVATE, value: true },
-        { type: lib.CKA_SENSITIVE, value: true },
-        { type: lib.CKA_EXTRACTABLE, value: false },
-        { type: lib.CKA_SIGN, value: true },
-        { type: lib.CKA_LABEL, value: label },
-        ...(id ? [{ type: lib.CKA_ID, value: id }] : []),
-      ],
-    }));
+    HsmKey.generate(uri, env, (lib, label, id) => keyPair(lib, lib.CKM_EC_KEY_PAIR_GEN, P256_PARAMS, label, id));
     const signer = HsmP256Signer.open(uri, env);
     signer.close();
     return signer.publicKey;

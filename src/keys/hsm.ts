@@ -149,12 +149,7 @@ export class HsmKey {
           if (!/CKR_USER_ALREADY_LOGGED_IN/.test((err as Error).message)) throw err;
         }
       }
-      const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: this.keyClass }];
-      if (this.uri.object) template.push({ type: l.CKA_LABEL, value: this.uri.object });
-      if (this.uri.id) template.push({ type: l.CKA_ID, value: this.uri.id });
-      m.C_FindObjectsInit(session, template);
-      const found = m.C_FindObjects(session, 2);
-      m.C_FindObjectsFinal(session);
+      const found = this.find(session, this.keyClass, 2);
       if (found.length === 0) throw new KeyUnavailable(`no such key in the HSM: ${this.uri.display}`);
       if (found.length > 1) throw new KeyUnavailable(`more than one key matches ${this.uri.display}: name it by id=`);
       this.session = session;
@@ -191,6 +186,44 @@ export class HsmKey {
       return slot;
     }
     throw new KeyUnavailable(`no token matches ${this.uri.display}`);
+  }
+
+  /** Up to `max` objects of `keyClass` that the URI names (by label and id) on `session`. */
+  private find(session: Handle, keyClass: number, max: number): Handle[] {
+    const m = this.module;
+    const l = this.lib;
+    const template: Pkcs11Js.Template = [{ type: l.CKA_CLASS, value: keyClass }];
+    if (this.uri.object) template.push({ type: l.CKA_LABEL, value: this.uri.object });
+    if (this.uri.id) template.push({ type: l.CKA_ID, value: this.uri.id });
+    m.C_FindObjectsInit(session, template);
+    const found = m.C_FindObjects(session, max);
+    m.C_FindObjectsFinal(session);
+    return found;
+  }
+
+  /**
+   * CKA_EC_POINT of the public key beside this private key: the object of the same label (and id), as
+   * HSM tools create key pairs.
+   */
+  publicPoint(): Buffer {
+    return this.run((m, s, _k, l) => {
+      const [pub] = this.find(s, l.CKO_PUBLIC_KEY, 1);
+      if (!pub) throw new KeyUnavailable(`no public key beside ${this.display}`);
+      return m.C_GetAttributeValue(s, pub, [{ type: l.CKA_EC_POINT }])[0]!.value as Buffer;
+    });
+  }
+
+  /** Signs `data` with this private key by `mechanism`; a failure is KeyUnavailable naming the key. */
+  sign(mechanism: number, data: Buffer): Buffer {
+    try {
+      return this.run((m, s, k) => {
+        m.C_SignInit(s, { mechanism }, k);
+        return Buffer.from(m.C_Sign(s, data, Buffer.alloc(512)));
+      });
+    } catch (err) {
+      if (err instanceof KeyUnavailable) throw err;
+      throw new KeyUnavailable(`the HSM key ${this.display} cannot sign: ${(err as Error).message}`);
+    }
   }
 
   /**

@@ -9,17 +9,20 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { freePort, waitUp, generate, vary, pushMonolithic, pushChunked, pull } = require('./transfers');
+const {
+  cpuSeconds,
+  median,
+  freePort,
+  waitUp,
+  generate,
+  vary,
+  pushMonolithic,
+  pushChunked,
+  pull,
+} = require('./transfers');
 
 const ROUNDS = Number(process.env.BENCH_RUNS || 3);
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const GIB = 1024;
-
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
 
 function serve(tmp, name, port, extra) {
   return spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'cairn.js'), 'serve'], {
@@ -71,7 +74,6 @@ async function main() {
         await measure('pull', () => pull(s.url, 'ab/enc', chunked));
       }
     }
-    const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     for (const what of ['mono', 'chunked', 'pull']) {
       const [p, e] = servers.map((s) => ({
         mibs: median(s.runs[what].map((r) => r.mibs)),

@@ -8,17 +8,9 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { freePort, waitUp, generate, vary, pushMonolithic } = require('./transfers');
+const { cpuSeconds, median, freePort, waitUp, generate, vary, pushMonolithic } = require('./transfers');
 
 const ROUNDS = Number(process.env.BENCH_RUNS || 4);
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-function cpuSeconds(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
-
 const CLIENT = `
 const http = require('node:http');
 const { createHash } = require('node:crypto');
@@ -72,7 +64,6 @@ async function main() {
         s.runs.push({ mibs: out.n / 1024 / 1024 / out.s, cpu: cpuSeconds(s.pid) - before });
       }
     }
-    const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     for (const s of servers)
       process.stderr.write(
         `${s.name}: ${s.runs.map((r) => `${r.mibs.toFixed(0)} MiB/s (CPU ${r.cpu.toFixed(2)} s)`).join(', ')}; median ${median(s.runs.map((r) => r.mibs)).toFixed(0)} MiB/s\n`,

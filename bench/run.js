@@ -19,6 +19,7 @@ const { startTokenServer } = require('./token-server');
 const { setDefaultHeaders } = require('./http');
 const {
   authenticate,
+  cpuSeconds,
   MiB,
   BLOB,
   median,
@@ -65,16 +66,6 @@ function peakRssMB(pid) {
   } catch {
     return NaN;
   }
-}
-
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU seconds (user + system) the process has used so far, from /proc. */
-function cpuSeconds(pid) {
-  // The command name (field 2) may hold spaces: count the fields after its closing parenthesis.
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
 /** Runs a phase and records the server's CPU seconds per GiB it moved. */

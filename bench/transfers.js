@@ -14,6 +14,15 @@ const BLOB = 1024 * MiB;
 const CHUNK = 16 * MiB;
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system) the process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  // The command name (field 2) may hold spaces: count the fields after its closing parenthesis.
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
 const seconds = (t) => Number(process.hrtime.bigint() - t) / 1e9;
 const location = (r) => r.headers.location;
 const withDigest = (loc, d) => `${loc}${loc.includes('?') ? '&' : '?'}digest=${d}`;
@@ -257,6 +266,7 @@ async function authenticate(bases, dataDir, repositories) {
 }
 
 module.exports = {
+  cpuSeconds,
   manifestPushes,
   receiptLag,
   authenticate,

@@ -42,6 +42,14 @@ export async function serveCairn(
   return { child, url };
 }
 
+/** Stops a `cairn serve` started by serveCairn (SIGTERM) and waits for it to exit; nothing when absent. */
+export async function stopCairn(server: { child: ChildProcess } | undefined): Promise<void> {
+  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
 /** A process's resident set size in bytes (Linux /proc). */
 export async function memoryOf(pid: number): Promise<{ rss: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

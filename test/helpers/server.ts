@@ -38,8 +38,11 @@ export interface TestRegistry {
   registry: Registry;
   /** Stops the server, keeps the data, database and Redis keys (for restart tests). */
   stop(): Promise<void>;
-  /** Starts a new server on the same data, database and sessions. */
-  restart(): Promise<TestRegistry>;
+  /**
+   * Starts a new server on the same data, database and sessions; with `next`, on that configuration
+   * from then on (another key, say).
+   */
+  restart(next?: Config): Promise<TestRegistry>;
   /** Stops the server and removes everything it used. */
   close(): Promise<void>;
 }
@@ -75,7 +78,7 @@ export async function startTestRegistry(
     await redis?.cleanup();
     await rm(dataDir, { recursive: true, force: true });
   };
-  const boot = async (): Promise<TestRegistry> => {
+  const boot = async (config: Config): Promise<TestRegistry> => {
     const registry = await startRegistry(config, options);
     const second = profile.replicas === 2 ? await startRegistry(config, options) : undefined;
     let stopped = false;
@@ -93,9 +96,9 @@ export async function startTestRegistry(
       config,
       registry,
       stop,
-      restart: async () => {
+      restart: async (next = config) => {
         await stop();
-        return boot();
+        return boot(next);
       },
       close: async () => {
         await stop();
@@ -103,5 +106,5 @@ export async function startTestRegistry(
       },
     };
   };
-  return boot();
+  return boot(config);
 }

@@ -4,15 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import * as Minio from 'minio';
+import type * as Minio from 'minio';
 import { startRegistry, type Registry } from '../../src/app';
 import type { Config } from '../../src/config/config';
 import { writeKeyFile } from '../../src/keys/key-encryption';
 import { cairn } from '../helpers/cli';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
-import { testS3 } from '../helpers/s3';
+import { bucketOf, testS3 } from '../helpers/s3';
 import { createRedisPrefix } from '../helpers/services';
-import { serveCairn } from '../helpers/cairn-process';
+import { serveCairn, stopCairn } from '../helpers/cairn-process';
 import http from 'node:http';
 import Redis from 'ioredis';
 import { adminPassword, bearer, startAuthRegistry, token } from '../helpers/auth';
@@ -248,7 +248,10 @@ describe('encryption at rest (file key, file system)', () => {
     expect((await readFile(blobFile(reg.dataDir, d))).equals(before)).toBe(true);
     await running.close();
     keyA = keyB;
-    reg = await startTestRegistryOn(reg, keyB);
+    reg = await reg.restart({
+      ...reg.config,
+      encryption: { key: keyB, previousKeys: [], rewrapIntervalSeconds: 0, keyCacheSeconds: 1 },
+    });
   });
 
   it('crypto-shreds a blob on request, refusing while an immutable tag or an approved model needs it; a restored copy stays unreadable', async () => {
@@ -318,41 +321,6 @@ describe('encryption at rest (file key, file system)', () => {
   });
 });
 
-/** The same data, database and key as `reg`, started again with another key configuration. */
-async function startTestRegistryOn(reg: TestRegistry, key: string): Promise<TestRegistry> {
-  const config: Config = {
-    ...reg.config,
-    encryption: { key, previousKeys: [], rewrapIntervalSeconds: 0, keyCacheSeconds: 1 },
-  };
-  const boot = async (): Promise<TestRegistry> => {
-    const registry = await startRegistry(config);
-    let stopped = false;
-    const stop = async () => {
-      if (!stopped) {
-        stopped = true;
-        await registry.close();
-      }
-    };
-    return {
-      ...reg,
-      url: registry.url,
-      urls: [registry.url],
-      config,
-      registry,
-      stop,
-      restart: async () => {
-        await stop();
-        return boot();
-      },
-      close: async () => {
-        await stop();
-        await reg.close();
-      },
-    };
-  };
-  return boot();
-}
-
 describe('encryption at rest: turning it on over plaintext blobs, and on S3', () => {
   it('serves plaintext blobs from before, and seals them online with `cairn admin encrypt`, resumably', async () => {
     const keys = await mkdtemp(path.join(os.tmpdir(), 'cairn-keys-'));
@@ -395,7 +363,6 @@ describe('encryption at rest: turning it on over plaintext blobs, and on S3', ()
   (testS3() ? it : it.skip)(
     'keeps nothing readable in the bucket, monolithic and chunked, across two replicas',
     async () => {
-      const s3 = testS3()!;
       const keys = await mkdtemp(path.join(os.tmpdir(), 'cairn-keys-'));
       const key = pathToFileURL(path.join(keys, 'kek')).href;
       writeKeyFile(path.join(keys, 'kek'));
@@ -412,24 +379,14 @@ describe('encryption at rest: turning it on over plaintext blobs, and on S3', ()
           expect(Buffer.from(await (await pull(url, 'enc/s3', d1)).arrayBuffer()).equals(mono)).toBe(true);
           expect(Buffer.from(await (await pull(url, 'enc/s3', d2)).arrayBuffer()).equals(chunked)).toBe(true);
         }
-        const u = new URL(reg.config.storage);
-        const endpoint = new URL(u.searchParams.get('endpoint')!);
-        const client = new Minio.Client({
-          endPoint: endpoint.hostname,
-          port: Number(endpoint.port),
-          useSSL: false,
-          accessKey: s3.accessKey,
-          secretKey: s3.secretKey,
-          pathStyle: true,
-          region: 'us-east-1',
-        });
+        const { client, bucket } = bucketOf(reg.config.storage);
         let objects = 0;
-        for await (const item of client.listObjectsV2(u.hostname, '', true)) {
+        for await (const item of client.listObjectsV2(bucket, '', true)) {
           const name = (item as Minio.BucketItem).name;
           if (!name) continue;
           objects++;
           const parts: Buffer[] = [];
-          for await (const c of await client.getObject(u.hostname, name)) parts.push(c as Buffer);
+          for await (const c of await client.getObject(bucket, name)) parts.push(c as Buffer);
           expect({ name, plaintext: Buffer.concat(parts).includes(MARKER) }).toEqual({ name, plaintext: false });
         }
         expect(objects).toBeGreaterThanOrEqual(2);
@@ -537,9 +494,7 @@ describe('encryption at rest across a kill -9', () => {
       expect(back.equals(data)).toBe(true);
       expect(await plaintextFiles({ dataDir: path.join(dir, 'data') })).toEqual([]);
     } finally {
-      const exited = new Promise((res) => server.child.once('exit', res));
-      server.child.kill('SIGTERM');
-      await exited;
+      await stopCairn(server);
       await redis.cleanup();
       await rm(dir, { recursive: true, force: true });
     }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parsePkcs11Uri } from '../../src/keys/pkcs11-uri';
 import { cairn } from '../helpers/cli';
-import { serveCairn } from '../helpers/cairn-process';
+import { serveCairn, stopCairn } from '../helpers/cairn-process';
 import { pushModel } from '../helpers/ml-artifacts';
 import { softHsmAvailable, startSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../helpers/softhsm';
 
@@ -60,10 +60,7 @@ function keyAttributeOn(
   const data = Buffer.concat(Array.from({ length: 5000 }, () => MARKER));
   const env = () => ({ ...hsm.env, CAIRN_ENCRYPTION_KEY: uri, CAIRN_VERIFIED_TTL: '0' });
   const stop = async () => {
-    if (!server) return;
-    const exited = new Promise((r) => server!.child.once('exit', r));
-    server.child.kill('SIGTERM');
-    await exited;
+    await stopCairn(server);
     server = undefined;
   };
 
@@ -169,11 +166,7 @@ function keyAttributeOn(
   let dir: string;
   let server: { child: ChildProcess; url: string } | undefined;
   afterAll(async () => {
-    if (server) {
-      const exited = new Promise((r) => server!.child.once('exit', r));
-      server.child.kill('SIGTERM');
-      await exited;
-    }
+    await stopCairn(server);
     await rm(dir, { recursive: true, force: true });
     hsm.cleanup();
   });
@@ -230,11 +223,7 @@ function keyAttributeOn(
   let dir: string;
   let server: { child: ChildProcess; url: string } | undefined;
   afterAll(async () => {
-    if (server) {
-      const exited = new Promise((r) => server!.child.once('exit', r));
-      server.child.kill('SIGTERM');
-      await exited;
-    }
+    await stopCairn(server);
     await rm(dir, { recursive: true, force: true });
     hsm.cleanup();
   });

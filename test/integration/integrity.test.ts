@@ -3,10 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import * as Minio from 'minio';
 import { random, sha256 } from '../conformance/client';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
-import { testS3 } from '../helpers/s3';
+import { bucketOf, testS3 } from '../helpers/s3';
 import { scrubBlobs } from '../../src/integrity/scrub';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
 
@@ -133,7 +132,6 @@ describe('integrity of the stored bytes', () => {
   });
 
   (testS3() ? it : it.skip)('scrubs S3 storage the same way', async () => {
-    const s3 = testS3()!;
     const s3reg = await startTestRegistry(
       { database: 'sqlite', sessions: 'memory', storage: 's3' },
       { integrity: { scrubIntervalSeconds: 0 } },
@@ -141,19 +139,9 @@ describe('integrity of the stored bytes', () => {
     try {
       const d = await push(s3reg, 'scrub/s3', random(50_000));
       const store = s3reg.registry.services.blobs as S3BlobStore;
-      const url = new URL(s3reg.config.storage);
-      const endpoint = new URL(url.searchParams.get('endpoint')!);
-      const client = new Minio.Client({
-        endPoint: endpoint.hostname,
-        port: Number(endpoint.port),
-        useSSL: false,
-        accessKey: s3.accessKey,
-        secretKey: s3.secretKey,
-        pathStyle: true,
-        region: 'us-east-1',
-      });
+      const { client, bucket } = bucketOf(s3reg.config.storage);
       const hex = d.slice('sha256:'.length);
-      await client.putObject(url.hostname, `sha256/${hex.slice(0, 2)}/${hex}`, random(50_000));
+      await client.putObject(bucket, `sha256/${hex.slice(0, 2)}/${hex}`, random(50_000));
       const r = await scrubBlobs(store);
       expect(r.corrupt.map((c) => c.digest)).toEqual([d]);
     } finally {

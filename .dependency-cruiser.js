@@ -26,6 +26,8 @@ const may = {
   integrity: ['audit', 'catalog', 'config', 'observability', 'oci', 'storage'],
   maintenance: ['audit', 'catalog', 'config', 'observability', 'policy', 'sessions', 'storage'],
   client: ['artifacts', 'keys', 'oci', 'signing'],
+  // Push replication: the audit log as its outbox, the client's protocol towards the target.
+  replication: ['audit', 'catalog', 'client', 'config', 'core', 'observability', 'oci', 'storage'],
   http: ['audit', 'auth', 'config', 'core', 'observability', 'oci', 'policy'],
   distribution: [
     'audit',
@@ -70,6 +72,7 @@ const may = {
     'observability',
     'oci',
     'policy',
+    'replication',
     'root',
   ],
 };

@@ -38,6 +38,10 @@ import type { AuditLog } from './audit/audit-log';
 import { createQuarantine } from './integrity';
 import { startScrubber } from './integrity/scrubber';
 import { CloseStack } from './close-stack';
+import { createReplicationState } from './catalog';
+import { Replication } from './replication/replication';
+import { replicationMetrics } from './replication/status';
+import { defaultUserAgent } from './client/registry-client';
 
 /** A running registry: the HTTP server and the backends behind it. */
 export interface Registry {
@@ -45,7 +49,12 @@ export interface Registry {
   url: string;
   config: Config;
   /** The wired stores and the core, for tests and the CLI: what the handlers were given. */
-  services: V2Deps & { core: RegistryCore; receipts: ReceiptIssuer | undefined };
+  services: V2Deps & {
+    core: RegistryCore;
+    receipts: ReceiptIssuer | undefined;
+    /** Present when replication.targets is not empty. */
+    replication: Replication | undefined;
+  };
   /** Present unless auth.mode is none. */
   auth?: AuthRuntime;
   audit: AuditLog;
@@ -178,13 +187,24 @@ async function start(
     ...backends,
   };
   const { core, receipts } = createRegistryCore(stores);
+  const replication = config.replication.targets.length
+    ? new Replication(
+        { ...stores, state: createReplicationState(backends.catalog) },
+        config,
+        defaultUserAgent().replace('cairn-cli', 'cairn-replication'),
+      )
+    : undefined;
   // Each module picks what it uses from this: the handlers, the background jobs, the tests.
-  const services = { ...stores, core, receipts, metrics, hashes, verified, gate };
+  const services = { ...stores, core, receipts, replication, metrics, hashes, verified, gate };
   audit.start();
   stack.push('scrubber', startScrubber(services));
   stack.push('signature re-check', startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000));
   stack.push('retention', startRetention(services));
   if (receipts) stack.push('receipt issuer', receipts.start());
+  if (replication) {
+    replicationMetrics(metrics.registry, () => replication.status());
+    stack.push('replication', replication.start(core.changes));
+  }
   stack.push(
     'TUF refresh',
     trust.tuf.start(() => trust.current().tuf, config.auth.policyReloadSeconds),

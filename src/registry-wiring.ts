@@ -16,6 +16,7 @@ import type { IdentityStore } from './auth/identity-store';
 import { registerSigningHooks } from './signing/hooks';
 import { ReceiptIssuer } from './signing/receipt-issuer';
 import { registerAuditHooks } from './audit/change-hooks';
+import { registerLoopCheck } from './replication/loop-check';
 
 export interface CoreWiring {
   config: Config;
@@ -42,6 +43,8 @@ export function createRegistryCore(w: CoreWiring): { core: RegistryCore; receipt
     { catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine, artifacts: w.artifacts },
     w.logger,
   );
+  // First of all checks: a change replicated back to where it started is refused before anything else runs.
+  registerLoopCheck(core.hooks, w.config.audit.origin);
   registerArtifactValidation(core.hooks);
   registerGovernanceChecks(core.hooks, w);
   registerLifecycleChecks(core.hooks, w);

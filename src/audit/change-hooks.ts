@@ -3,6 +3,12 @@ import type { RegistryHooks } from '../core/hooks';
 import type { AuditLog } from './audit-log';
 import { auditChange, PullRecorder } from './actor-events';
 
+/** The registries a replicated change came through: replication never sends it back to them. */
+const via = (actor: Actor): { replicatedVia?: string } =>
+  actor.replicatedVia?.length ? { replicatedVia: actor.replicatedVia.join(',') } : {};
+
+const viaDetail = (actor: Actor) => (actor.replicatedVia?.length ? { detail: via(actor) } : {});
+
 /**
  * Every committed change is an audit event, appended before the client is answered (a failed append
  * fails the request: success means it is in the log); pulls are recorded without waiting, when
@@ -23,6 +29,7 @@ export function registerAuditHooks(hooks: RegistryHooks, audit: AuditLog, option
         kind: record.kind,
         ...(m.previous && m.previous !== m.digest ? { previousDigest: m.previous } : {}),
         ...(m.parsed.subject ? { subject: m.parsed.subject.digest } : {}),
+        ...via(actor),
         ...(record.edges.length
           ? {
               lineage: record.edges
@@ -39,13 +46,14 @@ export function registerAuditHooks(hooks: RegistryHooks, audit: AuditLog, option
       audit,
       actor,
       d.digest
-        ? { type: 'manifest.delete', action: 'delete', repository: d.repository, digest: d.digest }
+        ? { type: 'manifest.delete', action: 'delete', repository: d.repository, digest: d.digest, ...viaDetail(actor) }
         : {
             type: 'tag.delete',
             action: 'delete',
             repository: d.repository,
             tag: d.tag!,
             ...(d.tagged ? { digest: d.tagged } : {}),
+            ...viaDetail(actor),
           },
     );
   });

@@ -133,6 +133,8 @@ export interface Catalog {
   /** Removes only the tag. */
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: Page): Promise<string[]>;
+  /** The tags pointing at the manifest, in lexical order (replication carries them with it). */
+  tagsOf(repository: string, digest: string): Promise<string[]>;
   /** Manifests in the repository whose subject is `subject`, optionally only of one artifactType. */
   listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerDescriptor[]>;
 

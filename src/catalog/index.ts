@@ -11,6 +11,13 @@ import { postgresHotReads, sqliteHotReads } from './hot-reads';
 import type { ArtifactIndex } from './artifact-index';
 import { KyselyArtifactIndex } from './kysely-artifact-index';
 import { KyselyDataKeys } from './kysely-data-keys';
+import { KyselyReplicationState, type ReplicationStateStore } from './kysely-replication-state';
+
+/** Replication positions live in the catalog's database. */
+export function createReplicationState(catalog: Catalog): ReplicationStateStore {
+  if (catalog instanceof KyselyCatalog) return new KyselyReplicationState(catalog.db);
+  throw new Error(`no replication state for catalog ${catalog.kind}`);
+}
 
 /** The wrapped data keys of encrypted blobs live in the catalog's database too. */
 export function createDataKeyStore(catalog: Catalog): KyselyDataKeys {

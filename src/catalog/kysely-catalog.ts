@@ -301,6 +301,17 @@ export class KyselyCatalog implements Catalog {
     return (await q.execute()).map((r) => r.name);
   }
 
+  async tagsOf(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', this.repositoryId(this.db, repository))
+      .where('digest', '=', digest)
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => r.name);
+  }
+
   async listReferrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerDescriptor[]> {
     let q = this.db
       .selectFrom('manifests')

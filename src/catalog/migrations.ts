@@ -202,6 +202,17 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
       `create index manifest_blobs_digest on manifest_blobs (blob_digest)`,
     ];
   },
+  // Push replication: where each target stands in the audit log (its outbox), and the events it gave up on.
+  (d) => {
+    const t = types(d);
+    return [
+      `create table replication_targets (name text primary key, position ${t.big} not null,
+         last_error text, last_error_at ${t.big}, last_sent_at ${t.big}, failed_events ${t.big} not null,
+         updated_at ${t.big} not null)`,
+      `create table replication_failures (target text not null, seq ${t.big} not null, error text not null,
+         failed_at ${t.big} not null, primary key (target, seq))`,
+    ];
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

@@ -26,6 +26,16 @@ export interface Database {
   leases: { name: string; holder: string; expires_at: number };
   job_cursors: { name: string; position: number; updated_at: number };
   /** Wrapped data keys of encrypted blobs (src/catalog/kysely-data-keys.ts). */
+  replication_targets: {
+    name: string;
+    position: number;
+    last_error: string | null;
+    last_error_at: number | null;
+    last_sent_at: number | null;
+    failed_events: number;
+    updated_at: number;
+  };
+  replication_failures: { target: string; seq: number; error: string; failed_at: number };
   data_keys: { key_id: string; owner: string; kek_id: string; wrapped: Buffer; created_at: number };
   cairn_migrations: { version: number; applied_at: number };
   /** Human accounts. groups is a JSON array of group names. */

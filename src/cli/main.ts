@@ -11,6 +11,7 @@ import { transferCommands } from './transfer';
 import { signingCommands } from './signing-commands';
 import { artifactMaintenanceCommands } from './artifact-maintenance';
 import { registryCommands } from './registry-commands';
+import { replicationCommands } from './replication-commands';
 import { pruneDrafts } from '../maintenance/retention';
 import { createArtifactIndex } from '../catalog';
 import { Governance } from '../policy/governance';
@@ -159,6 +160,7 @@ export async function main(argv: string[]): Promise<void> {
   const policy = policyCommands(program, (o) => configFrom(o));
   artifactMaintenanceCommands(program, policy, (o) => configFrom(o));
   registryCommands(program);
+  replicationCommands(program, (o) => configFrom(o));
   auditCommands(program, (o) => configFrom(o));
   transferCommands(program);
   signingCommands(program);

@@ -38,7 +38,8 @@ interface CachedToken {
 const MAX_REDIRECTS = 5;
 const MAX_RATE_LIMIT_RETRIES = 3;
 
-function defaultUserAgent(): string {
+/** `cairn-cli/<version> node/<version>`: who Cairn's client is, in the target's access log. */
+export function defaultUserAgent(): string {
   try {
     const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
       version?: string;
@@ -246,7 +247,8 @@ export class RegistryClient {
       });
     }
     if (this.bearer?.service) url.searchParams.set('service', this.bearer.service);
-    for (const s of scopes) url.searchParams.append('scope', s);
+    // A request may need several scopes (a mount: push here, pull there), given space-separated.
+    for (const s of new Set(scopes.flatMap((x) => x.split(' ').filter(Boolean)))) url.searchParams.append('scope', s);
     const headers: Record<string, string> = { 'User-Agent': this.userAgent };
     if (this.credentials) headers.Authorization = basic(this.credentials);
     const res = await this.transport.send('GET', url, headers);

@@ -222,6 +222,41 @@ export const ConfigSchema = z
       .object({ pageSizeMax: z.number().int().positive().default(10000) })
       .strict()
       .default({}),
+    /** Push replication to other registries (docs/replication.md). */
+    replication: z
+      .object({
+        targets: z
+          .array(
+            z
+              .object({
+                /** Names the target in status, metrics, the CLI and its lease and position in the catalog. */
+                name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ -'),
+                /** The target registry's base URL: another Cairn or any OCI registry. */
+                url: z.string().url(),
+                username: z.string().min(1).optional(),
+                /** A file holding the password or token (a mounted secret), read at each (re)connection. */
+                passwordFile: z.string().min(1).optional(),
+                /** The environment variable holding it, instead of a file. */
+                passwordEnv: z.string().min(1).optional(),
+                // Repository patterns (`models/**`; `*` within a segment, `**` across, as in governance.yaml); by default all.
+                repositories: z.array(z.string().min(1)).default(['**']),
+                /** Replicate only artifacts at one of these stages (promotion then triggers it); by default all. */
+                stages: z.array(z.enum(['draft', 'candidate', 'approved', 'deprecated', 'retired'])).optional(),
+                /** Delete manifests and tags on the target when they are deleted here. */
+                deletes: z.boolean().default(false),
+              })
+              .strict()
+              .refine((t) => !(t.passwordFile && t.passwordEnv), 'give passwordFile or passwordEnv, not both'),
+          )
+          .default([])
+          .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, 'target names must be unique'),
+        /** How often a replica looks for changes that arrived at another replica (its own wake it at once). */
+        sweepSeconds: z.number().int().positive().default(5),
+        /** The longest wait between two attempts at a target that keeps failing (backoff doubles up to it). */
+        retryMaxSeconds: z.number().int().positive().default(300),
+      })
+      .strict()
+      .default({}),
     /** Envelope encryption of blob bytes at rest (docs/security.md). */
     encryption: z
       .object({

@@ -15,6 +15,11 @@ export interface Actor {
   requestId?: string;
   /** For an OIDC-federated CI job: the token's issuer, subject and claims, recorded as the push's provenance. */
   federated?: { issuer: string; subject: string; claims?: Record<string, string> };
+  /**
+   * The registries (their `audit.origin`) a replicated change passed through before it reached this one,
+   * from the `Cairn-Replicated-Via` header: it is never sent back to any of them.
+   */
+  replicatedVia?: string[];
   /** Whether the actor may take `action` on another repository than the one it was let in for. */
   can(action: string, repository: string): boolean;
 }

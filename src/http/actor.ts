@@ -18,6 +18,18 @@ export function actorOf(ctx: RequestContext, trustProxy: boolean): Actor {
     ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 200) } : {}),
     requestId: ctx.id,
     ...(principal?.federated ? { federated: principal.federated } : {}),
+    ...replicatedVia(ctx.req.headers['cairn-replicated-via']),
     can: (action, repository) => ctx.auth?.can(action as never, repository) ?? true,
   };
+}
+
+/** Registry names (`audit.origin` values), comma-separated; anything else in the header is ignored. */
+function replicatedVia(header: string | string[] | undefined): { replicatedVia?: string[] } {
+  if (typeof header !== 'string') return {};
+  const names = header
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => /^[A-Za-z0-9._/:-]{1,200}$/.test(s))
+    .slice(0, 16);
+  return names.length ? { replicatedVia: names } : {};
 }

@@ -90,6 +90,12 @@ export const ERROR_CODES = {
     group: 'cairn',
     meaning: 'the resource changed meanwhile (a lifecycle move raced another); read it again and retry',
   },
+  REPLICATION_LOOP: {
+    status: 409,
+    group: 'cairn',
+    meaning:
+      'a replicated change came back to the registry it started from (Cairn-Replicated-Via names it): nothing was written, and the sender skips it',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export type OciErrorCode = keyof typeof ERROR_CODES;

@@ -1,3 +1,4 @@
+import { repositoryMatches } from '../oci/repository-pattern';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseYamlDocument } from './yaml-document';
@@ -119,28 +120,7 @@ export function parseGovernance(text: string, source: string): GovernanceRules {
   return parseYamlDocument(GovernanceSchema, text, source, (m) => new GovernanceError(m));
 }
 
-const compiled = new Map<string, RegExp>();
-
-/** `*` within a path segment, `**` across segments; anchored. */
-export function repositoryMatches(patternText: string, repository: string): boolean {
-  // Patterns come from the policy files, so they are few; a manifest GET under a trust policy asks.
-  let re = compiled.get(patternText);
-  if (!re) {
-    const source = patternText
-      .split('**')
-      .map((part) =>
-        part
-          .split('*')
-          .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-          .join('[^/]*'),
-      )
-      .join('.*');
-    re = new RegExp(`^${source}$`);
-    if (compiled.size > 10_000) compiled.clear();
-    compiled.set(patternText, re);
-  }
-  return re.test(repository);
-}
+export { repositoryMatches };
 
 export const GOVERNANCE_FILE = 'governance.yaml';
 

@@ -114,6 +114,22 @@ export function catalogContract(name: string, make: () => Promise<CatalogFixture
       expect(await c.getManifest(repo(), 'v1')).toBeUndefined();
     });
 
+    it('lists the tags pointing at a manifest, and only those', async () => {
+      const a = repo();
+      const d = randomDigest();
+      await c.linkBlob(a, { digest: d, size: 1 });
+      const m1 = manifest([d]);
+      const m2 = manifest([d]);
+      await c.putManifest(a, m1, 'v1');
+      await c.putManifest(a, m1, 'latest');
+      await c.putManifest(a, m2, 'v2');
+      expect(await c.tagsOf(a, m1.digest)).toEqual(['latest', 'v1']);
+      await c.putManifest(a, m2, 'latest');
+      expect(await c.tagsOf(a, m1.digest)).toEqual(['v1']);
+      expect(await c.tagsOf(a, m2.digest)).toEqual(['latest', 'v2']);
+      expect(await c.tagsOf(repo(), m2.digest)).toEqual([]);
+    });
+
     it('refuses a manifest with missing references, writing nothing', async () => {
       const a = repo();
       const have = randomDigest();

@@ -11,8 +11,9 @@ const bin = path.join(__dirname, '..', '..', 'bin', 'cairn.js');
 export async function serveCairn(
   dir: string,
   env: Record<string, string>,
+  args: string[] = [],
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [bin, 'serve'], {
+  const child = spawn(process.execPath, [bin, 'serve', ...args], {
     env: {
       ...process.env,
       CAIRN_LISTEN: '127.0.0.1:0',

@@ -33,7 +33,12 @@ describe('the registry core: hooks, change events, and calls without HTTP', () =
   it('runs every feature as an ordered check or effect, as wired in the composition root', () => {
     const hooks = r.registry.services.core.hooks.describe();
     expect(hooks['manifest.put']).toEqual({
-      checks: ['validation:artifact', 'governance:immutable-tag', 'quota:artifact-quota'],
+      checks: [
+        'validation:replication-loop',
+        'validation:artifact',
+        'governance:immutable-tag',
+        'quota:artifact-quota',
+      ],
       effects: ['audit:audit', 'signatures:signature-ingest', 'receipts:receipt', 'changes:change-feed'],
     });
     expect(hooks['manifest.get']).toEqual({
@@ -41,7 +46,7 @@ describe('the registry core: hooks, change events, and calls without HTTP', () =
       effects: ['audit:audit-pull'],
     });
     expect(hooks['manifest.delete']).toEqual({
-      checks: ['governance:immutable-tag'],
+      checks: ['validation:replication-loop', 'governance:immutable-tag'],
       effects: ['audit:audit', 'changes:change-feed'],
     });
     expect(hooks['blob.commit']).toEqual({

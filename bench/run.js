@@ -5,6 +5,7 @@
  * Prints each figure, Cairn/Distribution ratios and the targets; writes .bench/results.json.
  * With radosgw installed it adds the scale-out profile (bench/scale-out.js); BENCH_SCALEOUT=off skips it.
  * Then the search profile (bench/search.js: 100,000 artifacts, SQLite and PostgreSQL); BENCH_SEARCH=off skips it.
+ * Then `cairn pull` in ranges against one stream (bench/parallel-pull.js); BENCH_PARALLEL_PULL=off skips it.
  * Loopback only; every loop is bounded.
  */
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -15,6 +16,7 @@ const path = require('node:path');
 const { request } = require('./http');
 const { measureScaleOut } = require('./scale-out');
 const { measureSearch } = require('./search');
+const { measureParallelPull } = require('./parallel-pull');
 const { startTokenServer } = require('./token-server');
 const { setDefaultHeaders } = require('./http');
 const {
@@ -300,6 +302,9 @@ async function main() {
   let search;
   if (process.env.BENCH_SEARCH === 'off') log('search profile skipped (BENCH_SEARCH=off)');
   else search = await measureSearch({ tmp, log });
+  let parallelPull;
+  if (process.env.BENCH_PARALLEL_PULL === 'off') log('parallel pull profile skipped (BENCH_PARALLEL_PULL=off)');
+  else parallelPull = await measureParallelPull(log);
 
   const rows = [
     ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, d.pushMiBs, 1.3, 'ratio'],
@@ -393,6 +398,15 @@ async function main() {
     );
   }
   if (search) lines.push('', ...search.lines);
+  if (parallelPull) {
+    lines.push(
+      '',
+      '| `cairn pull` of 1 GiB | one stream (MiB/s) | 4 connections (MiB/s) | ratio |',
+      '|---|---:|---:|---:|',
+    );
+    for (const [name, r] of Object.entries(parallelPull))
+      lines.push(`| ${name} | ${r.oneStream.toFixed(0)} | ${r.fourConnections.toFixed(0)} | ${r.ratio.toFixed(2)}× |`);
+  }
   process.stdout.write(
     `\n${lines.join('\n')}\n\ntoken auth ${AUTH ? 'on both (Distribution with a token server)' : 'off on both'}; medians of ${RUNS} runs (the 1 GiB transfers alternating between the servers, sync before each); ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}\n`,
   );
@@ -408,6 +422,7 @@ async function main() {
         distribution: d,
         scaleOut: so,
         search: search && search.results,
+        parallelPull,
         results,
       },
       null,

@@ -4,7 +4,7 @@ import { removeCredentials, resolveCredentials, storeCredentials } from '../clie
 import { DigestMismatchError } from '../client/download';
 import { Reporter } from '../client/progress';
 import type { ArtifactKind } from '../client/pack';
-import { pullArtifact } from '../client/pull';
+import { DEFAULT_CONNECTIONS, DEFAULT_PART_BYTES, pullArtifact } from '../client/pull';
 import { pushDirectory, type PushOptions } from '../client/push';
 import { parseRegistry, ReferenceError } from '../client/reference';
 import { RegistryClient, RegistryError } from '../client/registry-client';
@@ -219,12 +219,40 @@ export function transferCommands(program: Command): void {
     .command('pull <reference> <dir>')
     .description('restore the files of a model or dataset artifact into a directory (resumable)')
     .option('--plain-http', 'talk HTTP, not HTTPS (default only for localhost)')
+    .option(
+      '--connections <n>',
+      'range requests at once for each large file (1: one stream)',
+      String(DEFAULT_CONNECTIONS),
+    )
+    .option(
+      '--part-size <MiB>',
+      'the size of each range; files up to this size come in one request',
+      String(DEFAULT_PART_BYTES / 1048576),
+    )
     .option('-q, --quiet', 'no progress output')
     .action(
-      run(async (reference: string, dir: string, o: { plainHttp?: boolean; quiet?: boolean }) => {
-        const reporter = new Reporter({ quiet: o.quiet });
-        const r = await pullArtifact(reference, dir, { plainHttp: o.plainHttp }, reporter);
-        process.stdout.write(`${r.repository}@${r.digest}\n`);
-      }, 0),
+      run(
+        async (
+          reference: string,
+          dir: string,
+          o: { plainHttp?: boolean; quiet?: boolean; connections: string; partSize: string },
+        ) => {
+          const connections = Number(o.connections);
+          const partMiB = Number(o.partSize);
+          if (!Number.isInteger(connections) || connections < 1 || connections > 8)
+            throw new UsageError('--connections must be a whole number from 1 to 8');
+          if (!Number.isInteger(partMiB) || partMiB < 1 || partMiB > 4096)
+            throw new UsageError('--part-size must be a whole number of MiB from 1 to 4096');
+          const reporter = new Reporter({ quiet: o.quiet });
+          const r = await pullArtifact(
+            reference,
+            dir,
+            { plainHttp: o.plainHttp, connections, partBytes: partMiB * 1048576 },
+            reporter,
+          );
+          process.stdout.write(`${r.repository}@${r.digest}\n`);
+        },
+        0,
+      ),
     );
 }

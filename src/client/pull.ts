@@ -10,6 +10,7 @@ import {
 } from './artifact-types';
 import { resolveCredentials } from './credentials';
 import { downloadBlob } from './download';
+import { downloadBlobParallel } from './parallel-download';
 import { formatBytes, type Reporter } from './progress';
 import { parseReference, ReferenceError } from './reference';
 import { expectOk, RegistryClient } from './registry-client';
@@ -17,7 +18,13 @@ import { PackError, PARTIAL_SUFFIX } from './walk';
 
 export interface PullOptions {
   plainHttp?: boolean;
+  /** Range requests at once for a blob larger than one part (1: one stream per blob). */
+  connections?: number;
+  partBytes?: number;
 }
+
+export const DEFAULT_CONNECTIONS = 4;
+export const DEFAULT_PART_BYTES = 32 * 1024 * 1024;
 
 export interface PullResult {
   repository: string;
@@ -142,7 +149,12 @@ export async function pullArtifact(
       // A directory inside the target that is a link to elsewhere must not carry files out of it.
       if (!inside(root, await realpath(path.dirname(dest))))
         throw new PackError(`refusing to write ${rel}: ${path.dirname(rel)} is a symbolic link out of ${dir}`);
-      const r = await downloadBlob(client, ref.repository, layer, dest, rel, reporter);
+      const connections = opts.connections ?? DEFAULT_CONNECTIONS;
+      const partBytes = opts.partBytes ?? DEFAULT_PART_BYTES;
+      const r =
+        connections > 1 && layer.size > partBytes
+          ? await downloadBlobParallel(client, ref.repository, layer, dest, rel, reporter, { connections, partBytes })
+          : await downloadBlob(client, ref.repository, layer, dest, rel, reporter);
       if (r.status === 'downloaded') {
         downloaded++;
         bytes += layer.size - (r.resumedFrom ?? 0);

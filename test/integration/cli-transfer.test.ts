@@ -367,7 +367,7 @@ describe('cairn push / pull (the client side)', () => {
     const out = path.join(tmp, 'out');
     const partial = path.join(out, 'weights.bin.partial');
     const sentBefore = await metricValue(reg.url, 'cairn_bytes_sent_total', { route: 'blob' });
-    const pull1 = startCairn(['pull', ref, out], ciEnv);
+    const pull1 = startCairn(['pull', ref, out, '--connections', '1'], ciEnv);
     const partialAt = await waitFor(
       async () => {
         const s = await stat(partial).catch(() => undefined);
@@ -382,7 +382,7 @@ describe('cairn push / pull (the client side)', () => {
     // A killed transfer is not a finished response: the counter has not moved.
     expect(await metricValue(reg.url, 'cairn_bytes_sent_total', { route: 'blob' })).toBe(sentBefore);
 
-    const pull2 = await cairn(['pull', ref, out], ciEnv);
+    const pull2 = await cairn(['pull', ref, out, '--connections', '1'], ciEnv);
     expect(pull2.code).toBe(0);
     const resumedPull = Number(/weights\.bin: resuming download from byte (\d+)/.exec(pull2.stderr)?.[1]);
     expect(resumedPull).toBeGreaterThanOrEqual(partialAt);
@@ -391,7 +391,38 @@ describe('cairn push / pull (the client side)', () => {
     expect(sentAfter - sentBefore).toBe(size - resumedPull);
     await expect(stat(partial)).rejects.toThrow();
     expect(await sha256OfFile(path.join(out, 'weights.bin'))).toBe(digest);
-  }, 180_000);
+
+    // The default for a large file: ranges on 4 connections. Killed part-way, the next run fetches only
+    // the parts that had not arrived, and the whole file is checked against its digest.
+    const par = path.join(tmp, 'out-parallel');
+    const parts = path.join(par, 'weights.bin.partial.parts');
+    const sentBeforeParallel = await metricValue(reg.url, 'cairn_bytes_sent_total', { route: 'blob' });
+    const pull3 = startCairn(['pull', ref, par, '--part-size', '16'], ciEnv);
+    const doneAtKill = await waitFor(
+      async () => {
+        const st = await readFile(parts, 'utf8').then(
+          (t) => JSON.parse(t || '{"done":[]}') as { done: number[] },
+          () => undefined,
+        );
+        return st && st.done.length >= 4 && st.done.length < 48 ? st.done.length : undefined;
+      },
+      60_000,
+      'the parallel pull to finish some parts',
+      2,
+    );
+    pull3.child.kill('SIGKILL');
+    expect((await pull3.done).signal).toBe('SIGKILL');
+    const pull4 = await cairn(['pull', ref, par, '--part-size', '16'], ciEnv);
+    expect(pull4.code).toBe(0);
+    const already = Number(/weights\.bin: resuming, (\d+) of 64 parts already here/.exec(pull4.stderr)?.[1]);
+    expect(already).toBeGreaterThanOrEqual(doneAtKill);
+    const sentParallel = (await metricValue(reg.url, 'cairn_bytes_sent_total', { route: 'blob' })) - sentBeforeParallel;
+    // Finished ranges of the killed run, and every range of the second, each served once; killed ones not counted.
+    expect(sentParallel).toBe(size);
+    expect(await sha256OfFile(path.join(par, 'weights.bin'))).toBe(digest);
+    await expect(stat(parts)).rejects.toThrow();
+    await expect(stat(path.join(par, 'weights.bin.partial'))).rejects.toThrow();
+  }, 240_000);
 
   it('works against a registry with authentication off (no token flow), chunked uploads included', async () => {
     const open = await startTestRegistry({ database: 'sqlite', sessions: 'memory' });
@@ -542,6 +573,37 @@ describe('cairn push / pull (the client side)', () => {
       expect(good.code).toBe(0);
       expect((await readFile(path.join(out, 'w.bin'))).equals(content)).toBe(true);
     });
+  });
+
+  it('a large file pulled in ranges is checked whole: a damaged part is found, the partial file deleted', async () => {
+    const dir = path.join(tmp, 'ranges');
+    await mkdir(dir);
+    const content = randomBytes(3 * 1024 * 1024 + 5);
+    await writeFile(path.join(dir, 'w.bin'), content);
+    const ciEnv = { ...env, CAIRN_USERNAME: USER, CAIRN_PASSWORD: PASSWORD };
+    expect((await cairn(['push', 'model', dir, `${host}/ml/ranges:v1`, '--quiet'], ciEnv)).code).toBe(0);
+    const { manifest } = await manifestOf(reg, 'ml/ranges', 'v1');
+    const layer = (manifest.layers as { digest: string; size: number }[]).find((l) => l.size === content.length)!;
+    // A previous run's file that claims every part but holds other bytes in one of them.
+    const out = path.join(tmp, 'ranges-out');
+    await mkdir(out);
+    const damaged = Buffer.from(content);
+    damaged[1024 * 1024 + 7] ^= 1;
+    await writeFile(path.join(out, 'w.bin.partial'), damaged);
+    await writeFile(
+      path.join(out, 'w.bin.partial.parts'),
+      JSON.stringify({ digest: layer.digest, size: layer.size, partBytes: 1024 * 1024, done: [0, 1, 2] }),
+    );
+    const bad = await cairn(['pull', `${host}/ml/ranges:v1`, out, '--part-size', '1'], ciEnv);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/resuming, 3 of 4 parts already here/);
+    expect(bad.stderr).toMatch(/w\.bin: downloaded content does not match its digest/);
+    await expect(stat(path.join(out, 'w.bin.partial'))).rejects.toThrow();
+    const good = await cairn(['pull', `${host}/ml/ranges:v1`, out, '--part-size', '1', '--connections', '3'], ciEnv);
+    expect(good.code).toBe(0);
+    expect((await readFile(path.join(out, 'w.bin'))).equals(content)).toBe(true);
+    const refused = await cairn(['pull', `${host}/ml/ranges:v1`, out, '--connections', '0'], ciEnv);
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringMatching(/--connections must be a whole number/)]);
   });
 
   it('an unknown repository or tag names what is missing', async () => {

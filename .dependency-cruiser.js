@@ -26,6 +26,8 @@ const may = {
   integrity: ['audit', 'catalog', 'config', 'observability', 'oci', 'storage'],
   maintenance: ['audit', 'catalog', 'config', 'observability', 'policy', 'sessions', 'storage'],
   client: ['artifacts', 'keys', 'oci', 'signing'],
+  // Pull-through caches: the client's protocol towards the upstream, stored through the core.
+  proxy: ['catalog', 'client', 'config', 'core', 'observability', 'oci', 'storage'],
   // Push replication: the audit log as its outbox, the client's protocol towards the target.
   replication: ['audit', 'catalog', 'client', 'config', 'core', 'observability', 'oci', 'storage'],
   http: ['audit', 'auth', 'config', 'core', 'observability', 'oci', 'policy'],
@@ -39,6 +41,7 @@ const may = {
     'integrity',
     'observability',
     'oci',
+    'proxy',
     'sessions',
     'signing',
     'storage',

@@ -186,7 +186,8 @@ async function start(
     signatures: createSignatureStore(backends.catalog),
     ...backends,
   };
-  const { core, receipts } = createRegistryCore(stores);
+  const { core, receipts, pullThrough } = createRegistryCore(stores);
+  if (pullThrough) stack.push('pull-through caches', async () => pullThrough.close());
   const replication = config.replication.targets.length
     ? new Replication(
         { ...stores, state: createReplicationState(backends.catalog) },
@@ -195,7 +196,7 @@ async function start(
       )
     : undefined;
   // Each module picks what it uses from this: the handlers, the background jobs, the tests.
-  const services = { ...stores, core, receipts, replication, metrics, hashes, verified, gate };
+  const services = { ...stores, core, receipts, replication, pullThrough, metrics, hashes, verified, gate };
   audit.start();
   stack.push('scrubber', startScrubber(services));
   stack.push('signature re-check', startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000));

@@ -17,6 +17,9 @@ import { registerSigningHooks } from './signing/hooks';
 import { ReceiptIssuer } from './signing/receipt-issuer';
 import { registerAuditHooks } from './audit/change-hooks';
 import { registerLoopCheck } from './replication/loop-check';
+import { PullThrough } from './proxy/pull-through';
+import { registerCacheGuard } from './proxy/cache-guard';
+import { defaultUserAgent } from './client/registry-client';
 
 export interface CoreWiring {
   config: Config;
@@ -38,7 +41,11 @@ export interface CoreWiring {
  * the audit event, signature verification, the receipt and the change feed. The receipt issuer is
  * started (and stopped) by the caller.
  */
-export function createRegistryCore(w: CoreWiring): { core: RegistryCore; receipts: ReceiptIssuer | undefined } {
+export function createRegistryCore(w: CoreWiring): {
+  core: RegistryCore;
+  receipts: ReceiptIssuer | undefined;
+  pullThrough: PullThrough | undefined;
+} {
   const core = new RegistryCore(
     { catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine, artifacts: w.artifacts },
     w.logger,
@@ -53,5 +60,16 @@ export function createRegistryCore(w: CoreWiring): { core: RegistryCore; receipt
     : undefined;
   registerSigningHooks(core.hooks, w, { receipts });
   registerAuditHooks(core.hooks, w.audit, { pulls: w.config.audit.pulls });
-  return { core, receipts };
+  // Pull-through caches: manifest reads of their namespaces go upstream first; only they write there.
+  let pullThrough: PullThrough | undefined;
+  if (w.config.proxies.length) {
+    pullThrough = new PullThrough(
+      { core, catalog: w.catalog, blobs: w.blobs, logger: w.logger },
+      w.config.proxies,
+      defaultUserAgent().replace('cairn-cli', 'cairn-proxy'),
+    );
+    core.manifests.readThroughTo(pullThrough);
+    registerCacheGuard(core.hooks, pullThrough);
+  }
+  return { core, receipts, pullThrough };
 }

@@ -29,6 +29,11 @@ export interface ManifestRecord {
   manifests: string[];
   /** What the artifacts layer extracted: stored with the manifest, in the same transaction. */
   artifact?: ArtifactRecord;
+  /**
+   * A pull-through cache's copy: its blobs and child manifests need not be here yet (they are fetched
+   * from the upstream when first read), so missing references are not refused.
+   */
+  lazy?: boolean;
 }
 
 /** The searchable metadata of a manifest, and the lineage edges it declares (see artifact-index.ts). */

@@ -211,7 +211,7 @@ export class KyselyCatalog implements Catalog {
       const have = new Set(present.map((r) => r.digest));
       missingManifests = children.filter((d) => !have.has(d));
     }
-    if (missingBlobs.length > 0 || missingManifests.length > 0)
+    if (!m.lazy && (missingBlobs.length > 0 || missingManifests.length > 0))
       throw new MissingReferences(missingBlobs, missingManifests);
 
     const inserted = await db

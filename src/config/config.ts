@@ -222,6 +222,31 @@ export const ConfigSchema = z
       .object({ pageSizeMax: z.number().int().positive().default(10000) })
       .strict()
       .default({}),
+    /** Pull-through caches of upstream registries (docs/replication.md#pull-through-caches). */
+    proxies: z
+      .array(
+        z
+          .object({
+            /** The local namespace: a pull of `<prefix>/<name>` is served from `<upstream>/<name>`. */
+            prefix: z
+              .string()
+              .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'a repository name prefix'),
+            /** The upstream registry's base URL. */
+            upstream: z.string().url(),
+            username: z.string().min(1).optional(),
+            passwordFile: z.string().min(1).optional(),
+            passwordEnv: z.string().min(1).optional(),
+            /** A tag is asked of the upstream again when it was last checked this long ago; 0: at every pull. */
+            tagTtlSeconds: z.number().int().nonnegative().default(300),
+          })
+          .strict()
+          .refine((p) => !(p.passwordFile && p.passwordEnv), 'give passwordFile or passwordEnv, not both'),
+      )
+      .default([])
+      .refine(
+        (ps) => ps.every((p, i) => ps.every((q, j) => i === j || !`${q.prefix}/`.startsWith(`${p.prefix}/`))),
+        'proxy prefixes must not overlap',
+      ),
     /** Push replication to other registries (docs/replication.md). */
     replication: z
       .object({

@@ -10,6 +10,7 @@ import type { RegistryHooks } from './hooks';
 import type { CheckStage } from './pipeline';
 import type { ManifestDeleteIntent, ManifestPushed, ManifestPutIntent, ManifestRead } from './intents';
 import { lookupReference, parseReference } from './references';
+import type { ReadThrough } from './read-through';
 
 export interface ManifestStores {
   catalog: Catalog;
@@ -25,6 +26,8 @@ export interface ManifestInput {
   content: Buffer;
   /** The Content-Type the client sent, if any. */
   contentType?: string;
+  /** A pull-through cache's copy, whose layers and child manifests are fetched when first read. */
+  lazy?: boolean;
 }
 
 /** A blob of `repository` read whole and checked against its digest: a config altered at rest is not believed. */
@@ -93,6 +96,8 @@ export async function checkManifest(
 
 /** Put, get and delete of manifests and tags: checks, the catalog write, then the effects. */
 export class ManifestOperations {
+  private readThrough: ReadThrough | undefined;
+
   constructor(
     private readonly s: ManifestStores,
     private readonly hooks: RegistryHooks,
@@ -127,6 +132,7 @@ export class ManifestOperations {
           blobs: parsed.blobs,
           manifests: parsed.manifests,
           artifact,
+          ...(input.lazy ? { lazy: true } : {}),
         },
         tag,
       );
@@ -153,9 +159,15 @@ export class ManifestOperations {
     return done;
   }
 
+  /** Reads of the repositories it covers go through it first (a pull-through cache). */
+  readThroughTo(readThrough: ReadThrough): void {
+    this.readThrough = readThrough;
+  }
+
   /** Reads a manifest for GET or HEAD, after the read checks (lifecycle, trust) let it be served. */
   async get(actor: Actor, repository: string, reference: string, head: boolean): Promise<ManifestRead> {
     lookupReference(reference);
+    if (this.readThrough?.covers(repository)) await this.readThrough.manifest(repository, reference);
     const manifest = await this.s.catalog.getManifest(repository, reference);
     if (!manifest) throw await this.unknown(repository, reference);
     const read: ManifestRead = { repository, reference, manifest, head, findings: {} };

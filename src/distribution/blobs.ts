@@ -14,6 +14,8 @@ import type { Quarantine } from '../integrity/quarantine';
 import type { RequestContext } from '../http/context';
 import { actorOf } from '../http/actor';
 import type { Config } from '../config/config';
+import type { Catalog } from '../catalog/catalog';
+import type { PullThrough } from '../proxy/pull-through';
 import type { BlobStore } from '../storage/blob-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -32,6 +34,9 @@ export interface BlobHandlerDeps {
   audit: AuditLog;
   logger: Logger;
   metrics: Metrics;
+  /** Present when proxies are configured: blobs of their namespaces missing here come from the upstream. */
+  pullThrough?: Pick<PullThrough, 'covers' | 'blob' | 'fetchBlob' | 'fetching'> | undefined;
+  catalog?: Pick<Catalog, 'getBlobLink'>;
 }
 
 /**
@@ -81,6 +86,13 @@ export async function getBlob(
   ctx: RequestContext,
 ): Promise<void> {
   const digest = parseDigest(rawDigest);
+  const proxied = s.pullThrough?.covers(repository) && !(await s.catalog?.getBlobLink(repository, digest.value));
+  if (proxied) {
+    // A whole-blob GET streams from the upstream to the client as it is stored; HEAD and ranges wait for it.
+    if (req.method === 'GET' && !req.headers.range && !s.pullThrough!.fetching(repository, digest.value))
+      return serveThrough(s, repository, digest.value, res, ctx);
+    await s.pullThrough!.blob(repository, digest.value);
+  }
   const link = await s.core.blobs.open(actorOf(ctx, s.config.auth.trustProxy), repository, digest.value);
 
   const range = parseRangeHeader(req.headers.range, link.size);
@@ -183,6 +195,45 @@ export async function getBlob(
       s.logger.warn({ err, repository, digest: digest.value }, 'blob download aborted');
     }
   }
+}
+
+/** A blob of a pull-through cache not cached yet: fetched, verified, stored and sent in one pass. */
+async function serveThrough(
+  s: BlobHandlerDeps,
+  repository: string,
+  digest: string,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  try {
+    await s.pullThrough!.fetchBlob(
+      repository,
+      digest,
+      (size) => {
+        res.statusCode = 200;
+        res.setHeader('Docker-Content-Digest', digest);
+        res.setHeader('Accept-Ranges', 'bytes');
+        res.setHeader('ETag', `"${digest}"`);
+        res.setHeader('Content-Type', 'application/octet-stream');
+        res.setHeader('Content-Length', String(size));
+      },
+      (chunk) =>
+        new Promise<void>((resolve, reject) => {
+          if (res.destroyed) return reject(new Error('client gone'));
+          if (res.write(chunk)) resolve();
+          else res.once('drain', resolve);
+        }),
+    );
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    res.destroy();
+    s.logger.warn({ repository, digest, err: (err as Error).message }, 'pull-through blob cut short');
+    return;
+  }
+  s.metrics.bytesSent.labels('blob').inc(Number(res.getHeader('Content-Length') ?? 0));
+  res.end();
+  // The pull is recorded like any other (the cache's own fetch is its blob.push).
+  (await s.core.blobs.open(actorOf(ctx, s.config.auth.trustProxy), repository, digest)).served(false);
 }
 
 /** For BlobStore.sendTo: hashes each chunk, and refuses to let the last one out if the digest is wrong. */

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { RegistryClient, RegistryError, expectOk, registryErrorOf } from '../client/registry-client';
 import type { Config } from '../config/config';
+import { readSecret } from '../config/secrets';
 
 export type ReplicationTargetConfig = Config['replication']['targets'][number];
 
@@ -26,16 +26,6 @@ function classify(err: RegistryError): Error {
   return retry ? err : new RefusedByTarget(err);
 }
 
-function password(t: ReplicationTargetConfig, env: NodeJS.ProcessEnv): string | undefined {
-  if (t.passwordFile) return readFileSync(t.passwordFile, 'utf8').trim();
-  if (t.passwordEnv) {
-    const v = env[t.passwordEnv];
-    if (v === undefined) throw new Error(`replication target ${t.name}: ${t.passwordEnv} is not set`);
-    return v;
-  }
-  return undefined;
-}
-
 /**
  * The target registry as replication uses it: the OCI distribution API only, so any registry will do.
  * Credentials are read when it is made (a rotated secret file is picked up by the next pass).
@@ -48,7 +38,7 @@ export class ReplicationTarget {
     userAgent: string,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    const pass = password(config, env);
+    const pass = readSecret(config, `replication target ${config.name}`, env);
     this.client = new RegistryClient({
       baseUrl: config.url,
       ...(config.username ? { credentials: { username: config.username, password: pass ?? '' } } : {}),

@@ -269,6 +269,17 @@ export const ConfigSchema = z
                 stages: z.array(z.enum(['draft', 'candidate', 'approved', 'deprecated', 'retired'])).optional(),
                 /** Delete manifests and tags on the target when they are deleted here. */
                 deletes: z.boolean().default(false),
+                /**
+                 * The target is a Cairn pull-through cache of this registry under this prefix: instead of
+                 * pushing, it is told to prefetch each artifact (with `stages`, when it is promoted).
+                 */
+                prefetch: z
+                  .string()
+                  .regex(
+                    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/,
+                    'a repository name prefix',
+                  )
+                  .optional(),
               })
               .strict()
               .refine((t) => !(t.passwordFile && t.passwordEnv), 'give passwordFile or passwordEnv, not both'),

@@ -35,7 +35,7 @@ export interface BlobHandlerDeps {
   logger: Logger;
   metrics: Metrics;
   /** Present when proxies are configured: blobs of their namespaces missing here come from the upstream. */
-  pullThrough?: Pick<PullThrough, 'covers' | 'blob' | 'fetchBlob' | 'fetching'> | undefined;
+  pullThrough?: Pick<PullThrough, 'covers' | 'blob' | 'fetchBlob' | 'fetching' | 'prefetch'> | undefined;
   catalog?: Pick<Catalog, 'getBlobLink'>;
 }
 

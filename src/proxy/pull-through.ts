@@ -153,6 +153,30 @@ export class PullThrough implements ReadThrough {
   }
 
   /**
+   * Brings a whole artifact in now: the manifest (refreshed like a pull), every blob, and the child
+   * manifests of an index with theirs. For prefetching before the first pull (a promotion upstream).
+   */
+  async prefetch(repository: string, reference: string): Promise<{ digest: string; blobs: number; bytes: number }> {
+    await this.manifest(repository, reference);
+    const m = await this.s.catalog.getManifest(repository, reference);
+    if (!m) throw new OciError('MANIFEST_UNKNOWN', 'manifest unknown upstream', { repository, reference });
+    const counts = { digest: m.digest, blobs: 0, bytes: 0 };
+    const parsed = parseManifest(m.content, m.mediaType);
+    for (const child of parsed.manifests) {
+      const c = await this.prefetch(repository, child);
+      counts.blobs += c.blobs;
+      counts.bytes += c.bytes;
+    }
+    for (const d of parsed.blobs) {
+      if (await this.s.catalog.getBlobLink(repository, d)) continue;
+      await this.blob(repository, d);
+      counts.blobs++;
+      counts.bytes += (await this.s.catalog.getBlobLink(repository, d))?.size ?? 0;
+    }
+    return counts;
+  }
+
+  /**
    * Fetches a blob into the store (verified, linked) unless it is there, or waits for the fetch already
    * under way: for configs, referrers' blobs, HEAD and range requests.
    */

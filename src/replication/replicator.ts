@@ -39,6 +39,12 @@ export async function applyAction(
   replicated: (repository: string) => boolean,
   a: ReplicationAction,
 ): Promise<ArtifactCopier | undefined> {
+  const prefix = target.config.prefetch;
+  if (prefix) {
+    // A pull-through cache of this registry fetches for itself (signatures included); it takes no deletes.
+    if (a.kind === 'copy') await target.prefetch(`${prefix}/${a.repository}`, a.tags[0] ?? a.digest);
+    return undefined;
+  }
   if (a.kind === 'delete') {
     await target.deleteManifest(a.repository, a.reference, a.via);
     return undefined;

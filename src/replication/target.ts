@@ -141,6 +141,19 @@ export class ReplicationTarget {
     throw classify(err);
   }
 
+  /** Tells a pull-through cache (the target) to fetch an artifact from this registry now. */
+  async prefetch(repository: string, reference: string): Promise<void> {
+    const res = await this.client.request(
+      'POST',
+      `/v2/${repository}/_cairn/prefetch/${encodeURIComponent(reference)}`,
+      {
+        scope: `repository:${repository}:pull`,
+      },
+    );
+    if (res.status !== 200)
+      throw classify(registryErrorOf(res, `asking ${this.config.url} to prefetch ${repository}:${reference}`));
+  }
+
   /** The target answers /v2/ (with or without credentials): for the status command. */
   async check(): Promise<void> {
     await this.client.authenticate();

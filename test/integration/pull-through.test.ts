@@ -5,8 +5,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { adminPassword, startAuthRegistry } from '../helpers/auth';
-import { cairn, cleanEnv, writeBigFile } from '../helpers/cli-transfer';
+import { cairn, cleanEnv, waitFor, writeBigFile } from '../helpers/cli-transfer';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
+import { freePort } from '../helpers/ports';
+import type { Actor } from '../../src/core/actor';
 
 const SQLITE = { database: 'sqlite', sessions: 'memory' } as const;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -85,7 +87,26 @@ describe('pull-through caches of upstream registries', () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'cairn-pull-through-'));
     env = cleanEnv({ CAIRN_CONFIG_DIR: path.join(tmp, 'config') });
     await writeFile(path.join(tmp, 'release.pem'), release.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    upstream = await startAuthRegistry(SQLITE);
+    const cachePort = await freePort();
+    // The upstream tells the cache to prefetch what it approves (the cache reads it back as admin).
+    upstream = await startAuthRegistry(
+      SQLITE,
+      {},
+      {
+        replication: {
+          sweepSeconds: 1,
+          targets: [
+            {
+              name: 'edge-cache',
+              url: `http://127.0.0.1:${cachePort}`,
+              prefetch: 'hub',
+              stages: ['approved'],
+              repositories: ['ml/**'],
+            },
+          ],
+        },
+      },
+    );
     upEnv = { ...env, CAIRN_USERNAME: 'admin', CAIRN_PASSWORD: await adminPassword(upstream) };
     const secret = path.join(tmp, 'upstream-password');
     await writeFile(secret, await adminPassword(upstream), { mode: 0o600 });
@@ -102,6 +123,7 @@ describe('pull-through caches of upstream registries', () => {
       `keys:\n  - name: release\n    publicKeyFile: release.pub\npolicies:\n  - repositories: ["hub/ml/**"]\n    mode: enforce\n    signers: [{ key: release }]\n`,
     );
     cache = await startTestRegistry(SQLITE, {
+      listen: `127.0.0.1:${cachePort}`,
       auth: { mode: 'none', policyDir: policies },
       proxies: [
         { prefix: 'hub', upstream: upstream.url, username: 'admin', passwordFile: secret, tagTtlSeconds: 1 },
@@ -142,6 +164,45 @@ describe('pull-through caches of upstream registries', () => {
     const r = await get('hub/ml/unsigned/manifests/v1');
     expect(r.status).toBe(403);
     expect(((await r.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
+  });
+
+  it('prefetches on request, and when the upstream promotes an artifact, before anyone pulls it', async () => {
+    const asked = await fetch(`${cache.url}/v2/hub/ml/signed/_cairn/prefetch/v1`, { method: 'POST' });
+    expect(asked.status).toBe(200);
+    expect(await asked.json()).toMatchObject({
+      repository: 'hub/ml/signed',
+      digest: expect.stringMatching(/^sha256:/),
+    });
+    const notCache = await fetch(`${cache.url}/v2/local/thing/_cairn/prefetch/v1`, { method: 'POST' });
+    expect(notCache.status).toBe(404);
+
+    const digest = await pushUpstream('promoted', 'ml/promoted:v1', 3);
+    await sign('ml/promoted:v1');
+    const person = (id: string): Actor => ({ id, kind: 'user', authenticatedBy: 'local', can: () => true });
+    const { artifacts, core, catalog } = upstream.registry.services;
+    await core.lifecycle.move(person('user:alice'), (await artifacts.get('ml/promoted', digest))!, 'candidate');
+    await core.lifecycle.move(person('user:bob'), (await artifacts.get('ml/promoted', digest))!, 'approved');
+    const layers = (
+      JSON.parse((await catalog.getManifest('ml/promoted', digest))!.content.toString()) as {
+        layers: { digest: string }[];
+      }
+    ).layers.map((l) => l.digest);
+    await waitFor(
+      async () => {
+        await upstream.registry.services.replication!.settled();
+        for (const l of layers)
+          if (!(await cache.registry.services.catalog.getBlobLink('hub/ml/promoted', l))) return undefined;
+        return true;
+      },
+      30_000,
+      'the cache to hold every layer of the promoted model',
+      100,
+    );
+    const fetched = await cache.registry.audit.search({ repository: 'hub/ml/promoted' });
+    expect(fetched.filter((e) => e.type === 'pull')).toEqual([]);
+    expect(fetched.filter((e) => e.type === 'blob.push' && e.identity === 'proxy:hub').length).toBeGreaterThanOrEqual(
+      layers.length,
+    );
   });
 
   it('re-checks a tag upstream after its TTL, and serves the cache while the upstream is down', async () => {

@@ -8,6 +8,7 @@ import { getArtifact } from './artifact';
 import { getImpact, getLineage } from './lineage';
 import { markCompromised, moveLifecycle, targetStage } from './lifecycle';
 import { search } from './search';
+import { prefetch, type Prefetcher } from './prefetch';
 import { getVerification } from './verify';
 import { getQuotas, getReceiptKey, getRepositoryQuota, getSchema, getSchemas } from './info';
 
@@ -15,7 +16,7 @@ import { getQuotas, getReceiptKey, getRepositoryQuota, getSchema, getSchemas } f
  * Cairn's API beside the distribution API, guarded by the same gate: registry-wide resources under
  * /v2/_cairn/, per-artifact ones under /v2/<name>/_cairn/ (no repository path component starts with _).
  */
-export const CAIRN_ROUTES: Route<ArtifactApiDeps & ListingDeps>[] = [
+export const CAIRN_ROUTES: Route<ArtifactApiDeps & ListingDeps & { pullThrough?: Prefetcher | undefined }>[] = [
   {
     name: 'cairn-schemas',
     pattern: /^\/v2\/_cairn\/schemas\/?$/,
@@ -92,6 +93,12 @@ export const CAIRN_ROUTES: Route<ArtifactApiDeps & ListingDeps>[] = [
     pattern: /^\/v2\/(.+)\/_cairn\/verify\/([^/]+)$/,
     needs: repo(['pull']),
     methods: { GET: (s, p, _req, res) => getVerification(s, p[0]!, p[1]!, res) },
+  },
+  {
+    name: 'cairn-prefetch',
+    pattern: /^\/v2\/(.+)\/_cairn\/prefetch\/([^/]+)$/,
+    needs: repo(['pull']),
+    methods: { POST: (s, p, _req, res) => prefetch(s, p[0]!, p[1]!, res) },
   },
   {
     name: 'cairn-quota',

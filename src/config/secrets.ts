@@ -15,7 +15,7 @@ export function readSecret(s: SecretSource, what: string, env: NodeJS.ProcessEnv
     try {
       return readFileSync(s.passwordFile, 'utf8').trim();
     } catch (err) {
-      throw new Error(`${what}: cannot read ${s.passwordFile}: ${(err as Error).message}`);
+      throw new Error(`${what}: cannot read ${s.passwordFile}: ${(err as Error).message}`, { cause: err });
     }
   }
   if (s.passwordEnv) {

@@ -33,7 +33,7 @@ import { createIdentityStore } from './auth';
 import { startAuth, type AuthRuntime } from './http/auth-runtime';
 import { ensureAdmin } from './auth/bootstrap';
 import { AccessGate } from './http/access-gate';
-import { createAuditLog } from './audit';
+import { createAuditLog, createWitness } from './audit';
 import type { AuditLog } from './audit/audit-log';
 import { createQuarantine } from './integrity';
 import { startScrubber } from './integrity/scrubber';
@@ -196,7 +196,8 @@ async function start(
       )
     : undefined;
   // Each module picks what it uses from this: the handlers, the background jobs, the tests.
-  const services = { ...stores, core, receipts, replication, pullThrough, metrics, hashes, verified, gate };
+  const witness = createWitness(config, backends.catalog, audit);
+  const services = { ...stores, core, receipts, replication, pullThrough, witness, metrics, hashes, verified, gate };
   audit.start();
   stack.push('scrubber', startScrubber(services));
   stack.push('signature re-check', startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000));

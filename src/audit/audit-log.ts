@@ -8,6 +8,7 @@ import type { Database } from '../catalog/schema';
 import type { Logger } from '../observability/logger';
 import { canonicalJson } from './canonical-json';
 import { MerkleTree } from './merkle-tree';
+import { submitToWitnesses, type WitnessTarget } from './witness-client';
 import { keyId, loadPrivateKey, rawPublicKey, signCheckpoint, signedBy, verifierKey } from './checkpoint';
 import { KEY_ROTATED } from './key-rotation';
 
@@ -58,6 +59,8 @@ export class AuditLog {
       key?: Ed25519Signer;
       checkpointMs: number;
       witness?: string;
+      /** Witnesses each new checkpoint is submitted to for a cosignature (C2SP tlog-witness). */
+      witnesses?: WitnessTarget[];
       logger?: Logger;
     },
   ) {
@@ -278,7 +281,16 @@ export class AuditLog {
       .onConflict((oc) => oc.column('size').doNothing())
       .executeTakeFirst();
     this.lastSigned = size;
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) await this.exportToWitness(note, size);
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+      await this.exportToWitness(note, size);
+      if (this.options.witnesses?.length)
+        await submitToWitnesses(
+          { db: this.db, consistencyProof: (a, b) => this.consistencyProof(a, b), logger: this.options.logger },
+          this.options.witnesses,
+          note,
+          size,
+        );
+    }
     return note;
   }
 
@@ -303,6 +315,17 @@ export class AuditLog {
     } catch (err) {
       this.options.logger?.error({ err: (err as Error).message, witness: w }, 'checkpoint not exported to the witness');
     }
+  }
+
+  /** The witnesses' cosignature lines of the checkpoint at `size` (appended to its note, it stays a valid signed note). */
+  async cosignatures(size: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('audit_cosignatures')
+      .select('line')
+      .where('size', '=', size)
+      .orderBy('witness')
+      .execute();
+    return rows.map((r) => r.line);
   }
 
   async latestCheckpoint(): Promise<{ size: number; note: string } | undefined> {

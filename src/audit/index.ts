@@ -5,6 +5,23 @@ import type { Logger } from '../observability/logger';
 import { AuditLog, loadOrCreateAuditKey } from './audit-log';
 import { HsmEd25519Signer } from '../keys/hsm-signer';
 import { keyObjectSigner, type Ed25519Signer } from '../keys/signer';
+import { parseVerifierKey } from './cosignature';
+import { Witness } from './witness';
+
+/** This registry as a witness of the logs `witness.logs` names, cosigning with its own audit key. */
+export function createWitness(config: Config, catalog: Catalog, log: AuditLog): Witness | undefined {
+  if (!config.witness.logs.length) return undefined;
+  if (!(catalog instanceof KyselyCatalog)) throw new Error(`no witness for catalog ${catalog.kind}`);
+  return new Witness(
+    catalog.db,
+    config.witness.logs.map((v) => parseVerifierKey(v, 0x01)),
+    config.audit.origin,
+    () => log.signingKey,
+    async (detail) => {
+      await log.append({ type: 'witness.conflict', identity: 'system', action: 'admin', decision: 'deny', detail });
+    },
+  );
+}
 
 /**
  * The registry's signing key for checkpoints and receipts: `audit.key` (a `pkcs11:` key in an HSM) when
@@ -31,6 +48,7 @@ export function createAuditLog(
     key: options.sign === false ? undefined : (options.signer ?? openAuditSigner(config)),
     checkpointMs: config.audit.checkpointSeconds * 1000,
     witness: config.audit.witness,
+    witnesses: config.audit.witnesses.map((w) => ({ url: w.url, ...parseVerifierKey(w.verifier, 0x04) })),
     logger,
   });
 }

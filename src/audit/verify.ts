@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../catalog/schema';
 import { CheckpointError, openCheckpoint, verifierKey } from './checkpoint';
+import { cosignedAt } from './cosignature';
 import { keyForSize, keyHistory, publicKeyOf } from '../keys/key-history';
 import { CompactRange } from './compact-range';
 import type { AuditEvent } from './events';
@@ -32,6 +33,11 @@ export async function verifyAuditLog(
     saved?: string;
     crossCheck?: boolean;
     blobExists?: (digest: string) => Promise<boolean>;
+    /**
+     * Witnesses that must have cosigned: the saved checkpoint (its cosignature lines), or without one
+     * the latest checkpoint with the cosignatures stored beside it.
+     */
+    witnesses?: { name: string; publicKey: Buffer }[];
   },
 ): Promise<VerifyReport> {
   const problems: string[] = [];
@@ -130,6 +136,23 @@ export async function verifyAuditLog(
         `the log is not consistent with the saved checkpoint of size ${saved.size}: history was rewritten (a fork)`,
       );
     else checkpointsVerified++;
+  }
+  if (options.witnesses?.length) {
+    let note = options.saved;
+    let what = 'the saved checkpoint';
+    if (note === undefined && checkpoints.length) {
+      const last = checkpoints.at(-1)!;
+      const lines = await db
+        .selectFrom('audit_cosignatures')
+        .select('line')
+        .where('size', '=', Number(last.size))
+        .execute();
+      note = `${last.note}${lines.map((l) => `${l.line}\n`).join('')}`;
+      what = `the latest checkpoint (${Number(last.size)})`;
+    }
+    for (const w of options.witnesses)
+      if (note === undefined || cosignedAt(note, w.name, w.publicKey) === undefined)
+        problems.push(`${what} carries no valid cosignature by the witness ${w.name}`);
   }
   if (options.crossCheck !== false) problems.push(...(await crossCheck(db, events)));
   if (options.blobExists) problems.push(...(await checkStorage(events, options.blobExists)));

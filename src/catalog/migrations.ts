@@ -213,6 +213,18 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
          failed_at ${t.big} not null, primary key (target, seq))`,
     ];
   },
+  // Witnessing: cosignatures other registries gave this log's checkpoints, where each witness stands,
+  // and, as a witness, the last checkpoint cosigned for each log witnessed.
+  (d) => {
+    const t = types(d);
+    return [
+      `create table audit_cosignatures (size ${t.big} not null, witness text not null, line text not null,
+         created_at ${t.big} not null, primary key (size, witness))`,
+      `create table audit_witness_positions (witness text primary key, size ${t.big} not null)`,
+      `create table witness_state (origin text primary key, size ${t.big} not null, root_hash ${t.bytes} not null,
+         updated_at ${t.big} not null)`,
+    ];
+  },
 ];
 
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */

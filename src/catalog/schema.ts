@@ -26,6 +26,9 @@ export interface Database {
   leases: { name: string; holder: string; expires_at: number };
   job_cursors: { name: string; position: number; updated_at: number };
   /** Wrapped data keys of encrypted blobs (src/catalog/kysely-data-keys.ts). */
+  audit_cosignatures: { size: number; witness: string; line: string; created_at: number };
+  audit_witness_positions: { witness: string; size: number };
+  witness_state: { origin: string; size: number; root_hash: Buffer; updated_at: number };
   replication_targets: {
     name: string;
     position: number;

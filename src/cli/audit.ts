@@ -14,17 +14,17 @@ import { verifyAuditLog } from '../audit/verify';
 import { adoptCatalog } from '../audit/adopt';
 import { userInfo } from 'node:os';
 import { verifyInclusion } from '../audit/merkle';
+import { parseVerifierKey } from '../audit/cosignature';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
 
 /** `<name>+<hex key id>+<base64(0x01 ‖ key)>` (what `GET /audit/key` gives as verifierKey) → name and key. */
 function parseVerifier(v: string): { name: string; publicKey: Buffer } {
-  // name+keyid+base64key, where the base64 key may itself contain '+'.
-  const m = /^([^+]+)\+[0-9a-f]{8}\+(.+)$/.exec(v);
-  const raw = Buffer.from(m?.[2] ?? '', 'base64');
-  if (!m || raw.length !== 33 || raw[0] !== 1)
+  try {
+    return parseVerifierKey(v, 0x01);
+  } catch {
     throw new CheckpointError('--verifier must be name+keyid+base64key (GET /audit/key)');
-  return { name: m[1]!, publicKey: raw.subarray(1) };
+  }
 }
 
 /**
@@ -44,36 +44,48 @@ export function auditCommands(program: Command, load: ConfigLoader): void {
     .option('--checkpoint <file>', 'a checkpoint saved earlier (GET /audit/checkpoint): the log must extend it')
     .option('--verifier <key>', "the log's verifier key (GET /audit/key); default: derived from audit.keyFile")
     .option('--no-catalog', 'do not cross-check the catalog against the log')
+    .option(
+      '--witness <key>',
+      "a witness's cosignature key (its GET /witness/key): the checkpoint must carry its valid cosignature; repeatable",
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--json', 'print the report as JSON')
-    .action(async (o: { checkpoint?: string; verifier?: string; catalog: boolean; json?: boolean }, cmd: Command) => {
-      const config = load(cmd.optsWithGlobals() as { config?: string });
-      const report = await withBackends(config, async (b) => {
-        if (!(b.catalog instanceof KyselyCatalog)) throw new Error('unsupported catalog');
-        let name = config.audit.origin;
-        let publicKey: Buffer;
-        if (o.verifier) ({ name, publicKey } = parseVerifier(o.verifier));
-        else publicKey = createAuditLog(config, b.catalog).publicKey;
-        return verifyAuditLog(b.catalog.db, {
-          origin: name,
-          publicKey,
-          saved: o.checkpoint ? readFileSync(o.checkpoint, 'utf8') : undefined,
-          crossCheck: o.catalog,
-          blobExists: o.catalog ? async (d) => (await b.blobs.stat(d)) !== undefined : undefined,
+    .action(
+      async (
+        o: { checkpoint?: string; verifier?: string; catalog: boolean; json?: boolean; witness: string[] },
+        cmd: Command,
+      ) => {
+        const config = load(cmd.optsWithGlobals() as { config?: string });
+        const report = await withBackends(config, async (b) => {
+          if (!(b.catalog instanceof KyselyCatalog)) throw new Error('unsupported catalog');
+          let name = config.audit.origin;
+          let publicKey: Buffer;
+          if (o.verifier) ({ name, publicKey } = parseVerifier(o.verifier));
+          else publicKey = createAuditLog(config, b.catalog).publicKey;
+          return verifyAuditLog(b.catalog.db, {
+            origin: name,
+            publicKey,
+            saved: o.checkpoint ? readFileSync(o.checkpoint, 'utf8') : undefined,
+            crossCheck: o.catalog,
+            witnesses: o.witness.map((w) => parseVerifierKey(w, 0x04)),
+            blobExists: o.catalog ? async (d) => (await b.blobs.stat(d)) !== undefined : undefined,
+          });
         });
-      });
-      if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-      else if (report.ok)
-        process.stdout.write(
-          `audit log OK: ${report.size} entries, ${report.checkpointsVerified} checkpoint(s) verified${o.catalog ? ', catalog consistent' : ''}\n`,
-        );
-      else {
-        process.stdout.write(
-          `audit log INCONSISTENT (${report.problems.length} problem(s)); first: ${report.problems[0]}\n`,
-        );
-        for (const p of report.problems.slice(1, 50)) process.stdout.write(`  also: ${p}\n`);
-      }
-      process.exitCode = report.ok ? 0 : 1;
-    });
+        if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else if (report.ok)
+          process.stdout.write(
+            `audit log OK: ${report.size} entries, ${report.checkpointsVerified} checkpoint(s) verified${o.catalog ? ', catalog consistent' : ''}\n`,
+          );
+        else {
+          process.stdout.write(
+            `audit log INCONSISTENT (${report.problems.length} problem(s)); first: ${report.problems[0]}\n`,
+          );
+          for (const p of report.problems.slice(1, 50)) process.stdout.write(`  also: ${p}\n`);
+        }
+        process.exitCode = report.ok ? 0 : 1;
+      },
+    );
 
   audit
     .command('adopt')

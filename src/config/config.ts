@@ -161,6 +161,11 @@ export const ConfigSchema = z
         /** Where each new checkpoint is also written: a directory, or an http(s) URL it is POSTed to. */
         witness: z.string().min(1).optional(),
         /**
+         * Witnesses (another Cairn, or any C2SP tlog-witness) each new checkpoint is submitted to for a
+         * cosignature: `url` is its add-checkpoint URL, `verifier` its cosignature key (GET /witness/key).
+         */
+        witnesses: z.array(z.object({ url: z.string().url(), verifier: z.string().min(1) }).strict()).default([]),
+        /**
          * Sign a receipt for every manifest push (an in-toto statement with the pusher, time, source and
          * the push's place in this log with its inclusion proof), served at
          * GET /v2/<name>/_cairn/receipts/<digest>.
@@ -220,6 +225,14 @@ export const ConfigSchema = z
       .default({}),
     catalog: z
       .object({ pageSizeMax: z.number().int().positive().default(10000) })
+      .strict()
+      .default({}),
+    /** This registry as a witness of other Cairn logs (docs/audit.md#witnesses). */
+    witness: z
+      .object({
+        /** The logs this registry cosigns, by their verifier key (their GET /audit/key verifierKey). */
+        logs: z.array(z.string().min(1)).default([]),
+      })
       .strict()
       .default({}),
     /** Pull-through caches of upstream registries (docs/replication.md#pull-through-caches). */

@@ -33,7 +33,9 @@ export function auditApi(
     await guard(req, res);
     const c = await log.latestCheckpoint();
     if (!c) throw new OciError('NOT_FOUND', 'no checkpoint has been signed yet', undefined);
-    res.type('text/plain; charset=utf-8').send(c.note);
+    // Witnesses' cosignatures are further signature lines of the same note.
+    const cosigned = (await log.cosignatures(c.size)).map((l) => `${l}\n`).join('');
+    res.type('text/plain; charset=utf-8').send(`${c.note}${cosigned}`);
   });
 
   // Public: whoever verifies a checkpoint offline needs the key first, with or without an account.

@@ -11,6 +11,7 @@ import { accountEndpoints } from '../http/account';
 import { adminApi } from '../http/admin-api';
 import { auditApi } from '../http/audit-api';
 import { replicationApi } from '../http/replication-api';
+import { witnessApi } from '../http/witness-api';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -27,7 +28,10 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * the registry's hot paths must stay free of it. Both paths share the request context and error model.
  */
 export function createRequestListener(
-  s: V2Deps & { replication?: { status(): Promise<unknown[]> } | undefined },
+  s: V2Deps & {
+    replication?: { status(): Promise<unknown[]> } | undefined;
+    witness?: Parameters<typeof witnessApi>[1];
+  },
   probes: Probes,
   auth?: AuthRuntime,
 ): Listener {
@@ -57,6 +61,11 @@ export function createRequestListener(
     next();
   });
   app.use(auditApi(s.audit, s.gate, ctxOf));
+  app.use('/witness', (_req, res, next) => {
+    ctxOf(res).route = 'witness';
+    next();
+  });
+  app.use(witnessApi(s.audit, s.witness));
   const replication = s.replication;
   app.use(replicationApi(async () => (replication ? replication.status() : []), s.gate, ctxOf));
   if (auth) {

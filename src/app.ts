@@ -33,7 +33,9 @@ import { createIdentityStore } from './auth';
 import { startAuth, type AuthRuntime } from './http/auth-runtime';
 import { ensureAdmin } from './auth/bootstrap';
 import { AccessGate } from './http/access-gate';
-import { createAuditLog, createWitness } from './audit';
+import { createAuditLog, createRegionIngest, createRegionSpool, createWitness, openAuditSigner } from './audit';
+import type { RegionSpool } from './audit/region-spool';
+import type { Ed25519Signer } from './keys/signer';
 import type { AuditLog } from './audit/audit-log';
 import { createQuarantine } from './integrity';
 import { startScrubber } from './integrity/scrubber';
@@ -74,7 +76,7 @@ export interface Backends {
 export async function openBackends(config: Config): Promise<Backends> {
   const plain = createBlobStore(config.storage);
   const sessions = createSessionStore(config.sessions, config.uploads.idleTimeoutSeconds * 1000);
-  const catalog = createCatalog(config.database);
+  const catalog = createCatalog(config.database, { readOnly: config.mode === 'read-only' });
   const opened: { close(): Promise<void> }[] = [];
   try {
     for (const backend of [plain, sessions, catalog]) {
@@ -132,7 +134,23 @@ async function start(
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
-  const audit = createAuditLog(config, backends.catalog, logger);
+  // A read-only region cannot write its log's tables (a standby's): its records go to the primary.
+  const readOnly = config.mode === 'read-only';
+  let spool: RegionSpool | undefined;
+  let regionSigner: Ed25519Signer | undefined;
+  if (readOnly) {
+    const signer = openAuditSigner(config);
+    regionSigner = signer;
+    const opened = createRegionSpool(config, signer, logger);
+    await opened.open();
+    spool = opened;
+  }
+  const audit = createAuditLog(
+    config,
+    backends.catalog,
+    logger,
+    spool && regionSigner ? { signer: regionSigner, forward: (events) => spool.add(events) } : {},
+  );
   await audit.init();
   stack.push('audit log', () =>
     audit.close().catch((err) => logger.error({ err: (err as Error).message }, 'audit log not flushed')),
@@ -157,8 +175,8 @@ async function start(
     const started = await startAuth(config, backends.identities, logger, { audit, tokenSigner });
     auth = started;
     stack.push('auth', () => started.close());
-    // The bootstrap admin's role binding is in force from the first request.
-    if (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent'))
+    // The bootstrap admin's role binding is in force from the first request (a region's comes from the primary).
+    if (!readOnly && (await ensureAdmin(backends.identities, config.dataDir, logger, config.log.level === 'silent')))
       await started.authorizer.load();
   }
   const gate = new AccessGate(auth, config, metrics, logger, audit);
@@ -196,14 +214,34 @@ async function start(
       )
     : undefined;
   // Each module picks what it uses from this: the handlers, the background jobs, the tests.
-  const witness = createWitness(config, backends.catalog, audit);
-  const services = { ...stores, core, receipts, replication, pullThrough, witness, metrics, hashes, verified, gate };
+  const witness = readOnly ? undefined : createWitness(config, backends.catalog, audit);
+  const regionIngest = createRegionIngest(config, backends.catalog, audit);
+  const services = {
+    ...stores,
+    core,
+    receipts,
+    replication,
+    pullThrough,
+    witness,
+    regionIngest,
+    metrics,
+    hashes,
+    verified,
+    gate,
+  };
   audit.start();
-  stack.push('scrubber', startScrubber(services));
-  stack.push('signature re-check', startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000));
-  stack.push('retention', startRetention(services));
-  if (receipts) stack.push('receipt issuer', receipts.start());
-  if (replication) {
+  if (spool) stack.push('audit spool', spool.start(2000));
+  // Background work writes the catalog: the primary does it for a read-only region.
+  if (!readOnly) {
+    stack.push('scrubber', startScrubber(services));
+    stack.push(
+      'signature re-check',
+      startTrustRechecker(services, Math.max(1, config.auth.policyReloadSeconds) * 1000),
+    );
+    stack.push('retention', startRetention(services));
+  }
+  if (receipts && !readOnly) stack.push('receipt issuer', receipts.start());
+  if (replication && !readOnly) {
     replicationMetrics(metrics.registry, () => replication.status());
     stack.push('replication', replication.start(core.changes));
   }
@@ -272,20 +310,21 @@ async function start(
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${config.tls ? 'https' : 'http'}://${shownHost}:${address.port}`;
   if (config.tls) stack.push('TLS watch', watchTls(server as https.Server, config.tls, logger));
-  stack.push(
-    'upload janitor',
-    startUploadJanitor(
-      backends.catalog,
-      backends.blobs,
-      backends.sessions,
-      hashes,
-      config.uploads.idleTimeoutSeconds * 1000,
-      config.uploads.janitorIntervalSeconds * 1000,
-      logger,
-    ),
-  );
+  if (!readOnly)
+    stack.push(
+      'upload janitor',
+      startUploadJanitor(
+        backends.catalog,
+        backends.blobs,
+        backends.sessions,
+        hashes,
+        config.uploads.idleTimeoutSeconds * 1000,
+        config.uploads.janitorIntervalSeconds * 1000,
+        logger,
+      ),
+    );
   const encryption = backends.encryption;
-  if (encryption && config.encryption.rewrapIntervalSeconds > 0)
+  if (encryption && config.encryption.rewrapIntervalSeconds > 0 && !readOnly)
     stack.push(
       'data key re-wrap',
       startRewrap(
@@ -304,6 +343,7 @@ async function start(
       database: backends.catalog.kind,
       sessions: backends.sessions.kind,
       encryption: encryption ? `key ${encryption.ring.current.id}` : 'off',
+      mode: config.mode,
     },
     'cairn registry listening',
   );

@@ -17,6 +17,7 @@ import { registerSigningHooks } from './signing/hooks';
 import { ReceiptIssuer } from './signing/receipt-issuer';
 import { registerAuditHooks } from './audit/change-hooks';
 import { registerLoopCheck } from './replication/loop-check';
+import { registerReadOnly } from './replication/read-only';
 import { PullThrough } from './proxy/pull-through';
 import { registerCacheGuard } from './proxy/cache-guard';
 import { defaultUserAgent } from './client/registry-client';
@@ -50,7 +51,9 @@ export function createRegistryCore(w: CoreWiring): {
     { catalog: w.catalog, blobs: w.blobs, quarantine: w.quarantine, artifacts: w.artifacts },
     w.logger,
   );
-  // First of all checks: a change replicated back to where it started is refused before anything else runs.
+  // First of all checks: a read-only region refuses every change; a change replicated back to where it
+  // started is refused before anything else runs.
+  if (w.config.mode === 'read-only') registerReadOnly(core.hooks, w.config.primary!);
   registerLoopCheck(core.hooks, w.config.audit.origin);
   registerArtifactValidation(core.hooks);
   registerGovernanceChecks(core.hooks, w);

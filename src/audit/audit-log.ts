@@ -61,6 +61,11 @@ export class AuditLog {
       witness?: string;
       /** Witnesses each new checkpoint is submitted to for a cosignature (C2SP tlog-witness). */
       witnesses?: WitnessTarget[];
+      /**
+       * A read-only region: the log's tables are a standby's, read only; new events go here instead (the
+       * region's spool, which sends them to the primary), and no checkpoint is signed.
+       */
+      forward?: (events: NewEvent[]) => Promise<void>;
       logger?: Logger;
     },
   ) {
@@ -116,13 +121,14 @@ export class AuditLog {
 
   async init(): Promise<void> {
     await this.catchUp();
-    await this.indexOlderEvents();
+    if (!this.options.forward) await this.indexOlderEvents();
     const latest = await this.latestCheckpoint();
     this.lastSigned = latest?.size ?? -1;
   }
 
   /** Starts the periodic checkpoint signer. */
   start(): void {
+    if (this.options.forward) return;
     this.checkpointTimer = setInterval(() => {
       this.checkpoint().catch((err) =>
         this.options.logger?.error({ err: (err as Error).message }, 'audit checkpoint failed'),
@@ -172,6 +178,15 @@ export class AuditLog {
   private async write(
     batch: { event: NewEvent; done: (seq: number) => void; fail: (e: unknown) => void }[],
   ): Promise<void> {
+    const forward = this.options.forward;
+    if (forward) {
+      // Numbered by the primary when it takes them in; -1 here.
+      await forward(batch.map((b) => b.event)).then(
+        () => batch.forEach((b) => b.done(-1)),
+        (err: unknown) => batch.forEach((b) => b.fail(err)),
+      );
+      return;
+    }
     try {
       const seqs = await this.db.transaction().execute(async (trx) => {
         let q = trx.selectFrom('audit_head').select('size').where('id', '=', 1);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Catalog } from '../catalog/catalog';
 import { KyselyCatalog } from '../catalog/kysely-catalog';
 import type { Config } from '../config/config';
@@ -7,6 +8,30 @@ import { HsmEd25519Signer } from '../keys/hsm-signer';
 import { keyObjectSigner, type Ed25519Signer } from '../keys/signer';
 import { parseVerifierKey } from './cosignature';
 import { Witness } from './witness';
+import type { NewEvent } from './events';
+import { RegionSpool } from './region-spool';
+import { RegionIngest } from './region-ingest';
+
+/** A read-only region's audit spool, signed with the region's audit key and sent to `primary`. */
+export function createRegionSpool(config: Config, signer: Ed25519Signer, logger?: Logger): RegionSpool {
+  return new RegionSpool(
+    path.join(config.dataDir, 'audit-spool'),
+    config.audit.origin,
+    signer,
+    config.primary!,
+    logger,
+  );
+}
+
+/** The primary's intake of its read-only regions' audit records (audit.regions). */
+export function createRegionIngest(config: Config, catalog: Catalog, log: AuditLog): RegionIngest | undefined {
+  if (!config.audit.regions.length) return undefined;
+  return new RegionIngest(
+    log,
+    config.audit.regions.map((v) => parseVerifierKey(v, 0x01)),
+    catalog,
+  );
+}
 
 /** This registry as a witness of the logs `witness.logs` names, cosigning with its own audit key. */
 export function createWitness(config: Config, catalog: Catalog, log: AuditLog): Witness | undefined {
@@ -40,7 +65,7 @@ export function createAuditLog(
   config: Config,
   catalog: Catalog,
   logger?: Logger,
-  options: { sign?: boolean; signer?: Ed25519Signer } = {},
+  options: { sign?: boolean; signer?: Ed25519Signer; forward?: (events: NewEvent[]) => Promise<void> } = {},
 ): AuditLog {
   if (!(catalog instanceof KyselyCatalog)) throw new Error(`no audit log for catalog ${catalog.kind}`);
   return new AuditLog(catalog.db, catalog.kind, {
@@ -49,6 +74,7 @@ export function createAuditLog(
     checkpointMs: config.audit.checkpointSeconds * 1000,
     witness: config.audit.witness,
     witnesses: config.audit.witnesses.map((w) => ({ url: w.url, ...parseVerifierKey(w.verifier, 0x04) })),
+    ...(options.forward ? { forward: options.forward } : {}),
     logger,
   });
 }

@@ -46,8 +46,9 @@ function sqliteConnection(file: string, readonly: boolean): BetterSqlite3.Databa
  * `sqlite:///absolute/path/cairn.db` (the embedded default) or `postgres://user@host:port/db` (the
  * PostgreSQL driver is loaded only then).
  */
-export function createCatalog(url: string): Catalog {
+export function createCatalog(url: string, options: { readOnly?: boolean } = {}): Catalog {
   if (url.startsWith('sqlite://')) {
+    if (options.readOnly) throw new Error('a read-only region reads a PostgreSQL hot standby, not SQLite');
     const file = path.resolve(decodeURIComponent(url.slice('sqlite://'.length)));
     mkdirSync(path.dirname(file), { recursive: true });
     const writer = sqliteConnection(file, false);
@@ -67,7 +68,7 @@ export function createCatalog(url: string): Catalog {
     // fails with the same error, and the pool replaces the client.
     pool.on('connect', (client) => client.on('error', () => undefined));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return new KyselyCatalog('postgres', db, () => postgresHotReads(pool));
+    return new KyselyCatalog('postgres', db, () => postgresHotReads(pool), options.readOnly);
   }
   throw new Error(`unsupported database: ${url}`);
 }

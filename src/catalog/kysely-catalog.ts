@@ -1,7 +1,7 @@
 import { Kysely, sql, type ExpressionBuilder, type Transaction } from 'kysely';
 import type { Database } from './schema';
 import type { HotReads } from './hot-reads';
-import { migrate, type Dialect } from './migrations';
+import { checkSchema, migrate, type Dialect } from './migrations';
 import { insertArtifact } from './artifact-rows';
 import {
   MissingReferences,
@@ -23,6 +23,8 @@ export class KyselyCatalog implements Catalog {
     /** Shared with the identity store: one SQLite connection may not be opened twice for writing. */
     readonly db: Kysely<Database>,
     private readonly openHotReads: () => HotReads,
+    /** A hot standby: no migrations (the primary runs them), only a check that the schema is this version's. */
+    private readonly readOnly = false,
   ) {}
 
   private hot!: HotReads;
@@ -33,7 +35,8 @@ export class KyselyCatalog implements Catalog {
   }
 
   async init(): Promise<void> {
-    await migrate(this.db, this.kind);
+    if (this.readOnly) await checkSchema(this.db);
+    else await migrate(this.db, this.kind);
     this.hot = this.openHotReads();
   }
 

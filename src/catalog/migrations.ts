@@ -227,6 +227,27 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
   },
 ];
 
+/**
+ * For a read-only catalog (a hot standby): writes nothing, and refuses a schema older or newer than this
+ * Cairn's (the primary upgrades it; the region follows with the same version).
+ */
+export async function checkSchema(db: Kysely<Database>): Promise<void> {
+  let version = 0;
+  try {
+    const row = await db
+      .selectFrom('cairn_migrations')
+      .select((eb) => eb.fn.max('version').as('v'))
+      .executeTakeFirst();
+    version = Number(row?.v ?? 0);
+  } catch {
+    version = 0;
+  }
+  if (version !== MIGRATIONS.length)
+    throw new Error(
+      `the read-only database is at schema version ${version}, this Cairn needs ${MIGRATIONS.length}: run the same version as the primary, and let the primary migrate first`,
+    );
+}
+
 /** Applies pending migrations; safe when several replicas start at once (a PostgreSQL advisory lock). */
 export async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
   await db.connection().execute(async (conn) => {

@@ -28,6 +28,13 @@ const listen = z
 export const ConfigSchema = z
   .object({
     listen: listen.default('127.0.0.1:5000'),
+    /**
+     * read-only: a region that serves pulls from a read-only catalog (a PostgreSQL hot standby) and a
+     * regional copy of the storage; writes are refused naming `primary`, pull records go to the primary.
+     */
+    mode: z.enum(['read-write', 'read-only']).default('read-write'),
+    /** The primary registry's URL: named in the refusals of a read-only region, and where its audit records go. */
+    primary: z.string().url().optional(),
     dataDir: z.string().min(1).default('./data'),
     /** Defaults to file://<dataDir>/blobs. */
     storage: storageUrl.optional(),
@@ -165,6 +172,8 @@ export const ConfigSchema = z
          * cosignature: `url` is its add-checkpoint URL, `verifier` its cosignature key (GET /witness/key).
          */
         witnesses: z.array(z.object({ url: z.string().url(), verifier: z.string().min(1) }).strict()).default([]),
+        /** Read-only regions whose audit records (pulls) this primary takes in, by their verifier key (GET /audit/key). */
+        regions: z.array(z.string().min(1)).default([]),
         /**
          * Sign a receipt for every manifest push (an in-toto statement with the pusher, time, source and
          * the push's place in this log with its inclusion proof), served at
@@ -341,6 +350,8 @@ export class ConfigError extends Error {
 /** CAIRN_* variable → config path, with how to read its value. */
 const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | 'bool' }> = {
   CAIRN_LISTEN: { key: ['listen'], type: 'string' },
+  CAIRN_MODE: { key: ['mode'], type: 'string' },
+  CAIRN_PRIMARY: { key: ['primary'], type: 'string' },
   CAIRN_DATA_DIR: { key: ['dataDir'], type: 'string' },
   CAIRN_STORAGE: { key: ['storage'], type: 'string' },
   CAIRN_DATABASE: { key: ['database'], type: 'string' },
@@ -457,6 +468,8 @@ export function validateConfig(input: unknown): Config {
     throw new ConfigError(`invalid configuration: ${key}: ${message}`);
   }
   const c = result.data;
+  if (c.mode === 'read-only' && !c.primary)
+    throw new ConfigError('invalid configuration: primary: a read-only region must name its primary registry');
   const dataDir = path.resolve(c.dataDir);
   return {
     ...c,

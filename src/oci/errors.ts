@@ -90,6 +90,11 @@ export const ERROR_CODES = {
     group: 'cairn',
     meaning: 'the resource changed meanwhile (a lifecycle move raced another); read it again and retry',
   },
+  READ_ONLY: {
+    status: 405,
+    group: 'cairn',
+    meaning: 'this registry is a read-only region: push, delete and approve at the primary, which detail.primary names',
+  },
   REPLICATION_LOOP: {
     status: 409,
     group: 'cairn',

@@ -12,6 +12,7 @@ import { adminApi } from '../http/admin-api';
 import { auditApi } from '../http/audit-api';
 import { replicationApi } from '../http/replication-api';
 import { witnessApi } from '../http/witness-api';
+import { regionApi } from '../http/region-api';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -31,6 +32,7 @@ export function createRequestListener(
   s: V2Deps & {
     replication?: { status(): Promise<unknown[]> } | undefined;
     witness?: Parameters<typeof witnessApi>[1];
+    regionIngest?: Parameters<typeof regionApi>[0];
   },
   probes: Probes,
   auth?: AuthRuntime,
@@ -66,6 +68,7 @@ export function createRequestListener(
     next();
   });
   app.use(witnessApi(s.audit, s.witness));
+  app.use(regionApi(s.regionIngest));
   const replication = s.replication;
   app.use(replicationApi(async () => (replication ? replication.status() : []), s.gate, ctxOf));
   if (auth) {

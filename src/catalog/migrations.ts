@@ -232,7 +232,7 @@ const MIGRATIONS: ((d: Dialect) => string[])[] = [
  * Cairn's (the primary upgrades it; the region follows with the same version).
  */
 export async function checkSchema(db: Kysely<Database>): Promise<void> {
-  let version = 0;
+  let version: number;
   try {
     const row = await db
       .selectFrom('cairn_migrations')

@@ -43,4 +43,41 @@ describe('configuration', () => {
     writeFileSync(file, 'lisen: 1\n');
     expect(() => loadConfig({ file, env: {} })).toThrow(/unknown key\(s\) lisen/);
   });
+
+  it('reads the geography keys, and refuses what cannot work', () => {
+    const yaml = (text: string) => {
+      const file = path.join(tmp(), 'c.yaml');
+      writeFileSync(file, text);
+      return () => loadConfig({ file, env: {} });
+    };
+    const c = yaml(
+      [
+        'replication:',
+        '  targets:',
+        '    - { name: dr, url: "https://dr.example", passwordEnv: DR, repositories: ["models/**"], stages: [approved] }',
+        'proxies:',
+        '  - { prefix: hub, upstream: "https://registry-1.docker.io" }',
+        'witness: { logs: ["a+01020304+AQ=="] }',
+      ].join('\n'),
+    )();
+    expect(c.replication.targets[0]).toMatchObject({ name: 'dr', deletes: false, stages: ['approved'] });
+    expect(c.replication).toMatchObject({ sweepSeconds: 5, retryMaxSeconds: 300 });
+    expect(c.proxies[0]).toMatchObject({ prefix: 'hub', tagTtlSeconds: 300 });
+    expect(c.mode).toBe('read-write');
+    expect(loadConfig({ env: { CAIRN_MODE: 'read-only', CAIRN_PRIMARY: 'https://primary.example' } })).toMatchObject({
+      mode: 'read-only',
+      primary: 'https://primary.example',
+    });
+    expect(() => loadConfig({ env: { CAIRN_MODE: 'read-only' } })).toThrow(/primary: a read-only region must name/);
+    expect(
+      yaml('proxies: [{ prefix: hub, upstream: "https://a" }, { prefix: hub/library, upstream: "https://b" }]'),
+    ).toThrow(/proxy prefixes must not overlap/);
+    expect(yaml('replication: { targets: [{ name: a, url: "https://a" }, { name: a, url: "https://b" }] }')).toThrow(
+      /target names must be unique/,
+    );
+    expect(yaml('replication: { targets: [{ name: a, url: "https://a", passwordFile: /x, passwordEnv: X }] }')).toThrow(
+      /not both/,
+    );
+    expect(yaml('replication: { targets: [{ name: "A B", url: "https://a" }] }')).toThrow(/replication.targets.0.name/);
+  });
 });

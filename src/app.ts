@@ -6,7 +6,7 @@ import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { createRequestListener } from './server/listener';
 import { readTlsFiles, watchTls } from './http/tls';
-import { createBlobStore } from './storage';
+import { createStorage } from './storage';
 import { wireEncryption, type Encryption } from './encryption-wiring';
 import { HsmP256Signer } from './keys/hsm-signer';
 import { createSessionStore } from './sessions';
@@ -74,7 +74,7 @@ export interface Backends {
 
 /** Opens the three backends the configuration names; closes what was opened if one fails. */
 export async function openBackends(config: Config): Promise<Backends> {
-  const plain = createBlobStore(config.storage);
+  const plain = createStorage(config.storage, config.storageRoutes);
   const sessions = createSessionStore(config.sessions, config.uploads.idleTimeoutSeconds * 1000);
   const catalog = createCatalog(config.database, { readOnly: config.mode === 'read-only' });
   const opened: { close(): Promise<void> }[] = [];

@@ -11,6 +11,7 @@ import { HsmP256Signer } from '../keys/hsm-signer';
 import { writeKeyFile } from '../keys/key-encryption';
 import { rewrapDataKeys } from '../maintenance/rewrap';
 import { tryParseDigest } from '../oci/digest';
+import { onRoute } from '../storage/route-context';
 import { Governance, immutableTag } from '../policy/governance';
 
 type Run = <A extends unknown[]>(
@@ -105,7 +106,10 @@ export function encryptionCommands(admin: Command, keys: Command, run: Run): voi
         let already = 0;
         for await (const blob of b.blobs.list()) {
           if (o.limit !== undefined && sealed >= o.limit) break;
-          if (await e.blobs.sealInPlace(blob.digest)) {
+          // Sealed where it lies: with storage routes, in the route that holds this copy.
+          const route = (blob as { route?: string }).route;
+          const seal = () => e.blobs.sealInPlace(blob.digest);
+          if (await (route ? onRoute(route, seal) : seal())) {
             sealed++;
             if (sealed % 100 === 0) process.stderr.write(`sealed ${sealed}\n`);
           } else already++;

@@ -36,8 +36,33 @@ export const ConfigSchema = z
     /** The primary registry's URL: named in the refusals of a read-only region, and where its audit records go. */
     primary: z.string().url().optional(),
     dataDir: z.string().min(1).default('./data'),
-    /** Defaults to file://<dataDir>/blobs. */
-    storage: storageUrl.optional(),
+    /**
+     * Defaults to file://<dataDir>/blobs. Or `{ url, routes }`: blobs of repositories matching a route's
+     * patterns are kept in that route's backend (an on-premises file system for `restricted/**`), the rest at `url`.
+     */
+    storage: z
+      .union([
+        storageUrl,
+        z
+          .object({
+            url: storageUrl.optional(),
+            routes: z
+              .array(
+                z
+                  .object({
+                    name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ -'),
+                    repositories: z.array(z.string().min(1)).min(1),
+                    url: storageUrl,
+                  })
+                  .strict()
+                  .refine((r) => r.name !== 'default', 'the route name default is the storage url itself'),
+              )
+              .default([])
+              .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, 'route names must be unique'),
+          })
+          .strict(),
+      ])
+      .optional(),
     /** Defaults to sqlite://<dataDir>/cairn.db. */
     database: databaseUrl.optional(),
     sessions: sessionsUrl.default('memory'),
@@ -333,8 +358,11 @@ export const ConfigSchema = z
   .strict();
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
-export type Config = z.output<typeof ConfigSchema> & {
+export type StorageRouteConfig = { name: string; repositories: string[]; url: string };
+export type Config = Omit<z.output<typeof ConfigSchema>, 'storage'> & {
   storage: string;
+  /** `storage.routes`: the backends some repositories' blobs are kept in instead of `storage`. */
+  storageRoutes: StorageRouteConfig[];
   database: string;
   auth: { policyDir: string };
   audit: { keyFile: string };
@@ -474,7 +502,8 @@ export function validateConfig(input: unknown): Config {
   return {
     ...c,
     dataDir,
-    storage: c.storage ?? `file://${path.join(dataDir, 'blobs')}`,
+    storage: (typeof c.storage === 'string' ? c.storage : c.storage?.url) ?? `file://${path.join(dataDir, 'blobs')}`,
+    storageRoutes: typeof c.storage === 'object' ? c.storage.routes : [],
     database: c.database ?? `sqlite://${path.join(dataDir, 'cairn.db')}`,
     auth: { ...c.auth, policyDir: path.resolve(c.auth.policyDir ?? path.join(dataDir, 'policies')) },
     audit: { ...c.audit, keyFile: path.resolve(c.audit.keyFile ?? path.join(dataDir, 'audit-key.pem')) },

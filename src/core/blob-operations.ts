@@ -96,6 +96,8 @@ export class BlobOperations {
     await this.hooks.blobMount.runChecks(intent, actor);
     try {
       await this.s.catalog.linkBlob(repository, link, async () => {
+        // With storage routes, a repository of another route gets its own copy of the bytes.
+        if (this.s.blobs.adopt) await this.s.blobs.adopt(digest);
         if (!(await this.s.blobs.stat(digest))) throw new BlobNotFound(digest);
       });
     } catch (err) {

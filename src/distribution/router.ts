@@ -1,3 +1,4 @@
+import { inRepository } from '../storage/route-context';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OciError } from '../oci/errors';
 import { assertRepositoryName } from '../oci/names';
@@ -153,7 +154,9 @@ export async function dispatch<D extends { gate: Pick<AccessGate, 'enter'> }>(
     }
     if (params.length > 0) assertRepositoryName(params[0]!);
     await s.gate.enter(req, ctx, route.needs(req.method!, params, ctx));
-    await handler(s, params, req, res, ctx);
+    // The repository is in scope for everything the handler does: storage routes place its blobs by it.
+    if (params.length > 0) await inRepository(params[0]!, () => handler(s, params, req, res, ctx));
+    else await handler(s, params, req, res, ctx);
     return;
   }
   ctx.route = 'unknown';

@@ -1,3 +1,4 @@
+import { onRoute } from '../storage/route-context';
 import { createHash } from 'node:crypto';
 import { SealBroken } from '../storage/sealed-segments';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,7 +36,10 @@ export async function scrubBlobs(
     const hash = createHash(parsed.algorithm);
     let n = 0;
     try {
-      for await (const chunk of await blobs.read(blob.digest)) {
+      // With storage routes, each route's copy is read where it lies.
+      const route = (blob as { route?: string }).route;
+      const open = () => blobs.read(blob.digest);
+      for await (const chunk of await (route ? onRoute(route, open) : open())) {
         hash.update(chunk as Buffer);
         n += (chunk as Buffer).length;
       }

@@ -1,3 +1,4 @@
+import { inRepository } from '../storage/route-context';
 import type { Catalog } from '../catalog/catalog';
 import type { AuditLog } from '../audit/audit-log';
 import type { AuditEvent } from '../audit/events';
@@ -138,7 +139,12 @@ export class ReceiptIssuer {
     try {
       for (const o of group) {
         const { leaf, proof } = at.proofs.get(o.seq)!;
-        prepared.push(await prepareReceipt(this.s, key, o, { size: at.size, root: at.root, leaf, proof }, linked));
+        // Its blobs are stored in the route of the repository it is for.
+        prepared.push(
+          await inRepository(o.repository, () =>
+            prepareReceipt(this.s, key, o, { size: at.size, root: at.root, leaf, proof }, linked),
+          ),
+        );
       }
       await this.s.catalog.putIssued(prepared.map((p) => p.entry));
     } catch (err) {

@@ -112,6 +112,11 @@ export interface BlobStore {
    * large pulls bypass the registry. The caller has already checked authorization.
    */
   presignGet?(digest: string, ttlSeconds: number): Promise<string>;
+  /**
+   * Optional (storage routes): makes the blob present in the backend of the repository in scope, copying
+   * it from the route that holds it. A mount calls it before linking.
+   */
+  adopt?(digest: string): Promise<void>;
   /** Removes the blob; false when it was not there. */
   delete(digest: string): Promise<boolean>;
   /** Every stored blob, for the garbage collector and the scrubber. */

@@ -110,6 +110,8 @@ export class EncryptingBlobStore implements BlobStore {
   readonly encrypted = true;
   /** As the inner store's: present only where writeBlob leaves unfinished writes outside staging. */
   readonly sweepUnfinished?: (idleMs: number) => Promise<number>;
+  /** As the inner store's (storage routes): the sealed bytes are copied as they are, under the same data key. */
+  readonly adopt?: (digest: string) => Promise<void>;
   private readonly keysById: Lru<string, Buffer>;
   private readonly sealedBlobs: Lru<string, DataKey>;
   private readonly stageKeys: Lru<string, DataKey>;
@@ -127,6 +129,8 @@ export class EncryptingBlobStore implements BlobStore {
     this.sealedBlobs = new Lru(16_384, keyCacheMs);
     this.stageKeys = new Lru(4096, keyCacheMs);
     if (inner.sweepUnfinished) this.sweepUnfinished = (idleMs) => this.sweep(idleMs);
+    const adopt = inner.adopt?.bind(inner);
+    if (adopt) this.adopt = (digest) => adopt(digest);
   }
 
   init(): Promise<void> {

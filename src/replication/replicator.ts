@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/audit-log';
 import type { Catalog } from '../catalog/catalog';
 import { runExclusive } from '../catalog/exclusive-job';
+import { WokenJob } from '../catalog/woken-job';
 import type { ReplicationStateStore } from '../catalog/kysely-replication-state';
 import type { Logger } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
@@ -30,7 +31,6 @@ export interface ReplicatorOptions {
 // Short: after a crash, the restarted sender (or another replica) waits this long for the dead holder's lease.
 const LEASE_MS = 15_000;
 const BATCH = 128;
-const FIRST_RETRY_MS = 1_000;
 
 /** Runs one action against the target; false when the target refused it as a loop (nothing to do). */
 export async function applyAction(
@@ -65,13 +65,7 @@ export async function applyAction(
  * rest; a change whose content was deleted here since is passed over silently.
  */
 export class TargetReplicator {
-  private running: Promise<void> | undefined;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private sweep: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private backoffMs = 0;
-  private waiters: (() => void)[] = [];
+  private readonly job: WokenJob;
   private readonly replicated: (repository: string) => boolean;
 
   constructor(
@@ -80,69 +74,35 @@ export class TargetReplicator {
     private readonly options: ReplicatorOptions,
   ) {
     this.replicated = repositoryMatcher(target);
+    this.job = new WokenJob({
+      delayMs: 0,
+      sweepMs: options.sweepMs,
+      retryMaxMs: options.retryMaxMs,
+      pass: async () =>
+        (await runExclusive(s.catalog, `replication:${target.name}`, LEASE_MS, (signal) => this.pass(signal))).ran,
+      onError: async (err, retryInMs) => {
+        const message = (err as Error).message;
+        s.logger.warn(
+          { target: target.name, err: message, retryInSeconds: (retryInMs ?? 0) / 1000 },
+          'replication stalled; retrying',
+        );
+        await s.state.replicationError(target.name, message).catch(() => undefined);
+      },
+    });
   }
 
   /** Something changed: look at the log now, unless a failure asked to wait. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.run().finally(() => {
-        this.running = undefined;
-        const failed = this.backoffMs > 0;
-        if (failed || !this.again) for (const w of this.waiters.splice(0)) w();
-        // After a failure, the next attempt waits for the backoff (wake's delay), whatever arrives meanwhile.
-        if (failed || this.again) this.wake();
-      });
-    }, this.backoffMs);
+    this.job.wake();
   }
 
   start(): () => Promise<void> {
-    this.sweep = setInterval(() => this.wake(), this.options.sweepMs);
-    this.sweep.unref();
-    this.wake();
-    return async () => {
-      this.stopped = true;
-      if (this.sweep) clearInterval(this.sweep);
-      if (this.timer) clearTimeout(this.timer);
-      await this.running;
-      for (const w of this.waiters.splice(0)) w();
-    };
+    return this.job.start();
   }
 
   /** Resolves after the next pass ends (caught up, failed, or another replica holds the lease): for tests. */
-  async settled(): Promise<void> {
-    this.again = true;
-    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
-    if (!this.running && !this.timer) this.wake();
-    await done;
-  }
-
-  private async run(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        const r = await runExclusive(this.s.catalog, `replication:${this.target.name}`, LEASE_MS, (signal) =>
-          this.pass(signal),
-        );
-        this.backoffMs = 0;
-        if (!r.ran) return;
-      } catch (err) {
-        const message = (err as Error).message;
-        this.backoffMs = Math.min(this.options.retryMaxMs, Math.max(FIRST_RETRY_MS, this.backoffMs * 2));
-        this.s.logger.warn(
-          { target: this.target.name, err: message, retryInSeconds: this.backoffMs / 1000 },
-          'replication stalled; retrying',
-        );
-        await this.s.state.replicationError(this.target.name, message).catch(() => undefined);
-        this.again = false;
-        return;
-      }
-    } while (this.again && !this.stopped);
+  settled(): Promise<void> {
+    return this.job.settled();
   }
 
   /** Sends every change from the target's position to the end of the log. */

@@ -3,6 +3,7 @@ import type { Catalog } from '../catalog/catalog';
 import type { AuditLog } from '../audit/audit-log';
 import type { AuditEvent } from '../audit/events';
 import { runExclusive } from '../catalog/exclusive-job';
+import { WokenJob } from '../catalog/woken-job';
 import type { Logger } from '../observability/logger';
 import { parseManifest } from '../oci/manifest-parser';
 import { signatureOf } from './ingest';
@@ -34,69 +35,34 @@ export interface ReceiptIssuerDeps extends ReceiptDeps {
  * that arrived at another replica.
  */
 export class ReceiptIssuer {
-  private running: Promise<void> | undefined;
-  private again = false;
-  private timer: NodeJS.Timeout | undefined;
-  private sweep: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private waiters: (() => void)[] = [];
+  private readonly job: WokenJob;
 
   constructor(
     private readonly s: ReceiptIssuerDeps,
-    private readonly options: { delayMs: number; sweepMs: number },
-  ) {}
+    options: { delayMs: number; sweepMs: number },
+  ) {
+    this.job = new WokenJob({
+      ...options,
+      // Another replica holding the lease issues; this one's sweep looks again later.
+      pass: async () => (await runExclusive(s.catalog, 'receipts', LEASE_MS, (signal) => this.pass(signal))).ran,
+      onError: (err) =>
+        s.logger.error({ err: (err as Error).message }, 'receipts not issued; retrying on the next push or sweep'),
+    });
+  }
 
   /** A push was acknowledged: its receipt is owed. Batches what arrives within `delayMs`. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.run().finally(() => {
-        this.running = undefined;
-        if (this.again) this.wake();
-        else for (const w of this.waiters.splice(0)) w();
-      });
-    }, this.options.delayMs);
+    this.job.wake();
   }
 
+  /** What is still owed when stopped is issued by the next start, from the cursor. */
   start(): () => Promise<void> {
-    this.sweep = setInterval(() => this.wake(), this.options.sweepMs);
-    this.sweep.unref();
-    this.wake();
-    return async () => {
-      this.stopped = true;
-      if (this.sweep) clearInterval(this.sweep);
-      if (this.timer) clearTimeout(this.timer);
-      await this.running;
-      // What is still owed is issued by the next start, from the cursor.
-      for (const w of this.waiters.splice(0)) w();
-    };
+    return this.job.start();
   }
 
   /** Resolves once every receipt owed so far is written (or a pass failed): for shutdown and tests. */
-  async settled(): Promise<void> {
-    this.again = true;
-    const done = new Promise<void>((resolve) => this.waiters.push(resolve));
-    if (!this.running && !this.timer) this.wake();
-    await done;
-  }
-
-  private async run(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        const r = await runExclusive(this.s.catalog, 'receipts', LEASE_MS, (signal) => this.pass(signal));
-        // Another replica holds the lease: it issues; this one's sweep looks again later.
-        if (!r.ran) return;
-      } catch (err) {
-        this.s.logger.error({ err: (err as Error).message }, 'receipts not issued; retrying on the next push or sweep');
-        return;
-      }
-    } while (this.again && !this.stopped);
+  settled(): Promise<void> {
+    return this.job.settled();
   }
 
   /** Issues every receipt owed from the cursor to the end of the log. */

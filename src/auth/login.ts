@@ -108,10 +108,14 @@ export class CredentialChecker {
       throw new LoginFailed(`user ${username} does not exist`);
     }
     if (!(await verifyPassword(u.passwordHash, password))) {
-      const { lockedUntil } = await this.store.recordLoginFailure(
-        username,
-        this.config.auth.lockout.attempts,
-        this.config.auth.lockout.lockSeconds * 1000,
+      const { lockedUntil } = await this.bookkeeping(
+        () =>
+          this.store.recordLoginFailure(
+            username,
+            this.config.auth.lockout.attempts,
+            this.config.auth.lockout.lockSeconds * 1000,
+          ),
+        { failures: 0, lockedUntil: 0 },
       );
       throw new LoginFailed(
         `user ${username}: wrong password${lockedUntil > Date.now() ? '; account now locked' : ''}`,
@@ -124,8 +128,16 @@ export class CredentialChecker {
         'this account uses MFA: log in with a personal access token (POST /auth/tokens with your password and a TOTP code)',
       );
     }
-    if (u.failedLogins > 0) await this.store.clearLoginFailures(username);
+    if (u.failedLogins > 0) await this.bookkeeping(() => this.store.clearLoginFailures(username), undefined);
     return { id: `user:${username}`, kind: 'user', name: username, groups: u.groups, mfa: false };
+  }
+
+  /**
+   * Failure counts and lockouts are written to the catalog; a read-only region's catalog is a standby,
+   * so there they are skipped (the per-address rate limit on failed logins still applies).
+   */
+  private async bookkeeping<T>(write: () => Promise<T>, otherwise: T): Promise<T> {
+    return this.config.mode === 'read-only' ? otherwise : write();
   }
 
   /** The user, or a failure when disabled or locked. */
@@ -149,10 +161,14 @@ export class CredentialChecker {
       throw new LoginFailed(`user ${username} does not exist`);
     }
     if (!(await verifyPassword(u.passwordHash, password))) {
-      await this.store.recordLoginFailure(
-        username,
-        this.config.auth.lockout.attempts,
-        this.config.auth.lockout.lockSeconds * 1000,
+      await this.bookkeeping(
+        () =>
+          this.store.recordLoginFailure(
+            username,
+            this.config.auth.lockout.attempts,
+            this.config.auth.lockout.lockSeconds * 1000,
+          ),
+        undefined,
       );
       throw new LoginFailed(`user ${username}: wrong password`);
     }

@@ -225,7 +225,9 @@ export function tokenEndpoint(
       issued_at: new Date(claims.issuedAt).toISOString(),
     };
     const offline = post ? field('access_type') === 'offline' : q.get('offline_token') === 'true';
-    if (offline && method !== 'refresh' && (principal.kind === 'user' || principal.kind === 'robot')) {
+    // A refresh token is a catalog row: a read-only region issues none (clients log in with the password again).
+    const canStore = config.mode !== 'read-only';
+    if (offline && canStore && method !== 'refresh' && (principal.kind === 'user' || principal.kind === 'robot')) {
       const rt = issueSecret('rt');
       await auth.store.createCredential({
         id: rt.id,

@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from '../helpers/cli-transfer';
+import { cairn, cleanEnv, waitFor } from '../helpers/cli-transfer';
 import { freePort } from '../helpers/ports';
 import { startPgPair, type PgPair } from '../helpers/pg-standby';
 import { startTestRegistry, type TestRegistry } from '../helpers/server';
@@ -153,5 +153,64 @@ describe('a read-only region on a PostgreSQL hot standby', () => {
       body: JSON.stringify({ origin: 'nowhere', events: [] }),
     });
     expect(unknown.status).toBe(404);
+  });
+});
+
+describe('a read-only region with token authentication', () => {
+  let pg: PgPair;
+  let primary: TestRegistry;
+  let region: TestRegistry;
+  let tmp: string;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'cairn-region-auth-'));
+    pg = await startPgPair();
+    primary = await startTestRegistry(SQLITE, { database: pg.primaryUrl, auth: { mode: 'token' } });
+    await pg.caughtUp();
+    region = await startTestRegistry(SQLITE, {
+      mode: 'read-only',
+      primary: primary.url,
+      database: pg.standbyUrl,
+      storage: `file://${path.join(primary.dataDir, 'blobs')}`,
+      auth: { mode: 'token' },
+      audit: { origin: 'eu-ro-auth' },
+    });
+  });
+  afterAll(async () => {
+    await region?.close();
+    await primary?.close();
+    await pg?.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('logs users in with the accounts of the primary and serves them, writing nothing', async () => {
+    const password = (await readFile(path.join(primary.dataDir, 'admin-password'), 'utf8')).trim();
+    const env = cleanEnv({
+      CAIRN_CONFIG_DIR: path.join(tmp, 'config'),
+      CAIRN_USERNAME: 'admin',
+      CAIRN_PASSWORD: password,
+    });
+    const dir = path.join(tmp, 'model');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'weights.bin'), random(100_000));
+    const pushed = await cairn(['push', 'model', dir, `${new URL(primary.url).host}/ml/auth:v1`, '-q'], env);
+    expect(pushed.code).toBe(0);
+    await pg.caughtUp();
+    const out = path.join(tmp, 'out');
+    const pulled = await cairn(['pull', `${new URL(region.url).host}/ml/auth:v1`, out, '-q'], env);
+    expect(pulled.stderr).toBe('');
+    expect(pulled.code).toBe(0);
+    expect((await readFile(path.join(out, 'weights.bin'))).equals(await readFile(path.join(dir, 'weights.bin')))).toBe(
+      true,
+    );
+    const basic = (p: string) => ({ Authorization: `Basic ${Buffer.from(`admin:${p}`).toString('base64')}` });
+    // docker login asks for a refresh token: the region answers without one (it cannot store it).
+    const offline = await fetch(`${region.url}/token?service=cairn&offline_token=true`, { headers: basic(password) });
+    expect(offline.status).toBe(200);
+    const body = (await offline.json()) as { token?: string; refresh_token?: string };
+    expect(body.token).toEqual(expect.any(String));
+    expect(body.refresh_token).toBeUndefined();
+    // A wrong password is a plain 401 there, not a failed write.
+    expect((await fetch(`${region.url}/token?service=cairn`, { headers: basic('wrong-password') })).status).toBe(401);
   });
 });

@@ -77,6 +77,7 @@ const may = {
     'policy',
     'replication',
     'root',
+    'storage',
   ],
 };
 // The lists themselves must be layers: a folder that may import another, even through a third, must not

@@ -13,9 +13,15 @@ interface RouteScope {
 }
 
 const scope = new AsyncLocalStorage<RouteScope>();
+/** Set once routes are configured: without them no scope is entered, and no request pays for one. */
+let routing = false;
+
+export function enableRouting(): void {
+  routing = true;
+}
 
 export function inRepository<T>(repository: string, work: () => T): T {
-  return scope.run({ repository }, work);
+  return routing ? scope.run({ repository }, work) : work();
 }
 
 export function onRoute<T>(route: string, work: () => T): T {

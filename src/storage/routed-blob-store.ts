@@ -8,7 +8,7 @@ import {
   type PendingBlob,
   type StagedUpload,
 } from './blob-store';
-import { currentScope } from './route-context';
+import { currentScope, enableRouting } from './route-context';
 
 export interface StorageRoute {
   name: string;
@@ -34,6 +34,7 @@ export class RoutedBlobStore implements BlobStore {
   private readonly all: StorageRoute[];
 
   constructor(fallback: BlobStore, routes: StorageRoute[]) {
+    enableRouting();
     this.all = [...routes, { name: DEFAULT_ROUTE, matches: () => true, store: fallback }];
     this.kind = `routed(${this.all.map((r) => `${r.name}:${r.store.kind}`).join(',')})`;
     const stores = this.all.map((r) => r.store);

@@ -66,7 +66,8 @@ export async function startPgPair(): Promise<PgPair> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    pgRun('initdb', ['-D', primary, '-A', 'trust', '-U', 'postgres']);
+    // -N: no fsync of a throwaway cluster.
+    pgRun('initdb', ['-D', primary, '-A', 'trust', '-U', 'postgres', '-N']);
     await appendFile(
       path.join(primary, 'postgresql.conf'),
       `listen_addresses = '127.0.0.1'\nport = ${p1}\nunix_socket_directories = '${dir}'\nfsync = off\n`,
@@ -88,6 +89,9 @@ export async function startPgPair(): Promise<PgPair> {
       '-R',
       '-X',
       'stream',
+      // Start at once instead of after a spread checkpoint (minutes after the CREATE DATABASE above).
+      '-c',
+      'fast',
     ]);
     await appendFile(path.join(standby, 'postgresql.conf'), `port = ${p2}\n`);
     if (!existsSync(path.join(standby, 'standby.signal'))) throw new Error('pg_basebackup -R wrote no standby.signal');

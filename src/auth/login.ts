@@ -7,6 +7,7 @@ import { burnPasswordCheck, verifyPassword } from './passwords';
 import type { RateLimiter } from './rate-limiter';
 import { parseSecret, secretMatches } from './secrets';
 import type { Principal } from './principal';
+import { totpMatches } from './totp';
 
 /** A refused login: `reason` is logged; clients only ever see a generic message (no account probing). */
 export class LoginFailed extends Error {
@@ -16,6 +17,13 @@ export class LoginFailed extends Error {
   ) {
     super(reason);
     this.name = 'LoginFailed';
+  }
+}
+
+/** The password was right; the account has MFA and no code came with it. */
+export class MfaRequired extends Error {
+  constructor() {
+    super('this account uses MFA: enter the code from your authenticator app');
   }
 }
 
@@ -47,8 +55,41 @@ export class CredentialChecker {
   ) {}
 
   async login(username: string, password: string, sourceIp: string): Promise<Principal> {
+    return this.slowingFailures(sourceIp, () => this.check(username, password));
+  }
+
+  /**
+   * A person signing in to the web console: the password, and a current TOTP code when the account has
+   * MFA (a right password without a code is `MfaRequired`, not a failure). The session is MFA-authenticated
+   * only when a code was checked.
+   */
+  async personLogin(username: string, password: string, otp: string | undefined, sourceIp: string): Promise<Principal> {
+    return this.slowingFailures(sourceIp, async () => {
+      if (!username || !password) throw new LoginFailed('empty user name or password');
+      const u = await this.passwordOnly(username, password);
+      const mfa = u.totpEnabled && u.totpSecret !== undefined;
+      if (mfa) {
+        if (otp === undefined || otp.trim() === '') throw new MfaRequired();
+        if (!(await totpMatches(u.totpSecret!, otp.trim()))) {
+          await this.bookkeeping(
+            () =>
+              this.store.recordLoginFailure(
+                username,
+                this.config.auth.lockout.attempts,
+                this.config.auth.lockout.lockSeconds * 1000,
+              ),
+            undefined,
+          );
+          throw new LoginFailed(`user ${username}: wrong or expired TOTP code`, 'wrong or expired code');
+        }
+      }
+      return { id: `user:${u.name}`, kind: 'user', name: u.name, groups: u.groups, mfa };
+    });
+  }
+
+  private async slowingFailures(sourceIp: string, attempt: () => Promise<Principal>): Promise<Principal> {
     try {
-      return await this.check(username, password);
+      return await attempt();
     } catch (err) {
       if (!(err instanceof LoginFailed)) throw err;
       const r = await this.limiter.take(`login-fail:${sourceIp}`, this.config.rateLimits.loginFailures);

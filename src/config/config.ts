@@ -142,6 +142,12 @@ export const ConfigSchema = z
           .int()
           .positive()
           .default(30 * 24 * 3600),
+        /** How long a web console sign-in lasts; the console's access tokens are renewed within it. */
+        consoleSessionSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .default(8 * 3600),
         /** An upload may go on with the (expired) token that opened it for this long. */
         uploadBindingSeconds: z
           .number()

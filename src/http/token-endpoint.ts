@@ -3,33 +3,18 @@ import express from 'express';
 import type { Config } from '../config/config';
 import type { AuthRuntime } from './auth-runtime';
 import { LoginFailed, LoginThrottled, OIDC_USER, ROBOT_PREFIX } from '../auth/login';
-import { ANONYMOUS, REPOSITORY_ACTIONS, type AccessEntry, type Action, type Principal } from '../auth/principal';
-import { issueSecret, parseSecret, secretMatches } from '../auth/secrets';
+import { ANONYMOUS, type Principal } from '../auth/principal';
+import { issueSecret, parseSecret } from '../auth/secrets';
 import { OciError } from '../oci/errors';
-import { isRepositoryName } from '../oci/names';
 import { basicCredentials } from './basic-auth';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { sourceAddress } from './source-address';
+import { TokenGrants } from './token-grants';
 import type { AuditLog } from '../audit/audit-log';
 
 const unauthorized = (message: string) =>
   new OciError('UNAUTHORIZED', message, undefined, { headers: { 'WWW-Authenticate': 'Basic realm="cairn"' } });
-
-/** `repository:ml/bert:pull,push` → the entry; anything else this registry does not grant is dropped. */
-export function parseScope(scope: string): { type: string; name: string; actions: string[] } | undefined {
-  const first = scope.indexOf(':');
-  const last = scope.lastIndexOf(':');
-  if (first < 1 || last === first) return undefined;
-  return {
-    type: scope.slice(0, first),
-    name: scope.slice(first + 1, last),
-    actions: scope
-      .slice(last + 1)
-      .split(',')
-      .filter(Boolean),
-  };
-}
 
 function methodOf(username: string, password: string): string {
   if (username === OIDC_USER) return 'oidc';
@@ -52,84 +37,7 @@ export function tokenEndpoint(
 ): express.Router {
   const router = express.Router();
 
-  const grant = (principal: Principal, scopes: string[], ip: string): AccessEntry[] => {
-    const out: AccessEntry[] = [];
-    for (const raw of scopes.slice(0, 64)) {
-      const scope = parseScope(raw);
-      if (!scope) throw new OciError('PARAMETER_INVALID', 'malformed scope', { scope: raw.slice(0, 200) });
-      if (scope.type === 'registry' && scope.name === 'catalog') {
-        if (principal.kind !== 'anonymous') out.push({ type: 'registry', name: 'catalog', actions: ['*'] });
-        continue;
-      }
-      if (scope.type !== 'repository') continue;
-      if (!isRepositoryName(scope.name))
-        throw new OciError('NAME_INVALID', 'invalid repository name in scope', { scope: raw.slice(0, 200) });
-      const asked = scope.actions.includes('*')
-        ? REPOSITORY_ACTIONS
-        : (scope.actions.filter((a) => (REPOSITORY_ACTIONS as string[]).includes(a)) as Action[]);
-      const actions = asked.filter((action) => {
-        const d = auth.authorizer.authorize({
-          principal,
-          action,
-          resource: { type: 'repository', name: scope.name },
-          context: { sourceIp: ip },
-        });
-        metrics.authorizations.labels(action, d.allowed ? 'allow' : 'deny').inc();
-        logger.info(
-          {
-            event: 'authz',
-            at: 'token',
-            ip,
-            principal: principal.id,
-            action,
-            resource: scope.name,
-            decision: d.allowed ? 'allow' : 'deny',
-            policies: d.policies,
-          },
-          'token scope decision',
-        );
-        return d.allowed;
-      });
-      const existing = out.find((e) => e.type === 'repository' && e.name === scope.name);
-      if (existing) existing.actions = [...new Set([...existing.actions, ...actions])];
-      else out.push({ type: 'repository', name: scope.name, actions });
-    }
-    return out;
-  };
-
-  const principalOfRefresh = async (refresh: string): Promise<Principal> => {
-    const parsed = parseSecret(refresh);
-    const c = parsed?.kind === 'rt' ? await auth.store.getCredential(parsed.id) : undefined;
-    if (
-      !c ||
-      c.kind !== 'refresh' ||
-      !secretMatches(refresh, c.secretHash) ||
-      c.revokedAt ||
-      (c.expiresAt !== undefined && c.expiresAt <= Date.now())
-    ) {
-      throw new LoginFailed('refresh token unknown, revoked or expired', 'invalid refresh token');
-    }
-    const [kind, ...rest] = c.principal.split(':');
-    const name = rest.join(':');
-    let groups: string[];
-    if (kind === 'user') groups = (await auth.credentials.activeUser(name)).groups;
-    else if (kind === 'robot') {
-      const r = await auth.store.getRobot(name);
-      if (!r || r.disabled || (r.expiresAt !== undefined && r.expiresAt <= Date.now()))
-        throw new LoginFailed(`robot ${name} disabled or expired`);
-      groups = r.groups;
-    } else throw new LoginFailed('refresh tokens are issued to users and robots only');
-    const principal: Principal = {
-      id: c.principal,
-      kind: kind as 'user' | 'robot',
-      name,
-      groups,
-      mfa: c.mfa,
-      credential: c.id,
-    };
-    if (!(await auth.revocation.isActive(principal))) throw new LoginFailed(`${c.principal} is disabled`);
-    return principal;
-  };
+  const grants = new TokenGrants(auth, metrics, logger);
 
   const handle = async (
     req: IncomingMessage & { body?: Record<string, unknown> },
@@ -168,7 +76,7 @@ export function tokenEndpoint(
       const grantType = post ? field('grant_type') : undefined;
       if (grantType === 'refresh_token') {
         method = 'refresh';
-        principal = await principalOfRefresh(field('refresh_token') ?? '');
+        principal = await grants.principalOfRefresh(field('refresh_token') ?? '');
       } else {
         if (post && grantType !== 'password')
           throw new OciError('PARAMETER_INVALID', 'grant_type must be password or refresh_token', {
@@ -216,7 +124,7 @@ export function tokenEndpoint(
       );
       login('allow', principal.id, { mfa: String(principal.mfa) });
     }
-    const access = grant(principal, scopes, ip);
+    const access = grants.grant(principal, scopes, ip);
     const { token, claims } = await auth.tokens.issue(principal, access);
     const out: Record<string, unknown> = {
       token,

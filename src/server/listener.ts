@@ -13,6 +13,8 @@ import { auditApi } from '../http/audit-api';
 import { replicationApi } from '../http/replication-api';
 import { witnessApi } from '../http/witness-api';
 import { regionApi } from '../http/region-api';
+import { consoleAssets } from '../http/console-assets';
+import { consoleSession } from '../http/console-session';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -80,6 +82,12 @@ export function createRequestListener(
     app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy, s.audit));
     app.use(adminApi(auth, s.gate, ctxOf, s.logger, s.config.auth.trustProxy, s.audit));
   }
+  app.use((req, res, next) => {
+    if (req.path === '/' || req.path === '/ui' || req.path.startsWith('/ui/')) ctxOf(res).route = 'console';
+    next();
+  });
+  if (auth) app.use(consoleSession(auth, s.config, s.metrics, s.logger, s.audit));
+  app.use(consoleAssets());
   app.use(() => {
     throw new OciError('NOT_FOUND', 'no such endpoint', undefined);
   });

@@ -1,0 +1,190 @@
+import type { IncomingMessage } from 'node:http';
+import express from 'express';
+import type { Config } from '../config/config';
+import type { AuthRuntime } from './auth-runtime';
+import { LoginFailed, LoginThrottled, MfaRequired } from '../auth/login';
+import { issueSecret, parseSecret } from '../auth/secrets';
+import type { Principal } from '../auth/principal';
+import { OciError } from '../oci/errors';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { AuditLog } from '../audit/audit-log';
+import { sourceAddress } from './source-address';
+import { TokenGrants } from './token-grants';
+
+export const SESSION_COOKIE = 'cairn_console';
+const COOKIE_PATH = '/ui/session';
+
+function cookieOf(req: IncomingMessage): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+function secure(req: IncomingMessage, config: Config): boolean {
+  const forwarded = config.auth.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
+  if (typeof forwarded === 'string') return forwarded.split(',')[0]!.trim() === 'https';
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/**
+ * The web console's session. Signing in keeps a refresh credential in an HttpOnly, SameSite=Strict
+ * cookie that only these endpoints receive (its path), so neither the page's script nor anything
+ * injected into it can read a long-lived secret; the page asks here for short access tokens, one per
+ * scope, held in memory, and calls the same APIs every client calls with them. Every call must carry
+ * `X-Cairn-Console: 1`, which a cross-site form cannot send and a cross-site script may not without a
+ * CORS grant this registry never gives. Signing out revokes the credential.
+ */
+export function consoleSession(
+  auth: AuthRuntime,
+  config: Config,
+  metrics: Metrics,
+  logger: Logger,
+  audit?: AuditLog,
+): express.Router {
+  const router = express.Router();
+  const grants = new TokenGrants(auth, metrics, logger);
+  router.use(COOKIE_PATH, (req, _res, next) => {
+    if (req.headers['x-cairn-console'] !== '1')
+      throw new OciError('DENIED', 'console requests carry X-Cairn-Console: 1', undefined);
+    next();
+  });
+  router.use(COOKIE_PATH, express.json({ limit: '16kb' }));
+
+  const setCookie = (req: IncomingMessage, res: express.Response, value: string, maxAgeSeconds: number) =>
+    res.setHeader(
+      'Set-Cookie',
+      `${SESSION_COOKIE}=${value}; Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}` +
+        (secure(req, config) ? '; Secure' : ''),
+    );
+
+  const describe = (p: Principal, expiresAt: number) => ({
+    user: p.name,
+    principal: p.id,
+    mfa: p.mfa,
+    expiresAt: new Date(expiresAt).toISOString(),
+  });
+
+  /** The session's principal and end, or 401 when there is none (signed out, expired, revoked, disabled). */
+  const current = async (req: IncomingMessage) => {
+    const secret = cookieOf(req);
+    const id = secret ? parseSecret(secret)?.id : undefined;
+    try {
+      if (!secret || !id) throw new LoginFailed('no console session');
+      const principal = await grants.principalOfRefresh(secret);
+      const c = await auth.store.getCredential(id);
+      return { principal, id, expiresAt: c?.expiresAt ?? 0 };
+    } catch (err) {
+      if (err instanceof LoginFailed) throw new OciError('UNAUTHORIZED', 'sign in again', { session: 'none' });
+      throw err;
+    }
+  };
+
+  router.post(COOKIE_PATH, async (req, res) => {
+    const ip = sourceAddress(req, config.auth.trustProxy);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const text = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
+    const username = (text('username') ?? '').slice(0, 200);
+    const ua = req.headers['user-agent'];
+    const login = (decision: 'allow' | 'deny', identity: string, detail: Record<string, string>) =>
+      audit?.record({
+        type: 'login',
+        identity,
+        source: ip,
+        ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 200) } : {}),
+        decision,
+        detail: { method: 'console', ...detail },
+      });
+    if (config.mode === 'read-only')
+      throw new OciError(
+        'READ_ONLY',
+        `sign in to the console of the primary${config.primary ? `, ${config.primary}` : ''}`,
+        {
+          ...(config.primary ? { primary: config.primary } : {}),
+        },
+      );
+    let principal: Principal;
+    try {
+      await auth.credentials.assertNotThrottled(ip);
+      principal = await auth.credentials.personLogin(username, text('password') ?? '', text('otp'), ip);
+    } catch (err) {
+      if (err instanceof MfaRequired) throw new OciError('UNAUTHORIZED', err.message, { mfa: 'required' });
+      if (err instanceof LoginThrottled) {
+        metrics.authentications.labels('console', 'throttled').inc();
+        login('deny', username || 'anonymous', { reason: 'throttled' });
+        throw new OciError(
+          'TOOMANYREQUESTS',
+          'too many failed sign-ins; try again later',
+          { retryAfterSeconds: err.retryAfterSeconds },
+          { headers: { 'Retry-After': String(err.retryAfterSeconds) } },
+        );
+      }
+      if (err instanceof LoginFailed) {
+        metrics.authentications.labels('console', 'failure').inc();
+        logger.warn({ event: 'authn', ip, method: 'console', result: 'failure', reason: err.reason }, 'login refused');
+        login('deny', username || 'anonymous', { reason: err.reason.slice(0, 200) });
+        throw new OciError('UNAUTHORIZED', err.publicMessage, undefined);
+      }
+      throw err;
+    }
+    const session = issueSecret('rt');
+    const expiresAt = Date.now() + config.auth.consoleSessionSeconds * 1000;
+    await auth.store.createCredential({
+      id: session.id,
+      kind: 'refresh',
+      principal: principal.id,
+      secretHash: session.hash,
+      label: 'console session',
+      mfa: principal.mfa,
+      expiresAt,
+    });
+    metrics.authentications.labels('console', 'success').inc();
+    logger.info({ event: 'authn', ip, method: 'console', principal: principal.id, mfa: principal.mfa }, 'login');
+    login('allow', principal.id, { mfa: String(principal.mfa) });
+    setCookie(req, res, session.secret, config.auth.consoleSessionSeconds);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(describe(principal, expiresAt));
+  });
+
+  router.get(COOKIE_PATH, async (req, res) => {
+    const s = await current(req);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(describe(s.principal, s.expiresAt));
+  });
+
+  // An access token for the scopes the page is about to use; never longer than the session.
+  router.post(`${COOKIE_PATH}/token`, async (req, res) => {
+    const s = await current(req);
+    const scopes = (req.body as { scopes?: unknown } | undefined)?.scopes ?? [];
+    if (!Array.isArray(scopes) || scopes.some((x) => typeof x !== 'string'))
+      throw new OciError('PARAMETER_INVALID', 'scopes must be a list of strings', undefined);
+    const access = grants.grant(s.principal, scopes as string[], sourceAddress(req, config.auth.trustProxy));
+    const { token, claims } = await auth.tokens.issue(s.principal, access);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ token, expiresAt: new Date(Math.min(claims.expiresAt, s.expiresAt)).toISOString() });
+  });
+
+  router.delete(COOKIE_PATH, async (req, res) => {
+    const secret = cookieOf(req);
+    const id = secret ? parseSecret(secret)?.id : undefined;
+    if (id) {
+      const c = await auth.store.getCredential(id);
+      if (c && c.kind === 'refresh' && c.label === 'console session') {
+        await auth.store.revokeCredential(id);
+        audit?.record({
+          type: 'logout',
+          identity: c.principal,
+          source: sourceAddress(req, config.auth.trustProxy),
+          decision: 'allow',
+          detail: { method: 'console' },
+        });
+      }
+    }
+    setCookie(req, res, '', 0);
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,224 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { TestRegistry } from '../helpers/server';
+import { addUser, bearer, startAuthRegistry, storeOf, token } from '../helpers/auth';
+import { MODEL_CONFIG, modelConfig, pushArtifact, pushDataset } from '../helpers/ml-artifacts';
+import { launchChromium } from '../helpers/browser';
+import { newTotpSecret, totpNow } from '../../src/auth/totp';
+
+const PW = 'a-long-password-1234';
+const WEIGHTS = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) % 251));
+// What an attacker would put in a model card: every one of these must stay inert.
+const README = `# BERT fine-tuned for claims
+
+Trained on **claims-2026**. See the [evaluation](https://example.com/eval).
+
+<script>window.__xss = 'script'</script>
+<img src="x" onerror="window.__xss = 'onerror'">
+<a href="javascript:window.__xss='link'">click me</a>
+<svg><animate onbegin="window.__xss='svg'" attributeName="x" dur="1s"/></svg>
+<iframe src="javascript:window.__xss='iframe'"></iframe>
+`;
+
+const rules = `
+lifecycle:
+  - repositories: ["ml/**"]
+    fourEyes: true
+    approvals: 1
+  - repositories: ["**"]
+`;
+
+describe('the web console in a real browser (Chromium through Playwright)', () => {
+  let reg: TestRegistry;
+  let browser: Browser;
+  let modelDigest: string;
+  const seenUrls: string[] = [];
+
+  const newPage = async (): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    page.on('request', (r) => seenUrls.push(r.url()));
+    page.on('dialog', (d) => {
+      seenUrls.push(`dialog:${d.message()}`);
+      void d.dismiss();
+    });
+    return { context, page };
+  };
+
+  const signIn = async (page: Page, user: string, otp?: () => Promise<string>) => {
+    await page.goto(`${reg.url}/`);
+    await page.getByLabel('User name').fill(user);
+    await page.getByLabel('Password').fill(PW);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    if (otp) {
+      await page.getByLabel('Code from your authenticator app').fill(await otp());
+      await page.getByRole('button', { name: 'Verify code' }).click();
+    }
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  };
+
+  const openModel = async (page: Page) => {
+    await page.getByRole('searchbox', { name: 'Search' }).fill('bert');
+    await page
+      .getByRole('link', { name: /ml\/bert|bert/ })
+      .first()
+      .click();
+    await page.getByRole('heading', { name: 'BERT fine-tuned for claims' }).waitFor();
+  };
+
+  beforeAll(async () => {
+    reg = await startAuthRegistry();
+    await addUser(reg, 'alice', PW, [], [['maintainer', 'ml/']]);
+    await addUser(reg, 'bob', PW, [], [['approver', 'ml/']]);
+    await addUser(reg, 'carol', PW, [], [['reader', 'ml/']]);
+    await writeFile(path.join(reg.config.auth.policyDir, 'governance.yaml'), rules);
+    await reg.registry.auth!.authorizer.load();
+    const headers = bearer(await token(reg.url, 'alice', PW, ['repository:ml/bert:pull,push']));
+    const model = await pushArtifact(reg.url, 'ml/bert', 'v1', {
+      artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+      configMediaType: MODEL_CONFIG,
+      config: modelConfig('bert'),
+      files: { 'README.md': README, 'weights.bin': WEIGHTS },
+      headers,
+    });
+    expect(model.status).toBe(201);
+    modelDigest = model.digest;
+    const data = await pushDataset(
+      reg.url,
+      'ml/claims',
+      'v1',
+      { name: 'claims-2026', licenses: ['CC-BY-4.0'] },
+      bearer(await token(reg.url, 'alice', PW, ['repository:ml/claims:pull,push'])),
+    );
+    expect(data.status).toBe(201);
+    // Governance rules are re-read within a second; the pushes above gave them that time.
+    await new Promise((r) => setTimeout(r, 1200));
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await reg?.close();
+  });
+
+  it('sends browsers from / to the console, with a strict Content-Security-Policy and no framing', async () => {
+    const r = await fetch(`${reg.url}/`, { redirect: 'manual' });
+    expect(r.status).toBe(302);
+    expect(r.headers.get('location')).toBe('/ui/');
+    const page = await fetch(`${reg.url}/ui/`);
+    expect(page.status).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(await page.text()).not.toMatch(/<script>[^<]/);
+  });
+
+  it('signs in, searches, opens a model, renders its card inert, and downloads a file', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'alice');
+    // Search as the user types, and by kind.
+    await page.getByRole('searchbox', { name: 'Search' }).fill('claims');
+    await page.getByRole('link', { name: /claims-2026/ }).waitFor();
+    await page.getByRole('searchbox', { name: 'Search' }).fill('');
+    await page.getByLabel('Kind').selectOption('dataset');
+    await page.getByRole('link', { name: /claims-2026/ }).waitFor();
+    expect(await page.locator('table.results tbody tr').count()).toBe(1);
+    await page.getByLabel('Kind').selectOption('');
+
+    await openModel(page);
+    await page.getByRole('link', { name: 'evaluation' }).waitFor();
+    const card = page.locator('.markdown');
+    expect(await card.locator('script, iframe, [onerror], [onbegin]').count()).toBe(0);
+    expect(await card.locator('a[href^="javascript"]').count()).toBe(0);
+    await page.waitForTimeout(1500);
+    expect(await page.evaluate('window.__xss')).toBeUndefined();
+    expect(seenUrls.filter((u) => u.startsWith('dialog:'))).toEqual([]);
+
+    // Tokens stay out of reach of page script and out of URLs.
+    expect(await page.evaluate('document.cookie')).toBe('');
+    expect(await page.evaluate('localStorage.length + sessionStorage.length')).toBe(0);
+    const cookies = await context.cookies();
+    expect(cookies.find((c) => c.name === 'cairn_console')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download weights.bin' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('weights.bin');
+    expect((await readFile((await download.path())!)).equals(WEIGHTS)).toBe(true);
+    await context.close();
+  });
+
+  it('carries a model from draft to approved with two people; the pusher’s own approval is refused', async () => {
+    const alice = await newPage();
+    await signIn(alice.page, 'alice');
+    await openModel(alice.page);
+    await alice.page.getByRole('button', { name: 'Submit for review' }).click();
+    await alice.page.getByRole('status').filter({ hasText: 'Moved to candidate' }).waitFor();
+    await alice.page.getByRole('button', { name: 'Approve' }).click();
+    const refusal = alice.page.getByRole('alert').filter({ hasText: 'Refused' });
+    await refusal.waitFor();
+    expect(await refusal.textContent()).toMatch(/four|pushed/i);
+    await alice.context.close();
+
+    const bob = await newPage();
+    await signIn(bob.page, 'bob');
+    await openModel(bob.page);
+    await bob.page.getByRole('button', { name: 'Approve' }).click();
+    await bob.page.getByRole('status').filter({ hasText: 'Moved to approved' }).waitFor();
+    await bob.page.getByText(/since .* by user:bob/).waitFor();
+    await bob.context.close();
+
+    const r = await fetch(`${reg.url}/v2/ml/bert/_cairn/artifacts/${modelDigest}`, {
+      headers: bearer(await token(reg.url, 'bob', PW, ['repository:ml/bert:pull'])),
+    });
+    expect(((await r.json()) as { stage: string }).stage).toBe('approved');
+  });
+
+  it('asks for the TOTP code of an account with MFA, and sign-out ends the session on the server', async () => {
+    const secret = newTotpSecret();
+    await storeOf(reg).updateUser('carol', { totpSecret: secret, totpEnabled: true });
+    const { context, page } = await newPage();
+    await page.goto(`${reg.url}/`);
+    await page.getByLabel('User name').fill('carol');
+    await page.getByLabel('Password').fill(PW);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Code from your authenticator app').fill('000000');
+    await page.getByRole('button', { name: 'Verify code' }).click();
+    await page.getByRole('alert').filter({ hasText: 'wrong or expired code' }).waitFor();
+    await page.getByLabel('Code from your authenticator app').fill(await totpNow(secret));
+    await page.getByRole('button', { name: 'Verify code' }).click();
+    await page.getByText('carol (MFA)').waitFor();
+
+    const session = (await context.cookies()).find((c) => c.name === 'cairn_console')!;
+    const withCookie = { 'X-Cairn-Console': '1', Cookie: `cairn_console=${session.value}` };
+    expect((await fetch(`${reg.url}/ui/session`, { headers: withCookie })).status).toBe(200);
+    // Without the console header (a cross-site form or image could not add it) the cookie is not enough.
+    expect((await fetch(`${reg.url}/ui/session`, { headers: { Cookie: withCookie.Cookie } })).status).toBe(403);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect((await fetch(`${reg.url}/ui/session`, { headers: withCookie })).status).toBe(401);
+    expect(
+      (await fetch(`${reg.url}/ui/session/token`, { method: 'POST', headers: withCookie, body: '{}' })).status,
+    ).toBe(401);
+    await context.close();
+
+    await reg.registry.audit.flush();
+    const events = await reg.registry.audit.search({});
+    // A refused sign-in is recorded under the name the client claimed, as the token endpoint does.
+    expect(events.some((e) => e.type === 'login' && e.identity === 'carol' && e.decision === 'deny')).toBe(true);
+    expect(events.some((e) => e.type === 'login' && e.identity === 'user:carol' && e.decision === 'allow')).toBe(true);
+    expect(events.some((e) => e.type === 'logout' && e.identity === 'user:carol')).toBe(true);
+  });
+
+  it('never puts a token or a session secret in a URL', () => {
+    expect(seenUrls.length).toBeGreaterThan(10);
+    for (const u of seenUrls) {
+      expect(u).not.toMatch(/token=|access_token|eyJ[A-Za-z0-9_-]{10,}|cairn_rt_|rt_[A-Za-z0-9]{16}/);
+    }
+  });
+});

@@ -412,7 +412,17 @@ export class AuditLog {
   }
 
   /** Events about a repository, a digest or an identity (oldest first), at most `limit`; from the index. */
-  async search(q: { repository?: string; digest?: string; identity?: string; limit?: number }): Promise<AuditEvent[]> {
+  async search(q: {
+    repository?: string;
+    digest?: string;
+    identity?: string;
+    /** Appended at or after / before these times (ms). */
+    since?: number;
+    until?: number;
+    /** Newest first (an auditor's view) instead of in log order. */
+    newest?: boolean;
+    limit?: number;
+  }): Promise<AuditEvent[]> {
     // The most selective key leads; the others are checked on the parsed events.
     const lead =
       q.digest !== undefined
@@ -422,15 +432,18 @@ export class AuditLog {
           : q.repository !== undefined
             ? `r:${q.repository}`
             : undefined;
+    const order = q.newest ? 'desc' : 'asc';
     let query =
       lead === undefined
-        ? this.db.selectFrom('audit_events as e').select('e.event').orderBy('e.seq')
+        ? this.db.selectFrom('audit_events as e').select('e.event').orderBy('e.seq', order)
         : this.db
             .selectFrom('audit_index as x')
             .innerJoin('audit_events as e', 'e.seq', 'x.seq')
             .select('e.event')
             .where('x.key', '=', lead)
-            .orderBy('x.seq');
+            .orderBy('x.seq', order);
+    if (q.since !== undefined) query = query.where('e.created_at', '>=', q.since);
+    if (q.until !== undefined) query = query.where('e.created_at', '<', q.until);
     // The canonical JSON puts each field as "name":"value": a LIKE narrows the rest (its _ and %
     // wildcards only widen the match), and the parse below decides.
     for (const [k, v] of Object.entries({ repository: q.repository, digest: q.digest, identity: q.identity })) {

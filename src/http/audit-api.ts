@@ -102,12 +102,32 @@ export function auditApi(
 
   router.get('/audit/events', async (req, res) => {
     await guard(req, res);
-    const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : undefined);
-    const filter = { repository: q('repository'), digest: q('digest'), identity: q('identity') };
-    if (!filter.repository && !filter.digest && !filter.identity)
-      throw new OciError('PARAMETER_INVALID', 'give repository, digest or identity', undefined);
+    const q = (k: string) =>
+      typeof req.query[k] === 'string' && req.query[k] !== '' ? (req.query[k] as string) : undefined;
+    const time = (k: string) => {
+      const v = q(k);
+      if (v === undefined) return undefined;
+      const t = Date.parse(v);
+      if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(t))
+        throw new OciError('PARAMETER_INVALID', `${k} must be an RFC 3339 time`, { [k]: v.slice(0, 100) });
+      return t;
+    };
+    const order = q('order');
+    if (order !== undefined && order !== 'newest' && order !== 'oldest')
+      throw new OciError('PARAMETER_INVALID', 'order is newest or oldest', { order: order.slice(0, 100) });
+    const filter = {
+      repository: q('repository'),
+      digest: q('digest'),
+      identity: q('identity'),
+      since: time('since'),
+      until: time('until'),
+    };
+    // The whole log in one answer would be a scan: a key, a time range or the newest page bounds it.
+    if (!filter.repository && !filter.digest && !filter.identity && !filter.since && order !== 'newest')
+      throw new OciError('PARAMETER_INVALID', 'give repository, digest, identity, since, or order=newest', undefined);
+    const limit = Math.min(int(req, 'n', MAX_ENTRIES), MAX_ENTRIES);
     await log.flush();
-    res.json({ events: await log.search({ ...filter, limit: MAX_ENTRIES }) });
+    res.json({ events: await log.search({ ...filter, newest: order === 'newest', limit }) });
   });
   return router;
 }

@@ -68,10 +68,11 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
   };
 
   beforeAll(async () => {
-    reg = await startAuthRegistry();
+    reg = await startAuthRegistry(undefined, {}, { audit: { checkpointSeconds: 1 } });
     await addUser(reg, 'alice', PW, [], [['maintainer', 'ml/']]);
     await addUser(reg, 'bob', PW, [], [['approver', 'ml/']]);
     await addUser(reg, 'carol', PW, [], [['reader', 'ml/']]);
+    await addUser(reg, 'erin', PW, [], [['auditor', '*']]);
     await writeFile(path.join(reg.config.auth.policyDir, 'governance.yaml'), rules);
     await reg.registry.auth!.authorizer.load();
     const headers = bearer(await token(reg.url, 'alice', PW, ['repository:ml/bert:pull,push']));
@@ -213,6 +214,70 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     expect(events.some((e) => e.type === 'login' && e.identity === 'carol' && e.decision === 'deny')).toBe(true);
     expect(events.some((e) => e.type === 'login' && e.identity === 'user:carol' && e.decision === 'allow')).toBe(true);
     expect(events.some((e) => e.type === 'logout' && e.identity === 'user:carol')).toBe(true);
+  });
+
+  it('lets an auditor find an event and verify it in the browser, step by step, and notices a doctored one', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'erin');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByLabel('Repository').fill('ml/bert');
+    await page.getByLabel('Identity (e.g. user:alice)').fill('user:bob');
+    await page.getByRole('button', { name: 'Show events' }).click();
+    const row = page.locator('tbody tr').filter({ hasText: 'lifecycle.stage' }).first();
+    await row.waitFor();
+    const seq = Number(await row.locator('td').first().textContent());
+    // A checkpoint is signed within a second of the last event.
+    while (((await reg.registry.audit.latestCheckpoint())?.size ?? 0) <= seq) await page.waitForTimeout(200);
+
+    await row.getByRole('button', { name: `Verify event ${seq}` }).click();
+    const verdict = page.getByRole('status').filter({ hasText: `Event ${seq}` });
+    await verdict.waitFor();
+    expect(await verdict.textContent()).toContain('is in the signed log');
+    const steps = page.getByRole('region', { name: `Verification of event ${seq}` }).locator('li');
+    expect(await steps.allTextContents()).toEqual([
+      expect.stringMatching(/passed: Fetched the published checkpoint key/),
+      expect.stringMatching(/passed: Checkpoint signature \(Ed25519, WebCrypto\)/),
+      expect.stringMatching(/passed: The event as listed is the one logged/),
+      expect.stringMatching(/passed: Inclusion proof up to the signed root/),
+      expect.stringMatching(/passed: Consistency.*no earlier checkpoint/),
+    ]);
+
+    // More events, a newer checkpoint: the second check proves the log only grew since the first.
+    await fetch(`${reg.url}/v2/ml/bert/manifests/v1`, {
+      headers: bearer(await token(reg.url, 'erin', PW, ['repository:ml/bert:pull'])),
+    });
+    const size = (await reg.registry.audit.latestCheckpoint())!.size;
+    while (((await reg.registry.audit.latestCheckpoint())?.size ?? 0) <= size) await page.waitForTimeout(200);
+    await page.getByLabel('Identity (e.g. user:alice)').fill('user:erin');
+    await page.getByRole('button', { name: 'Show events' }).click();
+    const first = page.locator('tbody tr').filter({ hasText: 'pull' }).first();
+    const newest = Number(await first.locator('td').first().textContent());
+    await first.getByRole('button', { name: `Verify event ${newest}` }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Event ${newest} is in the signed log` })
+      .waitFor();
+    const again = page.getByRole('region', { name: `Verification of event ${newest}` }).locator('li');
+    expect(await again.allTextContents()).toContainEqual(
+      expect.stringMatching(
+        /passed: Consistency with the checkpoint verified here before \(\d+ entries\)the log only grew/,
+      ),
+    );
+
+    // A registry (or a proxy) that serves different bytes than it logged is caught by the page.
+    await page.route('**/audit/entries?*', async (route) => {
+      const r = await route.fetch();
+      const body = (await r.json()) as { entries: { canonical: string }[] };
+      body.entries[0]!.canonical = body.entries[0]!.canonical.replace('user:erin', 'user:mallory');
+      await route.fulfill({ response: r, json: body });
+    });
+    await first.getByRole('button', { name: `Verify event ${newest}` }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Event ${newest} could not be verified` })
+      .waitFor();
+    await page.getByText('the listed event differs from the logged bytes').waitFor();
+    await context.close();
   });
 
   it('never puts a token or a session secret in a URL', () => {

@@ -4,6 +4,7 @@ import { currentSession, signOut, whenSignedOut, type Session } from './api';
 import { SignIn } from './pages/sign-in';
 import { Search } from './pages/search';
 import { ArtifactPage } from './pages/artifact';
+import { AuditPage } from './pages/audit';
 
 /** Pages live after the `#`: nothing of them reaches a server log or a Referer header. */
 function useRoute(): string {
@@ -23,6 +24,7 @@ function Page(props: { route: string }) {
     const reference = decodeURIComponent(m[2]!);
     return <ArtifactPage key={`${repository}@${reference}`} repository={repository} reference={reference} />;
   }
+  if (props.route === '/audit') return <AuditPage />;
   return <Search />;
 }
 
@@ -45,6 +47,7 @@ function App() {
         </a>
         <nav aria-label="Main">
           <a href="#/">Models and datasets</a>
+          <a href="#/audit">Audit log</a>
         </nav>
         <span class="who">
           {session.user}

@@ -223,7 +223,9 @@ export class KyselyArtifactIndex implements ArtifactIndex {
   async search(q: SearchQuery): Promise<ArtifactView[]> {
     let s = this.base();
     // Registry receipts are found by asking for them, not among what people pushed.
-    s = q.kind ? s.where('a.kind', '=', q.kind) : s.where('a.kind', '<>', 'receipt');
+    // `model,dataset`: any of several kinds (the console lists what people review, not signatures).
+    const kinds = (q.kind ?? '').split(',').filter(Boolean);
+    s = kinds.length ? s.where('a.kind', 'in', kinds) : s.where('a.kind', '<>', 'receipt');
     if (q.family) s = s.where('a.family', '=', q.family);
     if (q.framework) s = s.where('a.framework', '=', q.framework);
     if (q.license) s = s.where('a.license', '=', q.license);

@@ -5,6 +5,7 @@ import type { TestRegistry } from '../helpers/server';
 import { addUser, bearer, startAuthRegistry, storeOf, token } from '../helpers/auth';
 import { MODEL_CONFIG, modelConfig, pushArtifact, pushDataset } from '../helpers/ml-artifacts';
 import { launchChromium } from '../helpers/browser';
+import { attachBundle, p256, signStatement } from '../helpers/sign-bundle';
 import { newTotpSecret, totpNow } from '../../src/auth/totp';
 
 const PW = 'a-long-password-1234';
@@ -46,8 +47,16 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     return { context, page };
   };
 
+  // CAIRN_CONSOLE_SCREENSHOTS=docs/images npx jest test/e2e/console.test.ts refreshes docs/console.md's pictures.
+  const shot = async (page: Page, name: string) => {
+    const dir = process.env.CAIRN_CONSOLE_SCREENSHOTS;
+    if (dir) await page.screenshot({ path: path.join(dir, `console-${name}.png`), fullPage: true });
+  };
+
   const signIn = async (page: Page, user: string, otp?: () => Promise<string>) => {
     await page.goto(`${reg.url}/`);
+    await page.getByLabel('User name').waitFor();
+    await shot(page, 'sign-in');
     await page.getByLabel('User name').fill(user);
     await page.getByLabel('Password').fill(PW);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -57,6 +66,8 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     }
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   };
+
+  const graphReady = (page: Page) => page.getByRole('group', { name: 'Lineage graph' }).waitFor();
 
   const openModel = async (page: Page) => {
     await page.getByRole('searchbox', { name: 'Search' }).fill('bert');
@@ -73,18 +84,16 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     await addUser(reg, 'bob', PW, [], [['approver', 'ml/']]);
     await addUser(reg, 'carol', PW, [], [['reader', 'ml/']]);
     await addUser(reg, 'erin', PW, [], [['auditor', '*']]);
+    await addUser(reg, 'dave', PW, [], [['reader', 'ml/']]);
     await writeFile(path.join(reg.config.auth.policyDir, 'governance.yaml'), rules);
+    // ml/bert may only be approved signed by the release key.
+    const release = p256();
+    await writeFile(path.join(reg.config.auth.policyDir, 'release.pub'), release.pem);
+    await writeFile(
+      path.join(reg.config.auth.policyDir, 'trust.yaml'),
+      `keys: [{ name: release, publicKeyFile: release.pub }]\npolicies:\n  - repositories: ["ml/bert"]\n    mode: enforce\n    signers: [{ key: release }]\n`,
+    );
     await reg.registry.auth!.authorizer.load();
-    const headers = bearer(await token(reg.url, 'alice', PW, ['repository:ml/bert:pull,push']));
-    const model = await pushArtifact(reg.url, 'ml/bert', 'v1', {
-      artifactType: 'application/vnd.cncf.model.manifest.v1+json',
-      configMediaType: MODEL_CONFIG,
-      config: modelConfig('bert'),
-      files: { 'README.md': README, 'weights.bin': WEIGHTS },
-      headers,
-    });
-    expect(model.status).toBe(201);
-    modelDigest = model.digest;
     const data = await pushDataset(
       reg.url,
       'ml/claims',
@@ -93,6 +102,25 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
       bearer(await token(reg.url, 'alice', PW, ['repository:ml/claims:pull,push'])),
     );
     expect(data.status).toBe(201);
+    const model = await pushArtifact(reg.url, 'ml/bert', 'v1', {
+      artifactType: 'application/vnd.cncf.model.manifest.v1+json',
+      configMediaType: MODEL_CONFIG,
+      config: modelConfig('bert'),
+      files: { 'README.md': README, 'weights.bin': WEIGHTS },
+      annotations: { 'org.cairn.datasets': `ml/claims@${data.digest}` },
+      headers: bearer(await token(reg.url, 'alice', PW, ['repository:ml/bert:pull,push'])),
+    });
+    expect(model.status).toBe(201);
+    modelDigest = model.digest;
+    const signed = await attachBundle(
+      reg.url,
+      'ml/bert',
+      { digest: model.digest, size: model.size },
+      await signStatement(release, model.digest, 'https://sigstore.dev/cosign/sign/v1'),
+      'https://sigstore.dev/cosign/sign/v1',
+      bearer(await token(reg.url, 'alice', PW, ['repository:ml/bert:pull,push'])),
+    );
+    expect(signed.status).toBe(201);
     // Governance rules are re-read within a second; the pushes above gave them that time.
     await new Promise((r) => setTimeout(r, 1200));
     browser = await launchChromium();
@@ -127,7 +155,10 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     await page.getByLabel('Kind').selectOption('dataset');
     await page.getByRole('link', { name: /claims-2026/ }).waitFor();
     expect(await page.locator('table.results tbody tr').count()).toBe(1);
-    await page.getByLabel('Kind').selectOption('');
+    await page.getByLabel('Kind').selectOption('model,dataset');
+    await page.getByRole('link', { name: 'bert 1.0' }).waitFor();
+    expect(await page.locator('table.results tbody tr').count()).toBe(2);
+    await shot(page, 'search');
 
     await openModel(page);
     await page.getByRole('link', { name: 'evaluation' }).waitFor();
@@ -177,6 +208,50 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
       headers: bearer(await token(reg.url, 'bob', PW, ['repository:ml/bert:pull'])),
     });
     expect(((await r.json()) as { stage: string }).stage).toBe('approved');
+  });
+
+  it('shows the history, receipt, quota and lineage graph; an approver marks the dataset compromised and sees the impact', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, 'bob');
+    await openModel(page);
+    await page.getByText(/user:alice\s+pushed as v1/).waitFor();
+    await page.getByText(/user:bob\s+stage candidate → approved/).waitFor();
+    await page.getByText('Trust policy (enforce): satisfied').waitFor();
+    expect(await page.getByRole('list', { name: 'Signatures and attestations' }).textContent()).toMatch(
+      /signature: verified and accepted.*key release/,
+    );
+    await page.getByRole('list', { name: 'Receipts' }).waitFor();
+    await graphReady(page);
+    await shot(page, 'model');
+    await page.getByRole('button', { name: 'Show statement' }).first().click();
+    expect(await page.getByLabel('Receipt statement').textContent()).toContain(modelDigest.replace('sha256:', ''));
+
+    // The graph: the model's training data is a node, a link to its page.
+    const graph = page.getByRole('group', { name: 'Lineage graph' });
+    await graph.getByRole('link', { name: /claims-2026.*dataset/ }).click();
+    await page.getByRole('heading', { name: /claims-2026/ }).waitFor();
+    await page.getByRole('list', { name: 'Impact' }).getByRole('link', { name: /bert/ }).waitFor();
+
+    await page.getByRole('button', { name: 'Mark compromised' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Say why' }).waitFor();
+    await page.getByLabel('Why it is compromised').fill('labels leaked from the test split');
+    await page.getByRole('button', { name: 'Mark compromised' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Marked compromised' }).waitFor();
+    await page.getByText(/marked compromised: labels leaked/).waitFor();
+    await shot(page, 'dataset-compromised');
+    await context.close();
+
+    // A reader may look, not mark: the server refuses and the page says so.
+    const dave = await newPage();
+    await signIn(dave.page, 'dave');
+    await openModel(dave.page);
+    await dave.page.getByLabel('Why it is compromised').fill('I think so');
+    await dave.page.getByRole('button', { name: 'Mark compromised' }).click();
+    await dave.page
+      .getByRole('alert')
+      .filter({ hasText: /Refused: .*may not approve/ })
+      .waitFor();
+    await dave.context.close();
   });
 
   it('asks for the TOTP code of an account with MFA, and sign-out ends the session on the server', async () => {
@@ -233,6 +308,7 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     const verdict = page.getByRole('status').filter({ hasText: `Event ${seq}` });
     await verdict.waitFor();
     expect(await verdict.textContent()).toContain('is in the signed log');
+    await shot(page, 'audit-verified');
     const steps = page.getByRole('region', { name: `Verification of event ${seq}` }).locator('li');
     expect(await steps.allTextContents()).toEqual([
       expect.stringMatching(/passed: Fetched the published checkpoint key/),

@@ -36,7 +36,7 @@ export async function pushArtifact(
   repo: string,
   ref: string,
   o: PushOptions,
-): Promise<{ status: number; digest: string; body: string; response: Response }> {
+): Promise<{ status: number; digest: string; size: number; body: string; response: Response }> {
   const config = Buffer.from(typeof o.config === 'string' ? o.config : JSON.stringify(o.config));
   const blobs: [Buffer, string, Record<string, string>][] = [[config, o.configMediaType, {}]];
   for (const [path, content] of Object.entries(o.files ?? { 'weights.bin': `weights of ${repo}:${ref}` })) {
@@ -69,7 +69,7 @@ export async function pushArtifact(
     headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', ...o.headers },
     body,
   });
-  return { status: response.status, digest: sha256(body), body: await response.text(), response };
+  return { status: response.status, digest: sha256(body), size: body.length, body: await response.text(), response };
 }
 
 export function modelConfig(name: string, extra: Record<string, unknown> = {}): object {

@@ -257,6 +257,8 @@ describe.each(profiles)('models, datasets and lineage (%o)', (profile) => {
     expect(await names('q=M2')).toEqual(['search/m2']);
     expect(await names('kind=model&stage=draft&license=Apache-2.0')).toHaveLength(5);
     expect(await names('kind=dataset')).toEqual([]);
+    expect(await names('kind=dataset,model')).toHaveLength(5);
+    expect(await names('kind=dataset,image')).toEqual([]);
 
     const first = await get('/v2/_cairn/search?repository=search/&n=2');
     expect(first.body.artifacts).toHaveLength(2);

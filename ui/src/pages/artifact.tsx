@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, json, pullScope } from '../api';
 import { renderMarkdown } from '../markdown';
-import { artifactHref, bytes, shortDigest, when } from '../format';
+import { bytes, shortDigest, when } from '../format';
+import { History, LineagePanel, ReceiptAndQuota, type LoggedEvent } from './artifact-panels';
 
 interface Descriptor {
   mediaType: string;
@@ -41,10 +42,20 @@ interface Artifact {
   compromised?: { at: string; reason: string };
 }
 interface Verification {
-  verdict?: string;
-  enforced?: boolean;
-  signatures?: { kind?: string; verified?: boolean; why?: string; signer?: Record<string, string> }[];
-  [k: string]: unknown;
+  /** off (no trust policy applies), audit or enforce. */
+  mode: string;
+  satisfied: boolean;
+  missing: string[];
+  signatures: {
+    digest: string;
+    predicateType?: string;
+    verified: boolean;
+    accepted: boolean;
+    why?: string;
+    signer: { key?: string; fingerprint?: string; subject?: string; issuer?: string };
+    builder?: string;
+    signedAt?: string;
+  }[];
 }
 
 const MANIFEST_TYPES = [
@@ -81,29 +92,6 @@ async function download(repository: string, d: Descriptor): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-function Lineage(props: { title: string; edges: Edge[] }) {
-  if (props.edges.length === 0) return null;
-  return (
-    <section>
-      <h3>{props.title}</h3>
-      <ul>
-        {props.edges.map((e) => (
-          <li>
-            <span class="muted">{e.relation}</span>{' '}
-            {e.hidden || !e.repository ? (
-              <code>{shortDigest(e.digest)}</code>
-            ) : (
-              <a href={artifactHref(e.repository, e.digest)}>
-                {e.name ?? e.repository} <code>{shortDigest(e.digest)}</code>
-              </a>
-            )}
-          </li>
-        ))}
-      </ul>
-    </section>
-  );
-}
-
 /** One model or dataset: its card, metadata, files, stage and approvals, signatures and lineage. */
 export function ArtifactPage(props: { repository: string; reference: string }) {
   const { repository, reference } = props;
@@ -116,6 +104,7 @@ export function ArtifactPage(props: { repository: string; reference: string }) {
   const [notice, setNotice] = useState('');
   const [reason, setReason] = useState('');
   const [version, setVersion] = useState(0);
+  const [history, setHistory] = useState<LoggedEvent[]>([]);
 
   useEffect(() => {
     let live = true;
@@ -267,18 +256,47 @@ export function ArtifactPage(props: { repository: string; reference: string }) {
             ) : (
               <>
                 <p>
-                  Verdict: <strong>{String(verification.verdict ?? 'none')}</strong>
-                </p>
-                <ul>
-                  {(verification.signatures ?? []).map((s) => (
-                    <li>
-                      {s.kind ?? 'signature'}: {s.verified ? 'verified' : `not verified${s.why ? ` (${s.why})` : ''}`}
-                      {s.signer && (
-                        <span class="muted"> {s.signer.subject ?? s.signer.key ?? s.signer.fingerprint ?? ''}</span>
+                  {verification.mode === 'off' ? (
+                    'No trust policy applies to this repository.'
+                  ) : (
+                    <>
+                      Trust policy ({verification.mode}):{' '}
+                      <strong class={verification.satisfied ? 'ok' : 'error'}>
+                        {verification.satisfied ? 'satisfied' : 'not satisfied'}
+                      </strong>
+                      {verification.missing.length > 0 && (
+                        <span class="muted"> — missing {verification.missing.join('; ')}</span>
                       )}
-                    </li>
-                  ))}
-                </ul>
+                    </>
+                  )}
+                </p>
+                {verification.signatures.length === 0 ? (
+                  <p class="muted">No signatures or attestations.</p>
+                ) : (
+                  <ul aria-label="Signatures and attestations">
+                    {verification.signatures.map((x) => (
+                      <li>
+                        {x.predicateType?.includes('cosign/sign') || !x.predicateType
+                          ? 'signature'
+                          : `attestation ${x.predicateType}`}
+                        {': '}
+                        <strong class={x.verified && x.accepted ? 'ok' : 'error'}>
+                          {x.verified
+                            ? x.accepted
+                              ? 'verified and accepted'
+                              : 'verified, signer not accepted'
+                            : 'not verified'}
+                        </strong>
+                        {x.why && <span class="muted"> ({x.why})</span>}
+                        <div class="muted">
+                          {x.signer.key ? `key ${x.signer.key}` : ''}
+                          {x.signer.subject ? `${x.signer.subject} (${x.signer.issuer ?? ''})` : ''}
+                          {x.signedAt ? `, signed ${when(x.signedAt)}` : ''}
+                        </div>
+                      </li>
+                    ))}
+                  </ul>
+                )}
               </>
             )}
           </section>
@@ -338,8 +356,15 @@ export function ArtifactPage(props: { repository: string; reference: string }) {
           </dl>
         </section>
       )}
-      <Lineage title="Built from" edges={a.upstream} />
-      <Lineage title="Used by" edges={a.downstream} />
+      <History events={history} />
+      <LineagePanel
+        repository={repository}
+        digest={a.digest}
+        compromised={a.compromised !== undefined}
+        onMarked={() => setVersion(version + 1)}
+        onHistory={setHistory}
+      />
+      <ReceiptAndQuota repository={repository} digest={a.digest} />
     </main>
   );
 }

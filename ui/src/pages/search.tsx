@@ -39,7 +39,7 @@ function queryString(q: Query, last?: string): string {
 
 /** Models and datasets by the search API's filters, a page at a time, refreshed as the user types. */
 export function Search() {
-  const [query, setQuery] = useState<Query>({ q: '', kind: '', stage: '' });
+  const [query, setQuery] = useState<Query>({ q: '', kind: 'model,dataset', stage: '' });
   const [pages, setPages] = useState<string[]>([]);
   const [results, setResults] = useState<Found[]>([]);
   const [next, setNext] = useState<string | undefined>();
@@ -87,9 +87,10 @@ export function Search() {
         <label>
           Kind
           <select name="kind" value={query.kind} onChange={set('kind')}>
-            <option value="">any</option>
+            <option value="model,dataset">models and datasets</option>
             <option value="model">model</option>
             <option value="dataset">dataset</option>
+            <option value="">anything (signatures, attestations, images too)</option>
           </select>
         </label>
         <label>

@@ -97,6 +97,9 @@ export class IdentityConflict extends Error {
   }
 }
 
+/** User and robot names: lower-case letters, digits, `.`, `_`, `-`, as `cairn admin` has always required. */
+export const ACCOUNT_NAME = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
+
 export interface IdentityStore {
   createUser(
     user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'createdAt' | 'updatedAt' | 'totpEnabled'>,

@@ -9,7 +9,7 @@ import { EncryptionUsageError, encryptionCommands } from './encryption-commands'
 import { hashPassword, checkPasswordStrength } from '../auth/passwords';
 import { issueSecret, randomPassword } from '../auth/secrets';
 import { KeyRing } from '../auth/signing-keys';
-import { IdentityConflict } from '../auth/identity-store';
+import { ACCOUNT_NAME, IdentityConflict } from '../auth/identity-store';
 import { bindingPrincipalUid, scopeUid } from '../policy/cedar-entities';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
@@ -28,7 +28,7 @@ const list = (s?: string) =>
         .map((x) => x.trim())
         .filter(Boolean)
     : [];
-const NAME = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
+const NAME = ACCOUNT_NAME;
 
 function readPassword(stdin: boolean): string {
   if (!stdin) return randomPassword();

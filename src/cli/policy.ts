@@ -3,32 +3,12 @@ import type { Command } from 'commander';
 import { BUILTIN_POLICY_DIR } from '../policy/defaults';
 import type { Config } from '../config/config';
 import { openBackends } from '../app';
-import { ACTIONS, type Action, type Principal } from '../auth/principal';
+import { ACTIONS, type Action } from '../auth/principal';
 import type { IdentityStore } from '../auth/identity-store';
 import { CedarAuthorizer, PolicyError } from '../policy/cedar-authorizer';
-import type { AuthzResource } from '../policy/authorizer';
+import { principalOf, resourceOf } from '../policy/policy-test';
 
 type ConfigLoader = (opts: { config?: string }) => Config;
-
-function principalOf(s: string, groups: string[], mfa: boolean): Principal {
-  if (s === 'anonymous') return { id: 'anonymous', kind: 'anonymous', name: 'anonymous', groups: [], mfa: false };
-  const m = /^(user|robot|oidc):(.+)$/.exec(s);
-  if (!m) throw new PolicyError(`--principal must be user:<name>, robot:<name>, oidc:<rule> or anonymous, got "${s}"`);
-  const kind = m[1] === 'oidc' ? 'federated' : (m[1] as 'user' | 'robot');
-  return {
-    id: s,
-    kind,
-    name: m[2]!,
-    groups,
-    mfa,
-    ...(kind === 'federated' ? { federated: { issuer: '', subject: '' } } : {}),
-  };
-}
-
-function resourceOf(s: string): AuthzResource {
-  if (s === '*' || s === 'registry') return { type: 'registry' };
-  return s.endsWith('/') ? { type: 'namespace', name: s } : { type: 'repository', name: s };
-}
 
 /**
  * `cairn policy test`: evaluates one request against the policy directory (and, unless --no-db, the role

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { TestRegistry } from '../helpers/server';
-import { addUser, bearer, startAuthRegistry, storeOf, token } from '../helpers/auth';
+import { addUser, adminPassword, bearer, startAuthRegistry, storeOf, token } from '../helpers/auth';
 import { MODEL_CONFIG, modelConfig, pushArtifact, pushDataset } from '../helpers/ml-artifacts';
 import { launchChromium } from '../helpers/browser';
 import { attachBundle, p256, signStatement } from '../helpers/sign-bundle';
@@ -354,6 +354,79 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
       .waitFor();
     await page.getByText('the listed event differs from the logged bytes').waitFor();
     await context.close();
+  });
+
+  it('administers users, role bindings and labels from an MFA session, and answers who may do what', async () => {
+    // Without MFA the page says why, and the server refuses the API whatever the page does.
+    const alice = await newPage();
+    await signIn(alice.page, 'alice');
+    expect(await alice.page.getByRole('link', { name: 'Administration' }).count()).toBe(0);
+    await alice.page.goto(`${reg.url}/ui/#/admin`);
+    await alice.page.getByRole('alert').filter({ hasText: 'needs a session signed in with MFA' }).waitFor();
+    await alice.context.close();
+
+    const secret = newTotpSecret();
+    await storeOf(reg).updateUser('admin', { totpSecret: secret, totpEnabled: true });
+    const { context, page } = await newPage();
+    await page.goto(`${reg.url}/`);
+    await page.getByLabel('User name').fill('admin');
+    await page.getByLabel('Password').fill(await adminPassword(reg));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Code from your authenticator app').fill(await totpNow(secret));
+    await page.getByRole('button', { name: 'Verify code' }).click();
+    await page.getByRole('link', { name: 'Administration' }).click();
+
+    const users = page.getByRole('region', { name: 'Users' });
+    await users.getByLabel('New user').fill('frank');
+    await users.getByLabel('Groups (comma-separated)').fill('ml-team');
+    await users.getByRole('button', { name: 'Create' }).click();
+    const created = await users.getByRole('status').textContent();
+    const password = /Password \(shown once\): (\S+)/.exec(created ?? '')![1]!;
+    await users.getByRole('cell', { name: 'frank', exact: true }).waitFor();
+
+    const ask = async (who: string, action: string, on: string) => {
+      const q = page.getByRole('region', { name: 'Who may do what' });
+      await q.getByLabel('Who').fill(who);
+      await q.getByLabel('May').selectOption(action);
+      await q.getByLabel('Repository, namespace or *').fill(on);
+      await q.getByRole('button', { name: 'Ask the policy' }).click();
+      const answer = q.getByRole('status').filter({ hasText: `${who} ${action} ${on}: ` });
+      await answer.waitFor();
+      return (await answer.textContent())!.replace(`${who} ${action} ${on}: `, '');
+    };
+    expect(await ask('user:frank', 'pull', 'ml/bert')).toMatch(/^denied/);
+
+    const roles = page.getByRole('region', { name: 'Role bindings' });
+    await roles.getByLabel('Principal').fill('user:frank');
+    await roles.getByLabel('Role').fill('reader');
+    await roles.getByLabel('Scope').fill('ml/');
+    await roles.getByRole('button', { name: 'Bind' }).click();
+    await roles.getByRole('status').filter({ hasText: 'user:frank is reader on ml/' }).waitFor();
+    expect(await ask('user:frank', 'pull', 'ml/bert')).toMatch(/^allowed by reader/);
+    expect(await ask('user:frank', 'push', 'ml/bert')).toMatch(/^denied/);
+    // What the page said is what the registry does: frank can now pull, with the password shown once.
+    expect((await token(reg.url, 'frank', password, ['repository:ml/bert:pull'])).length).toBeGreaterThan(20);
+
+    const labels = page.getByRole('region', { name: 'Labels' });
+    await labels.getByLabel('Namespace or repository').fill('ml/');
+    await labels.getByLabel('Sensitivity').fill('internal');
+    await labels.getByRole('button', { name: 'Set labels' }).click();
+    await labels.getByText('owner —, sensitivity internal').waitFor();
+
+    await users.getByRole('button', { name: 'Disable frank' }).click();
+    await users.getByRole('status').filter({ hasText: 'frank disabled' }).waitFor();
+    await page
+      .getByRole('region', { name: 'Token signing keys' })
+      .getByText(/ES256|EdDSA|RS256/)
+      .first()
+      .waitFor();
+    await context.close();
+
+    await reg.registry.audit.flush();
+    const types = (await reg.registry.audit.search({ identity: 'user:admin' })).map((e) => e.type);
+    expect(types).toEqual(
+      expect.arrayContaining(['admin.users.add', 'admin.roles.bind', 'admin.labels.set', 'admin.user.disable']),
+    );
   });
 
   it('never puts a token or a session secret in a URL', () => {

@@ -5,6 +5,7 @@ import { SignIn } from './pages/sign-in';
 import { Search } from './pages/search';
 import { ArtifactPage } from './pages/artifact';
 import { AuditPage } from './pages/audit';
+import { AdminPage } from './pages/admin';
 
 /** Pages live after the `#`: nothing of them reaches a server log or a Referer header. */
 function useRoute(): string {
@@ -17,7 +18,7 @@ function useRoute(): string {
   return hash.replace(/^#/, '') || '/';
 }
 
-function Page(props: { route: string }) {
+function Page(props: { route: string; session: Session }) {
   const m = /^\/a\/([^/]+)\/([^/]+)$/.exec(props.route);
   if (m) {
     const repository = decodeURIComponent(m[1]!);
@@ -25,6 +26,7 @@ function Page(props: { route: string }) {
     return <ArtifactPage key={`${repository}@${reference}`} repository={repository} reference={reference} />;
   }
   if (props.route === '/audit') return <AuditPage />;
+  if (props.route === '/admin') return <AdminPage mfa={props.session.mfa} />;
   return <Search />;
 }
 
@@ -48,6 +50,7 @@ function App() {
         <nav aria-label="Main">
           <a href="#/">Models and datasets</a>
           <a href="#/audit">Audit log</a>
+          {session.mfa && <a href="#/admin">Administration</a>}
         </nav>
         <span class="who">
           {session.user}
@@ -62,7 +65,7 @@ function App() {
           Sign out
         </button>
       </header>
-      <Page route={route} />
+      <Page route={route} session={session} />
     </>
   );
 }

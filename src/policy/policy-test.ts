@@ -8,7 +8,8 @@ import { PolicyError } from './cedar-authorizer';
 export function principalOf(s: string, groups: string[], mfa: boolean): Principal {
   if (s === 'anonymous') return { id: 'anonymous', kind: 'anonymous', name: 'anonymous', groups: [], mfa: false };
   const m = /^(user|robot|oidc):(.+)$/.exec(s);
-  if (!m) throw new PolicyError(`the principal must be user:<name>, robot:<name>, oidc:<rule> or anonymous, got "${s}"`);
+  if (!m)
+    throw new PolicyError(`the principal must be user:<name>, robot:<name>, oidc:<rule> or anonymous, got "${s}"`);
   const kind = m[1] === 'oidc' ? 'federated' : (m[1] as 'user' | 'robot');
   return {
     id: s,

@@ -1,4 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { CONSOLE_DIR } from '../../src/http/console-assets';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { TestRegistry } from '../helpers/server';
@@ -65,6 +67,18 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
       await page.getByRole('button', { name: 'Verify code' }).click();
     }
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  };
+
+  /** axe-core's check of the page as it stands: no serious or critical violation. */
+  const check = async (page: Page, name: string) => {
+    const axe = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+    // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+    await page.evaluate(axe);
+    const violations = (await page.evaluate(
+      "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length })))",
+    )) as { id: string; impact: string; nodes: number }[];
+    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    expect({ page: name, serious }).toEqual({ page: name, serious: [] });
   };
 
   const graphReady = (page: Page) => page.getByRole('group', { name: 'Lineage graph' }).waitFor();
@@ -298,7 +312,7 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     await page.getByLabel('Repository').fill('ml/bert');
     await page.getByLabel('Identity (e.g. user:alice)').fill('user:bob');
     await page.getByRole('button', { name: 'Show events' }).click();
-    const row = page.locator('tbody tr').filter({ hasText: 'lifecycle.stage' }).first();
+    const row = page.locator('tbody tr').filter({ hasText: 'user:bob' }).filter({ hasText: 'lifecycle.stage' }).first();
     await row.waitFor();
     const seq = Number(await row.locator('td').first().textContent());
     // A checkpoint is signed within a second of the last event.
@@ -309,6 +323,7 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     await verdict.waitFor();
     expect(await verdict.textContent()).toContain('is in the signed log');
     await shot(page, 'audit-verified');
+    await check(page, 'audit verification');
     const steps = page.getByRole('region', { name: `Verification of event ${seq}` }).locator('li');
     expect(await steps.allTextContents()).toEqual([
       expect.stringMatching(/passed: Fetched the published checkpoint key/),
@@ -326,7 +341,9 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     while (((await reg.registry.audit.latestCheckpoint())?.size ?? 0) <= size) await page.waitForTimeout(200);
     await page.getByLabel('Identity (e.g. user:alice)').fill('user:erin');
     await page.getByRole('button', { name: 'Show events' }).click();
-    const first = page.locator('tbody tr').filter({ hasText: 'pull' }).first();
+    // The list is reloaded: wait for the new filter's rows before reading one.
+    const first = page.locator('tbody tr').filter({ hasText: 'user:erin' }).filter({ hasText: 'pull' }).first();
+    await first.waitFor();
     const newest = Number(await first.locator('td').first().textContent());
     await first.getByRole('button', { name: `Verify event ${newest}` }).click();
     await page
@@ -420,6 +437,8 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
       .getByText(/ES256|EdDSA|RS256/)
       .first()
       .waitFor();
+    await check(page, 'administration');
+    await shot(page, 'admin');
     await context.close();
 
     await reg.registry.audit.flush();
@@ -427,6 +446,32 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     expect(types).toEqual(
       expect.arrayContaining(['admin.users.add', 'admin.roles.bind', 'admin.labels.set', 'admin.user.disable']),
     );
+  });
+
+  it('has no serious or critical accessibility violation (axe-core) on its pages', async () => {
+    const { context, page } = await newPage();
+    await page.goto(`${reg.url}/`);
+    await page.getByLabel('User name').waitFor();
+    await check(page, 'sign-in');
+    await signIn(page, 'bob');
+    await page.getByRole('link', { name: 'bert 1.0' }).waitFor();
+    await check(page, 'search');
+    await openModel(page);
+    await graphReady(page);
+    await check(page, 'artifact');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+    await check(page, 'audit');
+    await context.close();
+  });
+
+  it('keeps the first page within its budget: at most 200 KB of JavaScript and CSS, gzipped', async () => {
+    const html = await (await fetch(`${reg.url}/ui/`)).text();
+    const assets = [...html.matchAll(/(?:src|href)="(\/ui\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
+    expect(assets.sort()).toEqual(['/ui/app.js', '/ui/style.css']);
+    let total = 0;
+    for (const a of assets) total += gzipSync(await readFile(path.join(CONSOLE_DIR, path.basename(a)))).length;
+    expect(total).toBeLessThanOrEqual(200 * 1024);
   });
 
   it('never puts a token or a session secret in a URL', () => {

@@ -114,8 +114,7 @@ export function LineageGraph(props: { lineage: Lineage; digest: string }) {
             {box}
           </g>
         ) : (
-          <a href={artifactHref(n.repository, n.digest)} aria-label={`${label(n)} (${n.kind ?? 'artifact'})`}>
-            <title>{`${n.repository}@${n.digest}`}</title>
+          <a href={artifactHref(n.repository, n.digest)}>
             {box}
           </a>
         );

@@ -7,6 +7,11 @@ import DOMPurify from 'dompurify';
  * Content-Security-Policy would refuse inline script anyway; this keeps the card from restyling the page
  * or faking its buttons.
  */
+// A card's image without a description would be silent to a screen reader: it gets a plain one.
+DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+  if (node.tagName === 'IMG' && !node.hasAttribute('alt')) node.setAttribute('alt', 'image in the model card');
+});
+
 export function renderMarkdown(text: string): string {
   const html = marked.parse(text, { async: false, gfm: true }) as string;
   return DOMPurify.sanitize(html, {

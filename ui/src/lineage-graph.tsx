@@ -114,9 +114,7 @@ export function LineageGraph(props: { lineage: Lineage; digest: string }) {
             {box}
           </g>
         ) : (
-          <a href={artifactHref(n.repository, n.digest)}>
-            {box}
-          </a>
+          <a href={artifactHref(n.repository, n.digest)}>{box}</a>
         );
       })}
     </svg>

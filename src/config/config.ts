@@ -174,6 +174,26 @@ export const ConfigSchema = z
           .default({}),
         /** Accept OIDC issuers over plain http (tests and labs only). */
         allowHttpIssuers: z.boolean().default(false),
+        /** Single sign-on for people in the web console: an OpenID provider, authorization code + PKCE. */
+        sso: z
+          .object({
+            issuer: z.string().url(),
+            clientId: z.string().min(1),
+            /** A confidential client's secret (file or variable); a public client has none (PKCE alone). */
+            clientSecretFile: z.string().min(1).optional(),
+            clientSecretEnv: z.string().min(1).optional(),
+            /** The button's words: "Sign in with <displayName>". */
+            displayName: z.string().min(1).default('single sign-on'),
+            /** The ID token claim that is the user name (a local account of that name is made on first sign-in). */
+            usernameClaim: z.string().min(1).default('preferred_username'),
+            /** The ID token claim listing the person's groups (role bindings name them as group:<name>). */
+            groupsClaim: z.string().min(1).default('groups'),
+            /** An ID token whose `amr` holds one of these was authenticated with a second factor. */
+            mfaAmr: z.array(z.string().min(1)).default(['mfa', 'otp', 'hwk', 'swk', 'sc']),
+            scopes: z.array(z.string().min(1)).default(['openid', 'profile', 'email']),
+          })
+          .strict()
+          .optional(),
         /** Take the source address from X-Forwarded-For (only behind a proxy that sets it). */
         trustProxy: z.boolean().default(false),
       })

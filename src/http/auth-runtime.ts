@@ -6,6 +6,7 @@ import type { IdentityStore } from '../auth/identity-store';
 import type { AuditLog } from '../audit/audit-log';
 import { CredentialChecker } from '../auth/login';
 import { OidcFederation } from '../auth/oidc';
+import { PeopleSso } from '../auth/people-sso';
 import type { RateLimiter } from '../auth/rate-limiter';
 import { createRateLimiter } from '../auth/rate-limiters';
 import { RevocationCheck } from '../auth/revocation';
@@ -21,6 +22,8 @@ export interface AuthRuntime {
   revocation: RevocationCheck;
   limiter: RateLimiter;
   credentials: CredentialChecker;
+  /** Single sign-on for people in the web console, when auth.sso is configured. */
+  sso?: PeopleSso;
   close(): Promise<void>;
 }
 
@@ -58,6 +61,7 @@ export async function startAuth(
     revocation: new RevocationCheck(store, a.revocationCheckSeconds * 1000),
     limiter,
     credentials: new CredentialChecker(store, oidc, limiter, config, options.failureDelayMs),
+    ...(a.sso ? { sso: new PeopleSso(a.sso, store, a.allowHttpIssuers) } : {}),
     close: async () => {
       authorizer.close();
       await limiter.close();

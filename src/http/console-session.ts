@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import type { Config } from '../config/config';
 import type { AuthRuntime } from './auth-runtime';
@@ -23,10 +23,71 @@ function cookieOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-function secure(req: IncomingMessage, config: Config): boolean {
+export function secureRequest(req: IncomingMessage, config: Config): boolean {
   const forwarded = config.auth.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
   if (typeof forwarded === 'string') return forwarded.split(',')[0]!.trim() === 'https';
   return (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+function setSessionCookie(
+  req: IncomingMessage,
+  res: ServerResponse,
+  config: Config,
+  value: string,
+  maxAgeSeconds: number,
+): void {
+  res.setHeader(
+    'Set-Cookie',
+    `${SESSION_COOKIE}=${value}; Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}` +
+      (secureRequest(req, config) ? '; Secure' : ''),
+  );
+}
+
+export interface ConsoleSessionDeps {
+  auth: AuthRuntime;
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+  audit?: AuditLog | undefined;
+}
+
+/**
+ * Starts a console session for a person who proved who they are (password and code, or single sign-on):
+ * a refresh credential that lives `auth.consoleSessionSeconds`, in the session cookie; the sign-in is
+ * counted, logged and audited. Returns when the session ends.
+ */
+export async function openConsoleSession(
+  d: ConsoleSessionDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  principal: Principal,
+  method: 'console' | 'sso',
+): Promise<number> {
+  const ip = sourceAddress(req, d.config.auth.trustProxy);
+  const session = issueSecret('rt');
+  const expiresAt = Date.now() + d.config.auth.consoleSessionSeconds * 1000;
+  await d.auth.store.createCredential({
+    id: session.id,
+    kind: 'refresh',
+    principal: principal.id,
+    secretHash: session.hash,
+    label: 'console session',
+    mfa: principal.mfa,
+    expiresAt,
+  });
+  d.metrics.authentications.labels(method, 'success').inc();
+  d.logger.info({ event: 'authn', ip, method, principal: principal.id, mfa: principal.mfa }, 'login');
+  const ua = req.headers['user-agent'];
+  d.audit?.record({
+    type: 'login',
+    identity: principal.id,
+    source: ip,
+    ...(typeof ua === 'string' ? { userAgent: ua.slice(0, 200) } : {}),
+    decision: 'allow',
+    detail: { method, mfa: String(principal.mfa) },
+  });
+  setSessionCookie(req, res, d.config, session.secret, d.config.auth.consoleSessionSeconds);
+  return expiresAt;
 }
 
 /**
@@ -53,12 +114,9 @@ export function consoleSession(
   });
   router.use(COOKIE_PATH, express.json({ limit: '16kb' }));
 
+  const deps = { auth, config, metrics, logger, audit };
   const setCookie = (req: IncomingMessage, res: express.Response, value: string, maxAgeSeconds: number) =>
-    res.setHeader(
-      'Set-Cookie',
-      `${SESSION_COOKIE}=${value}; Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}` +
-        (secure(req, config) ? '; Secure' : ''),
-    );
+    setSessionCookie(req, res, config, value, maxAgeSeconds);
 
   const describe = (p: Principal, expiresAt: number) => ({
     user: p.name,
@@ -129,21 +187,7 @@ export function consoleSession(
       }
       throw err;
     }
-    const session = issueSecret('rt');
-    const expiresAt = Date.now() + config.auth.consoleSessionSeconds * 1000;
-    await auth.store.createCredential({
-      id: session.id,
-      kind: 'refresh',
-      principal: principal.id,
-      secretHash: session.hash,
-      label: 'console session',
-      mfa: principal.mfa,
-      expiresAt,
-    });
-    metrics.authentications.labels('console', 'success').inc();
-    logger.info({ event: 'authn', ip, method: 'console', principal: principal.id, mfa: principal.mfa }, 'login');
-    login('allow', principal.id, { mfa: String(principal.mfa) });
-    setCookie(req, res, session.secret, config.auth.consoleSessionSeconds);
+    const expiresAt = await openConsoleSession(deps, req, res, principal, 'console');
     res.setHeader('Cache-Control', 'no-store');
     res.json(describe(principal, expiresAt));
   });

@@ -15,6 +15,7 @@ import { witnessApi } from '../http/witness-api';
 import { regionApi } from '../http/region-api';
 import { consoleAssets } from '../http/console-assets';
 import { consoleSession } from '../http/console-session';
+import { consoleSso } from '../http/console-sso';
 
 export interface Probes {
   /** Readiness: every backend answers. */
@@ -86,7 +87,10 @@ export function createRequestListener(
     if (req.path === '/' || req.path === '/ui' || req.path.startsWith('/ui/')) ctxOf(res).route = 'console';
     next();
   });
-  if (auth) app.use(consoleSession(auth, s.config, s.metrics, s.logger, s.audit));
+  if (auth) {
+    app.use(consoleSession(auth, s.config, s.metrics, s.logger, s.audit));
+    app.use(consoleSso(auth.sso, { auth, config: s.config, metrics: s.metrics, logger: s.logger, audit: s.audit }));
+  }
   app.use(consoleAssets());
   app.use(() => {
     throw new OciError('NOT_FOUND', 'no such endpoint', undefined);

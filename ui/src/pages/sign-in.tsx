@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError, signIn, type Session } from '../api';
 
 /** User name and password; then, when the account has MFA, the code from the authenticator app. */
@@ -9,6 +9,18 @@ export function SignIn(props: { onSignedIn: (s: Session) => void }) {
   const [needOtp, setNeedOtp] = useState(false);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState<string | undefined>();
+  // A single sign-on that failed comes back here with its reason after the '#'.
+  const [ssoError] = useState(() => {
+    const m = /^#\/sso-failed\/(.*)$/.exec(location.hash);
+    return m ? decodeURIComponent(m[1]!) : '';
+  });
+  useEffect(() => {
+    fetch('/ui/sso', { credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : { enabled: false }))
+      .then((r: { enabled: boolean; displayName?: string }) => setSso(r.enabled ? r.displayName : undefined))
+      .catch(() => setSso(undefined));
+  }, []);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -29,6 +41,18 @@ export function SignIn(props: { onSignedIn: (s: Session) => void }) {
   return (
     <main class="sign-in">
       <h1>Sign in to Cairn</h1>
+      {ssoError && (
+        <p class="error" role="alert">
+          Single sign-on did not complete: {ssoError}
+        </p>
+      )}
+      {sso && (
+        <p>
+          <a class="button" href="/ui/sso/start">
+            Sign in with {sso}
+          </a>
+        </p>
+      )}
       <form onSubmit={submit} aria-describedby={error ? 'sign-in-error' : undefined}>
         <label>
           User name

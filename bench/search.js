@@ -23,6 +23,7 @@ const path = require('node:path');
 const { createHash } = require('node:crypto');
 const { request, setDefaultHeaders } = require('./http');
 const { freePort, waitUp } = require('./transfers');
+const { measureConsoleSearch } = require('./console-search');
 
 const ROOT = path.join(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
@@ -767,6 +768,13 @@ async function measureBackend(backend, { tmp, log }) {
       flags = [...flags, '--no-turbo-inlining'];
       log(`  measuring again on a server started with node ${flags.join(' ')}`);
     }
+    let consoleSearch;
+    try {
+      consoleSearch = await measureConsoleSearch(srv.url, dataDir, log);
+    } catch (err) {
+      log(`  console search failed: ${err.message}`);
+      consoleSearch = { error: err.message.split('\n')[0] };
+    }
     const peak = peakRssMB(srv.pid);
     const queries = all.filter((k) => k.key !== 'tags').map((k) => [k.key, firstQuery(k)]);
     let plans;
@@ -783,6 +791,7 @@ async function measureBackend(backend, { tmp, log }) {
       results,
       plans,
       peakRssMB: peak,
+      consoleSearch,
       nodeFlags: flags.join(' '),
       crash,
     };
@@ -828,6 +837,12 @@ function report(runs) {
         `| ${c.name} | ${r.hits} | ${f(r.seqP50)} | ${f(r.seqP95)} | ${f(r.seqRps, 0)} | ${f(r.concP50)} | ${f(r.concP95)} | ${f(r.concRps, 0)} | ${ratio} | ${rpsRatio} |`,
       );
     }
+    if (Array.isArray(run.consoleSearch))
+      lines.push(
+        '',
+        `Web console (Chromium), typing a query a key at a time: results on screen after the last key, median of 3 (max): ${run.consoleSearch.map((r) => `"${r.query}" ${r.medianMs} ms (${r.maxMs})`).join(', ')}`,
+      );
+    else if (run.consoleSearch) lines.push('', `Web console search: FAILED: ${run.consoleSearch.error}`);
     const slow = run.cases.filter((c) => c.key !== 'tags' && run.results[c.key].seqP50 > 50);
     lines.push('', slow.length ? `p50 over 50 ms: ${slow.map((c) => c.key).join(', ')}` : 'no query over 50 ms at p50');
     const planned = Object.keys(run.plans || {});

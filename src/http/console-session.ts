@@ -232,3 +232,50 @@ export function consoleSession(
 
   return router;
 }
+
+/** `/ui/session/download/<repository>/blobs/<digest>?name=<file>`: a file of an artifact, as a download. */
+export const CONSOLE_DOWNLOAD =
+  /^\/ui\/session\/download\/(.+)\/blobs\/([a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$/;
+
+/**
+ * A console download: the browser fetches the file itself (a plain link, so a model of many GB streams to
+ * disk instead of into the page's memory), with the session cookie, which SameSite=Strict keeps to this
+ * registry's own pages. The session's principal gets a token for pulling that repository only, and the
+ * request then goes through the /v2 blob route like any pull: the same access check, verification and
+ * audit. Returns the /v2 path to serve, or throws 401 when there is no session.
+ */
+export async function consoleDownload(
+  auth: AuthRuntime,
+  config: Config,
+  metrics: Metrics,
+  logger: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+  repository: string,
+  digest: string,
+  name: string | null,
+): Promise<string> {
+  const secret = cookieOf(req);
+  const grants = new TokenGrants(auth, metrics, logger);
+  let principal: Principal;
+  try {
+    if (!secret) throw new LoginFailed('no console session');
+    principal = await grants.principalOfRefresh(secret);
+  } catch (err) {
+    if (err instanceof LoginFailed)
+      throw new OciError('UNAUTHORIZED', 'sign in to the console again', { session: 'none' });
+    throw err;
+  }
+  const access = grants.grant(principal, [`repository:${repository}:pull`], sourceAddress(req, config.auth.trustProxy));
+  const { token } = await auth.tokens.issue(principal, access);
+  req.headers.authorization = `Bearer ${token}`;
+  const file =
+    (name ?? '')
+      .split('/')
+      .pop()!
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 200) || digest.replace(':', '-');
+  res.setHeader('Content-Disposition', `attachment; filename="${file}"`);
+  res.setHeader('Cache-Control', 'no-store');
+  return `/v2/${repository}/blobs/${digest}`;
+}

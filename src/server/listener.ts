@@ -14,7 +14,7 @@ import { replicationApi } from '../http/replication-api';
 import { witnessApi } from '../http/witness-api';
 import { regionApi } from '../http/region-api';
 import { consoleAssets } from '../http/console-assets';
-import { consoleSession } from '../http/console-session';
+import { CONSOLE_DOWNLOAD, consoleDownload, consoleSession } from '../http/console-session';
 import { consoleSso } from '../http/console-sso';
 
 export interface Probes {
@@ -112,8 +112,32 @@ export function createRequestListener(
     sendError(err, req, res, ctxOf(res));
   });
 
+  const download = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, m: RegExpExecArray) => {
+    ctx.route = 'console-download';
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new OciError('UNSUPPORTED', 'GET a download', undefined);
+    if (!auth) throw new OciError('NOT_FOUND', 'the console signs in only with authentication on', undefined);
+    ctx.path = await consoleDownload(
+      auth,
+      s.config,
+      s.metrics,
+      s.logger,
+      req,
+      res,
+      m[1]!,
+      m[2]!,
+      ctx.query.get('name'),
+    );
+    ctx.query = new URLSearchParams();
+    await dispatch(V2_ROUTES, s, req, res, ctx);
+  };
+
   return (req, res) => {
     const ctx = beginRequest(req, res, s.logger, s.metrics);
+    const m = CONSOLE_DOWNLOAD.exec(ctx.path);
+    if (m) {
+      download(req, res, ctx, m).catch((err) => sendError(err, req, res, ctx));
+      return;
+    }
     if (isDistributionPath(ctx.path)) {
       dispatch(V2_ROUTES, s, req, res, ctx).catch((err) => sendError(err, req, res, ctx));
       return;

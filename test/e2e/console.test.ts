@@ -191,10 +191,19 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
 
     const [download] = await Promise.all([
       page.waitForEvent('download'),
-      page.getByRole('button', { name: 'Download weights.bin' }).click(),
+      page.getByRole('link', { name: 'Download weights.bin' }).click(),
     ]);
     expect(download.suggestedFilename()).toBe('weights.bin');
     expect((await readFile((await download.path())!)).equals(WEIGHTS)).toBe(true);
+    // The download link works only with the session's cookie, and only for what the user may pull.
+    const link = `${reg.url}${new URL(download.url()).pathname}`;
+    expect(link).toMatch(/\/ui\/session\/download\/ml\/bert\/blobs\/sha256:/);
+    expect((await fetch(link)).status).toBe(401);
+    const session = (await context.cookies()).find((c) => c.name === 'cairn_console')!;
+    const withCookie = { headers: { Cookie: `cairn_console=${session.value}` } };
+    expect((await fetch(link, withCookie)).status).toBe(200);
+    const other = link.replace('/ml/bert/', '/secret/bert/');
+    expect((await fetch(other, withCookie)).status).toBe(403);
     await context.close();
   });
 

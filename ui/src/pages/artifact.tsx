@@ -80,17 +80,9 @@ const MOVES: Record<string, { to: string; label: string; needsReason?: boolean }
   deprecated: [{ to: 'approved', label: 'Reinstate' }],
 };
 
-async function download(repository: string, d: Descriptor): Promise<void> {
-  const r = await call(`/v2/${repository}/blobs/${d.digest}`, { scopes: pullScope(repository) });
-  const url = URL.createObjectURL(await r.blob());
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = titleOf(d).split('/').pop() || d.digest.replace(':', '-');
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
+/** A plain link: the browser streams the file to disk itself, with the session cookie (docs/console.md). */
+const downloadHref = (repository: string, d: Descriptor) =>
+  `/ui/session/download/${repository}/blobs/${d.digest}?name=${encodeURIComponent(titleOf(d).split('/').pop() || '')}`;
 
 /** One model or dataset: its card, metadata, files, stage and approvals, signatures and lineage. */
 export function ArtifactPage(props: { repository: string; reference: string }) {
@@ -322,13 +314,14 @@ export function ArtifactPage(props: { repository: string; reference: string }) {
                 <td class="muted">{d.mediaType}</td>
                 <td>{bytes(d.size)}</td>
                 <td>
-                  <button
-                    type="button"
+                  <a
+                    class="button"
+                    href={downloadHref(repository, d)}
+                    download={titleOf(d).split('/').pop() || undefined}
                     aria-label={`Download ${titleOf(d) || d.digest}`}
-                    onClick={() => void download(repository, d).catch((e) => setActionError(String(e.message ?? e)))}
                   >
                     Download
-                  </button>
+                  </a>
                 </td>
               </tr>
             ))}

@@ -4,6 +4,7 @@ import { bindingPrincipalUid, scopeUid } from '../policy/cedar-entities';
 import { PolicyError } from '../policy/cedar-authorizer';
 import { principalOf, resourceOf } from '../policy/policy-test';
 import { OciError } from '../oci/errors';
+import { ACCOUNT_NAME } from '../auth/identity-store';
 import type { AdminContext } from './admin-context';
 
 const text = (v: unknown, what: string, max = 200): string => {
@@ -74,6 +75,45 @@ export function adminAccessRoutes(a: AdminContext): express.Router {
       })),
     });
   });
+  // A trust rule for CI jobs and service accounts: at least one claim, or every token of the issuer would do.
+  router.post('/admin/oidc', async (req, res) => {
+    const who = await a.admin(req, res);
+    const name = text(req.body?.name, 'name', 63);
+    if (!ACCOUNT_NAME.test(name))
+      throw new OciError('PARAMETER_INVALID', 'invalid rule name (lower-case letters, digits, . _ -)', { name });
+    const issuer = text(req.body?.issuer, 'issuer', 500);
+    let url: URL;
+    try {
+      url = new URL(issuer);
+    } catch {
+      throw new OciError('PARAMETER_INVALID', 'issuer must be a URL', { issuer: issuer.slice(0, 100) });
+    }
+    if (url.protocol !== 'https:' && !(a.allowHttpIssuers && url.protocol === 'http:'))
+      throw new OciError('PARAMETER_INVALID', 'issuer must be https', { issuer: issuer.slice(0, 100) });
+    const raw = req.body?.claims;
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw) || Object.keys(raw).length === 0)
+      throw new OciError(
+        'PARAMETER_INVALID',
+        'at least one claim pattern is required: a rule matching every token of an issuer trusts all of its users',
+        undefined,
+      );
+    const claims: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>))
+      claims[text(k, 'claim name', 100)] = text(v, `claim ${k}`, 500);
+    const rule = {
+      name,
+      issuer,
+      audience: req.body?.audience ? text(req.body.audience, 'audience') : a.service,
+      claims,
+      groups: Array.isArray(req.body?.groups) ? req.body.groups.map((g: unknown) => text(g, 'group', 100)) : [],
+      description: typeof req.body?.description === 'string' ? req.body.description.slice(0, 200) : '',
+      disabled: false,
+    };
+    await store.putOidcRule(rule);
+    await a.changed(req, who, 'admin.oidc.add', { rule: name, issuer });
+    res.status(201).json(rule);
+  });
+
   router.delete('/admin/oidc/:name', async (req, res) => {
     const who = await a.admin(req, res);
     const name = String(req.params.name);
@@ -122,6 +162,14 @@ export function adminAccessRoutes(a: AdminContext): express.Router {
         retiredAt: k.retiredAt ? new Date(k.retiredAt).toISOString() : null,
       })),
     });
+  });
+
+  // New tokens are signed with a new key; the old one verifies until the tokens it signed have expired.
+  router.post('/admin/keys/rotate', async (req, res) => {
+    const who = await a.admin(req, res);
+    const kid = await a.auth.keys.rotate();
+    await a.changed(req, who, 'admin.keys.rotate', { kid });
+    res.status(201).json({ kid });
   });
 
   router.post('/admin/policy/test', async (req, res) => {

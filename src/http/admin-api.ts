@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import express from 'express';
 import type { AuthRuntime } from './auth-runtime';
+import type { Config } from '../config/config';
 import { ACCOUNT_NAME, IdentityConflict } from '../auth/identity-store';
 import { hashPassword } from '../auth/passwords';
 import { issueSecret, randomPassword } from '../auth/secrets';
@@ -39,14 +40,17 @@ export function adminApi(
   gate: AccessGate,
   ctxOf: (res: ServerResponse) => RequestContext,
   logger: Logger,
-  trustProxy: boolean,
+  authConfig: Pick<Config['auth'], 'trustProxy' | 'service' | 'allowHttpIssuers'>,
   audit?: AuditLog,
 ): express.Router {
+  const { trustProxy } = authConfig;
   const router = express.Router();
   router.use('/admin', express.json({ limit: '16kb' }));
 
   const a: AdminContext = {
     auth,
+    service: authConfig.service,
+    allowHttpIssuers: authConfig.allowHttpIssuers,
     admin: async (req, res) => {
       const ctx = ctxOf(res);
       await gate.enter(req, ctx, { kind: 'registry', action: 'admin' });

@@ -81,7 +81,7 @@ export function createRequestListener(
     });
     app.use(tokenEndpoint(auth, s.config, s.metrics, s.logger, s.audit));
     app.use(accountEndpoints(auth, s.metrics, s.logger, s.config.auth.trustProxy, s.audit));
-    app.use(adminApi(auth, s.gate, ctxOf, s.logger, s.config.auth.trustProxy, s.audit));
+    app.use(adminApi(auth, s.gate, ctxOf, s.logger, s.config.auth, s.audit));
   }
   app.use((req, res, next) => {
     if (req.path === '/' || req.path === '/ui' || req.path.startsWith('/ui/')) ctxOf(res).route = 'console';

@@ -110,6 +110,30 @@ describe('the administration API the console uses: users, robots, roles, labels,
       expect.objectContaining({ name: 'ml/', sensitivity: 'restricted' }),
     );
     expect((await call('GET', '/admin/oidc')).body.rules).toEqual([]);
+    const rule = {
+      name: 'gha',
+      issuer: 'https://token.actions.githubusercontent.com',
+      claims: { repository: 'org/m' },
+    };
+    expect((await call('POST', '/admin/oidc', rule)).status).toBe(201);
+    expect((await call('POST', '/admin/oidc', { ...rule, claims: {} })).body.errors[0].message).toMatch(
+      /at least one claim/,
+    );
+    expect((await call('POST', '/admin/oidc', { ...rule, issuer: 'http://idp.example' })).status).toBe(400);
+    expect((await call('GET', '/admin/oidc')).body.rules).toEqual([
+      expect.objectContaining({ name: 'gha', audience: 'cairn', claims: { repository: 'org/m' } }),
+    ]);
+    expect((await call('DELETE', '/admin/oidc/gha')).status).toBe(204);
+    expect((await call('DELETE', '/admin/oidc/gha')).status).toBe(404);
+
+    // A rotation: new tokens carry the new key; one signed before still works until it expires.
+    const before = admin;
+    const rotated = await call('POST', '/admin/keys/rotate');
+    expect(rotated.status).toBe(201);
+    const kidOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid;
+    const fresh = await token(reg.url, 'alice', 'alice-password-1234', []);
+    expect(kidOf(fresh)).toBe(rotated.body.kid);
+    expect((await call('GET', '/admin/keys', undefined, before)).status).toBe(200);
     const keys = (await call('GET', '/admin/keys')).body.keys as Json[];
     expect(keys.length).toBeGreaterThan(0);
     expect(JSON.stringify(keys)).not.toMatch(/PRIVATE|privatePem/);

@@ -446,6 +446,17 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
       .getByText(/ES256|EdDSA|RS256/)
       .first()
       .waitFor();
+    const rules = page.getByRole('region', { name: 'OIDC trust rules' });
+    await rules.getByLabel('Rule name').fill('gha-main');
+    await rules.getByLabel('Issuer').fill('https://token.actions.githubusercontent.com');
+    await rules
+      .getByLabel('Claims (claim=pattern, comma-separated)')
+      .fill('repository=org/models, ref=refs/heads/main');
+    await rules.getByRole('button', { name: 'Save rule' }).click();
+    await rules.getByRole('listitem').filter({ hasText: 'oidc:gha-main' }).waitFor();
+    const keys = page.getByRole('region', { name: 'Token signing keys' });
+    await keys.getByRole('button', { name: 'Rotate signing key' }).click();
+    await keys.getByRole('status').filter({ hasText: 'New tokens are signed with' }).waitFor();
     await check(page, 'administration');
     await shot(page, 'admin');
     await context.close();

@@ -290,18 +290,135 @@ function Labels() {
   );
 }
 
-function ReadOnlyList(props: { title: string; path: string; rowsKey: string; describe: (r: Row) => string }) {
-  const [rows, , error] = useList<Row>(props.path, props.rowsKey);
+function OidcRules() {
+  const [rows, reload, loadError] = useList<Row>('/admin/oidc', 'rules');
+  const [r, setR] = useState({ name: '', issuer: '', audience: '', claims: '', groups: '' });
+  const [error, setError] = useState('');
+  const [notice, setNotice] = useState('');
+  const act = (f: () => Promise<string>) => {
+    setError('');
+    setNotice('');
+    f()
+      .then((n) => {
+        setNotice(n);
+        reload();
+      })
+      .catch((err) => setError(errorText(err)));
+  };
+  const claims = () =>
+    Object.fromEntries(
+      csv(r.claims).map((c) => {
+        const i = c.indexOf('=');
+        return i < 1 ? [c, ''] : [c.slice(0, i).trim(), c.slice(i + 1).trim()];
+      }),
+    );
   return (
-    <section aria-label={props.title}>
-      <h2>{props.title}</h2>
-      {error && <p class="error">{error}</p>}
-      {rows && rows.length === 0 && <p class="muted">None.</p>}
+    <section aria-label="OIDC trust rules">
+      <h2>OIDC trust rules (CI jobs, service accounts)</h2>
+      {loadError && <p class="error">{loadError}</p>}
       <ul>
-        {(rows ?? []).map((r) => (
-          <li>{props.describe(r)}</li>
+        {(rows ?? []).map((x) => (
+          <li>
+            <code>oidc:{String(x.name)}</code> {String(x.issuer)} (audience {String(x.audience)}), claims{' '}
+            {Object.entries(x.claims as Record<string, string>)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')}
+            {(x.groups as string[]).length ? `, groups ${(x.groups as string[]).join(', ')}` : ''}{' '}
+            <button
+              type="button"
+              aria-label={`Remove rule ${String(x.name)}`}
+              onClick={() =>
+                act(async () => {
+                  await call(`/admin/oidc/${encodeURIComponent(String(x.name))}`, { method: 'DELETE', scopes: ADMIN });
+                  return `Rule ${String(x.name)} removed.`;
+                })
+              }
+            >
+              Remove
+            </button>
+          </li>
         ))}
       </ul>
+      <form
+        class="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          act(async () => {
+            await call('/admin/oidc', {
+              method: 'POST',
+              scopes: ADMIN,
+              body: {
+                name: r.name,
+                issuer: r.issuer,
+                audience: r.audience || undefined,
+                claims: claims(),
+                groups: csv(r.groups),
+              },
+            });
+            return `Rule ${r.name} saved; bind roles to oidc:${r.name}.`;
+          });
+        }}
+      >
+        <Field name="oidc-name" label="Rule name" value={r.name} set={(v) => setR({ ...r, name: v })} />
+        <Field
+          name="oidc-issuer"
+          label="Issuer"
+          placeholder="https://token.actions.githubusercontent.com"
+          value={r.issuer}
+          set={(v) => setR({ ...r, issuer: v })}
+        />
+        <Field
+          name="oidc-audience"
+          label="Audience (optional)"
+          value={r.audience}
+          set={(v) => setR({ ...r, audience: v })}
+        />
+        <Field
+          name="oidc-claims"
+          label="Claims (claim=pattern, comma-separated)"
+          placeholder="repository=org/models, ref=refs/heads/main"
+          value={r.claims}
+          set={(v) => setR({ ...r, claims: v })}
+        />
+        <Field name="oidc-groups" label="Groups" value={r.groups} set={(v) => setR({ ...r, groups: v })} />
+        <button type="submit">Save rule</button>
+      </form>
+      <Outcome error={error} notice={notice} />
+    </section>
+  );
+}
+
+function SigningKeys() {
+  const [rows, reload, loadError] = useList<Row>('/admin/keys', 'keys');
+  const [error, setError] = useState('');
+  const [notice, setNotice] = useState('');
+  return (
+    <section aria-label="Token signing keys">
+      <h2>Token signing keys</h2>
+      {loadError && <p class="error">{loadError}</p>}
+      <ul>
+        {(rows ?? []).map((k) => (
+          <li>
+            <code>{String(k.kid)}</code> {String(k.alg)}, created {when(String(k.createdAt))}
+            {k.retiredAt ? `, retired ${when(String(k.retiredAt))}` : ', signing'}
+          </li>
+        ))}
+      </ul>
+      <button
+        type="button"
+        onClick={() => {
+          setError('');
+          json<{ kid: string }>('/admin/keys/rotate', { method: 'POST', scopes: ADMIN })
+            .then((r) => {
+              setNotice(`New tokens are signed with ${r.kid}; the old key verifies until its tokens expire.`);
+              reload();
+            })
+            .catch((err) => setError(errorText(err)));
+        }}
+      >
+        Rotate signing key
+      </button>
+      <Outcome error={error} notice={notice} />
     </section>
   );
 }
@@ -404,22 +521,8 @@ export function AdminPage(props: { mfa: boolean }) {
       <Accounts kind="robots" />
       <Roles />
       <Labels />
-      <ReadOnlyList
-        title="OIDC trust rules"
-        path="/admin/oidc"
-        rowsKey="rules"
-        describe={(r) =>
-          `${String(r.name)}: ${String(r.issuer)} (audience ${String(r.audience)}) → groups ${(r.groups as string[]).join(', ')}${r.disabled ? ', disabled' : ''}`
-        }
-      />
-      <ReadOnlyList
-        title="Token signing keys"
-        path="/admin/keys"
-        rowsKey="keys"
-        describe={(r) =>
-          `${String(r.kid)} ${String(r.alg)}, created ${when(String(r.createdAt))}${r.retiredAt ? `, retired ${when(String(r.retiredAt))}` : ''}`
-        }
-      />
+      <OidcRules />
+      <SigningKeys />
     </main>
   );
 }

@@ -71,15 +71,7 @@ export class CredentialChecker {
       if (mfa) {
         if (otp === undefined || otp.trim() === '') throw new MfaRequired();
         if (!(await totpMatches(u.totpSecret!, otp.trim()))) {
-          await this.bookkeeping(
-            () =>
-              this.store.recordLoginFailure(
-                username,
-                this.config.auth.lockout.attempts,
-                this.config.auth.lockout.lockSeconds * 1000,
-              ),
-            undefined,
-          );
+          await this.countFailure(username);
           throw new LoginFailed(`user ${username}: wrong or expired TOTP code`, 'wrong or expired code');
         }
       }
@@ -149,15 +141,7 @@ export class CredentialChecker {
       throw new LoginFailed(`user ${username} does not exist`);
     }
     if (!(await verifyPassword(u.passwordHash, password))) {
-      const { lockedUntil } = await this.bookkeeping(
-        () =>
-          this.store.recordLoginFailure(
-            username,
-            this.config.auth.lockout.attempts,
-            this.config.auth.lockout.lockSeconds * 1000,
-          ),
-        { failures: 0, lockedUntil: 0 },
-      );
+      const { lockedUntil } = await this.countFailure(username);
       throw new LoginFailed(
         `user ${username}: wrong password${lockedUntil > Date.now() ? '; account now locked' : ''}`,
       );
@@ -194,6 +178,19 @@ export class CredentialChecker {
     return u;
   }
 
+  /** One more failed login of an account, towards its lockout (not recorded by a read-only region). */
+  private countFailure(username: string): Promise<{ failures: number; lockedUntil: number }> {
+    return this.bookkeeping(
+      () =>
+        this.store.recordLoginFailure(
+          username,
+          this.config.auth.lockout.attempts,
+          this.config.auth.lockout.lockSeconds * 1000,
+        ),
+      { failures: 0, lockedUntil: 0 },
+    );
+  }
+
   /** Password and TOTP together: what issuing a personal access token or enrolling MFA needs. */
   async passwordOnly(username: string, password: string): Promise<UserRecord> {
     const u = await this.store.getUser(username);
@@ -202,15 +199,7 @@ export class CredentialChecker {
       throw new LoginFailed(`user ${username} does not exist`);
     }
     if (!(await verifyPassword(u.passwordHash, password))) {
-      await this.bookkeeping(
-        () =>
-          this.store.recordLoginFailure(
-            username,
-            this.config.auth.lockout.attempts,
-            this.config.auth.lockout.lockSeconds * 1000,
-          ),
-        undefined,
-      );
+      await this.countFailure(username);
       throw new LoginFailed(`user ${username}: wrong password`);
     }
     return this.activeUser(username);

@@ -245,7 +245,7 @@ export const CONSOLE_DOWNLOAD =
  * audit. Returns the /v2 path to serve, or throws 401 when there is no session.
  */
 export async function consoleDownload(
-  auth: AuthRuntime,
+  auth: AuthRuntime | undefined,
   config: Config,
   metrics: Metrics,
   logger: Logger,
@@ -255,6 +255,21 @@ export async function consoleDownload(
   digest: string,
   name: string | null,
 ): Promise<string> {
+  const file =
+    (name ?? '')
+      .split('/')
+      .pop()!
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 200) || digest.replace(':', '-');
+  const path = `/v2/${repository}/blobs/${digest}`;
+  // Set once the session is known, so that a refusal is not offered as a file.
+  const asFile = () => {
+    res.setHeader('Content-Disposition', `attachment; filename="${file}"`);
+    res.setHeader('Cache-Control', 'no-store');
+    return path;
+  };
+  // Authentication off: nothing to check, as for any client.
+  if (!auth) return asFile();
   const secret = cookieOf(req);
   const grants = new TokenGrants(auth, metrics, logger);
   let principal: Principal;
@@ -269,13 +284,21 @@ export async function consoleDownload(
   const access = grants.grant(principal, [`repository:${repository}:pull`], sourceAddress(req, config.auth.trustProxy));
   const { token } = await auth.tokens.issue(principal, access);
   req.headers.authorization = `Bearer ${token}`;
-  const file =
-    (name ?? '')
-      .split('/')
-      .pop()!
-      .replace(/[^A-Za-z0-9._-]/g, '_')
-      .slice(0, 200) || digest.replace(':', '-');
-  res.setHeader('Content-Disposition', `attachment; filename="${file}"`);
-  res.setHeader('Cache-Control', 'no-store');
-  return `/v2/${repository}/blobs/${digest}`;
+  return asFile();
+}
+
+/**
+ * With authentication off (`auth.mode: none`, local experiments) there is no one to sign in: the console
+ * is told so and uses the APIs without a token, as any client then does.
+ */
+export function consoleWithoutAuth(): express.Router {
+  const router = express.Router();
+  router.get(COOKIE_PATH, (_req, res) => {
+    res.json({ user: 'anyone (authentication is off)', principal: 'auth-disabled', mfa: false, expiresAt: null });
+  });
+  router.post(`${COOKIE_PATH}/token`, (_req, res) => {
+    res.json({ token: 'none', expiresAt: new Date(Date.now() + 3600_000).toISOString() });
+  });
+  router.delete(COOKIE_PATH, (_req, res) => res.status(204).end());
+  return router;
 }

@@ -14,7 +14,7 @@ import { replicationApi } from '../http/replication-api';
 import { witnessApi } from '../http/witness-api';
 import { regionApi } from '../http/region-api';
 import { consoleAssets } from '../http/console-assets';
-import { CONSOLE_DOWNLOAD, consoleDownload, consoleSession } from '../http/console-session';
+import { CONSOLE_DOWNLOAD, consoleDownload, consoleSession, consoleWithoutAuth } from '../http/console-session';
 import { consoleSso } from '../http/console-sso';
 
 export interface Probes {
@@ -87,6 +87,7 @@ export function createRequestListener(
     if (req.path === '/' || req.path === '/ui' || req.path.startsWith('/ui/')) ctxOf(res).route = 'console';
     next();
   });
+  if (!auth) app.use(consoleWithoutAuth());
   if (auth) {
     app.use(consoleSession(auth, s.config, s.metrics, s.logger, s.audit));
     app.use(consoleSso(auth.sso, { auth, config: s.config, metrics: s.metrics, logger: s.logger, audit: s.audit }));
@@ -115,7 +116,6 @@ export function createRequestListener(
   const download = async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, m: RegExpExecArray) => {
     ctx.route = 'console-download';
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new OciError('UNSUPPORTED', 'GET a download', undefined);
-    if (!auth) throw new OciError('NOT_FOUND', 'the console signs in only with authentication on', undefined);
     ctx.path = await consoleDownload(
       auth,
       s.config,
@@ -135,7 +135,11 @@ export function createRequestListener(
     const ctx = beginRequest(req, res, s.logger, s.metrics);
     const m = CONSOLE_DOWNLOAD.exec(ctx.path);
     if (m) {
-      download(req, res, ctx, m).catch((err) => sendError(err, req, res, ctx));
+      download(req, res, ctx, m).catch((err) => {
+        // A refusal is an error body, not the file.
+        if (!res.headersSent) res.removeHeader('Content-Disposition');
+        sendError(err, req, res, ctx);
+      });
       return;
     }
     if (isDistributionPath(ctx.path)) {

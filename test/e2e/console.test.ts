@@ -203,7 +203,9 @@ describe('the web console in a real browser (Chromium through Playwright)', () =
     const withCookie = { headers: { Cookie: `cairn_console=${session.value}` } };
     expect((await fetch(link, withCookie)).status).toBe(200);
     const other = link.replace('/ml/bert/', '/secret/bert/');
-    expect((await fetch(other, withCookie)).status).toBe(403);
+    const refused = await fetch(other, withCookie);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-disposition')).toBeNull();
     await context.close();
   });
 

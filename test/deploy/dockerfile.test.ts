@@ -61,6 +61,8 @@ describe('deploy/Dockerfile', () => {
     expect(copies.map((c) => c.args.split(/\s+/)[1])).toEqual(
       expect.arrayContaining(['/src/node_modules', '/src/dist', '/src/bin', '/src/policies']),
     );
+    // The web console is bundled in the build stage (npm run build) and reaches the runtime inside dist/.
+    expect(instructions.some((i) => i.stage === 0 && i.op === 'COPY' && /^ui\s/.test(i.args))).toBe(true);
     // Dev dependencies are pruned before node_modules reaches the runtime.
     expect(instructions.some((i) => i.stage === 0 && i.op === 'RUN' && /npm prune --omit=dev/.test(i.args))).toBe(true);
   });
@@ -174,6 +176,11 @@ describe('deploy/Dockerfile', () => {
       ).toBe(201);
       const got = await fetch(`${base}/v2/image/test/blobs/${d}`, { headers: auth });
       expect(Buffer.from(await got.arrayBuffer()).equals(blob)).toBe(true);
+      // The console is served from the image's dist/, with its policy headers.
+      const ui = await fetch(`${base}/ui/`);
+      expect(ui.status).toBe(200);
+      expect(ui.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect((await fetch(`${base}/ui/app.js`)).status).toBe(200);
 
       const check = final().find((i) => i.op === 'HEALTHCHECK')!.args;
       const cmd = JSON.parse(check.slice(check.indexOf('CMD') + 3).trim()) as string[];

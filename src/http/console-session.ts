@@ -15,13 +15,16 @@ import { TokenGrants } from './token-grants';
 export const SESSION_COOKIE = 'cairn_console';
 const COOKIE_PATH = '/ui/session';
 
-function cookieOf(req: IncomingMessage): string | undefined {
+/** The value of one cookie of the request (the console's session, the single sign-on in progress). */
+export function cookieValue(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return part.slice(i + 1).trim();
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
   }
   return undefined;
 }
+
+const cookieOf = (req: IncomingMessage) => cookieValue(req, SESSION_COOKIE);
 
 export function secureRequest(req: IncomingMessage, config: Config): boolean {
   const forwarded = config.auth.trustProxy ? req.headers['x-forwarded-proto'] : undefined;

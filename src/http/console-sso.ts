@@ -3,7 +3,7 @@ import express from 'express';
 import type { Config } from '../config/config';
 import { LoginFailed } from '../auth/login';
 import type { PeopleSso, SsoTransaction } from '../auth/people-sso';
-import { openConsoleSession, secureRequest, type ConsoleSessionDeps } from './console-session';
+import { cookieValue, openConsoleSession, secureRequest, type ConsoleSessionDeps } from './console-session';
 import { realmOf } from './access-gate';
 import { sourceAddress } from './source-address';
 
@@ -11,16 +11,13 @@ const TX_COOKIE = 'cairn_sso';
 const TX_PATH = '/ui/sso';
 
 function transactionOf(req: IncomingMessage): SsoTransaction | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === TX_COOKIE) {
-      try {
-        const t = JSON.parse(Buffer.from(part.slice(i + 1).trim(), 'base64url').toString('utf8')) as SsoTransaction;
-        if (typeof t.state === 'string' && typeof t.nonce === 'string' && typeof t.verifier === 'string') return t;
-      } catch {
-        return undefined;
-      }
-    }
+  const raw = cookieValue(req, TX_COOKIE);
+  if (!raw) return undefined;
+  try {
+    const t = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as SsoTransaction;
+    if (typeof t.state === 'string' && typeof t.nonce === 'string' && typeof t.verifier === 'string') return t;
+  } catch {
+    // Not one of ours: no sign-in in progress.
   }
   return undefined;
 }

@@ -41,33 +41,8 @@ function request(base, method, path, headers = {}, body) {
   });
 }
 
-/** GETs a path and feeds every chunk to onData; resolves with the byte count. */
-function download(base, path, onData) {
-  const u = new URL(path, base);
-  return new Promise((resolve, reject) => {
-    const [lib, a] = client(u);
-    const req = lib.request(
-      { host: u.hostname, port: u.port, method: 'GET', path: u.pathname, headers: withDefaults(u, {}), agent: a },
-      (res) => {
-        let n = 0;
-        res.on('data', (d) => {
-          n += d.length;
-          onData(d);
-        });
-        res.on('end', () =>
-          res.statusCode === 200 ? resolve(n) : reject(new Error(`GET ${path}: ${res.statusCode}`)),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 module.exports = {
   request,
-  download,
   agent,
   setDefaultHeaders,
   defaultHeaders: (base) => defaults.get(new URL(base).host) || {},

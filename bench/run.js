@@ -6,6 +6,8 @@
  * With radosgw installed it adds the scale-out profile (bench/scale-out.js); BENCH_SCALEOUT=off skips it.
  * Then the search profile (bench/search.js: 100,000 artifacts, SQLite and PostgreSQL); BENCH_SEARCH=off skips it.
  * Then `cairn pull` in ranges against one stream (bench/parallel-pull.js); BENCH_PARALLEL_PULL=off skips it.
+ * Then warm verified pulls alone, Cairn with and without read tags against Distribution (bench/pull-ab.js,
+ * auth off on all three, BENCH_RUNS × 2 rounds); BENCH_PULL_AB=off skips it.
  * Loopback only; every loop is bounded.
  */
 const { execFileSync, spawn, spawnSync } = require('node:child_process');
@@ -186,7 +188,8 @@ async function main() {
       CAIRN_LOG_LEVEL: 'warn',
       // Tokens must outlive the whole run; access checks stay on.
       CAIRN_TOKEN_TTL: '3600',
-      // Every pull hashes what it serves (no "verified recently" shortcut): the pull figures are the worst case.
+      // Every pull is verified (no "verified recently" shortcut): the first pull of a blob hashes it against
+      // its digest, the second checks every byte against the keyed tag the first made (blobs.verifyWith: tag).
       CAIRN_VERIFIED_TTL: '0',
       ...(AUTH ? {} : { CAIRN_AUTH: 'none' }),
     },
@@ -305,6 +308,15 @@ async function main() {
   let parallelPull;
   if (process.env.BENCH_PARALLEL_PULL === 'off') log('parallel pull profile skipped (BENCH_PARALLEL_PULL=off)');
   else parallelPull = await measureParallelPull(log);
+  if (process.env.BENCH_PULL_AB === 'off') log('warm verified pull profile skipped (BENCH_PULL_AB=off)');
+  else {
+    log('Warm verified pulls alone (bench/pull-ab.js, auth off):');
+    const ab = spawnSync(process.execPath, [path.join(__dirname, 'pull-ab.js')], {
+      env: { ...process.env, BENCH_RUNS: String(RUNS * 2) },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    if (ab.status !== 0) log(`warm verified pull profile FAILED (exit ${ab.status})`);
+  }
 
   const rows = [
     ['monolithic push 1 GiB (MiB/s)', c.pushMiBs, d.pushMiBs, 1.3, 'ratio'],

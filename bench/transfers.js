@@ -4,10 +4,13 @@
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFile, execFileSync } = require('node:child_process');
+const { promisify } = require('node:util');
+
+const execFileAsync = promisify(execFile);
 const net = require('node:net');
 const { createHash, randomBytes } = require('node:crypto');
-const { request, download, setDefaultHeaders, defaultHeaders } = require('./http');
+const { request, setDefaultHeaders, defaultHeaders } = require('./http');
 
 const MiB = 1024 * 1024;
 const BLOB = 1024 * MiB;
@@ -118,13 +121,21 @@ async function pushChunked(bases, repo, file, digest) {
   return { seconds: seconds(t), commitSeconds: seconds(c) };
 }
 
+/**
+ * A pull of the 1 GiB blob by a fresh client process (bench/pull-client.js) that hashes what it gets;
+ * returns its seconds from request to last byte. Pulled from the harness's own process (its heap holding
+ * everything the run did before), both servers measured slower and noisier than from a fresh process in
+ * the same hour (docs/performance.md).
+ */
 async function pull(base, repo, digest) {
-  const h = createHash('sha256');
-  const t = process.hrtime.bigint();
-  const n = await download(base, `/v2/${repo}/blobs/${digest}`, (d) => h.update(d));
-  const s = seconds(t);
-  if (n !== BLOB || `sha256:${h.digest('hex')}` !== digest) throw new Error('pulled bytes do not match');
-  return s;
+  const url = new URL(`/v2/${repo}/blobs/${digest}`, base).href;
+  const { stdout } = await execFileAsync(process.execPath, [path.join(__dirname, 'pull-client.js'), url], {
+    env: { ...process.env, BENCH_PULL_HEADERS: JSON.stringify(defaultHeaders(base)) },
+    encoding: 'utf8',
+  });
+  const out = JSON.parse(stdout);
+  if (out.n !== BLOB || out.d !== digest) throw new Error('pulled bytes do not match');
+  return out.s;
 }
 
 async function pushSmallImage(base, repo) {

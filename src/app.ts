@@ -18,6 +18,7 @@ import { startTrustRechecker } from './signing/recheck';
 import { registryTufRoots } from './signing/tuf-roots';
 import { UploadHashes } from './sessions/upload-hashes';
 import { VerifiedBlobs } from './distribution/verified-blobs';
+import { ReadTags } from './distribution/read-tags';
 import type { V2Deps } from './server/routes';
 import { createRegistryCore } from './registry-wiring';
 import type { RegistryCore } from './core/registry-core';
@@ -134,6 +135,7 @@ async function start(
   const metrics = new Metrics();
   const hashes = new UploadHashes(backends.blobs, config.uploads.idleTimeoutSeconds * 1000);
   const verified = new VerifiedBlobs(config.blobs.verifiedTtlSeconds * 1000);
+  const readTags = config.blobs.verifyWith === 'tag' ? new ReadTags() : undefined;
   // A read-only region cannot write its log's tables (a standby's): its records go to the primary.
   const readOnly = config.mode === 'read-only';
   let spool: RegionSpool | undefined;
@@ -227,6 +229,7 @@ async function start(
     metrics,
     hashes,
     verified,
+    readTags,
     gate,
   };
   audit.start();

@@ -98,6 +98,8 @@ export const ConfigSchema = z
         verifyOnRead: z.boolean().default(true),
         /** A blob this process hashed (on upload or a verified read) this recently is served without hashing again; 0 = hash every read. */
         verifiedTtlSeconds: z.number().int().nonnegative().default(300),
+        /** tag: the first read of a blob hashes it, later reads check a keyed tag of those bytes; digest: hash every read. */
+        verifyWith: z.enum(['tag', 'digest']).default('tag'),
         /** Answer blob GETs with a 307 to a presigned URL when the storage offers one (S3). */
         redirect: z.boolean().default(false),
         redirectTtlSeconds: z
@@ -416,6 +418,7 @@ const ENV: Record<string, { key: string[]; type: 'string' | 'int' | 'number' | '
   CAIRN_MAX_MANIFEST_BYTES: { key: ['manifests', 'maxBytes'], type: 'int' },
   CAIRN_VERIFY_ON_READ: { key: ['blobs', 'verifyOnRead'], type: 'bool' },
   CAIRN_VERIFIED_TTL: { key: ['blobs', 'verifiedTtlSeconds'], type: 'int' },
+  CAIRN_VERIFY_WITH: { key: ['blobs', 'verifyWith'], type: 'string' },
   CAIRN_BLOB_REDIRECT: { key: ['blobs', 'redirect'], type: 'bool' },
   CAIRN_BLOB_REDIRECT_TTL: { key: ['blobs', 'redirectTtlSeconds'], type: 'int' },
   CAIRN_GC_GRACE: { key: ['gc', 'graceSeconds'], type: 'int' },

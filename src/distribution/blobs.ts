@@ -1,10 +1,9 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendEmpty } from '../http/respond';
 import { OciError } from '../oci/errors';
-import { parseDigest, type ParsedDigest } from '../oci/digest';
+import { parseDigest } from '../oci/digest';
 import { BlobNotFound } from '../storage/blob-store';
 import { SealBroken } from '../storage/sealed-segments';
 import { parseRangeHeader } from './ranges';
@@ -23,6 +22,7 @@ import type { AuditLog } from '../audit/audit-log';
 import type { RegistryCore } from '../core/registry-core';
 import { blobUnknown } from '../core/blob-operations';
 import type { VerifiedBlobs } from './verified-blobs';
+import { digestCheck, type ReadCheck, type ReadTags } from './read-tags';
 
 /** What the blob handlers use: the core decides what may be served; the bytes stream through here, verified. */
 export interface BlobHandlerDeps {
@@ -30,6 +30,8 @@ export interface BlobHandlerDeps {
   core: Pick<RegistryCore, 'blobs'>;
   blobs: BlobStore;
   verified: VerifiedBlobs;
+  /** With `blobs.verifyWith: tag`: reads after the first check a keyed tag instead of hashing again. */
+  readTags?: ReadTags | undefined;
   quarantine: Quarantine;
   audit: AuditLog;
   logger: Logger;
@@ -40,38 +42,31 @@ export interface BlobHandlerDeps {
 }
 
 /**
- * Passes bytes through while hashing them, and holds back the last chunk until the digest is checked,
+ * Passes bytes through while checking them (read-tags.ts), and holds back the last chunk until the digest is checked,
  * so a client never receives the complete Content-Length of a blob whose stored bytes were altered: the
  * response is cut short instead, and the client's own verification fails loudly.
  */
 class VerifyingStream extends Transform {
-  private readonly hash: Hash;
   private held: Buffer | undefined;
 
-  constructor(
-    private readonly expected: ParsedDigest,
-    private readonly onMismatch: (actual: string) => void,
-    private readonly onMatch: () => void,
-  ) {
+  constructor(private readonly check: ReadCheck) {
     super({ highWaterMark: 1 << 20 });
-    this.hash = createHash(expected.algorithm);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
+    this.check.update(chunk);
     const previous = this.held;
     this.held = chunk;
     done(null, previous);
   }
 
   override _flush(done: TransformCallback): void {
-    const actual = this.hash.digest('hex');
-    if (actual !== this.expected.hex) {
-      this.onMismatch(`${this.expected.algorithm}:${actual}`);
-      done(new Error(`stored bytes do not match ${this.expected.value}`));
+    try {
+      this.check.finish();
+    } catch (err) {
+      done(err as Error);
       return;
     }
-    this.onMatch();
     done(null, this.held);
   }
 }
@@ -153,19 +148,21 @@ export async function getBlob(
     ).catch((err) => s.logger.error({ err: (err as Error).message }, 'integrity failure not recorded'));
   };
   const onMatch = () => s.verified.mark(digest.value);
+  const check = () =>
+    s.readTags ? s.readTags.check(digest, length, onMismatch, onMatch) : digestCheck(digest, onMismatch, onMatch);
   try {
     if (length === 0) {
       res.end();
     } else if (s.blobs.sendTo) {
       // The link's size bounds what is sent, whatever the stored file has become.
       const span = range ?? { start: 0, end: link.size - 1 };
-      await s.blobs.sendTo(digest.value, span, res, verify ? lastChunkCheck(digest, onMismatch, onMatch) : undefined);
+      await s.blobs.sendTo(digest.value, span, res, verify ? lastChunkCheck(check()) : undefined);
       res.end();
     } else {
       const source = await s.blobs.read(digest.value, range);
       // The link's size bounds what is sent; a store that ends early or runs long cuts the response.
       const guard = new LengthGuard(length);
-      if (verify) await pipeline(source, guard, new VerifyingStream(digest, onMismatch, onMatch), res);
+      if (verify) await pipeline(source, guard, new VerifyingStream(check()), res);
       else await pipeline(source, guard, res);
     }
   } catch (err) {
@@ -236,18 +233,11 @@ async function serveThrough(
   (await s.core.blobs.open(actorOf(ctx, s.config.auth.trustProxy), repository, digest)).served(false);
 }
 
-/** For BlobStore.sendTo: hashes each chunk, and refuses to let the last one out if the digest is wrong. */
-function lastChunkCheck(expected: ParsedDigest, onMismatch: (actual: string) => void, onMatch: () => void) {
-  const hash = createHash(expected.algorithm);
+/** For BlobStore.sendTo: checks each chunk, and refuses to let the last one out if the bytes are wrong. */
+function lastChunkCheck(check: ReadCheck) {
   return (chunk: Buffer, last: boolean) => {
-    hash.update(chunk);
-    if (!last) return;
-    const actual = hash.digest('hex');
-    if (actual !== expected.hex) {
-      onMismatch(`${expected.algorithm}:${actual}`);
-      throw new Error(`stored bytes do not match ${expected.value}`);
-    }
-    onMatch();
+    check.update(chunk);
+    if (last) check.finish();
   };
 }
 

@@ -27,29 +27,38 @@ async function corrupt(reg: TestRegistry, digest: string): Promise<void> {
 }
 
 describe('verify on read', () => {
-  it('cuts a full GET of altered bytes short, so no client receives a complete wrong blob', async () => {
-    const reg = await startTestRegistry(
-      { database: 'sqlite', sessions: 'memory' },
-      { blobs: { verifiedTtlSeconds: 0 } },
-    );
-    try {
-      const data = random(3 * 1024 * 1024);
-      const d = await pushBlob(reg.url, 'verify/a', data);
-      expect(await get(`${reg.url}/v2/verify/a/blobs/${d}`)).toEqual({
-        status: 200,
-        bytes: data.length,
-        complete: true,
-      });
-      await corrupt(reg, d);
-      const r = await get(`${reg.url}/v2/verify/a/blobs/${d}`);
-      expect(r.complete).toBe(false);
-      expect(r.bytes).toBeLessThan(data.length);
-      const metrics = await (await fetch(`${reg.url}/metrics`)).text();
-      expect(metrics).toMatch(/cairn_integrity_failures_total\{where="blob-read"\} 1/);
-    } finally {
-      await reg.close();
-    }
-  });
+  // With `verifyWith: tag` the first read hashes the blob and keeps a keyed tag, and the read after the
+  // alteration is checked against that tag; with `digest` every read hashes.
+  it.each([
+    ['tag', 3 * 1024 * 1024],
+    ['digest', 9 * 1024 * 1024 + 13],
+  ] as const)(
+    'cuts a full GET of altered bytes short, so no client receives a complete wrong blob (verifyWith %s)',
+    async (verifyWith, size) => {
+      const reg = await startTestRegistry(
+        { database: 'sqlite', sessions: 'memory' },
+        { blobs: { verifiedTtlSeconds: 0, verifyWith } },
+      );
+      try {
+        const data = random(size);
+        const d = await pushBlob(reg.url, 'verify/a', data);
+        for (let i = 0; i < 2; i++)
+          expect(await get(`${reg.url}/v2/verify/a/blobs/${d}`)).toEqual({
+            status: 200,
+            bytes: data.length,
+            complete: true,
+          });
+        await corrupt(reg, d);
+        const r = await get(`${reg.url}/v2/verify/a/blobs/${d}`);
+        expect(r.complete).toBe(false);
+        expect(r.bytes).toBeLessThan(data.length);
+        const metrics = await (await fetch(`${reg.url}/metrics`)).text();
+        expect(metrics).toMatch(/cairn_integrity_failures_total\{where="blob-read"\} 1/);
+      } finally {
+        await reg.close();
+      }
+    },
+  );
 
   it('skips re-hashing a blob it verified within the TTL, and verifies again after it', async () => {
     const reg = await startTestRegistry(

@@ -34,7 +34,7 @@ async function main() {
   // The second Cairn hashes every read against the digest (verifyWith: digest) instead of checking the
   // keyed tag its first read made (the default): what the tags are worth.
   const cairn = serve(pc, 'cairn');
-  const inline = serve(pi, 'cairn-digest', { CAIRN_VERIFY_WITH: 'digest' });
+  const cairnDigest = serve(pi, 'cairn-digest', { CAIRN_VERIFY_WITH: 'digest' });
   fs.mkdirSync(path.join(tmp, 'distribution'));
   const config = path.join(tmp, 'distribution.yml');
   fs.writeFileSync(
@@ -45,7 +45,7 @@ async function main() {
   try {
     const servers = [
       { name: 'cairn', url: `http://127.0.0.1:${pc}`, pid: cairn.pid, runs: [] },
-      { name: 'cairn, verifyWith digest', url: `http://127.0.0.1:${pi}`, pid: inline.pid, runs: [] },
+      { name: 'cairn, verifyWith digest', url: `http://127.0.0.1:${pi}`, pid: cairnDigest.pid, runs: [] },
       { name: 'distribution', url: `http://127.0.0.1:${pd}`, pid: dist.pid, runs: [] },
     ];
     await Promise.all(servers.map((s) => waitUp(s.url)));
@@ -56,22 +56,21 @@ async function main() {
     execFileSync('sync');
     // One pull each first, reported and not counted: it brings the blob into the page cache, and it is the
     // read on which Cairn proves the bytes against the digest and makes their tag.
-    for (const s of servers) {
+    const pullOnce = (s) => {
       const out = JSON.parse(
         execFileSync(process.execPath, [CLIENT, `${s.url}/v2/ab/pull/blobs/${digest}`], { encoding: 'utf8' }),
       );
       if (out.d !== digest) throw new Error(`${s.name} served other bytes`);
-      process.stderr.write(`${s.name}: first pull ${(out.n / 1024 / 1024 / out.s).toFixed(0)} MiB/s (not counted)\n`);
-    }
+      return out.n / 1024 / 1024 / out.s;
+    };
+    for (const s of servers)
+      process.stderr.write(`${s.name}: first pull ${pullOnce(s).toFixed(0)} MiB/s (not counted)\n`);
     for (let i = 0; i < ROUNDS; i++) {
       // Each server takes each place in the order in turn.
       for (const s of servers.map((_, k) => servers[(k + i) % servers.length])) {
         const before = cpuSeconds(s.pid);
-        const out = JSON.parse(
-          execFileSync(process.execPath, [CLIENT, `${s.url}/v2/ab/pull/blobs/${digest}`], { encoding: 'utf8' }),
-        );
-        if (out.d !== digest) throw new Error(`${s.name} served other bytes`);
-        s.runs.push({ mibs: out.n / 1024 / 1024 / out.s, cpu: cpuSeconds(s.pid) - before });
+        const mibs = pullOnce(s);
+        s.runs.push({ mibs, cpu: cpuSeconds(s.pid) - before });
       }
     }
     for (const s of servers)
@@ -86,7 +85,7 @@ async function main() {
     );
   } finally {
     cairn.kill();
-    inline.kill();
+    cairnDigest.kill();
     dist.kill();
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -6,11 +6,11 @@ const fsp = require('node:fs/promises');
 const path = require('node:path');
 const { execFile, execFileSync } = require('node:child_process');
 const { promisify } = require('node:util');
-
-const execFileAsync = promisify(execFile);
 const net = require('node:net');
 const { createHash, randomBytes } = require('node:crypto');
 const { request, setDefaultHeaders, defaultHeaders } = require('./http');
+
+const execFileAsync = promisify(execFile);
 
 const MiB = 1024 * 1024;
 const BLOB = 1024 * MiB;

@@ -42,8 +42,8 @@ export interface BlobHandlerDeps {
 }
 
 /**
- * Passes bytes through while checking them (read-tags.ts), and holds back the last chunk until the digest is checked,
- * so a client never receives the complete Content-Length of a blob whose stored bytes were altered: the
+ * Passes bytes through while checking them (read-tags.ts), and holds back the last chunk until they pass, so
+ * a client never receives the complete Content-Length of a blob whose stored bytes were altered: the
  * response is cut short instead, and the client's own verification fails loudly.
  */
 class VerifyingStream extends Transform {

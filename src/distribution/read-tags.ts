@@ -55,25 +55,27 @@ export class ReadTags {
         },
       };
     }
-    const hash = createHash(expected.algorithm);
+    // The proof: the digest check, with the tag made from the same chunks and kept only when it passes.
     const nonce = randomBytes(12);
     const mac = this.mac(nonce);
-    return {
-      update: (chunk) => {
-        hash.update(chunk);
-        mac.setAAD(chunk, NO_PLAINTEXT);
+    const proof = digestCheck(
+      expected,
+      (actual) => {
+        this.forget(expected.value);
+        onMismatch(actual);
       },
-      finish: () => {
-        const actual = hash.digest('hex');
+      () => {
         mac.final();
-        if (actual !== expected.hex) {
-          this.forget(expected.value);
-          onMismatch(`${expected.algorithm}:${actual}`);
-          throw new Error(`stored bytes do not match ${expected.value}`);
-        }
         this.remember(expected.value, { size, sealed: Buffer.concat([nonce, mac.getAuthTag()]) });
         onMatch();
       },
+    );
+    return {
+      update: (chunk) => {
+        proof.update(chunk);
+        mac.setAAD(chunk, NO_PLAINTEXT);
+      },
+      finish: () => proof.finish(),
     };
   }
 
